@@ -1,0 +1,242 @@
+//! Charts: data you can export plus a function that draws it on any plotters
+//! `DrawingArea`.
+//!
+//! A [`Chart`] holds its title, axis labels and series. [`Chart::draw`] draws it on any
+//! plotters drawing area; [`Chart::show`] renders an SVG that the evcxr kernel displays
+//! inline; [`Chart::to_svg`], [`Chart::save_png`] and [`Chart::write_csv`] are what tests
+//! and the chart command use. Text is set in DejaVu Sans, which the crate embeds, so a
+//! chart looks the same on every machine and needs no system fonts.
+//!
+//! [`book`] builds every chart of the workbook from its scenario and a seed.
+
+pub mod book;
+mod draw;
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+pub use draw::{register_fonts, PALETTE};
+
+use crate::Error;
+
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Mark {
+    /// A line through the points.
+    Line,
+    /// A line with a dot at each point.
+    LineDots,
+    /// Dots only.
+    Dots,
+    /// A dashed reference line (capacity, a formula).
+    Reference,
+}
+
+/// One named series of `(x, y)` points.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Series {
+    /// Legend name.
+    pub name: String,
+    /// The points.
+    pub points: Vec<(f64, f64)>,
+    /// How it is drawn.
+    pub mark: Mark,
+}
+
+impl Series {
+    /// A series drawn as a line.
+    pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self { name: name.into(), points, mark: Mark::Line }
+    }
+
+    /// The same series with another mark.
+    pub fn with_mark(mut self, mark: Mark) -> Self {
+        self.mark = mark;
+        self
+    }
+}
+
+/// The kind of chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Kind {
+    /// x-y lines and dots.
+    Lines,
+    /// One row per series: each point's x is a time, its y is ignored; dots on a line
+    /// (attempts of a request over time).
+    Timeline,
+}
+
+/// A chart: what to draw, independent of where.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Chart {
+    /// Title, drawn at the top.
+    pub title: String,
+    /// A note under the title (the seed and the key settings).
+    pub caption: String,
+    /// x-axis label.
+    pub x_label: String,
+    /// y-axis label.
+    pub y_label: String,
+    /// The data.
+    pub series: Vec<Series>,
+    /// Logarithmic y axis.
+    pub log_y: bool,
+    /// Kind of chart.
+    pub kind: Kind,
+}
+
+/// An SVG image that the evcxr Jupyter kernel shows inline (it calls `evcxr_display`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Svg(pub String);
+
+impl Svg {
+    /// Prints the SVG in evcxr's display protocol.
+    pub fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT", self.0);
+    }
+}
+
+/// Default size of a chart, in pixels.
+pub const SIZE: (u32, u32) = (960, 480);
+
+impl Chart {
+    /// An empty line chart.
+    pub fn lines(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            caption: String::new(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            series: Vec::new(),
+            log_y: false,
+            kind: Kind::Lines,
+        }
+    }
+
+    /// An empty timeline.
+    pub fn timeline(title: impl Into<String>, x_label: impl Into<String>) -> Self {
+        Self { kind: Kind::Timeline, ..Self::lines(title, x_label, "") }
+    }
+
+    /// Adds a series.
+    pub fn with(mut self, series: Series) -> Self {
+        self.series.push(series);
+        self
+    }
+
+    /// Sets the caption.
+    pub fn caption(mut self, caption: impl Into<String>) -> Self {
+        self.caption = caption.into();
+        self
+    }
+
+    /// Uses a logarithmic y axis.
+    pub fn log_y(mut self) -> Self {
+        self.log_y = true;
+        self
+    }
+
+    /// Draws the chart on any plotters drawing area.
+    ///
+    /// # Errors
+    /// [`Error::Chart`] if the backend fails.
+    pub fn draw<DB: plotters::prelude::DrawingBackend>(
+        &self,
+        area: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), Error> {
+        draw::draw(self, area)
+    }
+
+    /// The chart as an SVG document of `size` pixels.
+    ///
+    /// # Errors
+    /// [`Error::Chart`] if drawing fails.
+    pub fn to_svg(&self, size: (u32, u32)) -> Result<String, Error> {
+        use plotters::prelude::*;
+        let mut s = String::new();
+        {
+            let root = SVGBackend::with_string(&mut s, size).into_drawing_area();
+            self.draw(&root)?;
+            root.present().map_err(|e| Error::Chart(e.to_string()))?;
+        }
+        Ok(s)
+    }
+
+    /// The chart for inline display in a notebook (default size).
+    ///
+    /// # Errors
+    /// [`Error::Chart`] if drawing fails.
+    pub fn show(&self) -> Result<Svg, Error> {
+        self.to_svg(SIZE).map(Svg)
+    }
+
+    /// Writes the chart as a PNG file.
+    ///
+    /// # Errors
+    /// [`Error::Chart`] if drawing or writing fails.
+    pub fn save_png(&self, path: &Path, size: (u32, u32)) -> Result<(), Error> {
+        use plotters::prelude::*;
+        let root = BitMapBackend::new(path, size).into_drawing_area();
+        self.draw(&root)?;
+        root.present().map_err(|e| Error::Chart(format!("{}: {e}", path.display())))
+    }
+
+    /// Writes the chart's data as CSV in long form: `series,x,y`.
+    ///
+    /// # Errors
+    /// [`Error::Data`] or [`Error::Io`] if writing fails.
+    pub fn write_csv(&self, w: impl Write) -> Result<(), Error> {
+        let mut w = csv::Writer::from_writer(w);
+        w.write_record(["series", &label_or(&self.x_label, "x"), &label_or(&self.y_label, "y")])?;
+        for s in &self.series {
+            for (x, y) in &s.points {
+                w.write_record([s.name.as_str(), &x.to_string(), &y.to_string()])?;
+            }
+        }
+        w.flush()?;
+        Ok(())
+    }
+}
+
+fn label_or(label: &str, fallback: &str) -> String {
+    if label.is_empty() { fallback.to_string() } else { label.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Chart {
+        Chart::lines("t", "x", "y")
+            .with(Series::line("a", vec![(0.0, 1.0), (1.0, 2.0)]))
+            .with(Series::line("b", vec![(0.0, 3.0), (1.0, 0.5)]).with_mark(Mark::Reference))
+            .caption("seed 1")
+    }
+
+    #[test]
+    fn svg_is_deterministic_and_has_the_text() {
+        let a = sample().to_svg(SIZE).unwrap();
+        assert_eq!(a, sample().to_svg(SIZE).unwrap());
+        assert!(a.contains("seed 1") && a.starts_with("<svg"));
+        let log = sample().log_y().to_svg(SIZE).unwrap();
+        assert_ne!(a, log);
+    }
+
+    #[test]
+    fn empty_and_degenerate_data_still_draw() {
+        Chart::lines("empty", "x", "y").to_svg(SIZE).unwrap();
+        Chart::lines("flat", "x", "y").with(Series::line("z", vec![(1.0, 0.0)])).log_y().to_svg(SIZE).unwrap();
+        Chart::timeline("tl", "s").with(Series::line("r", vec![(0.0, 0.0)])).to_svg(SIZE).unwrap();
+    }
+
+    #[test]
+    fn csv_is_long_form() {
+        let mut out = Vec::new();
+        sample().write_csv(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().next(), Some("series,x,y"));
+        assert_eq!(text.lines().count(), 5);
+    }
+}

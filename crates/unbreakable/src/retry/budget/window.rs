@@ -1,0 +1,67 @@
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::sim::SimTime;
+
+/// A count of events over a sliding window, kept in a fixed number of buckets so its
+/// memory is bounded whatever the traffic.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use unbreakable::retry::budget::WindowedCount;
+///
+/// let mut c = WindowedCount::new(Duration::from_secs(10), 10);
+/// c.add(Duration::from_secs(0), 5);
+/// c.add(Duration::from_secs(9), 1);
+/// assert_eq!(c.total(Duration::from_secs(9)), 6);
+/// assert_eq!(c.total(Duration::from_secs(10)), 1); // the first bucket has slid out
+/// ```
+#[derive(Debug, Clone)]
+pub struct WindowedCount {
+    bucket: Duration,
+    buckets: usize,
+    /// (bucket index, count), oldest first, at most `buckets` entries.
+    counts: VecDeque<(u64, u64)>,
+}
+
+impl WindowedCount {
+    /// A window of `window`, split into `buckets` buckets (at least 1; the window is
+    /// rounded up to a whole number of nanoseconds per bucket).
+    pub fn new(window: Duration, buckets: usize) -> Self {
+        let buckets = buckets.max(1);
+        let bucket = (window / buckets as u32).max(Duration::from_nanos(1));
+        Self { bucket, buckets, counts: VecDeque::with_capacity(buckets + 1) }
+    }
+
+    fn index(&self, t: SimTime) -> u64 {
+        (t.as_nanos() / self.bucket.as_nanos()) as u64
+    }
+
+    fn expire(&mut self, now_idx: u64) {
+        while let Some(&(i, _)) = self.counts.front() {
+            if i + (self.buckets as u64) <= now_idx {
+                self.counts.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Adds `n` events at `now` (times must not run backwards by more than a bucket).
+    pub fn add(&mut self, now: SimTime, n: u64) {
+        let idx = self.index(now);
+        self.expire(idx);
+        match self.counts.back_mut() {
+            Some((i, c)) if *i >= idx => *c += n,
+            _ => self.counts.push_back((idx, n)),
+        }
+    }
+
+    /// Events within the window ending at `now`.
+    pub fn total(&mut self, now: SimTime) -> u64 {
+        let idx = self.index(now);
+        self.expire(idx);
+        self.counts.iter().map(|&(_, c)| c).sum()
+    }
+}

@@ -1,0 +1,42 @@
+//! Retries with exponential backoff and jitter, max retries, circuit breaking and retry
+//! budgets.
+//!
+//! The pure cores:
+//!
+//! * [`Backoff`]: a validated policy whose [`delays`](Backoff::delays) are an
+//!   `Iterator<Item = Duration>` (none, constant, exponential, full / equal /
+//!   decorrelated jitter);
+//! * [`RetryPolicy`]: a backoff plus a maximum number of retries;
+//! * [`CircuitBreaker`]: closed / open / half-open, driven by `now` and outcomes;
+//! * [`budget`]: the AWS token bucket, the SRE retry ratio and adaptive throttling.
+//!
+//! The async edge is [`Retry`]: it runs any async operation with those rules, sleeping
+//! with `tokio::time`, so the same code runs in a service and, under a paused clock, in
+//! simulation.
+
+mod backoff;
+pub mod budget;
+mod breaker;
+mod execute;
+mod policy;
+
+pub use backoff::{Backoff, Delays, ExponentialBuilder, Jitter, DEFAULT_CAP, MAX_DELAY};
+pub use breaker::{BreakerConfig, BreakerOpen, BreakerState, CircuitBreaker};
+pub use budget::{AdaptiveThrottle, QuotaExhausted, RetryQuota, RetryRatio, RetryToken};
+pub use execute::{ErrorClass, Retry, RetryError};
+pub use policy::{RetryPolicy, MAX_RETRIES};
+
+/// The expected number of attempts when each fails independently with probability `p`
+/// and up to `n` retries are made: `(1 - p^(n+1)) / (1 - p)` (and `n + 1` when `p = 1`).
+///
+/// # Examples
+/// ```
+/// let e = unbreakable::retry::expected_attempts(0.5, 3);
+/// assert!((e - 1.875).abs() < 1e-12); // 1 + 0.5 + 0.25 + 0.125
+/// ```
+pub fn expected_attempts(p: f64, n: u32) -> f64 {
+    if (1.0 - p).abs() < 1e-15 {
+        return f64::from(n) + 1.0;
+    }
+    (1.0 - p.powi(n as i32 + 1)) / (1.0 - p)
+}

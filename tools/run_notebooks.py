@@ -1,0 +1,129 @@
+"""Executes the workbook's notebooks headless on the Rust kernel.
+
+Runs under the virtual environment's Python (./workbook calls it). For each notebook it
+prints which cell is running and how long it took, saves the executed copy, and ends with
+a summary table. A cell fails if it produces an error output or anything on stderr (evcxr
+reports panics and errors passed up with `?` only on stderr), or runs past its time-out;
+the failure is reported with the notebook, the cell number, its source and the error.
+
+A cell tagged `raises-exception` (a compile error shown on purpose) may fail; a cell
+tagged `allow-stderr` may write to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def problem(cell) -> str | None:
+    """What went wrong in an executed cell, or None."""
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error" and "raises-exception" not in tags:
+            return f"{out.get('ename', 'error')}: {out.get('evalue', '')}\n" + "\n".join(out.get("traceback", []))
+        if out.get("output_type") == "stream" and out.get("name") == "stderr" and not tags & {"allow-stderr", "raises-exception"}:
+            text = out.get("text", "")
+            if text.strip():
+                return "stderr:\n" + text
+    return None
+
+
+def count_figures(nb) -> int:
+    n = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/svg+xml" in data or "image/png" in data:
+                n += 1
+    return n
+
+
+def run_notebook(path: Path, out_dir: Path, index: int, total: int, first_timeout: int, timeout: int):
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, kernel_name="rust", timeout=timeout, allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    started = time.monotonic()
+    failure = None
+    cell_times: list[float] = []
+    with client.setup_kernel():
+        for k, i in enumerate(code_cells, 1):
+            cell = nb.cells[i]
+            first_line = (cell.source.strip().splitlines() or [""])[0][:60]
+            print(f"  [{index}/{total}] {path.stem}: cell {k}/{len(code_cells)} ({first_line}) ...",
+                  end="", flush=True)
+            # The first cell may compile the support crate and its dependencies cold.
+            client.timeout = first_timeout if k == 1 else timeout
+            t0 = time.monotonic()
+            try:
+                client.execute_cell(cell, i)
+            except Exception as e:  # a time-out or a dead kernel
+                cell.setdefault("outputs", []).append(
+                    nbformat.v4.new_output("error", ename=type(e).__name__, evalue=str(e), traceback=[]))
+            dt = time.monotonic() - t0
+            cell_times.append(dt)
+            print(f" {dt:.1f} s  [elapsed {time.monotonic() - started:.0f} s]", flush=True)
+            why = problem(cell)
+            if why:
+                failure = (k, cell.source, why)
+                break
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_dir / path.name)
+    return {
+        "name": path.stem,
+        "cells": len(code_cells),
+        "ran": len(cell_times),
+        "seconds": time.monotonic() - started,
+        "first": cell_times[0] if cell_times else 0.0,
+        "median": sorted(cell_times)[len(cell_times) // 2] if cell_times else 0.0,
+        "figures": count_figures(nb),
+        "failure": failure,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True, help="where to write the executed copies")
+    ap.add_argument("--test", action="store_true", help="end with a test-style pass/fail line")
+    ap.add_argument("--first-cell-timeout", type=int, default=3600)
+    ap.add_argument("--cell-timeout", type=int, default=900)
+    ap.add_argument("names", nargs="*", help="notebook names or prefixes (default: all)")
+    args = ap.parse_args()
+    paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if args.names:
+        paths = [p for p in paths if any(p.stem.startswith(n) or p.name == n for n in args.names)]
+    if not paths:
+        print("no notebook matched", file=sys.stderr)
+        return 2
+    print(f"executing {len(paths)} notebook(s) on the Rust kernel; executed copies go to {args.out}", flush=True)
+    results = []
+    for n, p in enumerate(paths, 1):
+        r = run_notebook(p, args.out, n, len(paths), args.first_cell_timeout, args.cell_timeout)
+        results.append(r)
+        if r["failure"]:
+            k, src, why = r["failure"]
+            print(f"\nFAILED: notebooks/{p.name}, code cell {k}\n--- source ---\n{src}\n--- error ---\n{why.rstrip()}\n",
+                  flush=True)
+    print(f"\n{'notebook':<32} {'cells':>7} {'seconds':>8} {'1st cell':>9} {'median':>7} {'figures':>8}  result")
+    for r in results:
+        res = "FAILED at cell %d" % r["failure"][0] if r["failure"] else "ok"
+        print(f"{r['name']:<32} {r['ran']:>3}/{r['cells']:<3} {r['seconds']:>8.1f} {r['first']:>9.1f} "
+              f"{r['median']:>7.1f} {r['figures']:>8}  {res}")
+    failed = sum(1 for r in results if r["failure"])
+    total = sum(r["seconds"] for r in results)
+    print(f"{len(results)} notebooks in {total:.0f} s")
+    if args.test:
+        print(f"notebooks: {len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

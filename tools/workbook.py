@@ -1,0 +1,161 @@
+"""The workbook's commands: set-up, the main job, the tests, JupyterLab and the charts.
+
+Standard library only: this runs before the virtual environment exists.
+
+    ./workbook run      execute every notebook headless and write every chart
+    ./workbook test     the whole test suite: cargo tests and every notebook
+    ./workbook lab      open the notebooks in JupyterLab on the Rust kernel
+    ./workbook charts   only the charts (pass --list, --only ID, --seed N, --out DIR)
+    ./workbook setup    only the set-up (each command above does it first)
+
+Every command sets itself up on a fresh machine: a Python virtual environment in .venv
+with the Jupyter packages of requirements.txt, the evcxr_jupyter kernel at a pinned
+version built into that environment, and its kernelspec, also inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+EVCXR_VERSION = "0.22.0"
+KERNEL_NAME = "rust"
+CACHE = Path(
+    os.environ.get("UNBREAKABLE_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "unbreakable"
+)
+START = time.monotonic()
+
+
+def say(msg: str) -> None:
+    """Prints a progress line with the time since the command started."""
+    t = int(time.monotonic() - START)
+    print(f"[{t // 60:02d}:{t % 60:02d}] {msg}", flush=True)
+
+
+def run(cmd: list[str], **kw) -> None:
+    """Runs a command, streaming its output; exits with its code if it fails."""
+    say("$ " + " ".join(str(c) for c in cmd))
+    code = subprocess.call([str(c) for c in cmd], cwd=kw.pop("cwd", ROOT), **kw)
+    if code != 0:
+        say(f"failed with exit code {code}: {' '.join(str(c) for c in cmd)}")
+        sys.exit(code)
+
+
+def need(tool: str, hint: str) -> None:
+    if shutil.which(tool) is None:
+        sys.exit(f"error: `{tool}` was not found on PATH. {hint}")
+
+
+def jupyter_env() -> dict[str, str]:
+    """The environment for Jupyter processes: our kernelspec first, whatever else the
+    user has installed."""
+    env = dict(os.environ)
+    env["JUPYTER_PATH"] = str(VENV / "share" / "jupyter")
+    env["UNBREAKABLE_CACHE"] = str(CACHE)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def setup() -> None:
+    need("cargo", "Install the Rust toolchain with rustup: https://rustup.rs")
+    if not (BIN / "python").exists():
+        say(f"creating the virtual environment {VENV.relative_to(ROOT)}")
+        run([sys.executable, "-m", "venv", VENV])
+    req = ROOT / "requirements.txt"
+    digest = hashlib.sha256(req.read_bytes()).hexdigest()
+    stamp = VENV / ".requirements.sha256"
+    if not stamp.exists() or stamp.read_text().strip() != digest:
+        say("installing the Jupyter packages of requirements.txt")
+        run([BIN / "python", "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", req])
+        stamp.write_text(digest)
+    kernel = BIN / "evcxr_jupyter"
+    have = ""
+    if kernel.exists():
+        have = subprocess.run([kernel, "--version"], capture_output=True, text=True).stdout
+    if EVCXR_VERSION not in have:
+        say(f"building evcxr_jupyter {EVCXR_VERSION} into {VENV.relative_to(ROOT)} "
+            f"(about 6-13 minutes the first time on a machine; later clones reuse {CACHE}/evcxr-target)")
+        run(["cargo", "install", "evcxr_jupyter", "--version", EVCXR_VERSION, "--locked", "--quiet",
+             "--root", VENV, "--target-dir", CACHE / "evcxr-target"])
+    spec = VENV / "share" / "jupyter" / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    want = {
+        "argv": [str(ROOT / "tools" / "evcxr-kernel"), "--control_file", "{connection_file}"],
+        "display_name": "Rust",
+        "language": "rust",
+        "interrupt_mode": "message",
+        "env": {"EVCXR_JUPYTER": str(kernel), "UNBREAKABLE_CACHE": str(CACHE)},
+    }
+    path = spec / "kernel.json"
+    if not path.exists() or json.loads(path.read_text()) != want:
+        path.write_text(json.dumps(want, indent=2) + "\n")
+        say(f"kernelspec `{KERNEL_NAME}` written to {spec.relative_to(ROOT)}")
+    say("set-up is complete")
+
+
+def notebooks(out: Path, extra: list[str]) -> int:
+    cmd = [BIN / "python", ROOT / "tools" / "run_notebooks.py", "--out", out, *extra]
+    say("$ " + " ".join(str(c) for c in cmd))
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, env=jupyter_env())
+
+
+def charts(args: list[str]) -> int:
+    cmd = ["cargo", "run", "--quiet", "-p", "unbreakable", "--bin", "unbreakable-charts", "--", *args]
+    say("$ " + " ".join(cmd))
+    return subprocess.call(cmd, cwd=ROOT)
+
+
+def cmd_run(args: list[str]) -> int:
+    setup()
+    say("building the support crate and the chart command")
+    run(["cargo", "build", "-p", "unbreakable", "--bin", "unbreakable-charts"])
+    nb = notebooks(ROOT / "data" / "executed", args)
+    ch = charts(["--out", str(ROOT / "data" / "charts")])
+    say(f"executed notebooks are in data/executed, charts in data/charts "
+        f"({'ok' if nb == 0 and ch == 0 else 'with failures, see above'})")
+    return nb or ch
+
+
+def cmd_test(args: list[str]) -> int:
+    setup()
+    say("cargo tests (unit, property, integration and doc tests)")
+    run(["cargo", "test", "--workspace"])
+    say("notebooks, headless on the Rust kernel")
+    return notebooks(ROOT / "target" / "executed-notebooks", ["--test", *args])
+
+
+def cmd_lab(args: list[str]) -> int:
+    setup()
+    env = jupyter_env()
+    cmd = [str(BIN / "jupyter"), "lab", "--notebook-dir", str(ROOT / "notebooks"), *args]
+    say("$ " + " ".join(cmd))
+    os.execve(cmd[0], cmd, env)
+    return 0
+
+
+def main() -> int:
+    commands = {
+        "run": cmd_run,
+        "test": cmd_test,
+        "lab": cmd_lab,
+        "charts": lambda a: charts(a),
+        "setup": lambda a: (setup(), 0)[1],
+    }
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__.strip())
+        return 0 if len(sys.argv) >= 2 and sys.argv[1] in ("help", "-h", "--help") else 2
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
