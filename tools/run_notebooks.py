@@ -26,13 +26,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def problem(cell) -> str | None:
     """What went wrong in an executed cell, or None."""
     tags = set(cell.get("metadata", {}).get("tags", []))
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error" and "raises-exception" not in tags:
+    if "raises-exception" in tags:
+        return None
+    outputs = cell.get("outputs", [])
+    for out in outputs:
+        if out.get("output_type") == "error":
             return f"{out.get('ename', 'error')}: {out.get('evalue', '')}\n" + "\n".join(out.get("traceback", []))
-        if out.get("output_type") == "stream" and out.get("name") == "stderr" and not tags & {"allow-stderr", "raises-exception"}:
-            text = out.get("text", "")
-            if text.strip():
-                return "stderr:\n" + text
+    if "allow-stderr" not in tags:
+        text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr")
+        if text.strip():
+            return "stderr:\n" + text.strip()
     return None
 
 

@@ -79,22 +79,33 @@ def setup() -> None:
         run([BIN / "python", "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", req])
         stamp.write_text(digest)
     kernel = BIN / "evcxr_jupyter"
-    have = ""
-    if kernel.exists():
-        have = subprocess.run([kernel, "--version"], capture_output=True, text=True).stdout
-    if EVCXR_VERSION not in have:
+    # cargo records what it installed under --root in .crates.toml.
+    manifest = VENV / ".crates.toml"
+    installed = manifest.read_text() if manifest.exists() else ""
+    if not kernel.exists() or f'"evcxr_jupyter {EVCXR_VERSION} ' not in installed:
         say(f"building evcxr_jupyter {EVCXR_VERSION} into {VENV.relative_to(ROOT)} "
             f"(about 6-13 minutes the first time on a machine; later clones reuse {CACHE}/evcxr-target)")
         run(["cargo", "install", "evcxr_jupyter", "--version", EVCXR_VERSION, "--locked", "--quiet",
              "--root", VENV, "--target-dir", CACHE / "evcxr-target"])
-    spec = VENV / "share" / "jupyter" / "kernels" / KERNEL_NAME
-    spec.mkdir(parents=True, exist_ok=True)
+    share = VENV / "share" / "jupyter"
+    spec = share / "kernels" / KERNEL_NAME
+    if not (spec / "version.txt").exists():
+        # evcxr writes its kernelspec (logos, version.txt) under $JUPYTER_PATH; with
+        # version.txt in place it will not rewrite the spec on start-up.
+        env = dict(os.environ, JUPYTER_PATH=str(share))
+        subprocess.run([kernel, "--install"], env=env, check=True, stdout=subprocess.DEVNULL)
     want = {
         "argv": [str(ROOT / "tools" / "evcxr-kernel"), "--control_file", "{connection_file}"],
         "display_name": "Rust",
         "language": "rust",
         "interrupt_mode": "message",
-        "env": {"EVCXR_JUPYTER": str(kernel), "UNBREAKABLE_CACHE": str(CACHE)},
+        "env": {
+            "EVCXR_JUPYTER": str(kernel),
+            "UNBREAKABLE_CACHE": str(CACHE),
+            # Show every column of the workbook's tables.
+            "POLARS_FMT_MAX_COLS": "16",
+            "POLARS_TABLE_WIDTH": "180",
+        },
     }
     path = spec / "kernel.json"
     if not path.exists() or json.loads(path.read_text()) != want:

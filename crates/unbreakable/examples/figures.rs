@@ -1,0 +1,138 @@
+//! Prints the performance figures of the README, each beside a baseline measured in the
+//! same run:
+//!
+//! ```text
+//! cargo run --release --example figures
+//! ```
+//!
+//! 1. the discrete-event engine against tokio's paused clock, on the same workload (1000
+//!    clients retrying with full jitter against a flaky service);
+//! 2. the engine's events per second against a bare event queue (the floor of the cost);
+//! 3. the full contention sweep of the AWS experiment (19 client counts x 5 algorithms x
+//!    100 runs), on all cores against one core.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use unbreakable::retry::{Backoff, ErrorClass, Jitter, Retry, RetryPolicy};
+use unbreakable::scenarios::contention::{blog_clients, run_once, sweep, Algorithm};
+use unbreakable::scenarios::{Group, Population, Start, Strategy};
+use unbreakable::sim::{run_paused, substream, EventQueue, Latency, Outcome, ServiceConfig, SimClock};
+
+const CLIENTS: u32 = 1000;
+
+fn service() -> ServiceConfig {
+    ServiceConfig::new(Latency::LogNormal { median: Duration::from_millis(20), sigma: 0.5 }).with_failure_rate(0.5)
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy::new(Backoff::exponential(Duration::from_millis(50)).with_jitter(Jitter::Full).build().unwrap(), 8).unwrap()
+}
+
+/// The workload on the discrete-event engine: (attempts, events).
+fn des(seed: u64) -> (usize, u64) {
+    let mut g = Group::new("clients", CLIENTS, Strategy::new("full jitter", policy()));
+    g.start = Start::Uniform { from: Duration::ZERO, over: Duration::from_secs(1) };
+    let run = Population { groups: vec![g], service: service(), timeout: Duration::from_secs(1), horizon: Duration::from_secs(1) }
+        .run(seed)
+        .unwrap();
+    (run.recorder.len(), run.events)
+}
+
+/// The same workload as tokio tasks on a paused clock, through the async `Retry` edge.
+fn tokio_paused(seed: u64) -> usize {
+    run_paused(async move {
+        let clock = SimClock::start();
+        let svc = Rc::new(RefCell::new(service().build().unwrap()));
+        let attempts = Rc::new(RefCell::new(0usize));
+        let local = tokio::task::LocalSet::new();
+        for c in 0..u64::from(CLIENTS) {
+            let (svc, attempts) = (svc.clone(), attempts.clone());
+            local.spawn_local(async move {
+                let mut rng = substream(seed, c);
+                tokio::time::sleep(Duration::from_secs_f64(c as f64 / f64::from(CLIENTS))).await;
+                let _ = Retry::new(policy(), seed, c)
+                    .run(
+                        |_| {
+                            *attempts.borrow_mut() += 1;
+                            let r = svc.borrow_mut().call(clock.now(), &mut rng);
+                            async move {
+                                tokio::time::sleep(r.latency.unwrap_or(Duration::from_secs(1))).await;
+                                if r.outcome == Outcome::Success { Ok(()) } else { Err(r.outcome) }
+                            }
+                        },
+                        |_| ErrorClass::Transient,
+                    )
+                    .await;
+            });
+        }
+        local.await;
+        let n = *attempts.borrow();
+        n
+    })
+    .unwrap()
+}
+
+/// Best of `n` timings of `f`.
+fn best<T>(n: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut out = None;
+    let mut best = Duration::MAX;
+    for _ in 0..n {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed());
+        out = Some(v);
+    }
+    (best, out.unwrap())
+}
+
+fn main() {
+    println!("unbreakable performance figures (best of 5 unless stated; release build)\n");
+
+    let (t_des, (a_des, ev)) = best(5, || des(1));
+    let (t_tok, a_tok) = best(5, || tokio_paused(1));
+    let des_rate = a_des as f64 / t_des.as_secs_f64();
+    let tok_rate = a_tok as f64 / t_tok.as_secs_f64();
+    println!("1. engines on the same workload ({CLIENTS} clients, full jitter, 50% failures)");
+    println!("   discrete-event queue : {a_des:>7} attempts in {:>8.2} ms = {:>12.0} attempts/s", t_des.as_secs_f64() * 1e3, des_rate);
+    println!("   tokio paused clock   : {a_tok:>7} attempts in {:>8.2} ms = {:>12.0} attempts/s", t_tok.as_secs_f64() * 1e3, tok_rate);
+    println!("   ratio                : the event queue is {:.1}x faster per attempt\n", des_rate / tok_rate);
+
+    let n = 2_000_000u64;
+    let (t_raw, _) = best(5, || {
+        let mut q = EventQueue::new();
+        for i in 0..1000u64 {
+            q.schedule(Duration::from_micros(i), i);
+        }
+        while let Some((t, e)) = q.pop() {
+            if q.processed() + (q.len() as u64) < n {
+                q.schedule(t + Duration::from_micros(1000 + e % 7), e);
+            }
+        }
+        q.processed()
+    });
+    let raw_rate = n as f64 / t_raw.as_secs_f64();
+    let ev_rate = ev as f64 / t_des.as_secs_f64();
+    println!("2. simulator events per second");
+    println!("   bare event queue (1000 pending)  : {raw_rate:>12.0} events/s");
+    println!("   population engine (whole model)  : {ev_rate:>12.0} events/s = {:.2} of the bare queue\n", ev_rate / raw_rate);
+
+    let clients = blog_clients();
+    let (t_par, points) = best(3, || sweep(&clients, 100, 42).unwrap());
+    let events: u64 = points.iter().map(|p| p.events).sum();
+    let (t_one, _) = best(1, || {
+        let mut e = 0;
+        for &n in &clients {
+            for a in Algorithm::ALL {
+                for r in 0..100 {
+                    e += run_once(n, a, &mut substream(42 ^ (u64::from(n) << 32), r)).2;
+                }
+            }
+        }
+        e
+    });
+    println!("3. the AWS contention sweep (19 client counts x 5 algorithms x 100 runs, {events} events)");
+    println!("   all cores ({}) : {:>7.3} s = {:>12.0} events/s", std::thread::available_parallelism().map_or(1, |n| n.get()), t_par.as_secs_f64(), events as f64 / t_par.as_secs_f64());
+    println!("   one core      : {:>7.3} s (speed-up {:.2}x)", t_one.as_secs_f64(), t_one.as_secs_f64() / t_par.as_secs_f64());
+}

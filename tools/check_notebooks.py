@@ -1,0 +1,92 @@
+"""Checks the notebooks as committed: no outputs, the Rust kernel, navigation links that
+match the chapter order, and the Summary and Exercises every chapter ends with.
+
+    python3 tools/check_notebooks.py          # check (exit 1 on any problem)
+    python3 tools/check_notebooks.py --fix    # rewrite navigation cells, strip outputs
+
+Standard library only. The navigation cells (first and last cell, marked <!--NAV-->) are
+generated from the order of the files and the `# NN · Title` heading of each notebook, as
+the Python Data Science Handbook does, so links never rot.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NB_DIR = ROOT / "notebooks"
+MARK = "<!--NAV-->"
+
+
+def title(nb: dict) -> str:
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            m = re.search(r"^# (\d\d) · (.+)$", "".join(cell["source"]), re.M)
+            if m:
+                return f"{m.group(1)} {m.group(2)}"
+    return "?"
+
+
+def nav(paths: list[Path], titles: list[str], i: int) -> str:
+    parts = []
+    if i > 0:
+        parts.append(f"[← Previous: {titles[i - 1]}]({paths[i - 1].name})")
+    parts.append(f"[Contents]({paths[0].name})")
+    if i + 1 < len(paths):
+        parts.append(f"[Next: {titles[i + 1]} →]({paths[i + 1].name})")
+    return f"{MARK} " + " | ".join(parts)
+
+
+def main() -> int:
+    fix = "--fix" in sys.argv
+    paths = sorted(NB_DIR.glob("*.ipynb"))
+    nbs = [json.loads(p.read_text()) for p in paths]
+    titles = [title(nb) for nb in nbs]
+    problems = []
+    for i, (p, nb) in enumerate(zip(paths, nbs)):
+        name = p.name
+        if not re.match(r"^\d\d-[a-z0-9-]+\.ipynb$", name):
+            problems.append(f"{name}: name it NN-words-with-dashes.ipynb")
+        if nb.get("metadata", {}).get("kernelspec", {}).get("name") != "rust":
+            problems.append(f"{name}: kernelspec must be `rust`")
+        if titles[i] == "?" or not name.startswith(titles[i][:2]):
+            problems.append(f"{name}: needs a `# {name[:2]} · Title` heading matching its number")
+        changed = False
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count")):
+                if fix:
+                    cell["outputs"], cell["execution_count"] = [], None
+                    changed = True
+                else:
+                    problems.append(f"{name}: has outputs committed (run with --fix to strip them)")
+                    break
+        want = nav(paths, titles, i)
+        for k in (0, -1):
+            cell = nb["cells"][k] if nb["cells"] else None
+            src = "".join(cell["source"]) if cell else ""
+            if not (cell and cell["cell_type"] == "markdown" and src.startswith(MARK)):
+                problems.append(f"{name}: the {'first' if k == 0 else 'last'} cell must be a navigation cell ({MARK})")
+            elif src != want:
+                if fix:
+                    cell["source"] = want
+                    changed = True
+                else:
+                    problems.append(f"{name}: navigation out of date (run with --fix)")
+        text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        for heading in ("## Summary", "## Exercises"):
+            if heading not in text:
+                problems.append(f"{name}: missing a `{heading}` section")
+        if changed:
+            p.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+            print(f"fixed {name}")
+    for pr in problems:
+        print(f"problem: {pr}")
+    print(f"checked {len(paths)} notebooks: {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
