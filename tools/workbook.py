@@ -138,6 +138,8 @@ def cmd_run(args: list[str]) -> int:
 
 
 def cmd_test(args: list[str]) -> int:
+    say("notebooks as committed: no outputs, navigation, summary and exercises")
+    run([sys.executable, ROOT / "tools" / "check_notebooks.py"])
     setup()
     say("cargo tests (unit, property, integration and doc tests)")
     run(["cargo", "test", "--workspace"])
