@@ -75,6 +75,11 @@ def main() -> int:
                     changed = True
                 else:
                     problems.append(f"{name}: navigation out of date (run with --fix)")
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                for line in "".join(cell["source"]).splitlines():
+                    if line.startswith(":") and line.rstrip().endswith(";"):
+                        problems.append(f"{name}: kernel command `{line}` must not end with `;`")
         text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
         for heading in ("## Summary", "## Exercises"):
             if heading not in text:

@@ -143,6 +143,8 @@ def cmd_test(args: list[str]) -> int:
     setup()
     say("cargo tests (unit, property, integration and doc tests)")
     run(["cargo", "test", "--workspace"])
+    say("the crate without its optional features (no polars, no plotters) still builds")
+    run(["cargo", "check", "-p", "unbreakable", "--no-default-features", "--lib", "--examples"])
     say("notebooks, headless on the Rust kernel")
     return notebooks(ROOT / "target" / "executed-notebooks", ["--test", *args])
 

@@ -11,14 +11,12 @@
 //! 3. the full contention sweep of the AWS experiment (19 client counts x 5 algorithms x
 //!    100 runs), on all cores against one core.
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use unbreakable::retry::{Backoff, ErrorClass, Jitter, Retry, RetryPolicy};
+use unbreakable::retry::{Backoff, Jitter, RetryPolicy};
 use unbreakable::scenarios::contention::{blog_clients, run_once, sweep, Algorithm};
-use unbreakable::scenarios::{Group, Population, Start, Strategy};
-use unbreakable::sim::{run_paused, substream, EventQueue, Latency, Outcome, ServiceConfig, SimClock};
+use unbreakable::scenarios::{paused, Group, Population, Start, Strategy};
+use unbreakable::sim::{substream, EventQueue, Latency, ServiceConfig};
 
 const CLIENTS: u32 = 1000;
 
@@ -42,36 +40,7 @@ fn des(seed: u64) -> (usize, u64) {
 
 /// The same workload as tokio tasks on a paused clock, through the async `Retry` edge.
 fn tokio_paused(seed: u64) -> usize {
-    run_paused(async move {
-        let clock = SimClock::start();
-        let svc = Rc::new(RefCell::new(service().build().unwrap()));
-        let attempts = Rc::new(RefCell::new(0usize));
-        let local = tokio::task::LocalSet::new();
-        for c in 0..u64::from(CLIENTS) {
-            let (svc, attempts) = (svc.clone(), attempts.clone());
-            local.spawn_local(async move {
-                let mut rng = substream(seed, c);
-                tokio::time::sleep(Duration::from_secs_f64(c as f64 / f64::from(CLIENTS))).await;
-                let _ = Retry::new(policy(), seed, c)
-                    .run(
-                        |_| {
-                            *attempts.borrow_mut() += 1;
-                            let r = svc.borrow_mut().call(clock.now(), &mut rng);
-                            async move {
-                                tokio::time::sleep(r.latency.unwrap_or(Duration::from_secs(1))).await;
-                                if r.outcome == Outcome::Success { Ok(()) } else { Err(r.outcome) }
-                            }
-                        },
-                        |_| ErrorClass::Transient,
-                    )
-                    .await;
-            });
-        }
-        local.await;
-        let n = *attempts.borrow();
-        n
-    })
-    .unwrap()
+    paused::clients(CLIENTS, Duration::from_secs(1), service(), policy(), seed).unwrap().len()
 }
 
 /// Best of `n` timings of `f`.

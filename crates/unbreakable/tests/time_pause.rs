@@ -1,73 +1,30 @@
 //! The async edge under tokio's paused clock: deterministic, and in agreement with the
 //! discrete-event engine.
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::Duration;
 
 use unbreakable::retry::{Backoff, ErrorClass, Jitter, Retry, RetryPolicy};
+use unbreakable::scenarios::paused;
 use unbreakable::scenarios::widget::Widget;
-use unbreakable::sim::{run_paused, substream, Latency, Outcome, ServiceConfig, SimClock};
+use unbreakable::sim::{run_paused, Latency, Recorder, ServiceConfig, SimClock};
 
-/// 200 clients retrying against one shared, flaky service, as tasks on a paused runtime:
-/// the times of every attempt, per client.
-fn tokio_run(seed: u64) -> Vec<Vec<Duration>> {
-    run_paused(async move {
-        let clock = SimClock::start();
-        let service = Rc::new(RefCell::new(
-            ServiceConfig::new(Latency::LogNormal { median: Duration::from_millis(20), sigma: 0.5 })
-                .with_failure_rate(0.5)
-                .build()
-                .unwrap(),
-        ));
-        let policy = RetryPolicy::new(
-            Backoff::exponential(Duration::from_millis(10)).with_jitter(Jitter::Full).build().unwrap(),
-            6,
-        )
-        .unwrap();
-        let local = tokio::task::LocalSet::new();
-        let handles: Vec<_> = (0..200u64)
-            .map(|c| {
-                let service = service.clone();
-                local.spawn_local(async move {
-                    let mut rng = substream(seed, c);
-                    let mut times = Vec::new();
-                    let _ = Retry::new(policy, seed, 1000 + c)
-                        .run(
-                            |_| {
-                                times.push(clock.now());
-                                let resp = service.borrow_mut().call(clock.now(), &mut rng);
-                                async move {
-                                    tokio::time::sleep(resp.latency.unwrap_or(Duration::from_secs(1))).await;
-                                    if resp.outcome == Outcome::Success { Ok(()) } else { Err(resp.outcome) }
-                                }
-                            },
-                            |_| ErrorClass::Transient,
-                        )
-                        .await;
-                    times
-                })
-            })
-            .collect();
-        local
-            .run_until(async {
-                let mut out = Vec::new();
-                for h in handles {
-                    out.push(h.await.unwrap());
-                }
-                out
-            })
-            .await
-    })
-    .unwrap()
+fn flaky_run(seed: u64) -> Recorder {
+    let service = ServiceConfig::new(Latency::LogNormal { median: Duration::from_millis(20), sigma: 0.5 }).with_failure_rate(0.5);
+    let policy = RetryPolicy::new(Backoff::exponential(Duration::from_millis(10)).with_jitter(Jitter::Full).build().unwrap(), 6).unwrap();
+    paused::clients(200, Duration::from_secs(1), service, policy, seed).unwrap()
 }
 
 #[test]
 fn paused_time_is_deterministic() {
-    let a = tokio_run(1);
-    assert_eq!(a, tokio_run(1));
-    assert_ne!(a, tokio_run(2));
-    assert!(a.iter().map(Vec::len).sum::<usize>() > 300, "retries happened");
+    let a = flaky_run(1);
+    assert_eq!(a, flaky_run(1));
+    assert_ne!(a, flaky_run(2));
+    assert!(a.len() > 300, "retries happened: {}", a.len());
+    // Every client ends in success or after its 7th attempt.
+    for c in 0..200 {
+        let rows: Vec<_> = a.attempts().iter().filter(|r| r.client == c).collect();
+        assert!(rows.last().unwrap().outcome.is_success() || rows.len() == 7);
+    }
 }
 
 #[test]

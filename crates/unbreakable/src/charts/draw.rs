@@ -118,6 +118,25 @@ macro_rules! plot_series {
     }};
 }
 
+/// Axes, grid and labels, then the series: the same for a linear and a log y axis (whose
+/// coordinate types differ, hence a macro rather than a function).
+macro_rules! mesh_and_series {
+    ($chart:ident, $c:expr, $keep:expr) => {{
+        $chart
+            .configure_mesh()
+            .x_desc(&$c.x_label)
+            .y_desc(&$c.y_label)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .light_line_style(RGBColor(240, 240, 240))
+            .draw()
+            .map_err(err)?;
+        plot_series!($chart, $c, $keep);
+    }};
+}
+
 /// The legend, in its own panel right of the plot, so it never hides data.
 fn legend<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Result<(), Error> {
     let font = (FONT, 13).into_font().color(&BLACK);
@@ -154,35 +173,13 @@ fn lines<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Result
         let (lo, hi) = span(all().map(|p| p.1).filter(|y| *y > 0.0));
         let (lo, hi) = if lo > 0.0 { (lo / 1.5, hi * 1.5) } else { (1.0, 10.0) };
         let mut chart = builder.build_cartesian_2d(x0..x1, (lo..hi).log_scale()).map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(&c.x_label)
-            .y_desc(&c.y_label)
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .light_line_style(RGBColor(240, 240, 240))
-            .draw()
-            .map_err(err)?;
-        plot_series!(chart, c, |y: f64| y > 0.0 && y.is_finite());
+        mesh_and_series!(chart, c, |y: f64| y > 0.0 && y.is_finite());
     } else {
         let (lo, hi) = span(all().map(|p| p.1));
         let lo = lo.min(0.0);
         let hi = hi + (hi - lo) * 0.05;
         let mut chart = builder.build_cartesian_2d(x0..x1, lo..hi).map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(&c.x_label)
-            .y_desc(&c.y_label)
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .light_line_style(RGBColor(240, 240, 240))
-            .draw()
-            .map_err(err)?;
-        plot_series!(chart, c, |y: f64| y.is_finite());
+        mesh_and_series!(chart, c, |y: f64| y.is_finite());
     }
     Ok(())
 }

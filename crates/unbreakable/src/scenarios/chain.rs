@@ -109,8 +109,17 @@ impl Chain {
     /// # Errors
     /// An invalid rate or horizon.
     pub fn run(&self, kind: FailureType, seed: u64) -> Result<Recorder, ConfigError> {
+        self.run_links(self.links(kind), seed)
+    }
+
+    /// Runs the chain with links of your own (gateway, service, database), for faults
+    /// that [`FailureType`] does not cover.
+    ///
+    /// # Errors
+    /// An invalid link, rate or horizon.
+    pub fn run_links(&self, links: [ServiceConfig; 3], seed: u64) -> Result<Recorder, ConfigError> {
         let arrivals = Arrivals::flat(self.rate).sample(self.horizon, &mut substream(seed, 0))?;
-        let mut links: Vec<ServiceModel> = self.links(kind).into_iter().map(|c| c.build()).collect::<Result<_, _>>()?;
+        let mut links: Vec<ServiceModel> = links.into_iter().map(|c| c.build()).collect::<Result<_, _>>()?;
         let mut r = rng(seed);
         let mut rec = Recorder::new();
         for (i, &t0) in arrivals.iter().enumerate() {
@@ -162,5 +171,7 @@ mod tests {
         let sw = c.run(FailureType::Software, 1).unwrap();
         assert!(sw.attempts().iter().any(|a| a.outcome == Outcome::TimedOut), "the leak ends in timeouts");
         assert_eq!(share_ok(&sw, 0, 1), 1.0);
+        // Links of your own: the same as a named failure when they are the same links.
+        assert_eq!(c.run_links(c.links(FailureType::Hardware), 1).unwrap(), hw);
     }
 }

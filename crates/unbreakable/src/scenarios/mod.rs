@@ -8,6 +8,7 @@
 //!   experiment.
 //! * [`amplification`]: retries at every layer of a call chain.
 //! * [`chain`]: chapter 01's gateway -> service -> database under each kind of failure.
+//! * [`paused`]: clients as async tasks through the `Retry` edge on tokio's paused clock.
 
 pub mod amplification;
 pub mod chain;
@@ -15,6 +16,7 @@ pub mod contention;
 pub mod expectation;
 pub mod flash_sale;
 pub mod herd;
+pub mod paused;
 pub mod population;
 pub mod widget;
 
