@@ -5,7 +5,7 @@
 //! cargo run --release --example figures
 //! ```
 //!
-//! 1. the discrete-event engine against tokio's paused clock, on the same workload (1000
+//! 1. the discrete-event engine against tokio's paused clock, on the same workload (10,000
 //!    clients retrying with full jitter against a flaky service);
 //! 2. the engine's events per second against a bare event queue (the floor of the cost);
 //! 3. the full contention sweep of the AWS experiment (19 client counts x 5 algorithms x
@@ -18,7 +18,7 @@ use unbreakable::scenarios::contention::{blog_clients, run_once, sweep, Algorith
 use unbreakable::scenarios::{paused, Group, Population, Start, Strategy};
 use unbreakable::sim::{substream, EventQueue, Latency, ServiceConfig};
 
-const CLIENTS: u32 = 1000;
+const CLIENTS: u32 = 10_000;
 
 fn service() -> ServiceConfig {
     ServiceConfig::new(Latency::LogNormal { median: Duration::from_millis(20), sigma: 0.5 }).with_failure_rate(0.5)

@@ -21,20 +21,21 @@ use super::SimTime;
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry<E>>,
     seq: u64,
-    now: SimTime,
+    now: u64,
     processed: u64,
 }
 
+/// An event with its key: time in nanoseconds in the high 64 bits, the scheduling
+/// sequence number in the low 64, so one integer comparison orders by time, then FIFO.
 #[derive(Debug)]
 struct Entry<E> {
-    at: SimTime,
-    seq: u64,
+    key: u128,
     event: E,
 }
 
 impl<E> PartialEq for Entry<E> {
     fn eq(&self, other: &Self) -> bool {
-        self.at == other.at && self.seq == other.seq
+        self.key == other.key
     }
 }
 impl<E> Eq for Entry<E> {}
@@ -46,7 +47,7 @@ impl<E> PartialOrd for Entry<E> {
 impl<E> Ord for Entry<E> {
     fn cmp(&self, other: &Self) -> Ordering {
         // BinaryHeap is a max-heap: reverse so the earliest (then first scheduled) wins.
-        other.at.cmp(&self.at).then_with(|| other.seq.cmp(&self.seq))
+        other.key.cmp(&self.key)
     }
 }
 
@@ -56,37 +57,43 @@ impl<E> Default for EventQueue<E> {
     }
 }
 
+/// Nanoseconds of a time, saturating (u64 nanoseconds cover 584 years).
+fn nanos(t: SimTime) -> u64 {
+    u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
+}
+
 impl<E> EventQueue<E> {
     /// An empty queue at time zero.
     pub fn new() -> Self {
-        Self { heap: BinaryHeap::new(), seq: 0, now: SimTime::ZERO, processed: 0 }
+        Self { heap: BinaryHeap::new(), seq: 0, now: 0, processed: 0 }
     }
 
     /// Schedules `event` at absolute time `at`. A time in the past is moved to `now`
     /// (time never runs backwards).
     pub fn schedule(&mut self, at: SimTime, event: E) {
-        let at = at.max(self.now);
-        self.heap.push(Entry { at, seq: self.seq, event });
+        let at = nanos(at).max(self.now);
+        self.heap.push(Entry { key: (u128::from(at) << 64) | u128::from(self.seq), event });
         self.seq += 1;
     }
 
     /// Schedules `event` `delay` after now.
     pub fn schedule_in(&mut self, delay: SimTime, event: E) {
-        self.schedule(self.now.saturating_add(delay), event);
+        self.schedule(self.now().saturating_add(delay), event);
     }
 
     /// Takes the next event and advances the clock to it.
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        let Entry { at, event, .. } = self.heap.pop()?;
+        let Entry { key, event } = self.heap.pop()?;
+        let at = (key >> 64) as u64;
         debug_assert!(at >= self.now, "time ran backwards");
         self.now = at;
         self.processed += 1;
-        Some((at, event))
+        Some((SimTime::from_nanos(at), event))
     }
 
     /// The current virtual time: the time of the last event taken.
     pub fn now(&self) -> SimTime {
-        self.now
+        SimTime::from_nanos(self.now)
     }
 
     /// Events waiting.
