@@ -9,6 +9,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`sim`] | the simulation core: seeded randomness, virtual time, a discrete-event queue, fault-injected service models, traffic, and a [`Recorder`](sim::Recorder) that yields polars DataFrames |
+//! | [`deadline`] | deadlines that travel with a request, and the async edge that enforces them |
 //! | [`retry`] | backoff policies (pure iterators of delays), retry policies, the async retry executor, the circuit breaker and retry budgets |
 //! | [`scenarios`] | the experiments of the notebooks, each a pure function of a configuration and a seed |
 //! | [`charts`] | chart functions that draw on any plotters `DrawingArea` |
@@ -36,6 +37,7 @@
 
 #![warn(missing_docs)]
 
+pub mod deadline;
 pub mod error;
 pub mod retry;
 pub mod scenarios;
