@@ -153,6 +153,8 @@ def cmd_lab(args: list[str]) -> int:
     setup()
     env = jupyter_env()
     cmd = [str(BIN / "jupyter"), "lab", "--notebook-dir", str(ROOT / "notebooks"), *args]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args:
+        cmd.append("--allow-root")  # containers often run as root; Jupyter refuses without it
     say("$ " + " ".join(cmd))
     os.execve(cmd[0], cmd, env)
     return 0
