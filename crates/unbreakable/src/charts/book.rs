@@ -19,9 +19,10 @@ use super::{Chart, Mark, Series};
 /// The seed every chart of the workbook uses unless a reader changes it.
 pub const SEED: u64 = 42;
 
-/// Share of successful rows per bin of `bin` seconds, as `(bin middle, share)`.
+/// Share of successful rows per bin of `bin` seconds, as `(bin middle, share)` (empty for
+/// a bin that is not a positive number).
 pub fn success_share(rec: &Recorder, bin: f64, horizon: f64) -> Vec<(f64, f64)> {
-    let n = (horizon / bin).ceil() as usize;
+    let Some(n) = crate::sim::bins(bin, horizon) else { return Vec::new() };
     let mut ok = vec![0u64; n];
     let mut all = vec![0u64; n];
     for a in rec.attempts() {
@@ -34,9 +35,10 @@ pub fn success_share(rec: &Recorder, bin: f64, horizon: f64) -> Vec<(f64, f64)> 
     (0..n).filter(|&i| all[i] > 0).map(|i| ((i as f64 + 0.5) * bin, ok[i] as f64 / all[i] as f64)).collect()
 }
 
-/// Rows per second in bins of `bin` seconds (only rows that match `keep`).
+/// Rows per second in bins of `bin` seconds (only rows that match `keep`; empty for a bin
+/// that is not a positive number).
 pub fn rate(rec: &Recorder, bin: f64, horizon: f64, keep: impl Fn(&crate::sim::Attempt) -> bool) -> Vec<(f64, f64)> {
-    let n = (horizon / bin).ceil() as usize;
+    let Some(n) = crate::sim::bins(bin, horizon) else { return Vec::new() };
     let mut c = vec![0u64; n];
     for a in rec.attempts().iter().filter(|a| keep(a)) {
         let i = (a.sent.as_secs_f64() / bin) as usize;
@@ -80,7 +82,7 @@ pub fn herd_load(runs: &[Run], herd: &Herd, seed: u64) -> Chart {
         .log_y();
     for r in runs {
         let pts = rate(&r.recorder, 0.5, horizon, |a| a.outcome.reached_server());
-        c = c.with(Series::line(r.groups[0].0.clone(), pts));
+        c = c.with(Series::line(r.name(), pts));
     }
     if let Some(r) = runs.first() {
         let cap = (0..=(horizon as usize * 2)).map(|i| i as f64 / 2.0).map(|t| (t, r.service.capacity_at(crate::sim::secs(t)).unwrap_or(0.0)));
@@ -104,7 +106,7 @@ pub fn herd_served(runs: &[Run], herd: &Herd, seed: u64) -> Chart {
             pts.push((t, done.len() as f64 / n));
         }
         pts.push((60.0, done.len() as f64 / n));
-        c = c.with(Series::line(r.groups[0].0.clone(), pts));
+        c = c.with(Series::line(r.name(), pts));
     }
     c
 }
@@ -121,7 +123,7 @@ pub fn flash_sale(without: &Run, with: &Run, sale: &FlashSale, seed: u64) -> Cha
             sale.capacity
         ));
     for (name, r) in [("without backoff", without), ("with backoff", with)] {
-        let ours = r.groups[0].1.clone();
+        let ours = r.groups.first().map_or(0..0, |g| g.1.clone());
         c = c.with(Series::line(format!("our requests, {name}"), rate(&r.recorder, 1.0, h, |a| ours.contains(&a.client))));
         c = c.with(Series::line(format!("payments served, {name}"), rate(&r.recorder, 1.0, h, |a| a.outcome.is_success())));
     }

@@ -136,6 +136,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// The name of the first group (the strategy, in the chapter 02 experiments).
+    pub fn name(&self) -> &str {
+        self.groups.first().map_or("", |g| g.0.as_str())
+    }
+
     /// The group a client belongs to.
     pub fn group_of(&self, client: u32) -> &str {
         self.groups.iter().find(|(_, r)| r.contains(&client)).map_or("", |(n, _)| n.as_str())

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 pub use latency::Latency;
 pub use queue::EventQueue;
+pub(crate) use recorder::bins;
 pub use recorder::{Attempt, Outcome, Recorder};
 pub use rng::{rng, substream, unit, SimRng};
 pub use runtime::{run_paused, SimClock};

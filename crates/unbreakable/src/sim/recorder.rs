@@ -76,6 +76,13 @@ impl std::fmt::Display for Outcome {
     }
 }
 
+/// How many bins of `bin` seconds cover `[0, horizon)`; `None` for a bin that is not a
+/// positive number or more than a million bins (a likely unit mistake).
+pub(crate) fn bins(bin: f64, horizon: f64) -> Option<usize> {
+    let n = (horizon / bin).ceil();
+    (bin > 0.0 && bin.is_finite() && n.is_finite() && (0.0..=1e6).contains(&n)).then_some(n as usize)
+}
+
 fn as_secs<S: Serializer>(t: &SimTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(t.as_secs_f64())
 }
@@ -152,8 +159,11 @@ impl Recorder {
 
     /// Attempts that reached the server, counted in bins of `bin` seconds from 0 to
     /// `horizon`: the load the server saw over time.
+    ///
+    /// A `bin` that is not a positive number, or a horizon over a million bins, gives an
+    /// empty vector.
     pub fn load_per_bin(&self, bin: f64, horizon: f64) -> Vec<u64> {
-        let n = (horizon / bin).ceil().max(0.0) as usize;
+        let Some(n) = bins(bin, horizon) else { return Vec::new() };
         let mut bins = vec![0u64; n];
         for a in self.attempts.iter().filter(|a| a.outcome.reached_server()) {
             let i = (a.sent.as_secs_f64() / bin) as usize;
@@ -200,5 +210,25 @@ impl Recorder {
 impl Extend<Attempt> for Recorder {
     fn extend<T: IntoIterator<Item = Attempt>>(&mut self, iter: T) {
         self.attempts.extend(iter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn load_per_bin_counts_and_refuses_nonsense_bins() {
+        let mut rec = Recorder::new();
+        for (i, outcome) in [Outcome::Success, Outcome::BreakerOpen, Outcome::ServerError].into_iter().enumerate() {
+            let t = Duration::from_millis(400 * i as u64);
+            rec.record(Attempt { client: 0, attempt: i as u32, sent: t, finished: t, outcome });
+        }
+        // 0 ms and 800 ms reached the server; the breaker refusal at 400 ms did not.
+        assert_eq!(rec.load_per_bin(0.5, 1.0), vec![1, 1]);
+        for bad in [0.0, -1.0, f64::NAN, 1e-12] {
+            assert!(rec.load_per_bin(bad, 10.0).is_empty(), "bin {bad}");
+        }
     }
 }
