@@ -9,14 +9,16 @@
 //!    clients retrying with full jitter against a flaky service);
 //! 2. the engine's events per second against a bare event queue (the floor of the cost);
 //! 3. the full contention sweep of the AWS experiment (19 client counts x 5 algorithms x
-//!    100 runs), on all cores against one core.
+//!    100 runs), on all cores against one core;
+//! 4. a million requests through the worker pool (chapters 03 and 07), against the same
+//!    number of bare event-queue events.
 
 use std::time::{Duration, Instant};
 
 use unbreakable::retry::{Backoff, Jitter, RetryPolicy};
 use unbreakable::scenarios::contention::{blog_clients, run_once, sweep, Algorithm};
 use unbreakable::scenarios::{paused, Group, Population, Start, Strategy};
-use unbreakable::sim::{substream, EventQueue, Latency, ServiceConfig};
+use unbreakable::sim::{rng, substream, Arrivals, EventQueue, Latency, ServiceConfig, WorkerPool};
 
 const CLIENTS: u32 = 10_000;
 
@@ -104,4 +106,15 @@ fn main() {
     println!("3. the AWS contention sweep (19 client counts x 5 algorithms x 100 runs, {events} events)");
     println!("   all cores ({}) : {:>7.3} s = {:>12.0} events/s", std::thread::available_parallelism().map_or(1, |n| n.get()), t_par.as_secs_f64(), events as f64 / t_par.as_secs_f64());
     println!("   one core      : {:>7.3} s (speed-up {:.2}x)", t_one.as_secs_f64(), t_one.as_secs_f64() / t_par.as_secs_f64());
+
+    let mut r = rng(7);
+    let arrivals = Arrivals::flat(64.0).sample(Duration::from_secs(15_625), &mut r).unwrap();
+    let service: Vec<Duration> = (0..arrivals.len()).map(|_| Latency::Exponential { mean: Duration::from_millis(100) }.sample(&mut r)).collect();
+    let (t_pool, waited) = best(5, || {
+        let mut pool = WorkerPool::new(8).unwrap();
+        arrivals.iter().zip(&service).filter(|(t, s)| pool.admit(**t, **s, None).is_ok_and(|slot| slot.start > **t)).count()
+    });
+    let per_req = t_pool.as_secs_f64() / arrivals.len() as f64;
+    println!("\n4. worker pool: {} requests, 8 workers, 80% busy ({} waited)", arrivals.len(), waited);
+    println!("   {:>7.3} s = {:>12.0} requests/s = {:.2}x the time of one bare queue event each", t_pool.as_secs_f64(), 1.0 / per_req, per_req * raw_rate);
 }

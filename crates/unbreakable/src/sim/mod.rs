@@ -13,11 +13,14 @@
 //! * **Fault-injected services** ([`ServiceModel`]): latency distribution, failure
 //!   probability, fault windows (down, hanging, erroring, slowing), limited capacity
 //!   that rejects or queues, and a recovery curve after an outage.
+//! * **A worker pool** ([`WorkerPool`]): bounded workers behind a FIFO queue with
+//!   time-outs, checked against Erlang C.
 //! * **Traffic** ([`Arrivals`]): Poisson arrivals with a flat or a daily shape.
 //! * **A recorder** ([`Recorder`]): one row per attempt, turned into a polars
 //!   `DataFrame` for summaries.
 
 mod latency;
+mod pool;
 mod queue;
 mod recorder;
 mod rng;
@@ -28,6 +31,7 @@ mod traffic;
 use std::time::Duration;
 
 pub use latency::Latency;
+pub use pool::{erlang_c, PoolTimeout, Slot, WorkerPool, MAX_WORKERS};
 pub use queue::EventQueue;
 pub(crate) use recorder::bins;
 pub use recorder::{Attempt, Outcome, Recorder};
