@@ -33,6 +33,7 @@ use std::time::Duration;
 pub use latency::Latency;
 pub use pool::{erlang_c, PoolTimeout, Slot, WorkerPool, MAX_WORKERS};
 pub use queue::EventQueue;
+#[cfg(feature = "charts")]
 pub(crate) use recorder::bins;
 pub use recorder::{Attempt, Outcome, Recorder};
 pub use rng::{rng, substream, unit, SimRng};
