@@ -8,6 +8,8 @@
 //! The pure core takes `now`; [`within`] is the async edge that bounds a future by a
 //! deadline with `tokio::time::timeout`, so it runs under the paused clock too.
 
+pub mod choice;
+
 use std::future::Future;
 use std::time::Duration;
 

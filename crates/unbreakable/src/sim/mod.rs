@@ -31,6 +31,7 @@ mod traffic;
 use std::time::Duration;
 
 pub use latency::Latency;
+pub(crate) use latency::normal_cdf as latency_normal_cdf;
 pub use pool::{erlang_c, PoolTimeout, Slot, WorkerPool, MAX_WORKERS};
 pub use queue::EventQueue;
 #[cfg(feature = "charts")]
