@@ -7,10 +7,12 @@
 //! * [`contention`]: the AWS "Exponential Backoff And Jitter" optimistic-concurrency
 //!   experiment.
 //! * [`amplification`]: retries at every layer of a call chain.
+//! * [`bimodal`]: a few hanging requests eat a thread pool (chapter 03).
 //! * [`chain`]: chapter 01's gateway -> service -> database under each kind of failure.
 //! * [`paused`]: clients as async tasks through the `Retry` edge on tokio's paused clock.
 
 pub mod amplification;
+pub mod bimodal;
 pub mod chain;
 pub mod contention;
 pub mod expectation;

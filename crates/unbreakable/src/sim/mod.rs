@@ -32,7 +32,7 @@ use std::time::Duration;
 
 pub use latency::Latency;
 pub(crate) use latency::normal_cdf as latency_normal_cdf;
-pub use pool::{erlang_c, PoolTimeout, Slot, WorkerPool, MAX_WORKERS};
+pub use pool::{erlang_b, erlang_c, PoolTimeout, Slot, WorkerPool, MAX_WORKERS};
 pub use queue::EventQueue;
 #[cfg(feature = "charts")]
 pub(crate) use recorder::bins;

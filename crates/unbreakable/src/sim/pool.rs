@@ -157,10 +157,34 @@ pub fn erlang_c(lambda: f64, mu: f64, c: u32) -> Option<(f64, f64)> {
     Some((p_wait, p_wait / (c_f * mu - lambda)))
 }
 
+/// Erlang B: the share of requests turned away by `c` workers with no queue, when the
+/// offered load is `a` erlangs (arrival rate times mean holding time). It holds for any
+/// holding-time distribution, which is what makes it a fair check of a bimodal one.
+/// `None` for a load that is not a positive number or zero workers.
+pub fn erlang_b(c: u32, a: f64) -> Option<f64> {
+    if !(a.is_finite() && a > 0.0 && c > 0) {
+        return None;
+    }
+    // B(0) = 1; B(k) = a B(k-1) / (k + a B(k-1)): stable for thousands of workers.
+    let mut b = 1.0;
+    for k in 1..=c {
+        b = a * b / (f64::from(k) + a * b);
+    }
+    Some(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sim::{rng, Arrivals, Latency};
+
+    #[test]
+    fn erlang_b_known_values() {
+        // One worker: B = a / (1 + a). Two workers, a = 1: B = (1/2) / (1 + 1 + 1/2) = 0.2.
+        assert!((erlang_b(1, 3.0).unwrap() - 0.75).abs() < 1e-12);
+        assert!((erlang_b(2, 1.0).unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!(erlang_b(0, 1.0), None);
+    }
 
     #[test]
     fn matches_erlang_c() {
