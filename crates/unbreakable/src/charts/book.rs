@@ -19,34 +19,23 @@ use super::{Chart, Mark, Series};
 /// The seed every chart of the workbook uses unless a reader changes it.
 pub const SEED: u64 = 42;
 
-/// Share of successful rows per bin of `bin` seconds, as `(bin middle, share)` (empty for
-/// a bin that is not a positive number).
+/// Share of successful rows per bin of `bin` seconds, as `(bin middle, share)`; bins with
+/// no rows are left out (empty for a bin that is not a positive number).
 pub fn success_share(rec: &Recorder, bin: f64, horizon: f64) -> Vec<(f64, f64)> {
-    let Some(n) = crate::sim::bins(bin, horizon) else { return Vec::new() };
-    let mut ok = vec![0u64; n];
-    let mut all = vec![0u64; n];
-    for a in rec.attempts() {
-        let i = (a.sent.as_secs_f64() / bin) as usize;
-        if i < n {
-            all[i] += 1;
-            ok[i] += u64::from(a.outcome.is_success());
-        }
-    }
-    (0..n).filter(|&i| all[i] > 0).map(|i| ((i as f64 + 0.5) * bin, ok[i] as f64 / all[i] as f64)).collect()
+    let all = rec.count_per_bin(bin, horizon, |_| true);
+    let ok = rec.count_per_bin(bin, horizon, |a| a.outcome.is_success());
+    all.iter()
+        .zip(&ok)
+        .enumerate()
+        .filter(|(_, (n, _))| **n > 0)
+        .map(|(i, (n, k))| ((i as f64 + 0.5) * bin, *k as f64 / *n as f64))
+        .collect()
 }
 
 /// Rows per second in bins of `bin` seconds (only rows that match `keep`; empty for a bin
 /// that is not a positive number).
 pub fn rate(rec: &Recorder, bin: f64, horizon: f64, keep: impl Fn(&crate::sim::Attempt) -> bool) -> Vec<(f64, f64)> {
-    let Some(n) = crate::sim::bins(bin, horizon) else { return Vec::new() };
-    let mut c = vec![0u64; n];
-    for a in rec.attempts().iter().filter(|a| keep(a)) {
-        let i = (a.sent.as_secs_f64() / bin) as usize;
-        if i < n {
-            c[i] += 1;
-        }
-    }
-    c.iter().enumerate().map(|(i, &k)| (i as f64 * bin, k as f64 / bin)).collect()
+    rec.count_per_bin(bin, horizon, keep).iter().enumerate().map(|(i, &k)| (i as f64 * bin, k as f64 / bin)).collect()
 }
 
 /// Chapter 01: the share of user requests that succeed over time, one line per failure.

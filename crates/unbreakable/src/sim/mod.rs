@@ -34,8 +34,6 @@ pub use latency::Latency;
 pub(crate) use latency::normal_cdf as latency_normal_cdf;
 pub use pool::{erlang_b, erlang_c, PoolTimeout, Slot, WorkerPool, MAX_WORKERS};
 pub use queue::EventQueue;
-#[cfg(feature = "charts")]
-pub(crate) use recorder::bins;
 pub use recorder::{Attempt, Outcome, Recorder};
 pub use rng::{rng, substream, unit, SimRng};
 pub use runtime::{run_paused, SimClock};

@@ -78,7 +78,7 @@ impl std::fmt::Display for Outcome {
 
 /// How many bins of `bin` seconds cover `[0, horizon)`; `None` for a bin that is not a
 /// positive number or more than a million bins (a likely unit mistake).
-pub(crate) fn bins(bin: f64, horizon: f64) -> Option<usize> {
+fn bins(bin: f64, horizon: f64) -> Option<usize> {
     let n = (horizon / bin).ceil();
     (bin > 0.0 && bin.is_finite() && n.is_finite() && (0.0..=1e6).contains(&n)).then_some(n as usize)
 }
@@ -157,21 +157,27 @@ impl Recorder {
         self.attempts.sort_by_key(|a| (a.sent, a.client, a.attempt));
     }
 
-    /// Attempts that reached the server, counted in bins of `bin` seconds from 0 to
-    /// `horizon`: the load the server saw over time.
+    /// Rows that match `keep`, counted by send time in bins of `bin` seconds from 0 to
+    /// `horizon`. Rows sent at or after `horizon` are not counted.
     ///
     /// A `bin` that is not a positive number, or a horizon over a million bins, gives an
     /// empty vector.
-    pub fn load_per_bin(&self, bin: f64, horizon: f64) -> Vec<u64> {
+    pub fn count_per_bin(&self, bin: f64, horizon: f64, keep: impl Fn(&Attempt) -> bool) -> Vec<u64> {
         let Some(n) = bins(bin, horizon) else { return Vec::new() };
-        let mut bins = vec![0u64; n];
-        for a in self.attempts.iter().filter(|a| a.outcome.reached_server()) {
+        let mut counts = vec![0u64; n];
+        for a in self.attempts.iter().filter(|a| keep(a)) {
             let i = (a.sent.as_secs_f64() / bin) as usize;
             if i < n {
-                bins[i] += 1;
+                counts[i] += 1;
             }
         }
-        bins
+        counts
+    }
+
+    /// Attempts that reached the server, counted in bins of `bin` seconds from 0 to
+    /// `horizon`: the load the server saw over time (see [`count_per_bin`](Self::count_per_bin)).
+    pub fn load_per_bin(&self, bin: f64, horizon: f64) -> Vec<u64> {
+        self.count_per_bin(bin, horizon, |a| a.outcome.reached_server())
     }
 
     /// Writes the rows as CSV (times in seconds).
