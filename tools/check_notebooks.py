@@ -55,14 +55,18 @@ def main() -> int:
         if titles[i] == "?" or not name.startswith(titles[i][:2]):
             problems.append(f"{name}: needs a `# {name[:2]} · Title` heading matching its number")
         changed = False
-        for cell in nb["cells"]:
-            if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count")):
+        outputs_reported = False
+        for cell in (c for c in nb["cells"] if c["cell_type"] == "code"):
+            if cell.get("outputs") or cell.get("execution_count"):
                 if fix:
                     cell["outputs"], cell["execution_count"] = [], None
                     changed = True
-                else:
+                elif not outputs_reported:
                     problems.append(f"{name}: has outputs committed (run with --fix to strip them)")
-                    break
+                    outputs_reported = True
+            for line in "".join(cell["source"]).splitlines():
+                if line.startswith(":") and line.rstrip().endswith(";"):
+                    problems.append(f"{name}: kernel command `{line}` must not end with `;`")
         want = nav(paths, titles, i)
         for k in (0, -1):
             cell = nb["cells"][k] if nb["cells"] else None
@@ -75,11 +79,6 @@ def main() -> int:
                     changed = True
                 else:
                     problems.append(f"{name}: navigation out of date (run with --fix)")
-        for cell in nb["cells"]:
-            if cell["cell_type"] == "code":
-                for line in "".join(cell["source"]).splitlines():
-                    if line.startswith(":") and line.rstrip().endswith(";"):
-                        problems.append(f"{name}: kernel command `{line}` must not end with `;`")
         text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
         for heading in ("## Summary", "## Exercises"):
             if heading not in text:

@@ -42,10 +42,17 @@ def say(msg: str) -> None:
     print(f"[{t // 60:02d}:{t % 60:02d}] {msg}", flush=True)
 
 
-def run(cmd: list[str], **kw) -> None:
-    """Runs a command, streaming its output; exits with its code if it fails."""
-    say("$ " + " ".join(str(c) for c in cmd))
-    code = subprocess.call([str(c) for c in cmd], cwd=kw.pop("cwd", ROOT), **kw)
+def call(cmd: list, env: dict[str, str] | None = None) -> int:
+    """Prints a command, runs it from the repository root streaming its output, and
+    returns its exit code."""
+    cmd = [str(c) for c in cmd]
+    say("$ " + " ".join(cmd))
+    return subprocess.call(cmd, cwd=ROOT, env=env)
+
+
+def run(cmd: list, env: dict[str, str] | None = None) -> None:
+    """Like `call`, but exits with the command's code if it fails."""
+    code = call(cmd, env)
     if code != 0:
         say(f"failed with exit code {code}: {' '.join(str(c) for c in cmd)}")
         sys.exit(code)
@@ -115,15 +122,11 @@ def setup() -> None:
 
 
 def notebooks(out: Path, extra: list[str]) -> int:
-    cmd = [BIN / "python", ROOT / "tools" / "run_notebooks.py", "--out", out, *extra]
-    say("$ " + " ".join(str(c) for c in cmd))
-    return subprocess.call([str(c) for c in cmd], cwd=ROOT, env=jupyter_env())
+    return call([BIN / "python", ROOT / "tools" / "run_notebooks.py", "--out", out, *extra], jupyter_env())
 
 
 def charts(args: list[str]) -> int:
-    cmd = ["cargo", "run", "--quiet", "-p", "unbreakable", "--bin", "unbreakable-charts", "--", *args]
-    say("$ " + " ".join(cmd))
-    return subprocess.call(cmd, cwd=ROOT)
+    return call(["cargo", "run", "--quiet", "-p", "unbreakable", "--bin", "unbreakable-charts", "--", *args])
 
 
 def cmd_run(args: list[str]) -> int:
