@@ -72,9 +72,16 @@ impl Bimodal {
     /// Runs it: each request takes a free thread or is turned away at once.
     ///
     /// # Errors
-    /// Zero threads, a share outside 0-1, or a rate the traffic model refuses.
+    /// Zero threads, a share outside 0-1, a warm-up that leaves nothing to count, or a
+    /// rate the traffic model refuses.
     pub fn run(&self, seed: u64) -> Result<Measured, ConfigError> {
         check_probability("hang_share", self.hang_share)?;
+        if self.warm_up >= self.horizon {
+            return Err(ConfigError::new(
+                "warm_up",
+                format!("a warm-up of {:?} leaves nothing of the {:?} horizon to count; make it shorter", self.warm_up, self.horizon),
+            ));
+        }
         let mut pool = WorkerPool::new(self.threads)?;
         let mut r = rng(seed);
         let arrivals = Arrivals::flat(self.rate).sample(self.horizon, &mut r)?;
@@ -88,7 +95,7 @@ impl Bimodal {
             }
         }
         let mean_hold = (1.0 - self.hang_share) * self.fast.as_secs_f64() + self.hang_share * self.hang.as_secs_f64();
-        let window = (self.horizon.saturating_sub(self.warm_up)).as_secs_f64().max(f64::MIN_POSITIVE);
+        let window = (self.horizon - self.warm_up).as_secs_f64();
         let b = erlang_b(self.threads, self.rate * mean_hold)
             .ok_or_else(|| ConfigError::new("rate", "the offered load must be a positive number"))?;
         Ok(Measured {
@@ -117,5 +124,7 @@ mod tests {
         // Without the hangs, nothing is turned away.
         let healthy = Bimodal { hang_share: 0.0, ..Bimodal::default() }.run(1).unwrap();
         assert_eq!(healthy.turned_away, 0.0);
+        let e = Bimodal { warm_up: Duration::from_secs(600), ..Bimodal::default() }.run(1).unwrap_err();
+        assert_eq!(e.field, "warm_up");
     }
 }
