@@ -48,6 +48,12 @@ pub fn secs(s: f64) -> Duration {
     if s.is_finite() && s > 0.0 { Duration::from_secs_f64(s) } else { Duration::ZERO }
 }
 
+/// Nanoseconds of a time, saturating at `u64::MAX` (584 years): the integer clock of the
+/// event queue and the worker pool.
+pub(crate) fn nanos(t: SimTime) -> u64 {
+    u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// `ms` milliseconds as a [`Duration`].
 pub fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)

@@ -2,7 +2,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use super::SimTime;
+use super::{nanos, SimTime};
 use crate::error::ConfigError;
 
 /// A request waited too long for a free worker and left the queue.
@@ -67,10 +67,6 @@ pub struct WorkerPool {
     timed_out: u64,
 }
 
-fn ns(t: Duration) -> u64 {
-    u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
-}
-
 impl WorkerPool {
     /// A pool of `workers` idle workers.
     ///
@@ -97,7 +93,7 @@ impl WorkerPool {
     /// # Errors
     /// [`PoolTimeout`] if it would wait longer than `max_wait`; the pool is unchanged.
     pub fn admit(&mut self, now: SimTime, service: Duration, max_wait: Option<Duration>) -> Result<Slot, PoolTimeout> {
-        let now = ns(now).max(self.last_arrival);
+        let now = nanos(now).max(self.last_arrival);
         self.last_arrival = now;
         let Some(mut first) = self.free_at.peek_mut() else {
             unreachable!("a pool always has at least one worker");
@@ -109,7 +105,7 @@ impl WorkerPool {
             self.timed_out += 1;
             return Err(PoolTimeout { would_wait: wait });
         }
-        let end = start.saturating_add(ns(service));
+        let end = start.saturating_add(nanos(service));
         first.0 = end;
         drop(first);
         self.admitted += 1;
@@ -118,7 +114,7 @@ impl WorkerPool {
 
     /// Workers busy at `now` (counting those still serving requests admitted earlier).
     pub fn busy(&self, now: SimTime) -> usize {
-        let now = ns(now);
+        let now = nanos(now);
         self.free_at.iter().filter(|r| r.0 > now).count()
     }
 

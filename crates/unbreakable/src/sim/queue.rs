@@ -1,7 +1,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::SimTime;
+use super::{nanos, SimTime};
 
 /// A discrete-event queue: events come out in time order, ties in the order they were
 /// scheduled, so a run is a pure function of its seed.
@@ -55,11 +55,6 @@ impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Nanoseconds of a time, saturating (u64 nanoseconds cover 584 years).
-fn nanos(t: SimTime) -> u64 {
-    u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl<E> EventQueue<E> {
