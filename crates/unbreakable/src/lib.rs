@@ -9,7 +9,8 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`sim`] | the simulation core: seeded randomness, virtual time, a discrete-event queue, fault-injected service models, traffic, and a [`Recorder`](sim::Recorder) that yields polars DataFrames |
-//! | [`deadline`] | deadlines that travel with a request, and the async edge that enforces them |
+//! | [`deadline`] | deadlines that travel with a request, connection and read timeouts on real sockets, choosing a timeout |
+//! | [`degrade`] | graceful degradation: a page model of essential and nice-to-have parts with fallbacks, and an async fallback edge |
 //! | [`retry`] | backoff policies (pure iterators of delays), retry policies, the async retry executor, the circuit breaker and retry budgets |
 //! | [`scenarios`] | the experiments of the notebooks, each a pure function of a configuration and a seed |
 //! | [`charts`] | chart functions that draw on any plotters `DrawingArea` |
@@ -38,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod deadline;
+pub mod degrade;
 pub mod error;
 pub mod retry;
 pub mod scenarios;

@@ -12,7 +12,14 @@ use crate::scenarios::flash_sale::FlashSale;
 use crate::scenarios::herd::Herd;
 use crate::scenarios::widget::Widget;
 use crate::scenarios::Run;
-use crate::sim::Recorder;
+use crate::deadline::choice::{empirical_false_timeout_rate, empirical_timeout_at, false_timeout_rate};
+use crate::degrade::Status;
+use crate::scenarios::bimodal::Bimodal;
+use crate::scenarios::checkout::{Choice, StockOutage};
+use crate::scenarios::shop_day::{Day, ShopDay};
+use crate::scenarios::wasted::{Propagation, WastedRun, WastedWork};
+use crate::scenarios::weather::{Answer, Protection, Weather, WeatherRun};
+use crate::sim::{rng, Latency, Recorder};
 
 use super::{Chart, Mark, Series};
 
@@ -170,6 +177,153 @@ pub fn expectation_grid() -> Vec<(f64, u32)> {
     [1u32, 3, 5].iter().flat_map(|&n| (0..=9).map(move |i| (f64::from(i) / 10.0, n))).collect()
 }
 
+/// Chapter 03: service time spent on requests whose client had already given up, with
+/// independent timeouts and with a propagated deadline.
+pub fn wasted_work(runs: &[WastedRun], w: &WastedWork, seed: u64) -> Chart {
+    let until = w.horizon.as_secs_f64() + 120.0;
+    let mut c = Chart::lines("Work nobody will read: independent timeouts vs a propagated deadline", "time (s)", "wasted service-seconds per second")
+        .caption(format!(
+            "client -> A -> B -> C, {} s budget, {} req/s; C {}x slower {}-{} s; 10 s bins; seed {seed}",
+            w.budget.as_secs(),
+            w.rate,
+            w.slowdown.2,
+            w.slowdown.0.as_secs(),
+            w.slowdown.1.as_secs()
+        ));
+    for r in runs {
+        c = c.with(Series::line(r.propagation.name(), r.wasted_per_bin(10.0, until)));
+    }
+    c
+}
+
+/// Chapter 03: the weather-service story for one protection: answers per second by kind,
+/// and requests waiting for a thread.
+pub fn weather(run: &WeatherRun, w: &Weather, seed: u64) -> Chart {
+    let (bin, h) = (5.0, w.horizon.as_secs_f64());
+    let title = format!("Weather service hangs {}-{} s: {}", w.hang.0.as_secs(), w.hang.1.as_secs(), run.protection.name());
+    let c = Chart::lines(title, "time (s)", "answers per second; queued: requests waiting")
+        .caption(format!("{} threads, {} req/s, users give up after {} s; {bin} s bins; seed {seed}", w.threads, w.rate, w.patience.as_secs()));
+    let both = |a: &[(f64, f64)], b: &[(f64, f64)]| a.iter().zip(b).map(|(x, y)| (x.0, x.1 + y.1)).collect::<Vec<_>>();
+    let fallback = both(&run.per_second(Answer::Cached, bin, h), &run.per_second(Answer::Unavailable, bin, h));
+    let queued = (0..=(h / bin) as u32).map(|i| f64::from(i) * bin).map(|t| (t, run.queued_at(crate::sim::secs(t)) as f64)).collect();
+    c.with(Series::line("served live", run.per_second(Answer::Live, bin, h)))
+        .with(Series::line("served with a fallback", fallback))
+        .with(Series::line("failed (user gave up)", run.per_second(Answer::Failed, bin, h)))
+        .with(Series::line("queued for a thread", queued))
+}
+
+/// The latency distribution chapter 03 chooses a timeout for: log-normal, median 80 ms.
+pub const OBSERVED: Latency = Latency::LogNormal { median: std::time::Duration::from_millis(80), sigma: 0.5 };
+
+/// Chapter 03: the share of requests a timeout cuts off although they would have
+/// answered, from 100,000 observed latencies and from the distribution.
+pub fn timeout_choice(latency: &Latency, seed: u64) -> Result<Chart, Error> {
+    let mut r = rng(seed);
+    let mut samples: Vec<_> = (0..100_000).map(|_| latency.sample(&mut r)).collect();
+    samples.sort_unstable();
+    let grid: Vec<f64> = (1..=80).map(|i| f64::from(i) * 10.0).collect();
+    let ms = |x: f64| std::time::Duration::from_secs_f64(x / 1000.0);
+    let observed = grid.iter().map(|&t| (t, empirical_false_timeout_rate(&samples, ms(t)))).filter(|p| p.1 > 0.0).collect();
+    let formula = grid.iter().map(|&t| (t, false_timeout_rate(latency, ms(t)))).collect();
+    let mut c = Chart::lines("Choosing a timeout: how many good requests it cuts off", "timeout (ms)", "false-timeout rate")
+        .caption(format!("latency log-normal, median 80 ms, sigma 0.5; 100,000 samples; verticals: p99 and p99.9 of the samples; seed {seed}"))
+        .log_y()
+        .with(Series::line("observed (100,000 samples)", observed).with_mark(Mark::Dots))
+        .with(Series::line("P(latency > timeout), formula", formula).with_mark(Mark::Reference));
+    for q in [0.99, 0.999] {
+        let t = empirical_timeout_at(&samples, q)?.as_secs_f64() * 1000.0;
+        c = c.with(Series::line(format!("timeout at p{} = {t:.0} ms", q * 100.0), vec![(t, 1e-5), (t, 1.0)]));
+    }
+    Ok(c)
+}
+
+/// Chapter 03: requests served per second as the share of hanging requests grows, in
+/// simulation and from Erlang B.
+pub fn bimodal(points: &[(f64, crate::scenarios::bimodal::Measured)], b: &Bimodal, seed: u64) -> Chart {
+    let pct = |p: f64| p * 100.0;
+    Chart::lines("Bimodal latency: a few hanging requests eat the thread pool", "requests that hang (%)", "requests served per second")
+        .caption(format!(
+            "{} threads, {} req/s offered, {} ms normally, hanging ones hold a thread {} s; seed {seed}",
+            b.threads,
+            b.rate,
+            b.fast.as_millis(),
+            b.hang.as_secs()
+        ))
+        .with(Series::line("simulated", points.iter().map(|(p, m)| (pct(*p), m.served_per_sec)).collect()).with_mark(Mark::Dots))
+        .with(
+            Series::line("Erlang B", points.iter().map(|(p, m)| (pct(*p), b.rate * (1.0 - m.predicted_turned_away))).collect())
+                .with_mark(Mark::Reference),
+        )
+}
+
+/// The hang shares the bimodal chart sweeps: 0% to 10%.
+pub fn bimodal_grid() -> Vec<f64> {
+    (0..=20).map(|i| f64::from(i) * 0.005).collect()
+}
+
+/// Chapter 04: purchases per hour through the day, for a normal day and each way of
+/// handling the outage.
+pub fn shop_sales(days: &[Day], d: &ShopDay, seed: u64) -> Chart {
+    let mut c = Chart::lines("A day of sales with the recommendation engine down", "hour of the day", "purchases per hour")
+        .caption(format!(
+            "recommendations down {}:00-{}:00; {}% of visits buy; {}% of sales via recommendations, popular items recover {}%; seed {seed}",
+            d.outage.0.as_secs() / 3600,
+            d.outage.1.as_secs() / 3600,
+            d.conversion * 100.0,
+            d.via_recommendations * 100.0,
+            d.popular_recovers * 100.0
+        ));
+    for day in days {
+        let mark = if day.mode.is_none() { Mark::Reference } else { Mark::Line };
+        c = c.with(Series::line(day.name(), day.per_hour(|v| v.bought)).with_mark(mark));
+    }
+    c
+}
+
+/// Chapter 04: the traffic assumption (visits per hour, sampled and the model's rate)
+/// and the error pages each way of handling the outage shows.
+pub fn shop_traffic(days: &[Day], d: &ShopDay, seed: u64) -> Chart {
+    let model = (0..=24).map(|h| (f64::from(h), d.traffic.rate_at(crate::sim::secs(f64::from(h) * 3600.0)) * 3600.0)).collect();
+    let mut c = Chart::lines("Visits and error pages per hour", "hour of the day", "pages per hour")
+        .caption(format!("Poisson visits, peak {} per second at 20:00; seed {seed}", d.traffic.peak_per_sec));
+    if let Some(day) = days.first() {
+        c = c.with(Series::line("visits (simulated)", day.per_hour(|_| true)));
+    }
+    c = c.with(Series::line("visit rate of the model", model).with_mark(Mark::Reference));
+    for day in days.iter().filter(|day| day.mode.is_some()) {
+        c = c.with(Series::line(format!("error pages: {}", day.name()), day.per_hour(|v| matches!(v.status, Status::Error(_)))));
+    }
+    c
+}
+
+/// The stock levels the checkout chart sweeps.
+pub fn checkout_grid() -> Vec<u32> {
+    (0..=30).map(|i| i * 50).collect()
+}
+
+/// Chapter 04: what an outage of the stock database costs at checkout, failing fast or
+/// degrading, against the stock left when it went down.
+pub fn checkout_cost(points: &[(u32, [f64; 2])], x: &StockOutage, runs: u32, seed: u64) -> Chart {
+    let mut c = Chart::lines("Fail fast or degrade at checkout?", "units in stock when the database went down", "cost of the outage ($)")
+        .caption(format!(
+            "{} orders/s for {} min; {}% come back; lost sale ${}, oversold order ${}; mean of {runs} runs; dashed: formula; seed {seed}",
+            x.rate,
+            x.outage.as_secs() / 60,
+            x.come_back * 100.0,
+            x.margin,
+            x.oversell_cost
+        ));
+    for (i, choice) in Choice::ALL.iter().enumerate() {
+        let sim = points.iter().map(|(s, m)| (f64::from(*s), m[i])).collect();
+        c = c.with(Series::line(choice.name(), sim).with_mark(Mark::LineDots));
+    }
+    for choice in Choice::ALL {
+        let f = points.iter().map(|(s, _)| (f64::from(*s), x.expected(choice, *s))).collect();
+        c = c.with(Series::line(format!("{}, formula", choice.name()), f).with_mark(Mark::Reference));
+    }
+    c
+}
+
 /// One scenario of the catalogue and the charts drawn from it.
 pub struct Entry {
     /// File name stems of its charts, such as `02-herd-load`, in the order `build`
@@ -236,6 +390,52 @@ pub fn catalog() -> Vec<Entry> {
                     .map(|(p, n)| expectation::check(p, n, 2000, seed))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(vec![expectation(&checks, seed)])
+            },
+        },
+        Entry {
+            ids: &["03-wasted-work"],
+            build: |seed| {
+                let w = WastedWork::default();
+                let runs = Propagation::ALL.iter().map(|&p| w.run(p, seed)).collect::<Result<Vec<_>, _>>()?;
+                Ok(vec![wasted_work(&runs, &w, seed)])
+            },
+        },
+        Entry {
+            ids: &["03-weather-no-timeout", "03-weather-timeout"],
+            build: |seed| {
+                let w = Weather::default();
+                let none = w.run(Protection::NoTimeout, seed)?;
+                let five = w.run(Protection::ReadTimeout(std::time::Duration::from_secs(5)), seed)?;
+                Ok(vec![weather(&none, &w, seed), weather(&five, &w, seed)])
+            },
+        },
+        Entry { ids: &["03-timeout-choice"], build: |seed| Ok(vec![timeout_choice(&OBSERVED, seed)?]) },
+        Entry {
+            ids: &["03-bimodal"],
+            build: |seed| {
+                let b = Bimodal::default();
+                let points = bimodal_grid()
+                    .into_iter()
+                    .map(|p| Ok((p, Bimodal { hang_share: p, ..b }.run(seed)?)))
+                    .collect::<Result<Vec<_>, Error>>()?;
+                Ok(vec![bimodal(&points, &b, seed)])
+            },
+        },
+        Entry {
+            ids: &["04-shop-sales", "04-shop-traffic"],
+            build: |seed| {
+                let d = ShopDay::default();
+                let modes = [None].into_iter().chain(crate::degrade::Mode::ALL.map(Some));
+                let days = modes.map(|m| d.run(m, seed)).collect::<Result<Vec<_>, _>>()?;
+                Ok(vec![shop_sales(&days, &d, seed), shop_traffic(&days, &d, seed)])
+            },
+        },
+        Entry {
+            ids: &["04-checkout-cost"],
+            build: |seed| {
+                let x = StockOutage::default();
+                let points = x.sweep(&checkout_grid(), 50, seed)?;
+                Ok(vec![checkout_cost(&points, &x, 50, seed)])
             },
         },
     ]

@@ -74,6 +74,10 @@ pub(super) fn draw<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>)
 fn tick(v: &f64) -> String {
     if (v - v.round()).abs() < 1e-9 {
         format!("{v:.0}")
+    } else if v.abs() < 1e-3 {
+        // Small values (a log axis down to 1e-5): 1e-4, 2.5e-5.
+        let s = format!("{v:.1e}");
+        s.replace(".0e", "e")
     } else {
         let s = format!("{v:.3}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()

@@ -7,8 +7,15 @@
 //!
 //! The pure core takes `now`; [`within`] is the async edge that bounds a future by a
 //! deadline with `tokio::time::timeout`, so it runs under the paused clock too.
+//!
+//! * [`timeouts`]: the connection timeout and the read timeout of one network call.
+//! * [`loopback`]: misbehaving servers on `127.0.0.1` to watch them fire, and the same
+//!   servers in simulation.
+//! * [`choice`]: choosing a timeout from a latency distribution.
 
 pub mod choice;
+pub mod loopback;
+pub mod timeouts;
 
 use std::future::Future;
 use std::time::Duration;

@@ -8,18 +8,29 @@
 //!   experiment.
 //! * [`amplification`]: retries at every layer of a call chain.
 //! * [`bimodal`]: a few hanging requests eat a thread pool (chapter 03).
+//! * [`wasted`]: work done down a call chain after the client gave up, with independent
+//!   timeouts and with a propagated deadline (chapter 03).
+//! * [`weather`]: a hanging dependency exhausts a thread pool, and a read timeout with a
+//!   fallback keeps the service up (chapter 03).
+//! * [`shop_day`]: a day of shop traffic with the recommendation engine down, with and
+//!   without degradation (chapter 04).
+//! * [`checkout`]: fail fast or degrade at checkout, and what each costs (chapter 04).
 //! * [`chain`]: chapter 01's gateway -> service -> database under each kind of failure.
 //! * [`paused`]: clients as async tasks through the `Retry` edge on tokio's paused clock.
 
 pub mod amplification;
 pub mod bimodal;
 pub mod chain;
+pub mod checkout;
 pub mod contention;
 pub mod expectation;
 pub mod flash_sale;
 pub mod herd;
 pub mod paused;
 pub mod population;
+pub mod shop_day;
+pub mod wasted;
+pub mod weather;
 pub mod widget;
 
 pub use population::{Group, Guard, Population, Run, Start, Strategy};

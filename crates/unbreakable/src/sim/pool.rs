@@ -93,6 +93,16 @@ impl WorkerPool {
     /// # Errors
     /// [`PoolTimeout`] if it would wait longer than `max_wait`; the pool is unchanged.
     pub fn admit(&mut self, now: SimTime, service: Duration, max_wait: Option<Duration>) -> Result<Slot, PoolTimeout> {
+        self.admit_with(now, max_wait, |_| service)
+    }
+
+    /// As [`admit`](Self::admit), for work whose length depends on when it starts (a
+    /// call that hangs if it starts during an outage): `service(start)` gives it.
+    ///
+    /// # Errors
+    /// [`PoolTimeout`] if it would wait longer than `max_wait`; the pool is unchanged and
+    /// `service` is not called.
+    pub fn admit_with(&mut self, now: SimTime, max_wait: Option<Duration>, service: impl FnOnce(SimTime) -> Duration) -> Result<Slot, PoolTimeout> {
         let now = nanos(now).max(self.last_arrival);
         self.last_arrival = now;
         let Some(mut first) = self.free_at.peek_mut() else {
@@ -105,7 +115,7 @@ impl WorkerPool {
             self.timed_out += 1;
             return Err(PoolTimeout { would_wait: wait });
         }
-        let end = start.saturating_add(nanos(service));
+        let end = start.saturating_add(nanos(service(Duration::from_nanos(start))));
         first.0 = end;
         drop(first);
         self.admitted += 1;

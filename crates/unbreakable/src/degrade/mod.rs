@@ -1,0 +1,126 @@
+//! Graceful degradation: when something breaks, show what you can instead of nothing
+//! (chapter 04).
+//!
+//! The pure core is a page model. A [`Page`] is made of [`Section`]s; each depends on
+//! one [`Dependency`], is [`Importance::Essential`] or [`Importance::NiceToHave`], and has
+//! a [`Fallback`] and a *symptom* (what the user sees when its failure is not handled).
+//! [`Page::render`] takes which dependencies are up ([`Health`]) and a [`Mode`] and says
+//! what the user gets, section by section, and how long the page takes. Nothing in it
+//! reads a clock or does I/O, so a table, a widget and a day of simulated traffic all
+//! come from the same function.
+//!
+//! The experiments built on it live in [`scenarios`](crate::scenarios): a day of shop
+//! traffic with an outage ([`shop_day`](crate::scenarios::shop_day)) and fail fast
+//! against degrade at checkout ([`checkout`](crate::scenarios::checkout)).
+//!
+//! [`with_fallback`] is the async edge a real handler uses for one nice-to-have call: a
+//! timeout, and a fallback value when the call fails or is too slow.
+
+pub mod page;
+
+use std::fmt::Display;
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use page::{describe, storefront, table, widget, Row, WidgetView, SEED_COMPONENTS, Dependency, Fallback, Health, Importance, Mode, Page, Rendered, Section, Shown, Status};
+
+/// Why a fallback was served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum FallbackReason {
+    /// The call took longer than its timeout.
+    Timeout(Duration),
+    /// The call failed.
+    Error(String),
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Source {
+    /// The dependency answered.
+    Live,
+    /// The fallback, and why.
+    Fallback(FallbackReason),
+}
+
+/// A value and where it came from: callers can show a "may be stale" banner, and count
+/// how often they degrade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Degraded<T> {
+    /// The value to show.
+    pub value: T,
+    /// Live, or a fallback and why.
+    pub source: Source,
+}
+
+impl<T> Degraded<T> {
+    /// Whether this is the fallback.
+    pub fn is_fallback(&self) -> bool {
+        matches!(self.source, Source::Fallback(_))
+    }
+}
+
+/// The async edge for one nice-to-have call: runs `call` for at most `timeout`; if it
+/// fails or is too slow, answers `fallback(reason)` instead. Never returns an error: a
+/// nice-to-have part must not take the page down. (An essential call has no business
+/// here; let its error reach the caller.)
+///
+/// # Cancellation
+/// On timeout `call` is dropped at its current await point.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use unbreakable::degrade::{with_fallback, FallbackReason, Source};
+/// use unbreakable::sim::run_paused;
+///
+/// let recs = run_paused(async {
+///     let broken = async { Err::<Vec<&str>, _>("recommendations: connection refused") };
+///     with_fallback(Duration::from_millis(200), broken, |_| vec!["popular item"]).await
+/// }).unwrap();
+/// assert_eq!(recs.value, vec!["popular item"]);
+/// assert_eq!(recs.source, Source::Fallback(FallbackReason::Error("recommendations: connection refused".into())));
+/// ```
+pub async fn with_fallback<T, E, F>(timeout: Duration, call: F, fallback: impl FnOnce(&FallbackReason) -> T) -> Degraded<T>
+where
+    E: Display,
+    F: Future<Output = Result<T, E>>,
+{
+    let reason = match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(value)) => return Degraded { value, source: Source::Live },
+        Ok(Err(e)) => FallbackReason::Error(e.to_string()),
+        Err(_) => FallbackReason::Timeout(timeout),
+    };
+    Degraded { value: fallback(&reason), source: Source::Fallback(reason) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::run_paused;
+
+    #[test]
+    fn a_slow_call_gets_the_fallback_at_the_timeout_on_the_paused_clock() {
+        let (slow, fast, at) = run_paused(async {
+            let clock = crate::sim::SimClock::start();
+            let slow = with_fallback(
+                Duration::from_millis(200),
+                async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    Ok::<_, String>("live")
+                },
+                |_| "fallback",
+            )
+            .await;
+            let at = clock.now();
+            let fast = with_fallback(Duration::from_millis(200), async { Ok::<_, String>("live") }, |_| "fallback").await;
+            (slow, fast, at)
+        })
+        .unwrap();
+        assert_eq!(slow.value, "fallback");
+        assert_eq!(slow.source, Source::Fallback(FallbackReason::Timeout(Duration::from_millis(200))));
+        assert_eq!(at, Duration::from_millis(200));
+        assert_eq!(fast, Degraded { value: "live", source: Source::Live });
+    }
+}
