@@ -75,7 +75,7 @@ def main() -> int:
                 problems.append(f"{name}: the {'first' if k == 0 else 'last'} cell must be a navigation cell ({MARK})")
             elif src != want:
                 if fix:
-                    cell["source"] = want
+                    cell["source"] = want.splitlines(keepends=True)
                     changed = True
                 else:
                     problems.append(f"{name}: navigation out of date (run with --fix)")

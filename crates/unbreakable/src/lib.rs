@@ -55,6 +55,11 @@ pub mod frames;
 #[cfg(feature = "frames")]
 pub use polars;
 
+/// The tokio this crate is built with, for notebooks that write their own async code
+/// (`unbreakable::tokio::time::sleep`) and run it with
+/// [`run_paused`](sim::run_paused).
+pub use tokio;
+
 pub use error::{ConfigError, Error};
 
 /// Everything a notebook cell usually needs, in one `use unbreakable::prelude::*;`.

@@ -17,6 +17,7 @@
 //! timeout, and a fallback value when the call fails or is too slow.
 
 pub mod page;
+pub mod seed;
 
 use std::fmt::Display;
 use std::future::Future;
@@ -24,7 +25,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use page::{describe, storefront, table, widget, Row, WidgetView, SEED_COMPONENTS, Dependency, Fallback, Health, Importance, Mode, Page, Rendered, Section, Shown, Status};
+pub use page::{storefront, Dependency, Fallback, Health, Importance, Mode, Page, Rendered, Section, Shown, Status};
+pub use seed::{describe, table, widget, Row, WidgetView, SEED_COMPONENTS};
 
 /// Why a fallback was served.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
