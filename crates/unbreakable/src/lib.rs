@@ -10,6 +10,8 @@
 //! |---|---|
 //! | [`sim`] | the simulation core: seeded randomness, virtual time, a discrete-event queue, fault-injected service models, traffic, and a [`Recorder`](sim::Recorder) that yields polars DataFrames |
 //! | [`deadline`] | deadlines that travel with a request, connection and read timeouts on real sockets, choosing a timeout |
+//! | [`idempotency`] | idempotency keys: the pure decision, a bounded in-memory store, a durable SQLite ledger that commits the key with the transfer, and an async edge |
+//! | [`transactions`] | two-phase commit (coordinator and participants as pure state machines) and sagas with compensations |
 //! | [`degrade`] | graceful degradation: a page model of essential and nice-to-have parts with fallbacks, and an async fallback edge |
 //! | [`retry`] | backoff policies (pure iterators of delays), retry policies, the async retry executor, the circuit breaker and retry budgets |
 //! | [`scenarios`] | the experiments of the notebooks, each a pure function of a configuration and a seed |
@@ -41,9 +43,11 @@
 pub mod deadline;
 pub mod degrade;
 pub mod error;
+pub mod idempotency;
 pub mod retry;
 pub mod scenarios;
 pub mod sim;
+pub mod transactions;
 
 #[cfg(feature = "charts")]
 pub mod charts;

@@ -15,6 +15,12 @@
 //! * [`shop_day`]: a day of shop traffic with the recommendation engine down, with and
 //!   without degradation (chapter 04).
 //! * [`checkout`]: fail fast or degrade at checkout, and what each costs (chapter 04).
+//! * [`payments`]: payments over a lossy network, with and without idempotency keys
+//!   (chapter 05).
+//! * [`two_pc`]: two-phase commit with a crashing coordinator: locks held, requests
+//!   blocked (chapter 06).
+//! * [`order_saga`]: the order saga against four services, with failing steps, failing
+//!   compensations and lost answers (chapter 06).
 //! * [`chain`]: chapter 01's gateway -> service -> database under each kind of failure.
 //! * [`paused`]: clients as async tasks through the `Retry` edge on tokio's paused clock.
 
@@ -25,10 +31,13 @@ pub mod checkout;
 pub mod contention;
 pub mod expectation;
 pub mod flash_sale;
+pub mod order_saga;
 pub mod herd;
 pub mod paused;
+pub mod payments;
 pub mod population;
 pub mod shop_day;
+pub mod two_pc;
 pub mod wasted;
 pub mod weather;
 pub mod widget;
