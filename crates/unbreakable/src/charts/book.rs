@@ -19,6 +19,9 @@ use crate::scenarios::checkout::{Choice, StockOutage};
 use crate::scenarios::shop_day::{Day, ShopDay};
 use crate::scenarios::wasted::{Propagation, WastedRun, WastedWork};
 use crate::scenarios::weather::{Answer, Protection, Weather, WeatherRun};
+use crate::scenarios::order_saga::{OrderSaga, SagaRun, SpanKind};
+use crate::scenarios::payments::{LossyPayments, Tally};
+use crate::scenarios::two_pc::{Blocked, Blocking, CrashAt};
 use crate::sim::{rng, Latency, Recorder};
 
 use super::{Chart, Mark, Series};
@@ -190,10 +193,16 @@ pub fn wasted_work(runs: &[WastedRun], w: &WastedWork, seed: u64) -> Chart {
             w.slowdown.0.as_secs(),
             w.slowdown.1.as_secs()
         ));
+    c = c.shade(w.slowdown.0.as_secs_f64(), w.slowdown.1.as_secs_f64(), "C slowed down");
     for r in runs {
         c = c.with(Series::line(r.propagation.name(), r.wasted_per_bin(10.0, until)));
     }
     c
+}
+
+/// Hourly counts as steps: each hour's value drawn flat from its start to its end.
+fn steps(per_hour: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    per_hour.iter().flat_map(|&(mid, v)| [(mid - 0.5, v), (mid + 0.5, v)]).collect()
 }
 
 /// Chapter 03: the weather-service story for one protection: answers per second by kind,
@@ -203,13 +212,13 @@ pub fn weather(run: &WeatherRun, w: &Weather, seed: u64) -> Chart {
     let title = format!("Weather service hangs {}-{} s: {}", w.hang.0.as_secs(), w.hang.1.as_secs(), run.protection.name());
     let c = Chart::lines(title, "time (s)", "answers per second; queued: requests waiting")
         .caption(format!("{} threads, {} req/s, users give up after {} s; {bin} s bins; seed {seed}", w.threads, w.rate, w.patience.as_secs()));
-    let both = |a: &[(f64, f64)], b: &[(f64, f64)]| a.iter().zip(b).map(|(x, y)| (x.0, x.1 + y.1)).collect::<Vec<_>>();
-    let fallback = both(&run.per_second(Answer::Cached, bin, h), &run.per_second(Answer::Unavailable, bin, h));
     let queued = (0..=(h / bin) as u32).map(|i| f64::from(i) * bin).map(|t| (t, run.queued_at(crate::sim::secs(t)) as f64)).collect();
-    c.with(Series::line("served live", run.per_second(Answer::Live, bin, h)))
-        .with(Series::line("served with a fallback", fallback))
+    c.shade(w.hang.0.as_secs_f64(), w.hang.1.as_secs_f64(), "weather service hangs")
+        .with(Series::line("served: live weather", run.per_second(Answer::Live, bin, h)))
+        .with(Series::line("served: cached weather", run.per_second(Answer::Cached, bin, h)))
+        .with(Series::line("served: \"weather unavailable\"", run.per_second(Answer::Unavailable, bin, h)))
         .with(Series::line("failed (user gave up)", run.per_second(Answer::Failed, bin, h)))
-        .with(Series::line("queued for a thread", queued))
+        .with(Series::line("queued for a thread (count)", queued))
 }
 
 /// The latency distribution chapter 03 chooses a timeout for: log-normal, median 80 ms.
@@ -273,9 +282,10 @@ pub fn shop_sales(days: &[Day], d: &ShopDay, seed: u64) -> Chart {
             d.via_recommendations * 100.0,
             d.popular_recovers * 100.0
         ));
+    c = c.shade(d.outage.0.as_secs_f64() / 3600.0, d.outage.1.as_secs_f64() / 3600.0, "recommendations down");
     for day in days {
         let mark = if day.mode.is_none() { Mark::Reference } else { Mark::Line };
-        c = c.with(Series::line(day.name(), day.per_hour(|v| v.bought)).with_mark(mark));
+        c = c.with(Series::line(day.name(), steps(&day.per_hour(|v| v.bought))).with_mark(mark));
     }
     c
 }
@@ -285,13 +295,17 @@ pub fn shop_sales(days: &[Day], d: &ShopDay, seed: u64) -> Chart {
 pub fn shop_traffic(days: &[Day], d: &ShopDay, seed: u64) -> Chart {
     let model = (0..=24).map(|h| (f64::from(h), d.traffic.rate_at(crate::sim::secs(f64::from(h) * 3600.0)) * 3600.0)).collect();
     let mut c = Chart::lines("Visits and error pages per hour", "hour of the day", "pages per hour")
-        .caption(format!("Poisson visits, peak {} per second at 20:00; seed {seed}", d.traffic.peak_per_sec));
+        .caption(format!(
+            "Poisson visits, peak {} per second at 20:00; the modes that catch the error show no error pages; seed {seed}",
+            d.traffic.peak_per_sec
+        ))
+        .shade(d.outage.0.as_secs_f64() / 3600.0, d.outage.1.as_secs_f64() / 3600.0, "recommendations down");
     if let Some(day) = days.first() {
-        c = c.with(Series::line("visits (simulated)", day.per_hour(|_| true)));
+        c = c.with(Series::line("visits (simulated)", steps(&day.per_hour(|_| true))));
     }
     c = c.with(Series::line("visit rate of the model", model).with_mark(Mark::Reference));
-    for day in days.iter().filter(|day| day.mode.is_some()) {
-        c = c.with(Series::line(format!("error pages: {}", day.name()), day.per_hour(|v| matches!(v.status, Status::Error(_)))));
+    for day in days.iter().filter(|day| day.visits.iter().any(|v| matches!(v.status, Status::Error(_)))) {
+        c = c.with(Series::line(format!("error pages: {}", day.name()), steps(&day.per_hour(|v| matches!(v.status, Status::Error(_))))));
     }
     c
 }
@@ -317,11 +331,76 @@ pub fn checkout_cost(points: &[(u32, [f64; 2])], x: &StockOutage, runs: u32, see
         let sim = points.iter().map(|(s, m)| (f64::from(*s), m[i])).collect();
         c = c.with(Series::line(choice.name(), sim).with_mark(Mark::LineDots));
     }
+    // Both formulas in one dashed series, broken between them by a NaN.
+    let mut f: Vec<(f64, f64)> = Vec::new();
     for choice in Choice::ALL {
-        let f = points.iter().map(|(s, _)| (f64::from(*s), x.expected(choice, *s))).collect();
-        c = c.with(Series::line(format!("{}, formula", choice.name()), f).with_mark(Mark::Reference));
+        f.extend(points.iter().map(|(s, _)| (f64::from(*s), x.expected(choice, *s))));
+        f.push((f64::NAN, f64::NAN));
+    }
+    c.with(Series::line("formulas (module documentation)", f).with_mark(Mark::Reference))
+}
+
+/// Chapter 05: extra charges per 1,000 payments against the loss rate, with and without
+/// idempotency keys, and the closed form.
+pub fn double_charges(points: &[(f64, Tally, Tally)], x: &LossyPayments, seed: u64) -> Chart {
+    let per_k = |t: &Tally| t.extra_charges as f64 * 1000.0 / f64::from(t.payments);
+    Chart::lines("Retries over a lossy network: extra charges", "messages lost (%)", "extra charges per 1,000 payments")
+        .caption(format!("{} payments per point, up to {} retries, each request and response lost with the given probability; seed {seed}", x.payments, x.max_retries))
+        .with(Series::line("without idempotency keys", points.iter().map(|(p, _, b)| (p * 100.0, per_k(b))).collect()).with_mark(Mark::LineDots))
+        .with(Series::line("with idempotency keys", points.iter().map(|(p, k, _)| (p * 100.0, per_k(k))).collect()).with_mark(Mark::LineDots))
+        .with(
+            Series::line(
+                "without keys, formula",
+                points.iter().map(|(p, _, _)| (p * 100.0, 1000.0 * LossyPayments { loss: *p, ..*x }.expected_extra())).collect(),
+            )
+            .with_mark(Mark::Reference),
+        )
+}
+
+/// The loss rates the double-charge chart sweeps: 0% to 50%.
+pub fn loss_grid() -> Vec<f64> {
+    (0..=10).map(|i| f64::from(i) * 0.05).collect()
+}
+
+/// Chapter 06: requests blocked by 2PC locks against the coordinator's downtime.
+pub fn blocking(points: &[(f64, Blocked, Blocked)], b: &Blocking, seed: u64) -> Chart {
+    Chart::lines("Two-phase commit: a crashed coordinator blocks everyone", "coordinator downtime (s)", "requests blocked by the locks")
+        .caption(format!(
+            "{} participants, {} other requests/s each need the locked rows; both crash points block alike, so their dots overlap; seed {seed}",
+            b.participants, b.request_rate
+        ))
+        .with(Series::line(CrashAt::AfterPrepare.name(), points.iter().map(|(d, a, _)| (*d, a.blocked as f64)).collect()).with_mark(Mark::Dots))
+        .with(Series::line(CrashAt::AfterDecision.name(), points.iter().map(|(d, _, a)| (*d, a.blocked as f64)).collect()).with_mark(Mark::Dots))
+        .with(
+            Series::line("rate x participants x downtime", points.iter().map(|(d, _, _)| (*d, b.request_rate * b.participants as f64 * d)).collect())
+                .with_mark(Mark::Reference),
+        )
+}
+
+/// Chapter 06: a saga's steps, compensations and retries on a timeline.
+pub fn saga_timeline(run: &SagaRun, saga: &OrderSaga, seed: u64) -> Chart {
+    let failed = saga.fail_step.map_or("nothing fails".to_string(), |i| format!("step {} fails", i + 1));
+    let mut c = Chart::gantt("An order saga: steps, then compensations in reverse", "time (s)").caption(format!(
+        "{failed}; each compensation fails {} time(s) first; {:.0}% of answers lost; seed {seed}",
+        saga.compensation_failures,
+        saga.lost_acks * 100.0
+    ));
+    for span in &run.spans {
+        let mark = match span.kind {
+            SpanKind::Step => Mark::Line,
+            SpanKind::Compensation => Mark::LineDots,
+            SpanKind::StepFailed => Mark::Dots,
+            SpanKind::Retried => Mark::Reference,
+        };
+        c = c.with(Series::line(span.label, vec![(span.start.as_secs_f64(), span.end.as_secs_f64())]).with_mark(mark));
     }
     c
+}
+
+/// The saga the chapter 06 timeline shows: shipping fails after the payment went
+/// through, each compensation's service is down once, and a fifth of answers are lost.
+pub fn saga_example() -> OrderSaga {
+    OrderSaga { fail_step: Some(3), compensation_failures: 1, lost_acks: 0.2, ..OrderSaga::default() }
 }
 
 /// One scenario of the catalogue and the charts drawn from it.
@@ -436,6 +515,42 @@ pub fn catalog() -> Vec<Entry> {
                 let x = StockOutage::default();
                 let points = x.sweep(&checkout_grid(), 50, seed)?;
                 Ok(vec![checkout_cost(&points, &x, 50, seed)])
+            },
+        },
+        Entry {
+            ids: &["05-double-charges"],
+            build: |seed| {
+                let x = LossyPayments::default();
+                let points = loss_grid()
+                    .into_iter()
+                    .map(|p| {
+                        let at = LossyPayments { loss: p, ..x };
+                        Ok((p, at.run(true, seed)?, at.run(false, seed)?))
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
+                Ok(vec![double_charges(&points, &x, seed)])
+            },
+        },
+        Entry {
+            ids: &["06-2pc-blocking"],
+            build: |seed| {
+                let b = Blocking::default();
+                let points = Blocking::downtimes()
+                    .into_iter()
+                    .map(|d| {
+                        let prepare = Blocking { downtime: d, crash: CrashAt::AfterPrepare, ..b }.run(seed)?;
+                        let decision = Blocking { downtime: d, crash: CrashAt::AfterDecision, ..b }.run(seed)?;
+                        Ok((d.as_secs_f64(), prepare, decision))
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
+                Ok(vec![blocking(&points, &b, seed)])
+            },
+        },
+        Entry {
+            ids: &["06-saga-timeline"],
+            build: |seed| {
+                let saga = saga_example();
+                Ok(vec![saga_timeline(&saga.run(seed)?, &saga, seed)])
             },
         },
     ]

@@ -67,6 +67,7 @@ pub(super) fn draw<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>)
     match c.kind {
         Kind::Lines => lines(c, &body),
         Kind::Timeline => timeline(c, &body),
+        Kind::Gantt => gantt(c, &body),
     }
 }
 
@@ -125,7 +126,12 @@ macro_rules! plot_series {
 /// Axes, grid and labels, then the series: the same for a linear and a log y axis (whose
 /// coordinate types differ, hence a macro rather than a function).
 macro_rules! mesh_and_series {
-    ($chart:ident, $c:expr, $keep:expr) => {{
+    ($chart:ident, $c:expr, $keep:expr, $lo:expr, $hi:expr) => {{
+        for b in &$c.bands {
+            $chart
+                .draw_series(std::iter::once(Rectangle::new([(b.from, $lo), (b.to, $hi)], RGBAColor(120, 120, 120, 0.12).filled())))
+                .map_err(err)?;
+        }
         $chart
             .configure_mesh()
             .x_desc(&$c.x_label)
@@ -137,6 +143,10 @@ macro_rules! mesh_and_series {
             .light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(err)?;
+        for b in &$c.bands {
+            let style = (FONT, 12).into_font().color(&RGBColor(90, 90, 90));
+            $chart.draw_series(std::iter::once(Text::new(b.label.clone(), (b.from, $hi), style))).map_err(err)?;
+        }
         plot_series!($chart, $c, $keep);
     }};
 }
@@ -170,20 +180,20 @@ fn lines<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Result
     let (plot, key) = area.split_horizontally(w - legend_w);
     legend(c, &key)?;
     let all = || c.series.iter().flat_map(|s| s.points.iter().copied());
-    let (x0, x1) = span(all().map(|p| p.0));
+    let (x0, x1) = span(all().map(|p| p.0).chain(c.bands.iter().flat_map(|b| [b.from, b.to])));
     let mut builder = ChartBuilder::on(&plot);
     builder.margin(14).x_label_area_size(44).y_label_area_size(70);
     if c.log_y {
         let (lo, hi) = span(all().map(|p| p.1).filter(|y| *y > 0.0));
         let (lo, hi) = if lo > 0.0 { (lo / 1.5, hi * 1.5) } else { (1.0, 10.0) };
         let mut chart = builder.build_cartesian_2d(x0..x1, (lo..hi).log_scale()).map_err(err)?;
-        mesh_and_series!(chart, c, |y: f64| y > 0.0 && y.is_finite());
+        mesh_and_series!(chart, c, |y: f64| y > 0.0 && y.is_finite(), lo, hi);
     } else {
         let (lo, hi) = span(all().map(|p| p.1));
         let lo = lo.min(0.0);
         let hi = hi + (hi - lo) * 0.05;
         let mut chart = builder.build_cartesian_2d(x0..x1, lo..hi).map_err(err)?;
-        mesh_and_series!(chart, c, |y: f64| y.is_finite());
+        mesh_and_series!(chart, c, |y: f64| y.is_finite(), lo, hi);
     }
     Ok(())
 }
@@ -228,6 +238,79 @@ fn timeline<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Res
             chart.draw_series(LineSeries::new([(a.max(0.0), y), (b, y)], col.mix(0.5).stroke_width(2))).map_err(err)?;
         }
         chart.draw_series(s.points.iter().map(|p| Circle::new((p.0, y), 6, col.filled()))).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Colour of a Gantt bar, by the series' mark (see `gantt_meaning`).
+fn gantt_color(mark: Mark) -> RGBColor {
+    match mark {
+        Mark::Line => PALETTE[0],
+        Mark::LineDots => PALETTE[1],
+        Mark::Dots => RGBColor(200, 30, 30),
+        Mark::Reference => PALETTE[6],
+    }
+}
+
+fn gantt<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Result<(), Error> {
+    // Rows in order of first appearance; several series may share one.
+    let mut rows: Vec<&str> = Vec::new();
+    for s in &c.series {
+        if !rows.contains(&s.name.as_str()) {
+            rows.push(&s.name);
+        }
+    }
+    let n = rows.len().max(1);
+    let (w, _) = area.dim_in_pixel();
+    let (plot, key) = area.split_horizontally(w - 230);
+    let mut marks: Vec<Mark> = Vec::new();
+    for s in &c.series {
+        if !marks.contains(&s.mark) {
+            marks.push(s.mark);
+        }
+    }
+    let font = (FONT, 13).into_font().color(&BLACK);
+    for (i, m) in marks.iter().enumerate() {
+        let y = 30 + 22 * i as i32;
+        key.draw(&Rectangle::new([(4, y - 6), (26, y + 6)], gantt_color(*m).filled())).map_err(err)?;
+        key.draw_text(super::gantt_meaning(*m), &font, (34, y - 8)).map_err(err)?;
+    }
+    let (_, x1) = span(c.series.iter().flat_map(|s| s.points.iter().flat_map(|p| [p.0, p.1])));
+    let x1 = x1.max(0.0) * 1.03 + 1e-9;
+    let label_width = rows.iter().map(|s| s.len() as u32 * 8 + 20).max().unwrap_or(40);
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(label_width)
+        .build_cartesian_2d(0.0..x1, -0.5..(n as f64 - 0.5))
+        .map_err(err)?;
+    let fmt = |y: &f64| {
+        let i = y.round();
+        if (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < rows.len() {
+            rows[rows.len() - 1 - i as usize].to_string()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .x_desc(&c.x_label)
+        .y_labels(n * 2 + 1)
+        .y_label_formatter(&fmt)
+        .x_label_formatter(&tick)
+        .disable_y_mesh()
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .light_line_style(RGBColor(240, 240, 240))
+        .draw()
+        .map_err(err)?;
+    for s in &c.series {
+        let row = rows.iter().position(|r| *r == s.name).unwrap_or(0);
+        let y = (n - 1 - row) as f64;
+        let col = gantt_color(s.mark);
+        chart
+            .draw_series(s.points.iter().map(|&(a, b)| Rectangle::new([(a, y - 0.3), (b.max(a + x1 * 0.002), y + 0.3)], col.filled())))
+            .map_err(err)?;
     }
     Ok(())
 }

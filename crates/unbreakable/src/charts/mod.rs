@@ -66,6 +66,31 @@ pub enum Kind {
     /// One row per series: each point's x is a time, its y is ignored; dots on a line
     /// (attempts of a request over time).
     Timeline,
+    /// Bars on rows (a Gantt chart): each series is drawn on the row named by its name
+    /// (series may share a row), each point `(start, end)` is a bar, coloured by the
+    /// series' [`Mark`] as [`gantt_meaning`] says.
+    Gantt,
+}
+
+/// What a bar's colour means in a [`Kind::Gantt`] chart, by the series' mark.
+pub fn gantt_meaning(mark: Mark) -> &'static str {
+    match mark {
+        Mark::Line => "step done",
+        Mark::LineDots => "compensation done",
+        Mark::Dots => "step failed",
+        Mark::Reference => "no answer: timed out, retried",
+    }
+}
+
+/// A shaded stretch of the x axis (an outage, a slowdown), drawn behind the series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Band {
+    /// Where it starts.
+    pub from: f64,
+    /// Where it ends.
+    pub to: f64,
+    /// A label drawn at its top.
+    pub label: String,
 }
 
 /// A chart: what to draw, independent of where.
@@ -85,6 +110,8 @@ pub struct Chart {
     pub log_y: bool,
     /// Kind of chart.
     pub kind: Kind,
+    /// Shaded stretches of the x axis.
+    pub bands: Vec<Band>,
 }
 
 /// An SVG image that the evcxr Jupyter kernel shows inline (it calls `evcxr_display`).
@@ -112,7 +139,19 @@ impl Chart {
             series: Vec::new(),
             log_y: false,
             kind: Kind::Lines,
+            bands: Vec::new(),
         }
+    }
+
+    /// An empty Gantt chart (see [`Kind::Gantt`]).
+    pub fn gantt(title: impl Into<String>, x_label: impl Into<String>) -> Self {
+        Self { kind: Kind::Gantt, ..Self::lines(title, x_label, "") }
+    }
+
+    /// Shades `from..to` on the x axis, with a label.
+    pub fn shade(mut self, from: f64, to: f64, label: impl Into<String>) -> Self {
+        self.bands.push(Band { from, to, label: label.into() });
+        self
     }
 
     /// An empty timeline.
