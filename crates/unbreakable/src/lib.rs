@@ -64,6 +64,10 @@ pub use polars;
 /// [`run_paused`](sim::run_paused).
 pub use tokio;
 
+/// The rand this crate is built with, for notebooks that draw their own random numbers
+/// from a [`SimRng`](sim::SimRng) (`use unbreakable::rand::Rng;`).
+pub use rand;
+
 pub use error::{ConfigError, Error};
 
 /// Everything a notebook cell usually needs, in one `use unbreakable::prelude::*;`.

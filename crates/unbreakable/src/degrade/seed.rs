@@ -24,7 +24,11 @@ pub struct Row {
 pub fn describe(rendered: &Rendered, section: &Section) -> String {
     match (rendered.status, rendered.section(section.name)) {
         (Status::Error(code), _) => match rendered.failed_by {
-            Some(by) if by == section.name => section.symptom.into(),
+            // The seed's own words already say the page fails ("500 error page");
+            // otherwise say so, so that an essential section's failure is not mistaken
+            // for a broken part of a working page.
+            Some(by) if by == section.name && section.symptom.contains(&code.to_string()) => section.symptom.into(),
+            Some(by) if by == section.name => format!("{}: the whole page fails (HTTP {code})", section.symptom),
             Some(by) => format!("HTTP {code}: {by} failed"),
             None => format!("HTTP {code}"),
         },
@@ -138,10 +142,16 @@ mod tests {
                 Importance::Essential => assert_eq!(without.status, Status::Error(500)),
                 Importance::NiceToHave => assert_eq!(without.section(section.name), Some(&Shown::Broken(section.symptom))),
             }
-            assert_eq!(row.without, section.symptom, "{row:?}");
+            assert!(row.without.starts_with(section.symptom), "{row:?}");
         }
         assert_eq!(rows[0].with, "show cached data with a \"data may be stale\" banner");
         assert_eq!(rows[2].with, "show popular items instead");
+        assert_eq!(rows[4].without, "checkout crashes: the whole page fails (HTTP 500)");
+        // Make search essential: its row now says the page fails.
+        let mut pages = storefront();
+        pages[0].sections[1].importance = Importance::Essential;
+        let row = &table(&pages, &[Dependency::Search])[0];
+        assert_eq!(row.without, "search bar returns errors: the whole page fails (HTTP 500)");
     }
 
     #[test]
