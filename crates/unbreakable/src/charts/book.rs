@@ -377,6 +377,20 @@ pub fn blocking(points: &[(f64, Blocked, Blocked)], b: &Blocking, seed: u64) -> 
         )
 }
 
+/// Chapter 06: how long the prepared participants hold their locks, and how long the
+/// blocked requests wait, against the coordinator's downtime.
+pub fn lock_time(points: &[(f64, Blocked, Blocked)], b: &Blocking, seed: u64) -> Chart {
+    let secs = |f: fn(&Blocked) -> f64, pick: fn(&(f64, Blocked, Blocked)) -> &Blocked| points.iter().map(|p| (p.0, f(pick(p)))).collect::<Vec<_>>();
+    let lock = |x: &Blocked| x.max_lock().as_secs_f64();
+    let wait = |x: &Blocked| x.mean_wait_s;
+    Chart::lines("Two-phase commit: locks held through the coordinator's outage", "coordinator downtime (s)", "seconds")
+        .caption(format!("{} participants; the longest lock, and the mean wait of a blocked request; seed {seed}", b.participants))
+        .with(Series::line(format!("locks held, {}", CrashAt::AfterPrepare.name()), secs(lock, |p| &p.1)).with_mark(Mark::LineDots))
+        .with(Series::line(format!("locks held, {}", CrashAt::AfterDecision.name()), secs(lock, |p| &p.2)).with_mark(Mark::LineDots))
+        .with(Series::line("mean wait of a blocked request", secs(wait, |p| &p.1)).with_mark(Mark::LineDots))
+        .with(Series::line("the downtime itself", points.iter().map(|p| (p.0, p.0)).collect()).with_mark(Mark::Reference))
+}
+
 /// Chapter 06: a saga's steps, compensations and retries on a timeline.
 pub fn saga_timeline(run: &SagaRun, saga: &OrderSaga, seed: u64) -> Chart {
     let failed = saga.fail_step.map_or("nothing fails".to_string(), |i| format!("step {} fails", i + 1));
@@ -532,7 +546,7 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
-            ids: &["06-2pc-blocking"],
+            ids: &["06-2pc-blocking", "06-2pc-lock-time"],
             build: |seed| {
                 let b = Blocking::default();
                 let points = Blocking::downtimes()
@@ -543,7 +557,7 @@ pub fn catalog() -> Vec<Entry> {
                         Ok((d.as_secs_f64(), prepare, decision))
                     })
                     .collect::<Result<Vec<_>, Error>>()?;
-                Ok(vec![blocking(&points, &b, seed)])
+                Ok(vec![blocking(&points, &b, seed), lock_time(&points, &b, seed)])
             },
         },
         Entry {

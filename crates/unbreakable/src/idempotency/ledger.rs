@@ -255,6 +255,7 @@ impl Ledger for MemoryLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::time::Duration;
 
     #[test]
@@ -279,5 +280,60 @@ mod tests {
         assert_eq!(Transfer::new("a", "a", 5).unwrap_err().field, "account");
         assert!(MemoryLedger::new(&[("a", 1), ("a", 2)], Policy::default()).is_err());
         assert!(MemoryLedger::new(&[("a", -1)], Policy::default()).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+        /// Over 10,000 random schedules of keyed transfers (lost, duplicated, reordered
+        /// and retried deliveries): money is conserved, no key is applied twice, every
+        /// repeat gets the original receipt, and the balances are those of applying each
+        /// delivered transfer exactly once.
+        #[test]
+        fn keyed_transfers_apply_at_most_once_under_any_schedule(
+            amounts in proptest::collection::vec(1i64..500, 1..8),
+            deliveries in proptest::collection::vec((0usize..8, any::<bool>()), 0..40),
+        ) {
+            let accounts = [("a", 10_000), ("b", 10_000), ("c", 10_000)];
+            let mut l = MemoryLedger::new(&accounts, Policy::default()).unwrap();
+            let pairs = [("a", "b"), ("b", "c"), ("c", "a")];
+            let transfers: Vec<(IdempotencyKey, Transfer)> = amounts
+                .iter()
+                .enumerate()
+                .map(|(i, &amount)| {
+                    let (from, to) = pairs[i % 3];
+                    (IdempotencyKey::new(format!("k{i}")).unwrap(), Transfer::new(from, to, amount).unwrap())
+                })
+                .collect();
+            let n = transfers.len();
+            let mut receipts: Vec<Option<Receipt>> = vec![None; n];
+            for (which, duplicated) in deliveries {
+                let (key, t) = &transfers[which % n];
+                for _ in 0..1 + usize::from(duplicated) {
+                    let applied = l.transfer(Some(key), t, Duration::ZERO);
+                    prop_assert!(applied.is_ok(), "{:?}", applied);
+                    let applied = applied.unwrap();
+                    match &receipts[which % n] {
+                        Some(first) => prop_assert!(applied.replayed && &applied.receipt == first),
+                        None => {
+                            prop_assert!(!applied.replayed);
+                            receipts[which % n] = Some(applied.receipt);
+                        }
+                    }
+                }
+            }
+            prop_assert_eq!(l.total().unwrap(), 30_000);
+            let delivered = receipts.iter().filter(|r| r.is_some()).count();
+            prop_assert_eq!(l.applied().unwrap() as usize, delivered);
+            let mut expected = open(&accounts).unwrap();
+            for (i, (_, t)) in transfers.iter().enumerate() {
+                if receipts[i].is_some() {
+                    apply(&mut expected, t).unwrap();
+                }
+            }
+            for (name, cents) in &expected {
+                prop_assert_eq!(l.balance(name).unwrap(), *cents);
+            }
+        }
     }
 }

@@ -224,4 +224,33 @@ mod tests {
         assert_eq!(l.tx_for(&key).unwrap(), None);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
+
+    /// Two processes' connections send the same keyed transfer at the same moment: the
+    /// second waits for the first's write lock, then finds the key and replays.
+    #[test]
+    fn a_concurrent_repeat_on_another_connection_waits_and_replays() {
+        let path = temp("concurrent");
+        SqliteLedger::open(&path, &[("alice", 500_000), ("bob", 300_000)], Policy::default()).unwrap();
+        for round in 0..20 {
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        let mut l = SqliteLedger::open(&path, &[("alice", 0), ("bob", 0)], Policy::default()).unwrap();
+                        let key = IdempotencyKey::new(format!("round-{round}")).unwrap();
+                        let t = Transfer::new("alice", "bob", 100).unwrap();
+                        barrier.wait();
+                        l.transfer(Some(&key), &t, Duration::ZERO).unwrap()
+                    })
+                })
+                .collect();
+            let results: Vec<Applied> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            assert_eq!(results.iter().filter(|a| !a.replayed).count(), 1, "round {round}: exactly one executes");
+            assert_eq!(results[0].receipt, results[1].receipt);
+        }
+        let l = SqliteLedger::open(&path, &[("x", 0)], Policy::default()).unwrap();
+        assert_eq!((l.applied().unwrap(), l.balance("alice").unwrap()), (20, 500_000 - 2_000));
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
 }

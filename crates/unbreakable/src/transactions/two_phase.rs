@@ -89,7 +89,8 @@ pub enum Violation {
     CommitAgainstNo(usize),
 }
 
-/// One participant.
+/// One participant: its own data (a balance, say), the transaction's write to it held
+/// back until the decision, and its locks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Participant {
     /// Its index.
@@ -98,18 +99,27 @@ pub struct Participant {
     pub phase: Phase,
     /// How it will vote when asked.
     pub vote: Vote,
+    /// Its committed data.
+    pub value: i64,
+    /// The transaction's write, made durable at prepare, applied at commit.
+    pub staged: Option<i64>,
 }
 
+/// What the transaction adds to each participant's value.
+pub const WRITE: i64 = 100;
+
 impl Participant {
-    /// A participant that will vote `vote`.
+    /// A participant holding 0 that will vote `vote`.
     pub fn new(id: usize, vote: Vote) -> Self {
-        Self { id, phase: Phase::Working, vote }
+        Self { id, phase: Phase::Working, vote, value: 0, staged: None }
     }
 
-    /// Handles "prepare": votes, and prepares or aborts. A repeat gets the same vote.
+    /// Handles "prepare": votes, and prepares (staging its write, keeping its locks) or
+    /// aborts. A repeat gets the same vote.
     pub fn on_prepare(&mut self) -> Msg {
         if self.phase == Phase::Working {
             self.phase = if self.vote == Vote::Yes { Phase::Prepared } else { Phase::Aborted };
+            self.staged = (self.vote == Vote::Yes).then_some(self.value + WRITE);
         }
         let vote = if matches!(self.phase, Phase::Prepared | Phase::Committed) { Vote::Yes } else { Vote::No };
         Msg::Voted(self.id, vote)
@@ -122,8 +132,15 @@ impl Participant {
     /// or to commit without having prepared.
     pub fn on_decide(&mut self, d: Outcome) -> Result<(), Violation> {
         let next = match (self.phase, d) {
-            (Phase::Prepared, Outcome::Commit) | (Phase::Committed, Outcome::Commit) => Phase::Committed,
-            (Phase::Working | Phase::Prepared | Phase::Aborted, Outcome::Abort) => Phase::Aborted,
+            (Phase::Prepared, Outcome::Commit) => {
+                self.value = self.staged.take().unwrap_or(self.value);
+                Phase::Committed
+            }
+            (Phase::Committed, Outcome::Commit) => Phase::Committed,
+            (Phase::Working | Phase::Prepared | Phase::Aborted, Outcome::Abort) => {
+                self.staged = None;
+                Phase::Aborted
+            }
             (was, told) => return Err(Violation::Conflict { participant: self.id, was, told }),
         };
         self.phase = next;
@@ -243,6 +260,8 @@ impl Coordinator {
 pub struct Final {
     /// Every participant's phase.
     pub phases: Vec<Phase>,
+    /// Every participant's data: all [`WRITE`] after a commit, all 0 after an abort.
+    pub values: Vec<i64>,
     /// The coordinator's decision.
     pub decision: Option<Outcome>,
     /// Steps taken.
@@ -328,7 +347,12 @@ pub fn explore(votes: &[Vote], choices: &[u8]) -> Result<Final, Violation> {
     if phases.iter().any(|p| p.holds_locks()) {
         return Err(Violation::Split(phases));
     }
-    Ok(Final { phases, decision: coord.decision(), steps })
+    let values: Vec<i64> = parts.iter().map(|p| p.value).collect();
+    let want = if phases.first() == Some(&Phase::Committed) { WRITE } else { 0 };
+    if values.iter().any(|v| *v != want) || parts.iter().any(|p| p.staged.is_some()) {
+        return Err(Violation::Split(phases));
+    }
+    Ok(Final { phases, values, decision: coord.decision(), steps })
 }
 
 #[cfg(test)]
