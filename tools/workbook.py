@@ -109,8 +109,9 @@ def setup() -> None:
         "env": {
             "EVCXR_JUPYTER": str(kernel),
             "UNBREAKABLE_CACHE": str(CACHE),
-            # Show every column of the workbook's tables.
+            # Show every column (and up to 25 rows) of the workbook's tables.
             "POLARS_FMT_MAX_COLS": "16",
+            "POLARS_FMT_MAX_ROWS": "25",
             "POLARS_TABLE_WIDTH": "180",
         },
     }

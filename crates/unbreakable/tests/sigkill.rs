@@ -1,7 +1,7 @@
 //! Durability of the idempotent SQLite ledger under SIGKILL.
 //!
 //! A worker process applies 400 keyed transfers; we kill it with SIGKILL at random
-//! points (a random number of acknowledgements in, plus up to 2 ms), restart it on the
+//! points (a random number of acknowledgements in, plus up to 0.5 ms), restart it on the
 //! same file and send every request again, then let it finish. Afterwards every transfer is
 //! applied exactly once, every acknowledgement names the transaction that is on disk, and
 //! no money was created or lost.
@@ -116,7 +116,7 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
             break;
         }
         rounds += 1;
-        let kill = (r.random_range(0..unsure.min(40)), Duration::from_micros(r.random_range(0..2000)));
+        let kill = (r.random_range(0..unsure.min(40)), Duration::from_micros(r.random_range(0..500)));
         let (acks, killed) = worker(&db, &requests, Some(kill));
         cut_short += usize::from(killed && acks.len() < TRANSFERS);
         record(&mut acked, acks);

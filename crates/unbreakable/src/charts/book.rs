@@ -346,8 +346,8 @@ pub fn double_charges(points: &[(f64, Tally, Tally)], x: &LossyPayments, seed: u
     let per_k = |t: &Tally| t.extra_charges as f64 * 1000.0 / f64::from(t.payments);
     Chart::lines("Retries over a lossy network: extra charges", "messages lost (%)", "extra charges per 1,000 payments")
         .caption(format!("{} payments per point, up to {} retries, each request and response lost with the given probability; seed {seed}", x.payments, x.max_retries))
-        .with(Series::line("without idempotency keys", points.iter().map(|(p, _, b)| (p * 100.0, per_k(b))).collect()).with_mark(Mark::LineDots))
-        .with(Series::line("with idempotency keys", points.iter().map(|(p, k, _)| (p * 100.0, per_k(k))).collect()).with_mark(Mark::LineDots))
+        .with(Series::line("without idempotency keys (simulated)", points.iter().map(|(p, _, b)| (p * 100.0, per_k(b))).collect()).with_mark(Mark::Dots))
+        .with(Series::line("with idempotency keys (simulated)", points.iter().map(|(p, k, _)| (p * 100.0, per_k(k))).collect()).with_mark(Mark::Dots))
         .with(
             Series::line(
                 "without keys, formula",
@@ -357,20 +357,19 @@ pub fn double_charges(points: &[(f64, Tally, Tally)], x: &LossyPayments, seed: u
         )
 }
 
-/// The loss rates the double-charge chart sweeps: 0% to 50%.
+/// The loss rates the double-charge chart sweeps: 0% to 90%.
 pub fn loss_grid() -> Vec<f64> {
-    (0..=10).map(|i| f64::from(i) * 0.05).collect()
+    (0..=18).map(|i| f64::from(i) * 0.05).collect()
 }
 
 /// Chapter 06: requests blocked by 2PC locks against the coordinator's downtime.
 pub fn blocking(points: &[(f64, Blocked, Blocked)], b: &Blocking, seed: u64) -> Chart {
     Chart::lines("Two-phase commit: a crashed coordinator blocks everyone", "coordinator downtime (s)", "requests blocked by the locks")
         .caption(format!(
-            "{} participants, {} other requests/s each need the locked rows; both crash points block alike, so their dots overlap; seed {seed}",
+            "{} participants, {} other requests/s each need the locked rows; a crash after the decision blocks alike (see the table); seed {seed}",
             b.participants, b.request_rate
         ))
-        .with(Series::line(CrashAt::AfterPrepare.name(), points.iter().map(|(d, a, _)| (*d, a.blocked as f64)).collect()).with_mark(Mark::Dots))
-        .with(Series::line(CrashAt::AfterDecision.name(), points.iter().map(|(d, _, a)| (*d, a.blocked as f64)).collect()).with_mark(Mark::Dots))
+        .with(Series::line(format!("simulated, {}", CrashAt::AfterPrepare.name()), points.iter().map(|(d, a, _)| (*d, a.blocked as f64)).collect()).with_mark(Mark::Dots))
         .with(
             Series::line("rate x participants x downtime", points.iter().map(|(d, _, _)| (*d, b.request_rate * b.participants as f64 * d)).collect())
                 .with_mark(Mark::Reference),
@@ -385,10 +384,10 @@ pub fn lock_time(points: &[(f64, Blocked, Blocked)], b: &Blocking, seed: u64) ->
     let wait = |x: &Blocked| x.mean_wait_s;
     Chart::lines("Two-phase commit: locks held through the coordinator's outage", "coordinator downtime (s)", "seconds")
         .caption(format!("{} participants; the longest lock, and the mean wait of a blocked request; seed {seed}", b.participants))
-        .with(Series::line(format!("locks held, {}", CrashAt::AfterPrepare.name()), secs(lock, |p| &p.1)).with_mark(Mark::LineDots))
-        .with(Series::line(format!("locks held, {}", CrashAt::AfterDecision.name()), secs(lock, |p| &p.2)).with_mark(Mark::LineDots))
-        .with(Series::line("mean wait of a blocked request", secs(wait, |p| &p.1)).with_mark(Mark::LineDots))
-        .with(Series::line("the downtime itself", points.iter().map(|p| (p.0, p.0)).collect()).with_mark(Mark::Reference))
+        .with(Series::line(format!("longest lock, {}", CrashAt::AfterPrepare.name()), secs(lock, |p| &p.1)).with_mark(Mark::Dots))
+        .with(Series::line(format!("longest lock, {}", CrashAt::AfterDecision.name()), secs(lock, |p| &p.2)).with_mark(Mark::Hollow))
+        .with(Series::line("mean wait of a blocked request", secs(wait, |p| &p.1)).with_mark(Mark::Dots))
+        .with(Series::line("downtime, and half of it", points.iter().map(|p| (p.0, p.0)).chain([(f64::NAN, f64::NAN)]).chain(points.iter().map(|p| (p.0, p.0 / 2.0))).collect()).with_mark(Mark::Reference))
 }
 
 /// Chapter 06: a saga's steps, compensations and retries on a timeline.
@@ -405,6 +404,7 @@ pub fn saga_timeline(run: &SagaRun, saga: &OrderSaga, seed: u64) -> Chart {
             SpanKind::Compensation => Mark::LineDots,
             SpanKind::StepFailed => Mark::Dots,
             SpanKind::Retried => Mark::Reference,
+            SpanKind::AnswerLost => Mark::Hollow,
         };
         c = c.with(Series::line(span.label, vec![(span.start.as_secs_f64(), span.end.as_secs_f64())]).with_mark(mark));
     }

@@ -107,13 +107,16 @@ macro_rules! plot_series {
             for seg in segments(&s.points, $keep) {
                 let dots = s.mark == Mark::Dots || s.mark == Mark::LineDots || seg.len() == 1;
                 match s.mark {
-                    Mark::Line | Mark::LineDots => {
+                    Mark::Line | Mark::LineDots | Mark::Hollow => {
                         $chart.draw_series(LineSeries::new(seg.clone(), col.stroke_width(2))).map_err(err)?;
                     }
                     Mark::Reference => {
                         $chart.draw_series(DashedLineSeries::new(seg.clone(), 6, 4, BLACK.stroke_width(1))).map_err(err)?;
                     }
                     Mark::Dots => {}
+                }
+                if s.mark == Mark::Hollow {
+                    $chart.draw_series(seg.iter().map(|&p| Circle::new(p, 4, col.stroke_width(2)))).map_err(err)?;
                 }
                 if dots && s.mark != Mark::Reference {
                     $chart.draw_series(seg.iter().map(|&p| Circle::new(p, 3, col.filled()))).map_err(err)?;
@@ -164,6 +167,10 @@ fn legend<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Resul
                 }
             }
             Mark::Dots => area.draw(&Circle::new((14, y), 4, col.filled())).map_err(err)?,
+            Mark::Hollow => {
+                area.draw(&PathElement::new(vec![(4, y), (26, y)], col.stroke_width(2))).map_err(err)?;
+                area.draw(&Circle::new((15, y), 4, col.stroke_width(2))).map_err(err)?;
+            }
             Mark::Line | Mark::LineDots => {
                 area.draw(&PathElement::new(vec![(4, y), (26, y)], col.stroke_width(3))).map_err(err)?;
             }
@@ -249,6 +256,7 @@ fn gantt_color(mark: Mark) -> RGBColor {
         Mark::LineDots => PALETTE[1],
         Mark::Dots => RGBColor(200, 30, 30),
         Mark::Reference => PALETTE[6],
+        Mark::Hollow => PALETTE[5],
     }
 }
 

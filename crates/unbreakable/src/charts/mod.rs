@@ -32,6 +32,8 @@ pub enum Mark {
     Dots,
     /// A dashed reference line (capacity, a formula).
     Reference,
+    /// A line with hollow circles (a second kind of point beside [`Mark::LineDots`]).
+    Hollow,
 }
 
 /// One named series of `(x, y)` points.
@@ -78,7 +80,8 @@ pub fn gantt_meaning(mark: Mark) -> &'static str {
         Mark::Line => "step done",
         Mark::LineDots => "compensation done",
         Mark::Dots => "step failed",
-        Mark::Reference => "no answer: timed out, retried",
+        Mark::Reference => "no answer (service down): retried",
+        Mark::Hollow => "done, but the answer was lost: retried",
     }
 }
 

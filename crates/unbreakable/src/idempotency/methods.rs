@@ -37,6 +37,14 @@ impl Collection {
         &self.items
     }
 
+    /// The collection in one line: `1: boots x10, 2: jacket x5`.
+    pub fn summary(&self) -> String {
+        if self.items.is_empty() {
+            return "(empty)".into();
+        }
+        self.items.iter().map(|(id, i)| format!("{id}: {} x{}", i.name, i.stock)).collect::<Vec<_>>().join(", ")
+    }
+
     /// Applies `op`; returns the HTTP status a server would answer.
     pub fn apply(&mut self, op: &Operation) -> u16 {
         match op {
@@ -148,6 +156,10 @@ pub struct Row {
     pub after_one: usize,
     /// Items after `k`.
     pub after_k: usize,
+    /// The collection after one application ([`Collection::summary`]).
+    pub state_one: String,
+    /// The collection after `k`.
+    pub state_k: String,
     /// The state after `k` equals the state after one.
     pub idempotent: bool,
     /// One application leaves the state as it was (a *safe* method).
@@ -169,6 +181,8 @@ pub fn experiment(ops: &[Operation], k: u32) -> Vec<Row> {
                 statuses,
                 after_one: once.items.len(),
                 after_k: many.items.len(),
+                state_one: once.summary(),
+                state_k: many.summary(),
                 idempotent: many == once,
                 safe: once == start,
             }

@@ -227,7 +227,7 @@ pub enum KeyError {
     ///
     /// ### Handling
     /// Shed load, or raise the bound: evicting live keys would let retries execute twice.
-    #[error("the key store is full ({capacity} unexpired keys)")]
+    #[error("the key store is full: it holds {capacity} keys that have not expired; shed load or raise its capacity (evicting live keys would let their retries execute twice)")]
     Full {
         /// Its bound.
         capacity: usize,

@@ -39,8 +39,12 @@ pub enum SpanKind {
     StepFailed,
     /// A compensation that succeeded.
     Compensation,
-    /// An attempt that failed or whose answer was lost (it will be retried).
+    /// An attempt that got no answer because its service was down: nothing happened; it
+    /// will be retried.
     Retried,
+    /// An attempt that *was* applied, but whose answer was lost: it will be retried, and
+    /// only an idempotent service keeps the retry from applying it again.
+    AnswerLost,
 }
 
 /// One action on the timeline.
@@ -61,6 +65,8 @@ pub struct Span {
 pub struct Snapshot {
     /// When.
     pub at: SimTime,
+    /// The action whose effect had just landed ("start" for the first snapshot).
+    pub after: &'static str,
     /// The order's status: none, PENDING, CONFIRMED or CANCELLED.
     pub order: &'static str,
     /// Units reserved for it.
@@ -138,8 +144,12 @@ pub struct SagaRun {
     pub shipped: bool,
 }
 
-/// The most attempts one action gets; a saga that needs more is reported stuck.
-pub const MAX_ATTEMPTS: u32 = 50;
+/// The most action attempts one run makes, steps and compensations together. A run that
+/// would need more ends early with its status still `Running` or `Compensating` (stuck).
+pub const MAX_ATTEMPTS: u32 = 400;
+
+/// The most times [`OrderSaga::compensation_failures`] may make each compensation fail.
+pub const MAX_COMPENSATION_FAILURES: u32 = 40;
 
 /// The four services.
 struct World {
@@ -203,8 +213,8 @@ impl World {
         }
     }
 
-    fn snapshot(&self, at: SimTime) -> Snapshot {
-        Snapshot { at, order: self.order, reserved: i64::from(self.reservations), charged: self.charged, shipped: self.shipments > 0 }
+    fn snapshot(&self, at: SimTime, after: &'static str) -> Snapshot {
+        Snapshot { at, after, order: self.order, reserved: i64::from(self.reservations), charged: self.charged, shipped: self.shipments > 0 }
     }
 }
 
@@ -212,11 +222,17 @@ impl OrderSaga {
     /// Checks the settings.
     ///
     /// # Errors
-    /// A step outside 0-3, a probability outside 0-1, a zero timeout, or a non-positive
-    /// price.
+    /// A step outside 0-3, more than [`MAX_COMPENSATION_FAILURES`], a probability
+    /// outside 0-1, a zero timeout, or a non-positive price.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.fail_step.is_some_and(|s| s >= ORDER_FLOW.len()) {
             return Err(ConfigError::new("fail_step", format!("the order flow has steps 0 to {}", ORDER_FLOW.len() - 1)));
+        }
+        if self.compensation_failures > MAX_COMPENSATION_FAILURES {
+            return Err(ConfigError::new(
+                "compensation_failures",
+                format!("{} is more than {MAX_COMPENSATION_FAILURES}; a compensation that keeps failing needs a person, not more retries", self.compensation_failures),
+            ));
         }
         check_probability("lost_acks", self.lost_acks)?;
         if self.timeout.is_zero() || self.price <= 0 {
@@ -236,25 +252,35 @@ impl OrderSaga {
         let mut w = World { idempotent: self.idempotent, order: "none", stock: STOCK, reservations: 0, ledger, charged: 0, shipments: 0, seen: BTreeSet::new(), price: self.price };
         let mut saga = Saga::new(ORDER_FLOW.len())?;
         let mut now = SimTime::ZERO;
-        let (mut spans, mut snapshots) = (Vec::new(), vec![w.snapshot(now)]);
+        let (mut spans, mut snapshots) = (Vec::new(), vec![w.snapshot(now, "start")]);
+        // Each action has its own backoff schedule, starting from the base again.
+        let mut current: Option<Action> = None;
         let mut delays = self.backoff.delays(crate::sim::substream(seed, 1));
         let mut failures_left = self.compensation_failures;
         let mut attempts = 0;
         while let Some(action) = saga.next() {
             attempts += 1;
-            if attempts > MAX_ATTEMPTS * 8 {
+            if attempts > MAX_ATTEMPTS {
                 break;
             }
             let (label, compensating) = match action {
                 Action::Do(i) => (ORDER_FLOW[i].name, false),
                 Action::Undo(i) => (ORDER_FLOW[i].compensation, true),
             };
+            if current != Some(action) {
+                current = Some(action);
+                delays = self.backoff.delays(crate::sim::substream(seed, u64::from(attempts) + 1));
+            }
             let start = now;
             let took = self.latency.sample(&mut r);
             // A compensation whose service is down fails without doing anything.
             let service_down = compensating && failures_left > 0;
             let fails_for_good = action == Action::Do(self.fail_step.unwrap_or(usize::MAX));
             let ok = !service_down && !fails_for_good && w.apply(action, now + took);
+            if ok {
+                // The effect lands now, whether or not the answer gets back.
+                snapshots.push(w.snapshot(now + took, label));
+            }
             let ack_lost = ok && r.random::<f64>() < self.lost_acks;
             if service_down {
                 failures_left -= 1;
@@ -272,10 +298,9 @@ impl OrderSaga {
                 // No answer (service down, or the answer was lost): wait out the timeout,
                 // back off, and send the same action again.
                 now += self.timeout;
-                spans.push(Span { label, start, end: now, kind: SpanKind::Retried });
+                spans.push(Span { label, start, end: now, kind: if ack_lost { SpanKind::AnswerLost } else { SpanKind::Retried } });
                 now += delays.next().unwrap_or(self.timeout);
             }
-            snapshots.push(w.snapshot(now));
             if matches!(action, Action::Undo(_)) && ok && !ack_lost {
                 failures_left = self.compensation_failures;
             }
@@ -303,7 +328,7 @@ mod tests {
     fn payment_declined_runs_the_compensations_in_reverse() {
         let run = OrderSaga { fail_step: Some(2), compensation_failures: 2, ..OrderSaga::default() }.run(1).unwrap();
         assert_eq!(run.status, Status::Compensated);
-        let done: Vec<&str> = run.spans.iter().filter(|s| s.kind != SpanKind::Retried).map(|s| s.label).collect();
+        let done: Vec<&str> = run.spans.iter().filter(|s| !matches!(s.kind, SpanKind::Retried | SpanKind::AnswerLost)).map(|s| s.label).collect();
         assert_eq!(done, ["create order", "reserve inventory", "process payment", "release inventory", "cancel order"]);
         // Each compensation failed twice first and was retried.
         assert_eq!(run.spans.iter().filter(|s| s.kind == SpanKind::Retried).count(), 4);

@@ -370,10 +370,16 @@ mod tests {
 
     #[test]
     fn a_coordinator_that_crashes_before_deciding_presumes_abort() {
-        // Deliver the three prepares (choice 3: deliver message 0), then crash.
-        let run = explore(&[Vote::Yes; 3], &[3, 3, 3, 13]).unwrap();
+        // Deliver the three prepares, then crash with the votes in flight. Choice 3
+        // delivers the message at index 0, 19 the one at index 1; delivering uses
+        // `swap_remove`, so [3, 3, 19] takes P0, then P2, then P1.
+        let run = explore(&[Vote::Yes; 3], &[3, 3, 19, 13]).unwrap();
         assert_eq!(run.decision, Some(Outcome::Abort));
         assert_eq!(run.phases, vec![Phase::Aborted; 3]);
+        // Deliver the three votes too: the decision is logged with the last one, and
+        // recovery resends it.
+        let run = explore(&[Vote::Yes; 3], &[3, 3, 19, 3, 3, 3, 13]).unwrap();
+        assert_eq!(run.decision, Some(Outcome::Commit));
     }
 
     #[test]
