@@ -19,7 +19,7 @@ use crate::scenarios::checkout::{Choice, StockOutage};
 use crate::scenarios::shop_day::{Day, ShopDay};
 use crate::scenarios::wasted::{Propagation, WastedRun, WastedWork};
 use crate::scenarios::weather::{Answer, Protection, Weather, WeatherRun};
-use crate::scenarios::order_saga::{OrderSaga, SagaRun, SpanKind};
+use crate::scenarios::order_saga::{OrderSaga, SagaRun, Snapshot, SpanKind};
 use crate::scenarios::payments::{LossyPayments, Tally};
 use crate::scenarios::two_pc::{Blocked, Blocking, CrashAt};
 use crate::sim::{rng, Latency, Recorder};
@@ -408,7 +408,46 @@ pub fn saga_timeline(run: &SagaRun, saga: &OrderSaga, seed: u64) -> Chart {
         };
         c = c.with(Series::line(span.label, vec![(span.start.as_secs_f64(), span.end.as_secs_f64())]).with_mark(mark));
     }
+    // What other users could see meanwhile: one row per observable state, a bar while
+    // it held.
+    let end = run.spans.last().map_or(0.0, |s| s.end.as_secs_f64());
+    let states: [(&str, fn(&Snapshot) -> bool); 6] = [
+        ("sees: order PENDING", |s| s.order == "PENDING"),
+        ("sees: stock reserved", |s| s.reserved > 0),
+        ("sees: card charged", |s| s.charged > 0),
+        ("sees: order shipped", |s| s.shipped),
+        ("sees: order CONFIRMED", |s| s.order == "CONFIRMED"),
+        ("sees: order CANCELLED", |s| s.order == "CANCELLED"),
+    ];
+    for (label, holds) in states {
+        let bars = state_intervals(&run.snapshots, holds, end);
+        if !bars.is_empty() {
+            c = c.with(Series::line(label, bars).with_mark(Mark::State));
+        }
+    }
     c
+}
+
+/// The `(from, to)` stretches during which `holds` was true, from snapshots in time
+/// order; a stretch still open at the last snapshot runs to `end`.
+fn state_intervals(snapshots: &[Snapshot], holds: fn(&Snapshot) -> bool, end: f64) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    let mut open: Option<f64> = None;
+    for s in snapshots {
+        let t = s.at.as_secs_f64();
+        match (open, holds(s)) {
+            (None, true) => open = Some(t),
+            (Some(from), false) => {
+                out.push((from, t));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = open {
+        out.push((from, end.max(from)));
+    }
+    out
 }
 
 /// The saga the chapter 06 timeline shows: shipping fails after the payment went

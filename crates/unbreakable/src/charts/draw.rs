@@ -107,7 +107,7 @@ macro_rules! plot_series {
             for seg in segments(&s.points, $keep) {
                 let dots = s.mark == Mark::Dots || s.mark == Mark::LineDots || seg.len() == 1;
                 match s.mark {
-                    Mark::Line | Mark::LineDots | Mark::Hollow => {
+                    Mark::Line | Mark::LineDots | Mark::Hollow | Mark::State => {
                         $chart.draw_series(LineSeries::new(seg.clone(), col.stroke_width(2))).map_err(err)?;
                     }
                     Mark::Reference => {
@@ -171,7 +171,7 @@ fn legend<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Resul
                 area.draw(&PathElement::new(vec![(4, y), (26, y)], col.stroke_width(2))).map_err(err)?;
                 area.draw(&Circle::new((15, y), 4, col.stroke_width(2))).map_err(err)?;
             }
-            Mark::Line | Mark::LineDots => {
+            Mark::Line | Mark::LineDots | Mark::State => {
                 area.draw(&PathElement::new(vec![(4, y), (26, y)], col.stroke_width(3))).map_err(err)?;
             }
         }
@@ -257,6 +257,7 @@ fn gantt_color(mark: Mark) -> RGBColor {
         Mark::Dots => RGBColor(200, 30, 30),
         Mark::Reference => PALETTE[6],
         Mark::Hollow => PALETTE[5],
+        Mark::State => PALETTE[2],
     }
 }
 
@@ -269,14 +270,15 @@ fn gantt<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Result
         }
     }
     let n = rows.len().max(1);
-    let (w, _) = area.dim_in_pixel();
-    let (plot, key) = area.split_horizontally(w - 230);
     let mut marks: Vec<Mark> = Vec::new();
     for s in &c.series {
         if !marks.contains(&s.mark) {
             marks.push(s.mark);
         }
     }
+    let (w, _) = area.dim_in_pixel();
+    let longest = marks.iter().map(|m| super::gantt_meaning(*m).chars().count()).max().unwrap_or(0) as u32;
+    let (plot, key) = area.split_horizontally(w - (longest * 7 + 50).clamp(120, w / 2));
     let font = (FONT, 13).into_font().color(&BLACK);
     for (i, m) in marks.iter().enumerate() {
         let y = 30 + 22 * i as i32;

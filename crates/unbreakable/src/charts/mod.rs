@@ -34,6 +34,9 @@ pub enum Mark {
     Reference,
     /// A line with hollow circles (a second kind of point beside [`Mark::LineDots`]).
     Hollow,
+    /// A state, drawn as a plain line (in a Gantt chart: a bar saying what users could
+    /// see).
+    State,
 }
 
 /// One named series of `(x, y)` points.
@@ -82,6 +85,7 @@ pub fn gantt_meaning(mark: Mark) -> &'static str {
         Mark::Dots => "step failed",
         Mark::Reference => "no answer (service down): retried",
         Mark::Hollow => "done, but the answer was lost: retried",
+        Mark::State => "what other users can see",
     }
 }
 
