@@ -105,7 +105,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    println!("\n{:<24} {:>9}  {}", "chart", "seconds", "status");
+    println!("\n{:<24} {:>9}  status", "chart", "seconds");
     for (id, s, status) in &rows {
         println!("{id:<24} {s:>9.2}  {status}");
     }

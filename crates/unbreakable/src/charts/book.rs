@@ -411,7 +411,7 @@ pub fn saga_timeline(run: &SagaRun, saga: &OrderSaga, seed: u64) -> Chart {
     // What other users could see meanwhile: one row per observable state, a bar while
     // it held.
     let end = run.spans.last().map_or(0.0, |s| s.end.as_secs_f64());
-    let states: [(&str, fn(&Snapshot) -> bool); 6] = [
+    let states: [StateRow; 6] = [
         ("sees: order PENDING", |s| s.order == "PENDING"),
         ("sees: stock reserved", |s| s.reserved > 0),
         ("sees: card charged", |s| s.charged > 0),
@@ -427,6 +427,9 @@ pub fn saga_timeline(run: &SagaRun, saga: &OrderSaga, seed: u64) -> Chart {
     }
     c
 }
+
+/// A row of what users can see: its label, and when it holds.
+type StateRow = (&'static str, fn(&Snapshot) -> bool);
 
 /// The `(from, to)` stretches during which `holds` was true, from snapshots in time
 /// order; a stretch still open at the last snapshot runs to `end`.

@@ -91,7 +91,9 @@ fn segments(points: &[(f64, f64)], keep: impl Fn(f64) -> bool) -> Vec<Vec<(f64, 
     let mut out = vec![Vec::new()];
     for &(x, y) in points {
         if keep(y) && x.is_finite() {
-            out.last_mut().map(|v| v.push((x, y)));
+            if let Some(v) = out.last_mut() {
+                v.push((x, y));
+            }
         } else if out.last().is_some_and(|v| !v.is_empty()) {
             out.push(Vec::new());
         }

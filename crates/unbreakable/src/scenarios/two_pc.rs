@@ -239,7 +239,7 @@ mod tests {
             let b = Blocking { crash, ..Blocking::default() };
             let run = b.run(3).unwrap();
             let lock = run.max_lock().as_secs_f64();
-            assert!(lock >= 30.0 && lock < 30.05, "{crash:?}: {lock}");
+            assert!((30.0..30.05).contains(&lock), "{crash:?}: {lock}");
             // Poisson: blocked ~ 10/s x 3 participants x 30 s = 900, sd 30.
             let expected: f64 = run.lock_held.iter().map(|h| h.as_secs_f64() * b.request_rate).sum();
             assert!((run.blocked as f64 - expected).abs() < 4.0 * expected.sqrt(), "{} vs {expected}", run.blocked);

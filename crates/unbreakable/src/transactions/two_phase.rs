@@ -336,10 +336,11 @@ pub fn explore(votes: &[Vote], choices: &[u8]) -> Result<Final, Violation> {
         }
     }
     let phases: Vec<Phase> = parts.iter().map(|p| p.phase).collect();
-    if phases.iter().any(|p| *p == Phase::Committed) && phases.iter().any(|p| *p != Phase::Committed) {
+    let committed = phases.contains(&Phase::Committed);
+    if committed && phases.iter().any(|p| *p != Phase::Committed) {
         return Err(Violation::Split(phases));
     }
-    if phases.iter().any(|p| *p == Phase::Committed) {
+    if committed {
         if let Some(no) = votes.iter().position(|v| *v == Vote::No) {
             return Err(Violation::CommitAgainstNo(no));
         }
