@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::degrade::{storefront, Dependency, Health, Mode, Shown, Status};
 use crate::error::{check_probability, ConfigError};
-use crate::sim::{rng, substream, Arrivals, SimTime};
+use crate::sim::{count_in_bins, rng, substream, Arrivals, SimTime};
 
 /// The day's settings.
 ///
@@ -98,12 +98,9 @@ impl Day {
     /// Visits matching `keep` per hour, as `(middle of the hour, count)`: the visits from
     /// 10:00 to 11:00 are at 10.5.
     pub fn per_hour(&self, keep: impl Fn(&Visit) -> bool) -> Vec<(f64, f64)> {
-        let hours = self.visits.last().map_or(0, |v| v.at.as_secs() / 3600 + 1) as usize;
-        let mut n = vec![0u32; hours.max(24)];
-        for v in self.visits.iter().filter(|v| keep(v)) {
-            n[(v.at.as_secs() / 3600) as usize] += 1;
-        }
-        n.iter().enumerate().map(|(h, &k)| (h as f64 + 0.5, f64::from(k))).collect()
+        let hours = self.visits.last().map_or(0, |v| v.at.as_secs() / 3600 + 1).max(24);
+        let times = self.visits.iter().filter(|v| keep(v)).map(|v| v.at);
+        count_in_bins(times, 3600.0, hours as f64 * 3600.0).iter().enumerate().map(|(h, &k)| (h as f64 + 0.5, k as f64)).collect()
     }
 
     /// Purchases made in `[from, to)`.

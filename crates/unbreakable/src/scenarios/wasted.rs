@@ -28,7 +28,7 @@ use tokio::time::{sleep, timeout};
 
 use crate::deadline::{within, Deadline};
 use crate::error::ConfigError;
-use crate::sim::{rng, run_paused, substream, Arrivals, Latency, SimClock, SimTime};
+use crate::sim::{bins, rng, run_paused, substream, Arrivals, Latency, SimClock, SimTime};
 
 /// How the chain bounds its waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -170,12 +170,10 @@ impl WastedRun {
     }
 
     /// Wasted service-seconds per second of time (working and waiting, all hops), in
-    /// bins of `bin` seconds from 0 to `until`, as `(bin start, value)`.
+    /// bins of `bin` seconds from 0 to `until`, as `(bin start, value)`; empty for a bin
+    /// that is not a positive number or more than a million bins.
     pub fn wasted_per_bin(&self, bin: f64, until: f64) -> Vec<(f64, f64)> {
-        if !(bin > 0.0 && until > 0.0) {
-            return Vec::new();
-        }
-        let n = (until / bin).ceil() as usize;
+        let Some(n) = bins(bin, until) else { return Vec::new() };
         let mut acc = vec![0.0; n];
         for b in &self.busy {
             let gone = self.requests[b.request as usize].done.as_secs_f64();

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::ConfigError;
-use crate::sim::{rng, substream, Arrivals, Latency, SimTime, WorkerPool};
+use crate::sim::{count_in_bins, rng, substream, Arrivals, Latency, SimTime, WorkerPool};
 
 /// How the API calls the weather service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -147,18 +147,11 @@ impl WeatherRun {
     }
 
     /// Answers of kind `answer` per second, by the time the user got them, in bins of
-    /// `bin` seconds up to `until`, as `(bin start, per second)`.
+    /// `bin` seconds up to `until`, as `(bin start, per second)` (binned by
+    /// [`count_in_bins`]: empty for a nonsense bin).
     pub fn per_second(&self, answer: Answer, bin: f64, until: f64) -> Vec<(f64, f64)> {
-        if !(bin > 0.0 && until > 0.0) {
-            return Vec::new();
-        }
-        let mut n = vec![0u32; (until / bin).ceil() as usize];
-        for r in self.requests.iter().filter(|r| r.answer == answer) {
-            if let Some(k) = n.get_mut((r.answered.as_secs_f64() / bin) as usize) {
-                *k += 1;
-            }
-        }
-        n.iter().enumerate().map(|(i, &k)| (i as f64 * bin, f64::from(k) / bin)).collect()
+        let answered = self.requests.iter().filter(|r| r.answer == answer).map(|r| r.answered);
+        count_in_bins(answered, bin, until).iter().enumerate().map(|(i, &k)| (i as f64 * bin, k as f64 / bin)).collect()
     }
 
     /// Requests waiting in the queue for a thread at time `t`.

@@ -54,6 +54,27 @@ pub(crate) fn nanos(t: SimTime) -> u64 {
     u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// How many bins of `bin` seconds cover `[0, horizon)`; `None` for a bin that is not a
+/// positive number or more than a million bins (a likely unit mistake).
+pub(crate) fn bins(bin: f64, horizon: f64) -> Option<usize> {
+    let n = (horizon / bin).ceil();
+    (bin > 0.0 && bin.is_finite() && n.is_finite() && (0.0..=1e6).contains(&n)).then_some(n as usize)
+}
+
+/// Counts `times` in bins of `bin` seconds from 0 to `horizon`; times at or after
+/// `horizon` are not counted. A `bin` that is not a positive number, or a horizon over a
+/// million bins, gives an empty vector.
+pub fn count_in_bins(times: impl IntoIterator<Item = SimTime>, bin: f64, horizon: f64) -> Vec<u64> {
+    let Some(n) = bins(bin, horizon) else { return Vec::new() };
+    let mut counts = vec![0u64; n];
+    for t in times {
+        if let Some(k) = counts.get_mut((t.as_secs_f64() / bin) as usize) {
+            *k += 1;
+        }
+    }
+    counts
+}
+
 /// `ms` milliseconds as a [`Duration`].
 pub fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)

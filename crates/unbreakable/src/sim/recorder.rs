@@ -76,13 +76,6 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// How many bins of `bin` seconds cover `[0, horizon)`; `None` for a bin that is not a
-/// positive number or more than a million bins (a likely unit mistake).
-fn bins(bin: f64, horizon: f64) -> Option<usize> {
-    let n = (horizon / bin).ceil();
-    (bin > 0.0 && bin.is_finite() && n.is_finite() && (0.0..=1e6).contains(&n)).then_some(n as usize)
-}
-
 fn as_secs<S: Serializer>(t: &SimTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(t.as_secs_f64())
 }
@@ -163,15 +156,7 @@ impl Recorder {
     /// A `bin` that is not a positive number, or a horizon over a million bins, gives an
     /// empty vector.
     pub fn count_per_bin(&self, bin: f64, horizon: f64, keep: impl Fn(&Attempt) -> bool) -> Vec<u64> {
-        let Some(n) = bins(bin, horizon) else { return Vec::new() };
-        let mut counts = vec![0u64; n];
-        for a in self.attempts.iter().filter(|a| keep(a)) {
-            let i = (a.sent.as_secs_f64() / bin) as usize;
-            if i < n {
-                counts[i] += 1;
-            }
-        }
-        counts
+        super::count_in_bins(self.attempts.iter().filter(|a| keep(a)).map(|a| a.sent), bin, horizon)
     }
 
     /// Attempts that reached the server, counted in bins of `bin` seconds from 0 to
