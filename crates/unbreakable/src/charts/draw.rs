@@ -2,6 +2,7 @@
 
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -207,12 +208,16 @@ fn lines<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Result
     Ok(())
 }
 
-fn timeline<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Result<(), Error> {
-    let n = c.series.len().max(1);
-    let (_, x1) = span(c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-    let x1 = x1.max(0.0) * 1.05 + 1e-9;
-    let names: Vec<String> = c.series.iter().map(|s| s.name.clone()).collect();
-    let label_width = names.iter().map(|s| s.len() as u32 * 8 + 20).max().unwrap_or(40);
+/// Axes for a chart of labelled rows (timelines, Gantt charts): x from 0 to `x1`, one row
+/// per entry of `rows`, the first at the top.
+fn row_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    rows: &[&str],
+    x1: f64,
+    x_label: &str,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, Error> {
+    let n = rows.len().max(1);
+    let label_width = rows.iter().map(|s| s.len() as u32 * 8 + 20).max().unwrap_or(40);
     let mut chart = ChartBuilder::on(area)
         .margin(14)
         .x_label_area_size(44)
@@ -221,15 +226,15 @@ fn timeline<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Res
         .map_err(err)?;
     let fmt = |y: &f64| {
         let i = y.round();
-        if (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
-            names[names.len() - 1 - i as usize].clone()
+        if (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < rows.len() {
+            rows[rows.len() - 1 - i as usize].to_string()
         } else {
             String::new()
         }
     };
     chart
         .configure_mesh()
-        .x_desc(&c.x_label)
+        .x_desc(x_label)
         .y_labels(n * 2 + 1)
         .y_label_formatter(&fmt)
         .x_label_formatter(&tick)
@@ -239,6 +244,15 @@ fn timeline<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Res
         .light_line_style(RGBColor(240, 240, 240))
         .draw()
         .map_err(err)?;
+    Ok(chart)
+}
+
+fn timeline<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Result<(), Error> {
+    let n = c.series.len().max(1);
+    let (_, x1) = span(c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+    let x1 = x1.max(0.0) * 1.05 + 1e-9;
+    let names: Vec<&str> = c.series.iter().map(|s| s.name.as_str()).collect();
+    let mut chart = row_chart(area, &names, x1, &c.x_label)?;
     for (i, s) in c.series.iter().enumerate() {
         let y = (n - 1 - i) as f64;
         let col = color(i);
@@ -289,33 +303,7 @@ fn gantt<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Result
     }
     let (_, x1) = span(c.series.iter().flat_map(|s| s.points.iter().flat_map(|p| [p.0, p.1])));
     let x1 = x1.max(0.0) * 1.03 + 1e-9;
-    let label_width = rows.iter().map(|s| s.len() as u32 * 8 + 20).max().unwrap_or(40);
-    let mut chart = ChartBuilder::on(&plot)
-        .margin(14)
-        .x_label_area_size(44)
-        .y_label_area_size(label_width)
-        .build_cartesian_2d(0.0..x1, -0.5..(n as f64 - 0.5))
-        .map_err(err)?;
-    let fmt = |y: &f64| {
-        let i = y.round();
-        if (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < rows.len() {
-            rows[rows.len() - 1 - i as usize].to_string()
-        } else {
-            String::new()
-        }
-    };
-    chart
-        .configure_mesh()
-        .x_desc(&c.x_label)
-        .y_labels(n * 2 + 1)
-        .y_label_formatter(&fmt)
-        .x_label_formatter(&tick)
-        .disable_y_mesh()
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
-        .light_line_style(RGBColor(240, 240, 240))
-        .draw()
-        .map_err(err)?;
+    let mut chart = row_chart(&plot, &rows, x1, &c.x_label)?;
     for s in &c.series {
         let row = rows.iter().position(|r| *r == s.name).unwrap_or(0);
         let y = (n - 1 - row) as f64;
