@@ -253,10 +253,11 @@ impl OrderSaga {
         let mut saga = Saga::new(ORDER_FLOW.len())?;
         let mut now = SimTime::ZERO;
         let (mut spans, mut snapshots) = (Vec::new(), vec![w.snapshot(now, "start")]);
-        // Each action has its own backoff schedule, starting from the base again.
+        // Each action has its own backoff schedule, starting from the base again, and
+        // its own count of tries.
         let mut current: Option<Action> = None;
         let mut delays = self.backoff.delays(crate::sim::substream(seed, 1));
-        let mut failures_left = self.compensation_failures;
+        let mut tries = 0u32;
         let mut attempts = 0;
         while let Some(action) = saga.next() {
             attempts += 1;
@@ -270,11 +271,14 @@ impl OrderSaga {
             if current != Some(action) {
                 current = Some(action);
                 delays = self.backoff.delays(crate::sim::substream(seed, u64::from(attempts) + 1));
+                tries = 0;
             }
+            tries += 1;
             let start = now;
             let took = self.latency.sample(&mut r);
-            // A compensation whose service is down fails without doing anything.
-            let service_down = compensating && failures_left > 0;
+            // A compensation's service is down for its first `compensation_failures`
+            // tries: they fail without doing anything.
+            let service_down = compensating && tries <= self.compensation_failures;
             let fails_for_good = action == Action::Do(self.fail_step.unwrap_or(usize::MAX));
             let ok = !service_down && !fails_for_good && w.apply(action, now + took);
             if ok {
@@ -282,9 +286,6 @@ impl OrderSaga {
                 snapshots.push(w.snapshot(now + took, label));
             }
             let ack_lost = ok && r.random::<f64>() < self.lost_acks;
-            if service_down {
-                failures_left -= 1;
-            }
             if ok && !ack_lost {
                 now += took;
                 spans.push(Span { label, start, end: now, kind: if compensating { SpanKind::Compensation } else { SpanKind::Step } });
@@ -293,16 +294,12 @@ impl OrderSaga {
                 now += took;
                 spans.push(Span { label, start, end: now, kind: SpanKind::StepFailed });
                 saga.record(action, false).map_err(|e| ConfigError::new("saga", e.to_string()))?;
-                failures_left = self.compensation_failures;
             } else {
                 // No answer (service down, or the answer was lost): wait out the timeout,
                 // back off, and send the same action again.
                 now += self.timeout;
                 spans.push(Span { label, start, end: now, kind: if ack_lost { SpanKind::AnswerLost } else { SpanKind::Retried } });
                 now += delays.next().unwrap_or(self.timeout);
-            }
-            if matches!(action, Action::Undo(_)) && ok && !ack_lost {
-                failures_left = self.compensation_failures;
             }
         }
         let total = w.ledger.total().unwrap_or(0);
