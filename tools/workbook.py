@@ -127,13 +127,13 @@ def notebooks(out: Path, extra: list[str]) -> int:
 
 
 def charts(args: list[str]) -> int:
-    return call(["cargo", "run", "--quiet", "-p", "unbreakable", "--bin", "unbreakable-charts", "--", *args])
+    return call(["cargo", "run", "--quiet", "-p", "unbreakable-lab", "--bin", "unbreakable-charts", "--", *args])
 
 
 def cmd_run(args: list[str]) -> int:
     setup()
-    say("building the support crate and the chart command")
-    run(["cargo", "build", "-p", "unbreakable", "--bin", "unbreakable-charts"])
+    say("building the laboratory crate and the chart command")
+    run(["cargo", "build", "-p", "unbreakable-lab", "--bin", "unbreakable-charts"])
     nb = notebooks(ROOT / "data" / "executed", args)
     ch = charts(["--out", str(ROOT / "data" / "charts")])
     say(f"executed notebooks are in data/executed, charts in data/charts "
@@ -147,8 +147,8 @@ def cmd_test(args: list[str]) -> int:
     setup()
     say("cargo tests (unit, property, integration and doc tests)")
     run(["cargo", "test", "--workspace"])
-    say("the crate without its optional features (no polars, no plotters) still builds")
-    run(["cargo", "check", "-p", "unbreakable", "--no-default-features", "--lib", "--examples"])
+    say("the laboratory without its optional features (no polars, no plotters) still builds")
+    run(["cargo", "check", "-p", "unbreakable-lab", "--no-default-features", "--lib", "--examples"])
     say("notebooks, headless on the Rust kernel")
     return notebooks(ROOT / "target" / "executed-notebooks", ["--test", *args])
 

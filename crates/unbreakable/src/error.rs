@@ -35,7 +35,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Checks that a probability lies in `0..=1` (and is a number).
-pub(crate) fn check_probability(field: &'static str, p: f64) -> Result<(), ConfigError> {
+///
+/// # Errors
+/// A [`ConfigError`] for `field` that names the value and the valid range.
+pub fn check_probability(field: &'static str, p: f64) -> Result<(), ConfigError> {
     if p.is_finite() && (0.0..=1.0).contains(&p) {
         Ok(())
     } else {
@@ -57,37 +60,10 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
 
-    /// Building a DataFrame or a CSV file failed.
-    ///
-    /// ### Handling
-    /// Usually a bug in the caller (columns of different lengths) or a full disk.
-    #[error("data: {0}")]
-    Data(String),
-
-    /// Drawing a chart failed.
-    ///
-    /// ### Handling
-    /// Usually an unwritable output path or an empty data set.
-    #[error("chart: {0}")]
-    Chart(String),
-
     /// Reading or writing a file failed.
     ///
     /// ### Handling
     /// Check the path and its permissions.
     #[error(transparent)]
     Io(#[from] std::io::Error),
-}
-
-#[cfg(feature = "frames")]
-impl From<polars::error::PolarsError> for Error {
-    fn from(e: polars::error::PolarsError) -> Self {
-        Error::Data(e.to_string())
-    }
-}
-
-impl From<csv::Error> for Error {
-    fn from(e: csv::Error) -> Self {
-        Error::Data(e.to_string())
-    }
 }

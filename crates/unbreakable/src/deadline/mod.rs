@@ -9,12 +9,7 @@
 //! deadline with `tokio::time::timeout`, so it runs under the paused clock too.
 //!
 //! * [`timeouts`]: the connection timeout and the read timeout of one network call.
-//! * [`loopback`]: misbehaving servers on `127.0.0.1` to watch them fire, and the same
-//!   servers in simulation.
-//! * [`choice`]: choosing a timeout from a latency distribution.
 
-pub mod choice;
-pub mod loopback;
 pub mod timeouts;
 
 use std::future::Future;
@@ -22,7 +17,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::sim::{SimClock, SimTime};
+use crate::time::Clock;
 
 /// The deadline passed; the work was not started (or was abandoned).
 ///
@@ -32,9 +27,9 @@ use crate::sim::{SimClock, SimTime};
 #[error("deadline exceeded at {now:?} (deadline {deadline:?})")]
 pub struct DeadlineExceeded {
     /// The deadline.
-    pub deadline: SimTime,
+    pub deadline: Duration,
     /// When it was found to have passed.
-    pub now: SimTime,
+    pub now: Duration,
 }
 
 /// An absolute deadline on the simulation's clock.
@@ -56,32 +51,32 @@ pub struct DeadlineExceeded {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Deadline {
-    at: SimTime,
+    at: Duration,
 }
 
 impl Deadline {
     /// A deadline at time `at`.
-    pub fn at(at: SimTime) -> Self {
+    pub fn at(at: Duration) -> Self {
         Self { at }
     }
 
     /// A deadline `budget` after `now`.
-    pub fn after(now: SimTime, budget: Duration) -> Self {
+    pub fn after(now: Duration, budget: Duration) -> Self {
         Self { at: now.saturating_add(budget) }
     }
 
     /// When it falls.
-    pub fn instant(&self) -> SimTime {
+    pub fn instant(&self) -> Duration {
         self.at
     }
 
     /// What is left at `now` (zero once passed; never negative).
-    pub fn remaining(&self, now: SimTime) -> Duration {
+    pub fn remaining(&self, now: Duration) -> Duration {
         self.at.saturating_sub(now)
     }
 
     /// Whether it has passed at `now`.
-    pub fn is_expired(&self, now: SimTime) -> bool {
+    pub fn is_expired(&self, now: Duration) -> bool {
         now >= self.at
     }
 
@@ -89,7 +84,7 @@ impl Deadline {
     ///
     /// # Errors
     /// [`DeadlineExceeded`] at or after the deadline.
-    pub fn check(&self, now: SimTime) -> Result<Duration, DeadlineExceeded> {
+    pub fn check(&self, now: Duration) -> Result<Duration, DeadlineExceeded> {
         if self.is_expired(now) {
             Err(DeadlineExceeded { deadline: self.at, now })
         } else {
@@ -103,7 +98,7 @@ impl Deadline {
     ///
     /// # Errors
     /// [`DeadlineExceeded`] if nothing would be left for the downstream call: fail fast.
-    pub fn for_downstream(&self, now: SimTime, reserve: Duration) -> Result<Deadline, DeadlineExceeded> {
+    pub fn for_downstream(&self, now: Duration, reserve: Duration) -> Result<Deadline, DeadlineExceeded> {
         let child = Deadline { at: self.at.saturating_sub(reserve) };
         child.check(now)?;
         Ok(child)
@@ -111,13 +106,13 @@ impl Deadline {
 
     /// The earlier of this deadline and a local timeout of `timeout` from `now`: a hop
     /// never waits longer than its own timeout, nor than its caller's deadline.
-    pub fn or_timeout(&self, now: SimTime, timeout: Duration) -> Deadline {
+    pub fn or_timeout(&self, now: Duration, timeout: Duration) -> Deadline {
         (*self).min(Deadline::after(now, timeout))
     }
 }
 
 /// Runs `fut` until it completes or `deadline` passes, whichever is first. Works on any
-/// tokio runtime with time enabled, including [`run_paused`](crate::sim::run_paused).
+/// tokio runtime with time enabled, including a paused one (virtual time).
 ///
 /// # Errors
 /// [`DeadlineExceeded`] if the deadline passes first (the future is dropped) or had
@@ -125,7 +120,7 @@ impl Deadline {
 ///
 /// # Cancellation
 /// On timeout `fut` is dropped at its current await point, like `tokio::time::timeout`.
-pub async fn within<F: Future>(deadline: Deadline, clock: &SimClock, fut: F) -> Result<F::Output, DeadlineExceeded> {
+pub async fn within<F: Future>(deadline: Deadline, clock: &Clock, fut: F) -> Result<F::Output, DeadlineExceeded> {
     let left = deadline.check(clock.now())?;
     tokio::time::timeout(left, fut).await.map_err(|_| DeadlineExceeded { deadline: deadline.instant(), now: clock.now() })
 }
@@ -133,7 +128,7 @@ pub async fn within<F: Future>(deadline: Deadline, clock: &SimClock, fut: F) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::run_paused;
+    use crate::time::run_paused;
     use proptest::prelude::*;
 
     fn s(x: u64) -> Duration {
@@ -143,7 +138,7 @@ mod tests {
     #[test]
     fn within_fires_at_the_deadline_on_the_paused_clock() {
         let (slow, fast, late) = run_paused(async {
-            let clock = SimClock::start();
+            let clock = Clock::start();
             let d = Deadline::after(clock.now(), s(5));
             let slow = within(d, &clock, tokio::time::sleep(s(60))).await;
             let at = clock.now();

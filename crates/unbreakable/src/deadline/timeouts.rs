@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+#[cfg(feature = "net")]
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
@@ -266,6 +267,7 @@ where
 ///
 /// # Errors
 /// As [`call`].
+#[cfg(feature = "net")]
 pub async fn call_tcp(timeouts: Timeouts, addr: SocketAddr, request: &[u8]) -> Result<Reply, CallError> {
     call(timeouts, TcpStream::connect(addr), request).await
 }

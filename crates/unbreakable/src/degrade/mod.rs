@@ -1,23 +1,13 @@
 //! Graceful degradation: when something breaks, show what you can instead of nothing
 //! (chapter 04).
 //!
-//! The pure core is a page model. A [`Page`] is made of [`Section`]s; each depends on
-//! one [`Dependency`], is [`Importance::Essential`] or [`Importance::NiceToHave`], and has
-//! a [`Fallback`] and a *symptom* (what the user sees when its failure is not handled).
-//! [`Page::render`] takes which dependencies are up ([`Health`]) and a [`Mode`] and says
-//! what the user gets, section by section, and how long the page takes. Nothing in it
-//! reads a clock or does I/O, so a table, a widget and a day of simulated traffic all
-//! come from the same function.
-//!
-//! The experiments built on it live in [`scenarios`](crate::scenarios): a day of shop
-//! traffic with an outage ([`shop_day`](crate::scenarios::shop_day)) and fail fast
-//! against degrade at checkout ([`checkout`](crate::scenarios::checkout)).
-//!
 //! [`with_fallback`] is the async edge a real handler uses for one nice-to-have call: a
-//! timeout, and a fallback value when the call fails or is too slow.
-
-pub mod page;
-pub mod seed;
+//! timeout, and a fallback value when the call fails or is too slow. The answer says
+//! where it came from ([`Degraded`]), so a page can show a "may be stale" banner and a
+//! service can count how often it degrades.
+//!
+//! (The workbook's page model, of essential and nice-to-have sections rendered under
+//! outages, lives in its laboratory crate, `unbreakable-lab`.)
 
 use std::fmt::Display;
 use std::future::Future;
@@ -25,8 +15,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use page::{storefront, Dependency, Fallback, Health, Importance, Mode, Page, Rendered, Section, Shown, Status};
-pub use seed::{describe, table, widget, Row, WidgetView, SEED_COMPONENTS};
 
 /// Why a fallback was served.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,14 +63,15 @@ impl<T> Degraded<T> {
 /// ```
 /// use std::time::Duration;
 /// use unbreakable::degrade::{with_fallback, FallbackReason, Source};
-/// use unbreakable::sim::run_paused;
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 ///
-/// let recs = run_paused(async {
+/// let recs = {
 ///     let broken = async { Err::<Vec<&str>, _>("recommendations: connection refused") };
 ///     with_fallback(Duration::from_millis(200), broken, |_| vec!["popular item"]).await
-/// }).unwrap();
+/// };
 /// assert_eq!(recs.value, vec!["popular item"]);
 /// assert_eq!(recs.source, Source::Fallback(FallbackReason::Error("recommendations: connection refused".into())));
+/// # });
 /// ```
 pub async fn with_fallback<T, E, F>(timeout: Duration, call: F, fallback: impl FnOnce(&FallbackReason) -> T) -> Degraded<T>
 where
@@ -100,12 +89,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::run_paused;
+    use crate::time::run_paused;
 
     #[test]
     fn a_slow_call_gets_the_fallback_at_the_timeout_on_the_paused_clock() {
         let (slow, fast, at) = run_paused(async {
-            let clock = crate::sim::SimClock::start();
+            let clock = crate::time::Clock::start();
             let slow = with_fallback(
                 Duration::from_millis(200),
                 async {

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{IdempotencyKey, KeyError, MemoryStore};
-use crate::sim::SimClock;
+use crate::time::Clock;
 
 /// A handler's answer, and whether it was replayed from the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,22 +46,24 @@ pub enum EdgeError<E> {
 /// use std::time::Duration;
 /// use unbreakable::idempotency::{IdempotencyKey, MemoryStore, Policy};
 /// use unbreakable::idempotency::edge::Idempotent;
-/// use unbreakable::sim::{run_paused, SimClock};
+/// use unbreakable::time::Clock;
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 ///
-/// let answers = run_paused(async {
-///     let edge = Idempotent::new(MemoryStore::new(Policy::default()), SimClock::start());
+/// let answers = {
+///     let edge = Idempotent::new(MemoryStore::new(Policy::default()), Clock::start());
 ///     let key = IdempotencyKey::new("charge-42").unwrap();
 ///     let mut runs = 0;
 ///     let a = edge.run(&key, b"charge 500", || { runs += 1; async { Ok::<_, String>("ch_1") } }).await;
 ///     let b = edge.run(&key, b"charge 500", || { runs += 1; async { Ok::<_, String>("ch_2") } }).await;
 ///     (a.unwrap(), b.unwrap(), runs)
-/// }).unwrap();
+/// };
 /// assert_eq!((answers.0.response, answers.1.response, answers.1.replayed, answers.2), ("ch_1", "ch_1", true, 1));
+/// # });
 /// ```
 #[derive(Debug, Clone)]
 pub struct Idempotent<R> {
     store: Arc<Mutex<MemoryStore<R>>>,
-    clock: SimClock,
+    clock: Clock,
 }
 
 /// Releases the key if the handler did not complete (error, or the future was dropped).
@@ -81,7 +83,7 @@ impl<R: Clone> Drop for Release<'_, R> {
 
 impl<R: Clone> Idempotent<R> {
     /// An edge over `store`, reading time from `clock`.
-    pub fn new(store: MemoryStore<R>, clock: SimClock) -> Self {
+    pub fn new(store: MemoryStore<R>, clock: Clock) -> Self {
         Self { store: Arc::new(Mutex::new(store)), clock }
     }
 
@@ -121,13 +123,13 @@ impl<R: Clone> Idempotent<R> {
 mod tests {
     use super::*;
     use crate::idempotency::Policy;
-    use crate::sim::run_paused;
+    use crate::time::run_paused;
     use std::time::Duration;
 
     #[test]
     fn a_concurrent_repeat_is_told_in_progress_and_a_dropped_call_releases_the_key() {
         let (second, third, after_drop) = run_paused(async {
-            let edge = Idempotent::new(MemoryStore::new(Policy::default()), SimClock::start());
+            let edge = Idempotent::new(MemoryStore::new(Policy::default()), Clock::start());
             let key = IdempotencyKey::new("k").unwrap();
             let slow = || async {
                 tokio::time::sleep(Duration::from_secs(1)).await;

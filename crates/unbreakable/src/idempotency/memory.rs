@@ -1,10 +1,11 @@
 //! A bounded in-memory key store, for simulations and for a single process.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
 
 use super::{decide, Decision, Entry, IdempotencyKey, KeyError, Policy};
 use crate::error::ConfigError;
-use crate::sim::SimTime;
+
 
 /// The default bound of a [`MemoryStore`]: one million unexpired keys.
 pub const DEFAULT_CAPACITY: usize = 1_000_000;
@@ -34,7 +35,7 @@ pub struct MemoryStore<R> {
     capacity: usize,
     entries: HashMap<IdempotencyKey, Entry<R>>,
     /// Keys in the order they were created, for expiry.
-    order: VecDeque<(SimTime, IdempotencyKey)>,
+    order: VecDeque<(Duration, IdempotencyKey)>,
 }
 
 impl<R: Clone> MemoryStore<R> {
@@ -62,7 +63,7 @@ impl<R: Clone> MemoryStore<R> {
     ///
     /// # Errors
     /// [`KeyError::InProgress`], [`KeyError::Mismatch`] or [`KeyError::Full`].
-    pub fn begin(&mut self, key: &IdempotencyKey, request: &[u8], now: SimTime) -> Result<Option<R>, KeyError> {
+    pub fn begin(&mut self, key: &IdempotencyKey, request: &[u8], now: Duration) -> Result<Option<R>, KeyError> {
         self.purge(now);
         match decide(self.entries.get(key), request, now, &self.policy) {
             Decision::Replay(r) => Ok(Some(r)),
@@ -98,7 +99,7 @@ impl<R: Clone> MemoryStore<R> {
 
     /// Forgets finished keys past their retention at `now`. In-flight keys stay until
     /// they complete or are released.
-    pub fn purge(&mut self, now: SimTime) {
+    pub fn purge(&mut self, now: Duration) {
         while let Some((created, key)) = self.order.front() {
             if !self.policy.expired(*created, now) {
                 break;

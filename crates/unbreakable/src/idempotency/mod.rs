@@ -12,16 +12,11 @@
 //! * keys are forgotten after a retention period (24 hours by default, as Stripe does).
 //!
 //! [`decide`] is the pure core: what to do, given what the store holds for a key. Around
-//! it: [`MemoryStore`] (bounded, for simulations and single-process services),
-//! [`ledger`] (money transfers with a key, in memory or durably on SQLite, where the key
-//! and the transfer commit in one transaction), and [`edge`] (an async wrapper for any
-//! handler).
+//! it: [`MemoryStore`] (bounded, for simulations and single-process services) and
+//! [`edge`] (an async wrapper for any handler).
 
 pub mod edge;
-pub mod ledger;
 pub mod memory;
-pub mod methods;
-pub mod sqlite;
 
 use std::fmt;
 use std::time::Duration;
@@ -29,7 +24,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::ConfigError;
-use crate::sim::SimTime;
+
 
 pub use memory::MemoryStore;
 
@@ -112,7 +107,7 @@ impl Policy {
     }
 
     /// Whether an entry first used at `created` is forgotten at `now`.
-    pub fn expired(&self, created: SimTime, now: SimTime) -> bool {
+    pub fn expired(&self, created: Duration, now: Duration) -> bool {
         now.saturating_sub(created) >= self.retention
     }
 }
@@ -125,7 +120,7 @@ pub enum Entry<R> {
         /// The request's bytes.
         request: Vec<u8>,
         /// When it started.
-        created: SimTime,
+        created: Duration,
     },
     /// The first request finished with `response`.
     Done {
@@ -134,13 +129,13 @@ pub enum Entry<R> {
         /// Its stored result.
         response: R,
         /// When it started.
-        created: SimTime,
+        created: Duration,
     },
 }
 
 impl<R> Entry<R> {
     /// When the key was first used.
-    pub fn created(&self) -> SimTime {
+    pub fn created(&self) -> Duration {
         match self {
             Entry::InFlight { created, .. } | Entry::Done { created, .. } => *created,
         }
@@ -164,7 +159,7 @@ pub enum Decision<R> {
     /// The first request with this key is still running: answer "in progress".
     InProgress {
         /// When the first one started.
-        since: SimTime,
+        since: Duration,
     },
     /// The key was used with a different request: reject it.
     Mismatch,
@@ -185,7 +180,7 @@ pub enum Decision<R> {
 /// assert_eq!(decide(Some(&done), b"pay 500", s(25 * 3600), &p), Decision::Execute); // forgotten
 /// assert_eq!(decide::<&str>(None, b"pay 500", s(10), &p), Decision::Execute);
 /// ```
-pub fn decide<R: Clone>(entry: Option<&Entry<R>>, request: &[u8], now: SimTime, policy: &Policy) -> Decision<R> {
+pub fn decide<R: Clone>(entry: Option<&Entry<R>>, request: &[u8], now: Duration, policy: &Policy) -> Decision<R> {
     let Some(entry) = entry else { return Decision::Execute };
     if policy.expired(entry.created(), now) {
         return Decision::Execute;
@@ -212,7 +207,7 @@ pub enum KeyError {
         /// The key.
         key: IdempotencyKey,
         /// When the first one started.
-        since: SimTime,
+        since: Duration,
     },
     /// The key was used before with a different request.
     ///

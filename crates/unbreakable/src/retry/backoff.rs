@@ -70,7 +70,7 @@ enum Kind {
 ///
 /// // The seed's widget: base 1000 ms, no jitter -> 1 s, 2 s, 4 s, 8 s, 16 s.
 /// let b = Backoff::exponential(Duration::from_millis(1000)).build().unwrap();
-/// let d: Vec<u64> = b.delays(unbreakable::sim::rng(0)).take(5).map(|d| d.as_millis() as u64).collect();
+/// let d: Vec<u64> = b.delays(unbreakable::retry::seeded_rng(0, 0)).take(5).map(|d| d.as_millis() as u64).collect();
 /// assert_eq!(d, [1000, 2000, 4000, 8000, 16000]);
 ///
 /// // A cap below the base is a mistake, caught when built:
@@ -278,7 +278,9 @@ impl<R: Rng> Iterator for Delays<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::rng;
+    fn rng(seed: u64) -> crate::retry::JitterRng {
+        crate::retry::seeded_rng(seed, 0)
+    }
     use proptest::prelude::*;
 
     fn ms(n: u64) -> Duration {

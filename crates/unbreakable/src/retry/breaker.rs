@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::ConfigError;
-use crate::sim::SimTime;
+
 
 /// The state of a [`CircuitBreaker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -16,7 +16,7 @@ pub enum BreakerState {
     /// Requests are refused at once until `until`.
     Open {
         /// When the cool-down ends and probes may go out.
-        until: SimTime,
+        until: Duration,
     },
     /// A limited number of probe requests test whether the service is back.
     HalfOpen {
@@ -143,7 +143,7 @@ pub struct CircuitBreaker {
     config: BreakerConfig,
     state: BreakerState,
     /// Times of the most recent failures while closed, at most `failure_threshold`.
-    failures: VecDeque<SimTime>,
+    failures: VecDeque<Duration>,
     transitions: u64,
 }
 
@@ -175,7 +175,7 @@ impl CircuitBreaker {
     ///
     /// # Errors
     /// [`BreakerOpen`] while open, or in half-open when all probe slots are taken.
-    pub fn try_acquire(&mut self, now: SimTime) -> Result<(), BreakerOpen> {
+    pub fn try_acquire(&mut self, now: Duration) -> Result<(), BreakerOpen> {
         match self.state {
             BreakerState::Closed => Ok(()),
             BreakerState::Open { until } if now < until => Err(BreakerOpen { retry_after: until - now }),
@@ -195,7 +195,7 @@ impl CircuitBreaker {
     }
 
     /// Reports a success of a request sent after `try_acquire`.
-    pub fn record_success(&mut self, _now: SimTime) {
+    pub fn record_success(&mut self, _now: Duration) {
         if let BreakerState::HalfOpen { in_flight, successes } = self.state {
             let successes = successes + 1;
             if successes >= self.config.probes {
@@ -208,7 +208,7 @@ impl CircuitBreaker {
     }
 
     /// Reports a failure.
-    pub fn record_failure(&mut self, now: SimTime) {
+    pub fn record_failure(&mut self, now: Duration) {
         match self.state {
             BreakerState::Closed => {
                 self.failures.push_back(now);

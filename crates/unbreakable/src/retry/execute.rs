@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{CircuitBreaker, RetryPolicy, RetryQuota};
-use crate::sim::{substream, SimClock, SimRng};
+use super::{seeded_rng, JitterRng};
+use crate::time::Clock;
 
 /// How a failed attempt should be treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,18 +76,19 @@ pub enum RetryError<E> {
 /// [`CircuitBreaker`] and a shared [`RetryQuota`].
 ///
 /// Delays are drawn from a seeded stream (`seed`, `stream`), and sleeping uses
-/// `tokio::time::sleep`: on a paused runtime ([`run_paused`](crate::sim::run_paused))
+/// `tokio::time::sleep`: on a paused runtime
 /// the whole thing runs in virtual time.
 ///
 /// # Examples
 /// ```
 /// use std::time::Duration;
 /// use unbreakable::retry::{Backoff, ErrorClass, Retry, RetryPolicy};
-/// use unbreakable::sim::{run_paused, SimClock};
+/// use unbreakable::time::Clock;
+/// # fn run_paused<F: std::future::Future>(f: F) -> std::io::Result<F::Output> { Ok(tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?.block_on(f)) }
 ///
 /// let policy = RetryPolicy::new(Backoff::exponential(Duration::from_millis(1000)).build().unwrap(), 5).unwrap();
 /// let (result, elapsed) = run_paused(async {
-///     let clock = SimClock::start();
+///     let clock = Clock::start();
 ///     let mut calls = 0;
 ///     let r = Retry::new(policy, 1, 0)
 ///         .run(|_attempt| { calls += 1; let ok = calls == 3; async move {
@@ -101,10 +103,10 @@ pub enum RetryError<E> {
 #[derive(Debug)]
 pub struct Retry {
     policy: RetryPolicy,
-    rng: SimRng,
+    rng: JitterRng,
     breaker: Option<Arc<Mutex<CircuitBreaker>>>,
     quota: Option<Arc<Mutex<RetryQuota>>>,
-    clock: SimClock,
+    clock: Clock,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,7 +119,7 @@ impl Retry {
     /// A retrier drawing jitter from stream `stream` of `seed`. Must be created inside a
     /// tokio runtime (it reads the runtime's clock).
     pub fn new(policy: RetryPolicy, seed: u64, stream: u64) -> Self {
-        Self { policy, rng: substream(seed, stream), breaker: None, quota: None, clock: SimClock::start() }
+        Self { policy, rng: seeded_rng(seed, stream), breaker: None, quota: None, clock: Clock::start() }
     }
 
     /// Guards every attempt with a shared breaker.
@@ -195,7 +197,7 @@ impl Retry {
 mod tests {
     use super::*;
     use crate::retry::{Backoff, BreakerConfig, Jitter};
-    use crate::sim::run_paused;
+    use crate::time::run_paused;
 
     fn policy(n: u32) -> RetryPolicy {
         RetryPolicy::new(Backoff::exponential(Duration::from_millis(100)).build().unwrap(), n).unwrap()
@@ -204,7 +206,7 @@ mod tests {
     #[test]
     fn gives_up_after_max_retries_having_waited_the_backoff() {
         let (r, t, calls) = run_paused(async {
-            let clock = SimClock::start();
+            let clock = Clock::start();
             let mut calls = 0;
             let r: Result<(), _> = Retry::new(policy(3), 0, 0)
                 .run(|_| { calls += 1; async { Err::<(), _>("down") } }, |_| ErrorClass::Transient)
@@ -257,7 +259,7 @@ mod tests {
     fn same_seed_same_timeline() {
         let run = |seed| {
             run_paused(async move {
-                let clock = SimClock::start();
+                let clock = Clock::start();
                 let p = RetryPolicy::new(
                     Backoff::exponential(Duration::from_millis(10)).with_jitter(Jitter::Full).build().unwrap(),
                     8,

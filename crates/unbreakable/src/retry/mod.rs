@@ -26,6 +26,27 @@ pub use budget::{AdaptiveThrottle, QuotaExhausted, RetryQuota, RetryRatio, Retry
 pub use execute::{ErrorClass, Retry, RetryError};
 pub use policy::{RetryPolicy, MAX_RETRIES};
 
+use rand::SeedableRng;
+
+/// The random generator that draws jitter: ChaCha8, whose output for a given seed is the
+/// same on every platform and release.
+pub type JitterRng = rand_chacha::ChaCha8Rng;
+
+/// A jitter generator seeded from the operating system: what a service should use, so
+/// that replicas started from the same code draw *different* delays.
+pub fn os_rng() -> JitterRng {
+    JitterRng::from_os_rng()
+}
+
+/// A jitter generator for stream `stream` of `seed`: reproducible, for simulations and
+/// tests. Never copy a fixed seed into a service: every replica would draw the same
+/// delays and retry in step, the herd that jitter exists to break up.
+pub fn seeded_rng(seed: u64, stream: u64) -> JitterRng {
+    let mut r = JitterRng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
 /// The expected number of attempts when each fails independently with probability `p`
 /// and up to `n` retries are made: `(1 - p^(n+1)) / (1 - p)` (and `n + 1` when `p = 1`).
 ///

@@ -22,7 +22,7 @@ pub const MAX_RETRIES: u32 = 100;
 /// use unbreakable::retry::{Backoff, RetryPolicy};
 ///
 /// let p = RetryPolicy::new(Backoff::exponential(Duration::from_millis(1000)).build().unwrap(), 5).unwrap();
-/// let total: Duration = p.delays(unbreakable::sim::rng(1)).sum();
+/// let total: Duration = p.delays(unbreakable::retry::seeded_rng(1, 0)).sum();
 /// assert_eq!(total, Duration::from_secs(31)); // 1 + 2 + 4 + 8 + 16
 /// assert!(RetryPolicy::new(Backoff::immediate(), 1000).is_err());
 /// ```

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use super::WindowedCount;
 use crate::error::ConfigError;
-use crate::sim::SimTime;
+
 
 /// Client-side adaptive throttling (Google SRE, "Handling Overload").
 ///
@@ -50,7 +50,7 @@ impl AdaptiveThrottle {
     }
 
     /// The probability of dropping a request at `now`.
-    pub fn reject_probability(&mut self, now: SimTime) -> f64 {
+    pub fn reject_probability(&mut self, now: Duration) -> f64 {
         let r = self.requests.total(now) as f64;
         let a = self.accepts.total(now) as f64;
         ((r - self.k * a) / (r + 1.0)).max(0.0)
@@ -59,14 +59,14 @@ impl AdaptiveThrottle {
     /// Decides whether to send a request at `now`, given a uniform draw `u` in `[0, 1)`.
     /// The request is counted either way (the SRE formula counts attempts, including
     /// those dropped locally).
-    pub fn should_send(&mut self, now: SimTime, u: f64) -> bool {
+    pub fn should_send(&mut self, now: Duration, u: f64) -> bool {
         let p = self.reject_probability(now);
         self.requests.add(now, 1);
         u >= p
     }
 
     /// Reports that the backend accepted (served) a request.
-    pub fn record_accept(&mut self, now: SimTime) {
+    pub fn record_accept(&mut self, now: Duration) {
         self.accepts.add(now, 1);
     }
 }

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use super::WindowedCount;
 use crate::error::{check_probability, ConfigError};
-use crate::sim::SimTime;
+
 
 /// Google SRE's per-client retry budget: a client retries only while retries make up
 /// less than `ratio` of the requests it sent in the last `window` ("Handling Overload":
@@ -55,12 +55,12 @@ impl RetryRatio {
     }
 
     /// Counts a first try.
-    pub fn record_request(&mut self, now: SimTime) {
+    pub fn record_request(&mut self, now: Duration) {
         self.requests.add(now, 1);
     }
 
     /// Asks to send a retry; if allowed, it is counted (as a request and a retry).
-    pub fn try_retry(&mut self, now: SimTime) -> bool {
+    pub fn try_retry(&mut self, now: Duration) -> bool {
         let requests = self.requests.total(now) + 1;
         let retries = self.retries.total(now) + 1;
         if retries as f64 <= self.ratio * requests as f64 {

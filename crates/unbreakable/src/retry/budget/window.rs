@@ -1,7 +1,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::sim::SimTime;
+
 
 /// A count of events over a sliding window, kept in a fixed number of buckets so its
 /// memory is bounded whatever the traffic.
@@ -34,7 +34,7 @@ impl WindowedCount {
         Self { bucket, buckets, counts: VecDeque::with_capacity(buckets + 1) }
     }
 
-    fn index(&self, t: SimTime) -> u64 {
+    fn index(&self, t: Duration) -> u64 {
         (t.as_nanos() / self.bucket.as_nanos()) as u64
     }
 
@@ -49,7 +49,7 @@ impl WindowedCount {
     }
 
     /// Adds `n` events at `now` (times must not run backwards by more than a bucket).
-    pub fn add(&mut self, now: SimTime, n: u64) {
+    pub fn add(&mut self, now: Duration, n: u64) {
         let idx = self.index(now);
         self.expire(idx);
         match self.counts.back_mut() {
@@ -59,7 +59,7 @@ impl WindowedCount {
     }
 
     /// Events within the window ending at `now`.
-    pub fn total(&mut self, now: SimTime) -> u64 {
+    pub fn total(&mut self, now: Duration) -> u64 {
         let idx = self.index(now);
         self.expire(idx);
         self.counts.iter().map(|&(_, c)| c).sum()

@@ -161,8 +161,8 @@ pub(crate) fn apply(balances: &mut BTreeMap<String, Cents>, t: &Transfer) -> Res
 /// lost, and the client sends it again.
 /// ```
 /// use std::time::Duration;
-/// use unbreakable::idempotency::{IdempotencyKey, Policy};
-/// use unbreakable::idempotency::ledger::{Ledger, MemoryLedger, Transfer};
+/// use unbreakable_lab::idempotency::{IdempotencyKey, Policy};
+/// use unbreakable_lab::idempotency::ledger::{Ledger, MemoryLedger, Transfer};
 ///
 /// let accounts = [("alice", 500_000), ("bob", 300_000)];
 /// let t = Transfer::new("alice", "bob", 50_000).unwrap();

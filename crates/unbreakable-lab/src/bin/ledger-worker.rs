@@ -17,9 +17,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use unbreakable::idempotency::ledger::{Ledger, Transfer};
-use unbreakable::idempotency::sqlite::SqliteLedger;
-use unbreakable::idempotency::{IdempotencyKey, Policy};
+use unbreakable_lab::idempotency::ledger::{Ledger, Transfer};
+use unbreakable_lab::idempotency::sqlite::SqliteLedger;
+use unbreakable_lab::idempotency::{IdempotencyKey, Policy};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();

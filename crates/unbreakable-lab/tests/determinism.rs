@@ -1,9 +1,9 @@
 //! The same seed gives the same numbers, the same DataFrame and the same chart, byte for
 //! byte; another seed gives other numbers.
 
-use unbreakable::charts::book::{catalog, SEED};
-use unbreakable::charts::SIZE;
-use unbreakable::scenarios::herd::Herd;
+use unbreakable_lab::charts::book::{catalog, SEED};
+use unbreakable_lab::charts::SIZE;
+use unbreakable_lab::scenarios::herd::Herd;
 
 #[test]
 fn every_chart_is_byte_identical_for_the_same_seed() {
@@ -50,10 +50,10 @@ fn another_seed_changes_the_random_charts() {
 #[test]
 fn same_seed_same_dataframe() {
     let herd = Herd { clients: 300, ..Herd::default() };
-    let a = unbreakable::frames::runs(&herd.run_all(5).unwrap()).unwrap();
-    let b = unbreakable::frames::runs(&herd.run_all(5).unwrap()).unwrap();
+    let a = unbreakable_lab::frames::runs(&herd.run_all(5).unwrap()).unwrap();
+    let b = unbreakable_lab::frames::runs(&herd.run_all(5).unwrap()).unwrap();
     assert!(a.height() > 1000);
     assert!(a.equals_missing(&b));
-    let c = unbreakable::frames::runs(&herd.run_all(6).unwrap()).unwrap();
+    let c = unbreakable_lab::frames::runs(&herd.run_all(6).unwrap()).unwrap();
     assert!(!a.equals_missing(&c));
 }

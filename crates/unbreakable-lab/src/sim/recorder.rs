@@ -102,7 +102,7 @@ pub struct Attempt {
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// use unbreakable::sim::{Attempt, Outcome, Recorder};
+/// use unbreakable_lab::sim::{Attempt, Outcome, Recorder};
 ///
 /// let mut rec = Recorder::new();
 /// rec.record(Attempt { client: 0, attempt: 0, sent: Duration::ZERO,

@@ -1,8 +1,5 @@
 use std::future::Future;
 
-use tokio::time::Instant;
-
-use super::SimTime;
 
 /// Runs `fut` to completion on a `current_thread` tokio runtime whose clock starts
 /// paused: every `tokio::time::sleep` and timeout completes in virtual time, as soon as
@@ -18,7 +15,7 @@ use super::SimTime;
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// use unbreakable::sim::{run_paused, SimClock};
+/// use unbreakable_lab::sim::{run_paused, SimClock};
 ///
 /// let waited = run_paused(async {
 ///     let clock = SimClock::start();
@@ -35,21 +32,8 @@ pub fn run_paused<F: Future>(fut: F) -> std::io::Result<F::Output> {
     Ok(rt.block_on(fut))
 }
 
-/// Virtual time as the pure cores see it: the time since the clock was started.
-/// Under a paused runtime it moves only when every task waits on a timer.
-#[derive(Debug, Clone, Copy)]
-pub struct SimClock {
-    origin: Instant,
-}
-
-impl SimClock {
-    /// A clock reading zero now.
-    pub fn start() -> Self {
-        Self { origin: Instant::now() }
-    }
-
-    /// The time since [`start`](SimClock::start).
-    pub fn now(&self) -> SimTime {
-        Instant::now().saturating_duration_since(self.origin)
-    }
-}
+/// Virtual time as the pure cores see it: the time since the clock was started. Under
+/// a paused runtime it moves only when every task waits on a timer. It is the core
+/// crate's [`unbreakable::time::Clock`], so the async edges of the patterns take it as
+/// it is.
+pub use unbreakable::time::Clock as SimClock;

@@ -1,6 +1,6 @@
 //! Tables: the bridge from records to polars.
 //!
-//! `unbreakable::polars` re-exports the polars version this crate is built with, so a
+//! `unbreakable_lab::polars` re-exports the polars version this crate is built with, so a
 //! notebook needs no `:dep` of its own (and cannot pick a mismatched version).
 
 use polars::prelude::*;

@@ -17,13 +17,13 @@
 
 use std::time::{Duration, Instant};
 
-use unbreakable::idempotency::ledger::{Ledger, MemoryLedger, Transfer};
-use unbreakable::idempotency::sqlite::SqliteLedger;
-use unbreakable::idempotency::{IdempotencyKey, Policy};
-use unbreakable::retry::{Backoff, Jitter, RetryPolicy};
-use unbreakable::scenarios::contention::{blog_clients, run_once, sweep, Algorithm};
-use unbreakable::scenarios::{paused, Group, Population, Start, Strategy};
-use unbreakable::sim::{rng, substream, Arrivals, EventQueue, Latency, ServiceConfig, WorkerPool};
+use unbreakable_lab::idempotency::ledger::{Ledger, MemoryLedger, Transfer};
+use unbreakable_lab::idempotency::sqlite::SqliteLedger;
+use unbreakable_lab::idempotency::{IdempotencyKey, Policy};
+use unbreakable_lab::retry::{Backoff, Jitter, RetryPolicy};
+use unbreakable_lab::scenarios::contention::{blog_clients, run_once, sweep, Algorithm};
+use unbreakable_lab::scenarios::{paused, Group, Population, Start, Strategy};
+use unbreakable_lab::sim::{rng, substream, Arrivals, EventQueue, Latency, ServiceConfig, WorkerPool};
 
 const CLIENTS: u32 = 10_000;
 

@@ -48,7 +48,7 @@ pub const MAX_WORKERS: u32 = 1_000_000;
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// use unbreakable::sim::WorkerPool;
+/// use unbreakable_lab::sim::WorkerPool;
 ///
 /// let ms = Duration::from_millis;
 /// let mut pool = WorkerPool::new(2).unwrap();

@@ -13,8 +13,8 @@ pub type SimRng = ChaCha8Rng;
 /// # Examples
 /// ```
 /// use rand::Rng;
-/// let a: u64 = unbreakable::sim::rng(1).random();
-/// let b: u64 = unbreakable::sim::rng(1).random();
+/// let a: u64 = unbreakable_lab::sim::rng(1).random();
+/// let b: u64 = unbreakable_lab::sim::rng(1).random();
 /// assert_eq!(a, b);
 /// ```
 pub fn rng(seed: u64) -> SimRng {

@@ -19,8 +19,8 @@ use crate::sim::latency_normal_cdf as phi;
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// use unbreakable::deadline::choice::false_timeout_rate;
-/// use unbreakable::sim::Latency;
+/// use unbreakable_lab::deadline::choice::false_timeout_rate;
+/// use unbreakable_lab::sim::Latency;
 ///
 /// let exp = Latency::Exponential { mean: Duration::from_millis(100) };
 /// // e^(-3): a timeout at 3 means cuts off 5% of requests.

@@ -15,10 +15,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rand::Rng;
-use unbreakable::idempotency::ledger::Ledger;
-use unbreakable::idempotency::sqlite::SqliteLedger;
-use unbreakable::idempotency::{IdempotencyKey, Policy};
-use unbreakable::sim::rng;
+use unbreakable_lab::idempotency::ledger::Ledger;
+use unbreakable_lab::idempotency::sqlite::SqliteLedger;
+use unbreakable_lab::idempotency::{IdempotencyKey, Policy};
+use unbreakable_lab::sim::rng;
 
 const ACCOUNTS: [&str; 5] = ["alice", "bob", "carol", "dave", "erin"];
 const OPENING: i64 = 1_000_000;
@@ -88,7 +88,7 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     // acknowledged (the client is unsure of them), then the acknowledged ones. The kill
     // lands a random number of acknowledgements into the first part, while the worker is
     // applying transfers for the first time.
-    let write_round = |r: &mut unbreakable::sim::SimRng, acked: &HashMap<String, u64>| -> usize {
+    let write_round = |r: &mut unbreakable_lab::sim::SimRng, acked: &HashMap<String, u64>| -> usize {
         let (mut unsure, mut done): (Vec<&String>, Vec<&String>) = lines[1..].iter().partition(|l| !acked.contains_key(&key_of(l)));
         for part in [&mut unsure, &mut done] {
             for i in (1..part.len()).rev() {

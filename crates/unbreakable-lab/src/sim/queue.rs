@@ -9,7 +9,7 @@ use super::{nanos, SimTime};
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// use unbreakable::sim::EventQueue;
+/// use unbreakable_lab::sim::EventQueue;
 ///
 /// let mut q = EventQueue::new();
 /// q.schedule(Duration::from_millis(20), "second");

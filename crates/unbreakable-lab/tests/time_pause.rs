@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use unbreakable::retry::{Backoff, ErrorClass, Jitter, Retry, RetryPolicy};
-use unbreakable::scenarios::paused;
-use unbreakable::scenarios::widget::Widget;
-use unbreakable::sim::{run_paused, Latency, Recorder, ServiceConfig, SimClock};
+use unbreakable_lab::retry::{Backoff, ErrorClass, Jitter, Retry, RetryPolicy};
+use unbreakable_lab::scenarios::paused;
+use unbreakable_lab::scenarios::widget::Widget;
+use unbreakable_lab::sim::{run_paused, Latency, Recorder, ServiceConfig, SimClock};
 
 fn flaky_run(seed: u64) -> Recorder {
     let service = ServiceConfig::new(Latency::LogNormal { median: Duration::from_millis(20), sigma: 0.5 }).with_failure_rate(0.5);

@@ -1,7 +1,7 @@
 //! Simulations checked against published results and closed-form formulas.
 
-use unbreakable::scenarios::contention::{sweep, Algorithm};
-use unbreakable::scenarios::expectation;
+use unbreakable_lab::scenarios::contention::{sweep, Algorithm};
+use unbreakable_lab::scenarios::expectation;
 
 /// The AWS Architecture Blog's "Exponential Backoff And Jitter" (2015): at 100 contending
 /// clients, full jitter needs less than half the calls of un-jittered exponential backoff,

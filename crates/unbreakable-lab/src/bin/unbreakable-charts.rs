@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use unbreakable::charts::book::{catalog, SEED};
-use unbreakable::charts::SIZE;
+use unbreakable_lab::charts::book::{catalog, SEED};
+use unbreakable_lab::charts::SIZE;
 
 struct Args {
     out: PathBuf,

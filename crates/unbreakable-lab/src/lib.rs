@@ -1,0 +1,102 @@
+//! # unbreakable-lab
+//!
+//! The laboratory of the *Unbreakable* workbook: the patterns of the [`unbreakable`]
+//! crate put in front of services that fail on purpose, on a seeded virtual clock, and
+//! summarised as polars frames and charts.
+//!
+//! A notebook loads this one crate. It re-exports every pattern module of `unbreakable`
+//! under the same name, with the workbook's experiments added beside them, so
+//! `unbreakable_lab::retry::Backoff` *is* `unbreakable::retry::Backoff`:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`retry`], [`deadline`], [`degrade`], [`idempotency`], [`transactions`] | the patterns, from `unbreakable` (plus, in `deadline`, `degrade` and `idempotency`, the workbook's models: misbehaving loopback servers, choosing a timeout, the page model, a money ledger on SQLite, the HTTP methods experiment) |
+//! | [`sim`] | the simulation core: seeded randomness, virtual time, a discrete-event queue, fault-injected service models, traffic, and a [`Recorder`](sim::Recorder) that yields polars DataFrames |
+//! | [`scenarios`] | the experiments of the notebooks, each a pure function of a configuration and a seed |
+//! | [`frames`] | records as polars DataFrames, and summaries |
+//! | [`charts`] | chart functions that draw on any plotters `DrawingArea`; [`charts::book`] builds every chart of the workbook |
+//!
+//! The same seed always gives the same numbers and the same chart, byte for byte.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use unbreakable_lab::retry::{Backoff, Jitter};
+//! use unbreakable_lab::sim::rng;
+//!
+//! let backoff = Backoff::exponential(Duration::from_millis(1000))
+//!     .with_cap(Duration::from_secs(30))
+//!     .with_jitter(Jitter::Full)
+//!     .build()
+//!     .unwrap();
+//! let a: Vec<_> = backoff.delays(rng(7)).take(5).collect();
+//! let b: Vec<_> = backoff.delays(rng(7)).take(5).collect();
+//! assert_eq!(a, b); // the same seed, the same delays
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod deadline;
+pub mod degrade;
+pub mod error;
+pub mod idempotency;
+pub mod scenarios;
+pub mod sim;
+
+/// Retries, backoff and jitter, circuit breaking and retry budgets: [`unbreakable::retry`].
+pub mod retry {
+    pub use unbreakable::retry::*;
+}
+
+/// Two-phase commit and sagas: [`unbreakable::transactions`].
+pub mod transactions {
+    pub use unbreakable::transactions::*;
+}
+
+/// The clock of the async edges: [`unbreakable::time`].
+pub mod time {
+    pub use unbreakable::time::*;
+}
+
+#[cfg(feature = "charts")]
+pub mod charts;
+
+#[cfg(feature = "frames")]
+pub mod frames;
+
+/// The patterns crate itself, for code that names it: `unbreakable_lab::unbreakable`.
+pub use unbreakable;
+
+/// The polars this crate is built with, for notebooks: `use unbreakable_lab::polars::prelude::*;`.
+#[cfg(feature = "frames")]
+pub use polars;
+
+/// The tokio this crate is built with, for notebooks that write their own async code
+/// (`unbreakable_lab::tokio::time::sleep`) and run it with
+/// [`run_paused`](sim::run_paused).
+pub use tokio;
+
+/// The rand this crate is built with, for notebooks that draw their own random numbers
+/// from a [`SimRng`](sim::SimRng) (`use unbreakable_lab::rand::Rng;`).
+pub use rand;
+
+pub use error::{ConfigError, Error};
+
+/// Everything a notebook cell usually needs, in one `use unbreakable_lab::prelude::*;`.
+pub mod prelude {
+    pub use crate::error::{ConfigError, Error};
+    pub use crate::retry::{
+        AdaptiveThrottle, Backoff, BreakerConfig, CircuitBreaker, Jitter, RetryPolicy, RetryQuota, RetryRatio,
+    };
+    pub use crate::scenarios;
+    pub use crate::sim::{
+        millis, rng, secs, Attempt, Effect, FaultWindow, Latency, Outcome, Recorder, ServiceConfig, ServiceModel,
+        SimRng,
+    };
+    #[cfg(feature = "charts")]
+    pub use crate::charts;
+    #[cfg(feature = "frames")]
+    pub use crate::frames;
+    pub use std::time::Duration;
+}
