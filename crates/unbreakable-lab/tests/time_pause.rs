@@ -38,7 +38,7 @@ fn both_engines_give_the_same_timeline() {
     let edge = run_paused(async move {
         let clock = SimClock::start();
         let mut times = Vec::new();
-        let _: Result<(), _> = Retry::new(policy, 3, 0)
+        let _: Result<(), _> = Retry::seeded(policy, 3, 0)
             .run(
                 |_| {
                     times.push(clock.now());

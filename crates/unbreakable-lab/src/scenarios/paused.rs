@@ -33,7 +33,7 @@ pub fn clients(clients: u32, spread: Duration, service: ServiceConfig, policy: R
             local.spawn_local(async move {
                 let mut rng = substream(seed, u64::from(c));
                 tokio::time::sleep(spread.mul_f64(rng.random::<f64>())).await;
-                let _ = Retry::new(policy, seed, (1 << 32) + u64::from(c))
+                let _ = Retry::seeded(policy, seed, (1 << 32) + u64::from(c))
                     .run(
                         |attempt| {
                             let sent = clock.now();

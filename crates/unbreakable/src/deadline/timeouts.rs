@@ -6,6 +6,10 @@
 //! * The **read timeout** bounds the wait for the first byte of the answer once the
 //!   request is sent (and then each further wait for data). It fires when the server
 //!   accepted the connection but is slow, stuck, or never answers.
+//! * The **total timeout** bounds the whole call. A read timeout alone does not: a
+//!   server that sends one byte just before each read timeout would hold the call open
+//!   for ever. (A [`Deadline`](super::Deadline) passed down a chain is the same bound
+//!   set by the caller; [`within`](super::within) applies it to any future.)
 //!
 //! The seed text's defaults are 5-10 s to connect and 15-30 s to read; [`Timeouts`]
 //! uses the low end of each ([`DEFAULT_CONNECT`], [`DEFAULT_READ`]).
@@ -33,6 +37,9 @@ use crate::error::ConfigError;
 pub const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
 /// The seed text's read timeout (low end of its 15-30 s).
 pub const DEFAULT_READ: Duration = Duration::from_secs(15);
+/// The default bound on a whole call: a minute.
+pub const DEFAULT_TOTAL: Duration = Duration::from_secs(60);
+
 /// The longest timeout [`Timeouts::new`] accepts: one hour. A longer one is, in practice,
 /// no timeout at all.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -43,7 +50,8 @@ pub const MAX_REPLY: usize = 1 << 20;
 /// The two timeouts of a network call.
 ///
 /// # Default
-/// 5 s to connect, 15 s to read ([`DEFAULT_CONNECT`], [`DEFAULT_READ`]).
+/// 5 s to connect, 15 s to read, 60 s for the whole call ([`DEFAULT_CONNECT`],
+/// [`DEFAULT_READ`], [`DEFAULT_TOTAL`]).
 ///
 /// # Examples
 /// ```
@@ -64,11 +72,12 @@ pub const MAX_REPLY: usize = 1 << 20;
 pub struct Timeouts {
     connect: Duration,
     read: Duration,
+    total: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { connect: DEFAULT_CONNECT, read: DEFAULT_READ }
+        Self { connect: DEFAULT_CONNECT, read: DEFAULT_READ, total: DEFAULT_TOTAL }
     }
 }
 
@@ -81,6 +90,8 @@ pub enum Fired {
     Connect,
     /// The read timeout.
     Read,
+    /// The bound on the whole call.
+    Total,
 }
 
 impl Fired {
@@ -90,6 +101,7 @@ impl Fired {
             Fired::Neither => "answered",
             Fired::Connect => "connect timeout",
             Fired::Read => "read timeout",
+            Fired::Total => "total timeout",
         }
     }
 }
@@ -104,7 +116,9 @@ pub struct Decision {
 }
 
 impl Timeouts {
-    /// Timeouts of `connect` and `read`.
+    /// Timeouts of `connect` and `read`, and the default bound on the whole call
+    /// ([`DEFAULT_TOTAL`], raised to `connect + read` if that is longer; see
+    /// [`with_total`](Timeouts::with_total)).
     ///
     /// # Errors
     /// Either is zero (every call would fail) or longer than [`MAX_TIMEOUT`] (no real
@@ -121,7 +135,27 @@ impl Timeouts {
                 ));
             }
         }
-        Ok(Self { connect, read })
+        Ok(Self { connect, read, total: DEFAULT_TOTAL.max(connect + read) })
+    }
+
+    /// The same timeouts with `total` as the bound on the whole call: connecting,
+    /// sending and reading the full answer.
+    ///
+    /// # Errors
+    /// `total` is zero or longer than [`MAX_TIMEOUT`].
+    pub fn with_total(self, total: Duration) -> Result<Self, ConfigError> {
+        if total.is_zero() || total > MAX_TIMEOUT {
+            return Err(ConfigError::new(
+                "total",
+                format!("{total:?} is outside (0, {MAX_TIMEOUT:?}]; bound the whole call by what the caller can wait"),
+            ));
+        }
+        Ok(Self { total, ..self })
+    }
+
+    /// The bound on the whole call.
+    pub fn total(&self) -> Duration {
+        self.total
     }
 
     /// The connection timeout.
@@ -138,13 +172,21 @@ impl Timeouts {
     /// and whose first byte arrives `first_byte` after the request is sent (`None`:
     /// never). Ties go to the answer: a byte arriving exactly at the timeout is in time.
     pub fn decide(&self, connect: Option<Duration>, first_byte: Option<Duration>) -> Decision {
+        let d = self.decide_phases(connect, first_byte);
+        if d.returns_after > self.total {
+            return Decision { fired: Fired::Total, returns_after: self.total };
+        }
+        d
+    }
+
+    fn decide_phases(&self, connect: Option<Duration>, first_byte: Option<Duration>) -> Decision {
         let connected = match connect {
             Some(c) if c <= self.connect => c,
             _ => return Decision { fired: Fired::Connect, returns_after: self.connect },
         };
         match first_byte {
-            Some(b) if b <= self.read => Decision { fired: Fired::Neither, returns_after: connected + b },
-            _ => Decision { fired: Fired::Read, returns_after: connected + self.read },
+            Some(b) if b <= self.read => Decision { fired: Fired::Neither, returns_after: connected.saturating_add(b) },
+            _ => Decision { fired: Fired::Read, returns_after: connected.saturating_add(self.read) },
         }
     }
 }
@@ -171,6 +213,15 @@ pub enum CallError {
     #[error("no answer {after:?} after sending (read timeout)")]
     ReadTimeout {
         /// The read timeout that fired.
+        after: Duration,
+    },
+    /// The whole call took longer than its total bound (a server dripping its answer).
+    ///
+    /// ### Handling
+    /// As for a read timeout: the request may have been acted on.
+    #[error("the call took longer than {after:?} in all (total timeout)")]
+    TotalTimeout {
+        /// The total bound that fired.
         after: Duration,
     },
     /// The server closed the connection without answering.
@@ -200,6 +251,7 @@ impl CallError {
         match self {
             CallError::ConnectTimeout { .. } => Some(Fired::Connect),
             CallError::ReadTimeout { .. } => Some(Fired::Read),
+            CallError::TotalTimeout { .. } => Some(Fired::Total),
             _ => None,
         }
     }
@@ -218,7 +270,8 @@ pub struct Reply {
 
 /// The async edge: connects with `connect` under the connection timeout, sends
 /// `request`, and reads the answer until the server closes the connection, with the read
-/// timeout on the first byte and on every later wait for data.
+/// timeout on the first byte and on every later wait for data, and the total timeout
+/// over all of it.
 ///
 /// `connect` is any future that yields a stream: `TcpStream::connect(addr)` for real
 /// sockets ([`call_tcp`]), or an in-memory stream on the paused clock in simulation.
@@ -231,6 +284,15 @@ pub struct Reply {
 /// # Cancellation
 /// Dropping the future drops the connection; the server sees it closed.
 pub async fn call<S, C>(timeouts: Timeouts, connect: C, request: &[u8]) -> Result<Reply, CallError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    C: Future<Output = io::Result<S>>,
+{
+    let total = timeouts.total;
+    timeout(total, call_phases(timeouts, connect, request)).await.map_err(|_| CallError::TotalTimeout { after: total })?
+}
+
+async fn call_phases<S, C>(timeouts: Timeouts, connect: C, request: &[u8]) -> Result<Reply, CallError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     C: Future<Output = io::Result<S>>,
@@ -254,7 +316,7 @@ where
             break;
         }
         first_byte_after.get_or_insert_with(|| sent.elapsed());
-        if body.len() + n > MAX_REPLY {
+        if body.len().saturating_add(n) > MAX_REPLY {
             return Err(CallError::TooLarge);
         }
         body.extend_from_slice(&buf[..n]);
@@ -292,5 +354,36 @@ mod tests {
         assert_eq!(t.decide(Some(ms(100)), Some(ms(300))).fired, Fired::Neither);
         assert_eq!(t.decide(Some(ms(101)), Some(ms(1))), Decision { fired: Fired::Connect, returns_after: ms(100) });
         assert_eq!(t.decide(Some(ms(10)), None), Decision { fired: Fired::Read, returns_after: ms(310) });
+        let short = t.with_total(ms(200)).unwrap();
+        assert_eq!(short.decide(Some(ms(10)), Some(ms(250))), Decision { fired: Fired::Total, returns_after: ms(200) });
+        assert_eq!(t.with_total(Duration::ZERO).unwrap_err().field, "total");
+    }
+
+    /// Bug: the read timeout applied to each read with no bound on the whole reply, so
+    /// a server sending one byte per interval held the call open indefinitely.
+    #[test]
+    fn a_dripping_server_is_cut_by_the_total_timeout() {
+        let ms = Duration::from_millis;
+        let (r, took) = crate::time::run_paused(async {
+            let (client, mut server) = tokio::io::duplex(64);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 16];
+                let _ = server.read(&mut buf).await;
+                // One byte every 900 ms, just inside the 1 s read timeout, for ever.
+                loop {
+                    tokio::time::sleep(ms(900)).await;
+                    if server.write_all(b".").await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let t = Timeouts::new(ms(100), ms(1000)).unwrap().with_total(ms(5000)).unwrap();
+            let start = Instant::now();
+            let r = call(t, async { Ok(client) }, b"GET").await;
+            (r, start.elapsed())
+        })
+        .unwrap();
+        assert!(matches!(r, Err(CallError::TotalTimeout { after }) if after == ms(5000)), "{r:?}");
+        assert_eq!(took, ms(5000));
     }
 }

@@ -8,22 +8,30 @@
 //!   decorrelated jitter);
 //! * [`RetryPolicy`]: a backoff plus a maximum number of retries;
 //! * [`CircuitBreaker`]: closed / open / half-open, driven by `now` and outcomes;
-//! * [`budget`]: the AWS token bucket, the SRE retry ratio and adaptive throttling.
+//! * [`budget`]: the AWS token bucket, the SRE retry ratio and adaptive throttling,
+//!   behind one trait, [`RetryBudget`].
 //!
-//! The async edge is [`Retry`]: it runs any async operation with those rules, sleeping
-//! with `tokio::time`, so the same code runs in a service and, under a paused clock, in
-//! simulation.
+//! The async edges:
+//!
+//! * [`Retry`] runs any async operation with those rules, sleeping with `tokio::time`,
+//!   so the same code runs in a service and, under a paused clock, in simulation: an
+//!   error classifier, a hook on each retry, the server's `Retry-After`, an overall
+//!   [`Deadline`](crate::deadline::Deadline) and a per-attempt timeout;
+//! * [`Breaker`] and [`Budget`] are the breaker and a budget as handles shared between
+//!   tasks, each with its own clock.
 
 mod backoff;
 pub mod budget;
-mod breaker;
+pub mod breaker;
 mod execute;
 mod policy;
 
 pub use backoff::{Backoff, Delays, ExponentialBuilder, Jitter, DEFAULT_CAP, MAX_DELAY};
-pub use breaker::{BreakerConfig, BreakerOpen, BreakerState, CircuitBreaker};
-pub use budget::{AdaptiveThrottle, QuotaExhausted, RetryQuota, RetryRatio, RetryToken};
-pub use execute::{ErrorClass, Retry, RetryError};
+pub use breaker::{
+    Admission, Breaker, BreakerConfig, BreakerError, BreakerOpen, BreakerPermit, BreakerState, CircuitBreaker,
+};
+pub use budget::{AdaptiveThrottle, Budget, QuotaExhausted, RetryBudget, RetryQuota, RetryRatio, RetryToken};
+pub use execute::{ErrorClass, Failure, Retry, RetryError, RetryEvent};
 pub use policy::{RetryPolicy, MAX_RETRIES};
 
 use rand::SeedableRng;
@@ -59,5 +67,6 @@ pub fn expected_attempts(p: f64, n: u32) -> f64 {
     if (1.0 - p).abs() < 1e-15 {
         return f64::from(n) + 1.0;
     }
-    (1.0 - p.powi(n as i32 + 1)) / (1.0 - p)
+    // `powf` rather than `powi(n as i32 + 1)`, which overflows for n >= i32::MAX.
+    (1.0 - p.powf(f64::from(n) + 1.0)) / (1.0 - p)
 }

@@ -46,6 +46,16 @@ pub struct RetryToken {
     cost: u32,
 }
 
+impl RetryToken {
+    /// A token that cost nothing (budgets that count retries rather than spend tokens).
+    pub const FREE: RetryToken = RetryToken { cost: 0 };
+
+    /// What the retry took from the quota.
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+}
+
 /// The quota has too few tokens for another retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("retry quota exhausted: {available} tokens left, a retry costs {cost}")]

@@ -3,6 +3,11 @@ use std::time::Duration;
 
 
 
+/// The most buckets a [`WindowedCount`] keeps: a bound on its memory (and on the
+/// division that sizes a bucket, which a huge count would otherwise turn into a division
+/// by zero).
+pub const MAX_BUCKETS: usize = 10_000;
+
 /// A count of events over a sliding window, kept in a fixed number of buckets so its
 /// memory is bounded whatever the traffic.
 ///
@@ -26,10 +31,12 @@ pub struct WindowedCount {
 }
 
 impl WindowedCount {
-    /// A window of `window`, split into `buckets` buckets (at least 1; the window is
-    /// rounded up to a whole number of nanoseconds per bucket).
+    /// A window of `window`, split into `buckets` buckets (clamped to
+    /// `1..=`[`MAX_BUCKETS`]; the window is rounded to a whole number of nanoseconds per
+    /// bucket, at least one).
     pub fn new(window: Duration, buckets: usize) -> Self {
-        let buckets = buckets.max(1);
+        let buckets = buckets.clamp(1, MAX_BUCKETS);
+        // `buckets` fits a u32 and is at least 1: the division cannot panic.
         let bucket = (window / buckets as u32).max(Duration::from_nanos(1));
         Self { bucket, buckets, counts: VecDeque::with_capacity(buckets + 1) }
     }
