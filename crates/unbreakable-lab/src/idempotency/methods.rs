@@ -56,8 +56,11 @@ impl Collection {
             }
             Operation::Delete(id) => if self.items.remove(id).is_some() { 204 } else { 404 },
             Operation::Post(item) => {
-                self.next_id += 1;
-                self.items.insert(self.next_id, item.clone());
+                // Ids are exhausted only after a PUT to the largest id: answer 507
+                // (insufficient storage) rather than overflow.
+                let Some(id) = self.next_id.checked_add(1) else { return 507 };
+                self.next_id = id;
+                self.items.insert(id, item.clone());
                 201
             }
             Operation::PatchSet { id, name } => match self.items.get_mut(id) {
@@ -68,10 +71,14 @@ impl Collection {
                 None => 404,
             },
             Operation::PatchAdd { id, stock } => match self.items.get_mut(id) {
-                Some(item) => {
-                    item.stock += stock;
-                    200
-                }
+                Some(item) => match item.stock.checked_add(*stock) {
+                    Some(s) => {
+                        item.stock = s;
+                        200
+                    }
+                    // A stock that would overflow is refused, not wrapped.
+                    None => 422,
+                },
                 None => 404,
             },
         }
@@ -208,6 +215,17 @@ pub fn verdicts(rows: &[Row]) -> Vec<(&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bug: a POST after a PUT to the largest id, or a stock increment past the largest
+    /// stock, overflowed (a panic in debug builds).
+    #[test]
+    fn overflowing_ids_and_stock_are_refused() {
+        let mut c = Collection::default();
+        let item = Item { name: "boots".into(), stock: i64::MAX };
+        assert_eq!(c.apply(&Operation::Put(u32::MAX, item.clone())), 201);
+        assert_eq!(c.apply(&Operation::Post(item)), 507);
+        assert_eq!(c.apply(&Operation::PatchAdd { id: u32::MAX, stock: 1 }), 422);
+    }
 
     #[test]
     fn the_experiment_reproduces_the_usual_table() {

@@ -43,9 +43,10 @@ pub use traffic::{Arrivals, RateShape};
 /// A point in virtual time: the time since the start of the simulation.
 pub type SimTime = Duration;
 
-/// `s` seconds as a [`Duration`] (negative or non-finite values give zero).
+/// `s` seconds as a [`Duration`] (negative or non-finite values give zero; values
+/// beyond what a `Duration` holds, some 584 billion years, give `Duration::MAX`).
 pub fn secs(s: f64) -> Duration {
-    if s.is_finite() && s > 0.0 { Duration::from_secs_f64(s) } else { Duration::ZERO }
+    if s.is_finite() && s > 0.0 { Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX) } else { Duration::ZERO }
 }
 
 /// Nanoseconds of a time, saturating at `u64::MAX` (584 years): the integer clock of the
@@ -78,4 +79,23 @@ pub fn count_in_bins(times: impl IntoIterator<Item = SimTime>, bin: f64, horizon
 /// `ms` milliseconds as a [`Duration`].
 pub fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bug: `Duration::from_secs_f64` panicked on a huge sample (a log-normal with a wide
+    /// sigma can draw 1e300 seconds).
+    #[test]
+    fn huge_or_invalid_seconds_do_not_panic() {
+        assert_eq!(secs(1e300), Duration::MAX);
+        assert_eq!(secs(f64::NAN), Duration::ZERO);
+        assert_eq!(secs(-1.0), Duration::ZERO);
+        let wide = Latency::LogNormal { median: Duration::from_secs(1), sigma: 400.0 };
+        let mut r = rng(1);
+        for _ in 0..1000 {
+            let _ = wide.sample(&mut r);
+        }
+    }
 }

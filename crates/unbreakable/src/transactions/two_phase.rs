@@ -115,11 +115,14 @@ impl Participant {
     }
 
     /// Handles "prepare": votes, and prepares (staging its write, keeping its locks) or
-    /// aborts. A repeat gets the same vote.
+    /// aborts. A repeat gets the same vote. A write it cannot apply (its value would
+    /// overflow) is voted no, as a real participant refuses a write that breaks a
+    /// constraint.
     pub fn on_prepare(&mut self) -> Msg {
         if self.phase == Phase::Working {
-            self.phase = if self.vote == Vote::Yes { Phase::Prepared } else { Phase::Aborted };
-            self.staged = (self.vote == Vote::Yes).then_some(self.value + WRITE);
+            let staged = self.value.checked_add(WRITE).filter(|_| self.vote == Vote::Yes);
+            self.phase = if staged.is_some() { Phase::Prepared } else { Phase::Aborted };
+            self.staged = staged;
         }
         let vote = if matches!(self.phase, Phase::Prepared | Phase::Committed) { Vote::Yes } else { Vote::No };
         Msg::Voted(self.id, vote)
@@ -360,6 +363,16 @@ pub fn explore(votes: &[Vote], choices: &[u8]) -> Result<Final, Violation> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Bug: `value + WRITE` overflowed (a panic in debug builds) for a participant whose
+    /// public `value` was near `i64::MAX`.
+    #[test]
+    fn a_write_that_would_overflow_is_voted_no() {
+        let mut p = Participant::new(0, Vote::Yes);
+        p.value = i64::MAX;
+        assert_eq!(p.on_prepare(), Msg::Voted(0, Vote::No));
+        assert_eq!(p.phase, Phase::Aborted);
+    }
 
     #[test]
     fn all_yes_commits_and_one_no_aborts_everyone() {

@@ -42,12 +42,12 @@ impl WindowedCount {
     }
 
     fn index(&self, t: Duration) -> u64 {
-        (t.as_nanos() / self.bucket.as_nanos()) as u64
+        u64::try_from(t.as_nanos() / self.bucket.as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn expire(&mut self, now_idx: u64) {
         while let Some(&(i, _)) = self.counts.front() {
-            if i + (self.buckets as u64) <= now_idx {
+            if i.saturating_add(self.buckets as u64) <= now_idx {
                 self.counts.pop_front();
             } else {
                 break;
