@@ -17,7 +17,9 @@
 //! randomness) plus a **thin async edge** on tokio. This crate depends on little (tokio's
 //! `time` and `sync`, rand, serde, thiserror). The workbook's laboratory, with the
 //! simulator, the experiments and the charts, is a separate crate, `unbreakable-lab`,
-//! built on this one.
+//! built on this one. Where these docs cite "the article", they mean *Fault Handling,
+//! Performance & Design Patterns: Making Systems Unbreakable*, which the workbook follows
+//! section by section and whose figures set several defaults here.
 //!
 //! # Examples
 //!

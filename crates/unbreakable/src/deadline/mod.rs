@@ -1,4 +1,4 @@
-//! Deadlines that travel with a request (chapter 03's foundation).
+//! Deadlines that travel with a request (the foundation of the workbook's chapter 03).
 //!
 //! A [`Deadline`] is an absolute point in time, not a timeout: every hop of a call chain
 //! sees how much of the *caller's* budget is left, keeps back what it needs for its own
@@ -35,7 +35,7 @@ pub struct DeadlineExceeded {
 /// An absolute deadline on the simulation's clock.
 ///
 /// # Examples
-/// The seed text's chain: the client gives 30 s; each service spends 5 s before calling
+/// The article's chain: the client gives 30 s; each service spends 5 s before calling
 /// the next.
 /// ```
 /// use std::time::Duration;

@@ -11,7 +11,7 @@
 //!   for ever. (A [`Deadline`](super::Deadline) passed down a chain is the same bound
 //!   set by the caller; [`within`](super::within) applies it to any future.)
 //!
-//! The seed text's defaults are 5-10 s to connect and 15-30 s to read; [`Timeouts`]
+//! The article's defaults are 5-10 s to connect and 15-30 s to read; [`Timeouts`]
 //! uses the low end of each ([`DEFAULT_CONNECT`], [`DEFAULT_READ`]).
 //!
 //! [`Timeouts::decide`] is the pure core: given how long the handshake and the first byte
@@ -33,9 +33,9 @@ use tokio::time::{timeout, Instant};
 
 use crate::error::ConfigError;
 
-/// The seed text's connection timeout (low end of its 5-10 s).
+/// The article's connection timeout (low end of its 5-10 s).
 pub const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
-/// The seed text's read timeout (low end of its 15-30 s).
+/// The article's read timeout (low end of its 15-30 s).
 pub const DEFAULT_READ: Duration = Duration::from_secs(15);
 /// The default bound on a whole call: a minute.
 pub const DEFAULT_TOTAL: Duration = Duration::from_secs(60);

@@ -13,7 +13,7 @@ pub const MAX_RETRIES: u32 = 100;
 ///
 /// # Default
 /// [`RetryPolicy::default`] is 3 retries (4 attempts in all) with exponential backoff from
-/// 100 ms, capped at 20 s, with full jitter: the seed text's "typically 3-5" and the
+/// 100 ms, capped at 20 s, with full jitter: the article's "typically 3-5" and the
 /// AWS blog's recommended jitter.
 ///
 /// # Examples

@@ -1,4 +1,4 @@
-//! Distributed transactions: two-phase commit and sagas (chapter 06).
+//! Distributed transactions: two-phase commit and sagas (the workbook's chapter 06).
 //!
 //! * [`two_phase`]: all-or-nothing across services, paid for with locks held until the
 //!   coordinator's decision arrives; a coordinator crash after the prepare phase blocks
@@ -6,9 +6,9 @@
 //! * [`saga`]: a sequence of local steps, each with a compensation run in reverse when a
 //!   later step fails; no cross-service locks, but the intermediate states are visible.
 //!
-//! Both are pure state machines; the experiments that run them are
-//! [`scenarios::two_pc`](crate::scenarios::two_pc) and
-//! [`scenarios::order_saga`](crate::scenarios::order_saga).
+//! Both are pure state machines: a service drives them from its own message handlers
+//! and durable log. The workbook's experiments that run them under failure are in the
+//! laboratory crate (`unbreakable_lab::scenarios::two_pc` and `order_saga`).
 
 pub mod saga;
 pub mod two_phase;

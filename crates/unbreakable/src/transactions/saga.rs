@@ -22,7 +22,7 @@ pub struct Step {
     pub compensation: &'static str,
 }
 
-/// The seed text's order flow.
+/// The article's order flow.
 pub const ORDER_FLOW: [Step; 4] = [
     Step { name: "create order", compensation: "cancel order" },
     Step { name: "reserve inventory", compensation: "release inventory" },
