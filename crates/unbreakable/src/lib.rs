@@ -9,7 +9,7 @@
 //! | [`retry`] | backoff policies (pure iterators of delays), retry policies, the async retry executor, the circuit breaker and retry budgets |
 //! | [`deadline`] | deadlines that travel with a request; connection and read timeouts on any stream |
 //! | [`degrade`] | graceful degradation: a fallback for a nice-to-have call |
-//! | [`idempotency`] | idempotency keys: the pure decision, a bounded in-memory store and an async edge |
+//! | [`idempotency`] | idempotency keys: the pure decision on request fingerprints, the `KeyStore` trait, a bounded in-memory store, a durable SQLite store (feature `sqlite`) and an async edge over any store |
 //! | [`transactions`] | two-phase commit (coordinator and participants as pure state machines) and sagas with compensations |
 //! | [`time`] | the clock the async edges read: real in a service, virtual under a paused tokio runtime |
 //!

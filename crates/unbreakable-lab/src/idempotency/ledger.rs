@@ -10,9 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::{IdempotencyKey, KeyError, MemoryStore, Policy};
+use super::{Begun, IdempotencyKey, KeyError, MemoryStore, Policy};
 use crate::error::ConfigError;
 use crate::sim::SimTime;
 
@@ -56,7 +56,7 @@ impl Transfer {
 }
 
 /// The result of an applied transfer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     /// The transaction's id.
     pub tx_id: u64,
@@ -105,7 +105,8 @@ pub enum LedgerError {
     /// See [`KeyError`].
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// The storage failed (the SQLite ledger only).
+    /// The storage failed (the SQLite ledger only): the message of the key store's
+    /// [`StoreError`](super::StoreError), or an amount that would overflow a balance.
     ///
     /// ### Handling
     /// Nothing was committed; retry with the same key.
@@ -197,12 +198,14 @@ impl MemoryLedger {
     }
 }
 
-/// Checks opening balances.
+/// Checks opening balances (their total must fit in [`Cents`], so that no sum of
+/// balances can overflow).
 pub(crate) fn open(accounts: &[(&str, Cents)]) -> Result<BTreeMap<String, Cents>, ConfigError> {
     if accounts.is_empty() {
         return Err(ConfigError::new("accounts", "a ledger needs at least one account"));
     }
     let mut balances = BTreeMap::new();
+    let mut total: Cents = 0;
     for &(name, balance) in accounts {
         if name.is_empty() || balance < 0 {
             return Err(ConfigError::new("accounts", format!("\"{name}\" with {balance} cents: names must not be empty, balances not negative")));
@@ -210,29 +213,32 @@ pub(crate) fn open(accounts: &[(&str, Cents)]) -> Result<BTreeMap<String, Cents>
         if balances.insert(name.to_string(), balance).is_some() {
             return Err(ConfigError::new("accounts", format!("\"{name}\" is listed twice")));
         }
+        total = total.checked_add(balance).ok_or_else(|| ConfigError::new("accounts", format!("the opening balances add up to more than {} cents; open with less money", Cents::MAX)))?;
     }
     Ok(balances)
 }
 
 impl Ledger for MemoryLedger {
     fn transfer(&mut self, key: Option<&IdempotencyKey>, t: &Transfer, now: SimTime) -> Result<Applied, LedgerError> {
-        if let Some(key) = key {
-            if let Some(receipt) = self.keys.begin(key, &t.request_bytes(), now)? {
-                return Ok(Applied { receipt, replayed: true });
-            }
-        }
+        let lease = match key {
+            Some(key) => match self.keys.begin_at(key, &t.request_bytes(), now)? {
+                Begun::Replay(receipt) => return Ok(Applied { receipt, replayed: true }),
+                Begun::Execute(lease) => Some((key, lease)),
+            },
+            None => None,
+        };
         match apply(&mut self.balances, t) {
             Ok((from_balance, to_balance)) => {
                 self.applied += 1;
                 let receipt = Receipt { tx_id: self.applied, from_balance, to_balance };
-                if let Some(key) = key {
-                    self.keys.complete(key, receipt.clone());
+                if let Some((key, lease)) = lease {
+                    self.keys.complete(key, lease, &receipt)?;
                 }
                 Ok(Applied { receipt, replayed: false })
             }
             Err(e) => {
-                if let Some(key) = key {
-                    self.keys.release(key);
+                if let Some((key, lease)) = lease {
+                    self.keys.release(key, lease);
                 }
                 Err(e)
             }
@@ -244,7 +250,9 @@ impl Ledger for MemoryLedger {
     }
 
     fn total(&self) -> Result<Cents, LedgerError> {
-        Ok(self.balances.values().sum())
+        // Transfers conserve money and `open` checked the opening total, so this cannot
+        // overflow; checked all the same.
+        self.balances.values().try_fold(0, |sum: Cents, b| sum.checked_add(*b)).ok_or_else(|| LedgerError::Storage("the balances overflow".into()))
     }
 
     fn applied(&self) -> Result<u64, LedgerError> {
@@ -280,6 +288,17 @@ mod tests {
         assert_eq!(Transfer::new("a", "a", 5).unwrap_err().field, "account");
         assert!(MemoryLedger::new(&[("a", 1), ("a", 2)], Policy::default()).is_err());
         assert!(MemoryLedger::new(&[("a", -1)], Policy::default()).is_err());
+    }
+
+    /// Opening balances whose total overflows `i64` are refused when built, instead of
+    /// `total()` panicking on the overflowing sum later.
+    #[test]
+    fn opening_balances_that_overflow_are_refused() {
+        let e = MemoryLedger::new(&[("a", Cents::MAX), ("b", 1)], Policy::default()).unwrap_err();
+        assert_eq!(e.field, "accounts");
+        assert!(e.message.contains("add up to more than"));
+        let l = MemoryLedger::new(&[("a", Cents::MAX - 1), ("b", 1)], Policy::default()).unwrap();
+        assert_eq!(l.total().unwrap(), Cents::MAX);
     }
 
     proptest! {

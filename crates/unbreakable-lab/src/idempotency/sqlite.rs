@@ -1,35 +1,31 @@
-//! The durable ledger: accounts, transfers and idempotency keys in one SQLite file.
+//! The durable ledger: accounts, transfers and idempotency keys in one SQLite file, on
+//! the core's [`SqliteStore`].
 //!
-//! A keyed transfer runs in one `BEGIN IMMEDIATE` transaction: look the key up, and
-//! either return the stored receipt, or move the money, record the transfer and store the
-//! key, then commit. Either all of it is on disk or none of it is, so a process killed at
-//! any instant (even with SIGKILL) loses no acknowledged transfer and, after a restart,
-//! applies none twice: the retry finds the key. The file is in WAL mode with
-//! `synchronous = FULL`, so a commit that returned has reached the disk.
-//!
-//! `IMMEDIATE` takes the write lock at the start, so a concurrent repeat from another
-//! connection waits for it (up to the busy timeout) and then finds the key: it gets the
-//! stored receipt instead of executing twice.
+//! A keyed transfer is one [`SqliteStore::execute`]: in one `BEGIN IMMEDIATE` transaction
+//! the store looks the key up and either returns the stored receipt, or runs the transfer
+//! (move the money, record the transfer) and stores the receipt under the key, then
+//! commits. Either all of it is on disk or none of it is, so a process killed at any
+//! instant (even with SIGKILL) loses no acknowledged transfer and, after a restart,
+//! applies none twice: the retry finds the key. See
+//! [`unbreakable::idempotency::sqlite`] for the store itself: WAL, `synchronous = FULL`,
+//! a busy timeout, and keys timed on the wall clock.
 //!
 //! SQLite comes from `rusqlite`'s bundled build: nothing to install.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTimeError};
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::ledger::{apply, open, Applied, Cents, Ledger, LedgerError, Receipt, Transfer};
-use super::{IdempotencyKey, KeyError, Policy};
+use super::{Entry, IdempotencyKey, Policy, RunError, StoreError};
 use crate::error::ConfigError;
 use crate::sim::SimTime;
 
-/// How long a writer waits for another's lock before giving up.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub use unbreakable::idempotency::sqlite::{system_clock, SqliteStore, BUSY_TIMEOUT};
 
 const SCHEMA: &str = "
-    PRAGMA journal_mode = WAL;
-    PRAGMA synchronous = FULL;
     CREATE TABLE IF NOT EXISTS accounts (
         name    TEXT PRIMARY KEY,
         balance INTEGER NOT NULL CHECK (balance >= 0)
@@ -42,27 +38,29 @@ const SCHEMA: &str = "
         payer_after INTEGER NOT NULL,
         payee_after INTEGER NOT NULL
     );
-    CREATE TABLE IF NOT EXISTS idempotency_keys (
-        key        TEXT PRIMARY KEY,
-        request    BLOB NOT NULL,
-        tx_id      INTEGER NOT NULL REFERENCES transfers (tx_id),
-        created_ms INTEGER NOT NULL
-    );
 ";
 
 /// A ledger in a SQLite file.
 #[derive(Debug)]
 pub struct SqliteLedger {
-    conn: Connection,
-    policy: Policy,
+    store: SqliteStore<Receipt>,
 }
 
-fn storage(e: rusqlite::Error) -> LedgerError {
+fn storage(e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Storage(e.to_string())
 }
 
-fn ms(t: SimTime) -> i64 {
-    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl From<StoreError> for LedgerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Key(k) => LedgerError::Key(k),
+            other => storage(other),
+        }
+    }
 }
 
 impl SqliteLedger {
@@ -73,9 +71,9 @@ impl SqliteLedger {
     /// Invalid accounts ([`LedgerError::Storage`] wrapping the message), or a file SQLite
     /// cannot open.
     pub fn open(path: &Path, accounts: &[(&str, Cents)], policy: Policy) -> Result<Self, LedgerError> {
-        let balances = open(accounts).map_err(|e: ConfigError| LedgerError::Storage(e.to_string()))?;
-        let mut conn = Connection::open(path).map_err(storage)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
+        let balances = open(accounts).map_err(|e: ConfigError| storage(e))?;
+        let mut store = SqliteStore::open(path, policy)?;
+        let conn = store.connection_mut();
         conn.execute_batch(SCHEMA).map_err(storage)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
         let existing: i64 = tx.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0)).map_err(storage)?;
@@ -85,16 +83,22 @@ impl SqliteLedger {
             }
         }
         tx.commit().map_err(storage)?;
-        Ok(Self { conn, policy })
+        Ok(Self { store })
     }
 
-    /// Forgets keys past their retention at `now`; returns how many. The transfers stay.
+    /// The same ledger reading the time since the UNIX epoch from `clock` (tests; the
+    /// default is the system's wall clock).
+    pub fn with_clock(self, clock: impl Fn() -> Result<Duration, SystemTimeError> + Send + 'static) -> Self {
+        Self { store: self.store.with_clock(clock) }
+    }
+
+    /// Forgets keys past their retention, by the wall clock; returns how many. The
+    /// transfers stay.
     ///
     /// # Errors
     /// A storage error.
-    pub fn purge(&mut self, now: SimTime) -> Result<usize, LedgerError> {
-        let cutoff = ms(now.saturating_sub(self.policy.retention()));
-        self.conn.execute("DELETE FROM idempotency_keys WHERE created_ms <= ?1", params![cutoff]).map_err(storage)
+    pub fn purge(&mut self) -> Result<usize, LedgerError> {
+        Ok(self.store.purge()?)
     }
 
     /// The transaction id stored for `key`, if any.
@@ -102,11 +106,10 @@ impl SqliteLedger {
     /// # Errors
     /// A storage error.
     pub fn tx_for(&self, key: &IdempotencyKey) -> Result<Option<u64>, LedgerError> {
-        self.conn
-            .query_row("SELECT tx_id FROM idempotency_keys WHERE key = ?1", params![key.as_str()], |r| r.get::<_, i64>(0))
-            .optional()
-            .map(|v| v.map(|x| x as u64))
-            .map_err(storage)
+        Ok(match self.store.get(key)? {
+            Some(Entry::Done { response, .. }) => Some(response.tx_id),
+            _ => None,
+        })
     }
 
     /// SQLite's own consistency check; `"ok"` when the file is sound.
@@ -114,66 +117,52 @@ impl SqliteLedger {
     /// # Errors
     /// A storage error.
     pub fn integrity_check(&self) -> Result<String, LedgerError> {
-        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(storage)
+        self.store.connection().query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(storage)
     }
 }
 
+/// Moves the money and records the transfer inside `tx`: the handler the key store runs
+/// in its transaction.
+fn apply_in(tx: &Transaction<'_>, t: &Transfer) -> Result<Receipt, LedgerError> {
+    // Read the two balances, apply the pure rule, write them back.
+    let mut balances = BTreeMap::new();
+    for name in [&t.from, &t.to] {
+        let b: Option<i64> = tx.query_row("SELECT balance FROM accounts WHERE name = ?1", params![name], |r| r.get(0)).optional().map_err(storage)?;
+        balances.insert(name.clone(), b.ok_or_else(|| LedgerError::UnknownAccount(name.clone()))?);
+    }
+    let (from_after, to_after) = apply(&mut balances, t)?;
+    tx.execute("UPDATE accounts SET balance = ?2 WHERE name = ?1", params![t.from, from_after]).map_err(storage)?;
+    tx.execute("UPDATE accounts SET balance = ?2 WHERE name = ?1", params![t.to, to_after]).map_err(storage)?;
+    tx.execute(
+        "INSERT INTO transfers (payer, payee, amount, payer_after, payee_after) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![t.from, t.to, t.amount, from_after, to_after],
+    )
+    .map_err(storage)?;
+    Ok(Receipt { tx_id: count(tx.last_insert_rowid()), from_balance: from_after, to_balance: to_after })
+}
+
 impl Ledger for SqliteLedger {
-    fn transfer(&mut self, key: Option<&IdempotencyKey>, t: &Transfer, now: SimTime) -> Result<Applied, LedgerError> {
-        let request = t.request_bytes();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
-        if let Some(key) = key {
-            let stored: Option<(Vec<u8>, i64, i64)> = tx
-                .query_row(
-                    "SELECT request, tx_id, created_ms FROM idempotency_keys WHERE key = ?1",
-                    params![key.as_str()],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()
-                .map_err(storage)?;
-            if let Some((stored_request, tx_id, created)) = stored {
-                let expired = self.policy.expired(Duration::from_millis(created.max(0) as u64), now);
-                if !expired {
-                    if stored_request != request {
-                        return Err(KeyError::Mismatch { key: key.clone() }.into());
-                    }
-                    let receipt = tx
-                        .query_row("SELECT payer_after, payee_after FROM transfers WHERE tx_id = ?1", params![tx_id], |r| {
-                            Ok(Receipt { tx_id: tx_id as u64, from_balance: r.get(0)?, to_balance: r.get(1)? })
-                        })
-                        .map_err(storage)?;
-                    return Ok(Applied { receipt, replayed: true });
-                }
-            }
+    /// Applies `t`, at most once per `key`. `now` is ignored: a durable ledger shared by
+    /// processes times its keys on the wall clock (see [`with_clock`](SqliteLedger::with_clock)),
+    /// never on a caller's clock, whose origin differs from process to process.
+    fn transfer(&mut self, key: Option<&IdempotencyKey>, t: &Transfer, _now: SimTime) -> Result<Applied, LedgerError> {
+        let Some(key) = key else {
+            let tx = self.store.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+            let receipt = apply_in(&tx, t)?;
+            tx.commit().map_err(storage)?;
+            return Ok(Applied { receipt, replayed: false });
+        };
+        match self.store.execute(key, &t.request_bytes(), |tx| apply_in(tx, t)) {
+            Ok(served) => Ok(Applied { receipt: served.response, replayed: served.replayed }),
+            Err(RunError::Handler(e)) => Err(e),
+            Err(RunError::Store(e)) => Err(e.into()),
+            Err(other) => Err(storage(other)),
         }
-        // Read the two balances, apply the pure rule, write them back.
-        let mut balances = BTreeMap::new();
-        for name in [&t.from, &t.to] {
-            let b: Option<i64> = tx.query_row("SELECT balance FROM accounts WHERE name = ?1", params![name], |r| r.get(0)).optional().map_err(storage)?;
-            balances.insert(name.clone(), b.ok_or_else(|| LedgerError::UnknownAccount(name.clone()))?);
-        }
-        let (from_after, to_after) = apply(&mut balances, t)?;
-        tx.execute("UPDATE accounts SET balance = ?2 WHERE name = ?1", params![t.from, from_after]).map_err(storage)?;
-        tx.execute("UPDATE accounts SET balance = ?2 WHERE name = ?1", params![t.to, to_after]).map_err(storage)?;
-        tx.execute(
-            "INSERT INTO transfers (payer, payee, amount, payer_after, payee_after) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![t.from, t.to, t.amount, from_after, to_after],
-        )
-        .map_err(storage)?;
-        let tx_id = tx.last_insert_rowid();
-        if let Some(key) = key {
-            tx.execute(
-                "INSERT OR REPLACE INTO idempotency_keys (key, request, tx_id, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![key.as_str(), request, tx_id, ms(now)],
-            )
-            .map_err(storage)?;
-        }
-        tx.commit().map_err(storage)?;
-        Ok(Applied { receipt: Receipt { tx_id: tx_id as u64, from_balance: from_after, to_balance: to_after }, replayed: false })
     }
 
     fn balance(&self, account: &str) -> Result<Cents, LedgerError> {
-        self.conn
+        self.store
+            .connection()
             .query_row("SELECT balance FROM accounts WHERE name = ?1", params![account], |r| r.get(0))
             .optional()
             .map_err(storage)?
@@ -181,17 +170,19 @@ impl Ledger for SqliteLedger {
     }
 
     fn total(&self) -> Result<Cents, LedgerError> {
-        self.conn.query_row("SELECT COALESCE(SUM(balance), 0) FROM accounts", [], |r| r.get(0)).map_err(storage)
+        self.store.connection().query_row("SELECT COALESCE(SUM(balance), 0) FROM accounts", [], |r| r.get(0)).map_err(storage)
     }
 
     fn applied(&self) -> Result<u64, LedgerError> {
-        self.conn.query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(storage)
+        self.store.connection().query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get::<_, i64>(0)).map(count).map_err(storage)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
 
     fn temp(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("unbreakable-sqlite-{}-{name}", std::process::id()));
@@ -205,23 +196,52 @@ mod tests {
         let path = temp("reopen");
         let t = Transfer::new("alice", "bob", 50_000).unwrap();
         let key = IdempotencyKey::new("transfer-1").unwrap();
+        let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
+        let clock = |wall: &Arc<AtomicU64>| {
+            let wall = Arc::clone(wall);
+            move || Ok(Duration::from_millis(wall.load(Ordering::SeqCst)))
+        };
         let first = {
-            let mut l = SqliteLedger::open(&path, &[("alice", 500_000), ("bob", 300_000)], Policy::default()).unwrap();
+            let mut l = SqliteLedger::open(&path, &[("alice", 500_000), ("bob", 300_000)], Policy::default()).unwrap().with_clock(clock(&wall));
             l.transfer(Some(&key), &t, Duration::ZERO).unwrap()
         };
         // A new process: the opening balances are ignored, the key is remembered.
-        let mut l = SqliteLedger::open(&path, &[("alice", 1), ("bob", 1)], Policy::default()).unwrap();
+        let mut l = SqliteLedger::open(&path, &[("alice", 1), ("bob", 1)], Policy::default()).unwrap().with_clock(clock(&wall));
         let again = l.transfer(Some(&key), &t, Duration::from_secs(5)).unwrap();
         assert!(again.replayed);
         assert_eq!(again.receipt, first.receipt);
         assert_eq!((l.balance("alice").unwrap(), l.balance("bob").unwrap(), l.applied().unwrap()), (450_000, 350_000, 1));
         let other = Transfer::new("alice", "bob", 1).unwrap();
-        assert!(matches!(l.transfer(Some(&key), &other, Duration::ZERO), Err(LedgerError::Key(KeyError::Mismatch { .. }))));
+        assert!(matches!(l.transfer(Some(&key), &other, Duration::ZERO), Err(LedgerError::Key(super::super::KeyError::Mismatch { .. }))));
         assert!(matches!(l.transfer(None, &Transfer::new("alice", "bob", 10_000_000).unwrap(), Duration::ZERO), Err(LedgerError::InsufficientFunds { .. })));
+        assert!(matches!(l.transfer(Some(&IdempotencyKey::new("k2").unwrap()), &Transfer::new("alice", "zed", 1).unwrap(), Duration::ZERO), Err(LedgerError::UnknownAccount(_))));
+        assert_eq!(l.tx_for(&IdempotencyKey::new("k2").unwrap()).unwrap(), None, "a refused transfer stores no key");
         assert_eq!(l.integrity_check().unwrap(), "ok");
-        // After the retention the key is forgotten.
-        assert_eq!(l.purge(Duration::from_secs(25 * 3600)).unwrap(), 1);
+        // After the retention (by the wall clock) the key is forgotten.
+        assert_eq!(l.purge().unwrap(), 0);
+        wall.fetch_add(25 * 3_600_000, Ordering::SeqCst);
+        assert_eq!(l.purge().unwrap(), 1);
         assert_eq!(l.tx_for(&key).unwrap(), None);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// Pins bug 6: the ledger compared each caller's virtual-clock `now` (a `Duration`
+    /// since an origin of its own) with stored creation times. A second process whose
+    /// clock had started 25 hours earlier saw the first one's fresh key as expired,
+    /// applied the transfer again, and `INSERT OR REPLACE` overwrote the live key. Keys
+    /// are now timed on the wall clock, so the retry is replayed.
+    #[test]
+    fn processes_with_different_clock_origins_do_not_expire_each_others_keys() {
+        let path = temp("origins");
+        let t = Transfer::new("alice", "bob", 100).unwrap();
+        let key = IdempotencyKey::new("transfer-1").unwrap();
+        let accounts = [("alice", 500_000), ("bob", 300_000)];
+        let first = SqliteLedger::open(&path, &accounts, Policy::default()).unwrap().transfer(Some(&key), &t, Duration::ZERO).unwrap();
+        let mut other = SqliteLedger::open(&path, &accounts, Policy::default()).unwrap();
+        let retry = other.transfer(Some(&key), &t, Duration::from_secs(25 * 3600)).unwrap();
+        assert!(retry.replayed, "the retry executed again");
+        assert_eq!(retry.receipt, first.receipt);
+        assert_eq!((other.applied().unwrap(), other.tx_for(&key).unwrap()), (1, Some(first.receipt.tx_id)));
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 

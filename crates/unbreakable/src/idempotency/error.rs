@@ -1,0 +1,175 @@
+//! Why a keyed request was not executed or answered.
+
+use std::time::Duration;
+
+use super::IdempotencyKey;
+
+/// A boxed error from a storage backend, kept as the [`source`](std::error::Error::source)
+/// of a [`StoreError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a key store refused a request: the answers of the idempotency rules themselves.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The first request with this key is still running.
+    ///
+    /// ### Handling
+    /// Retry after a short backoff (HTTP 409 in payment APIs); the answer will then be the
+    /// stored result. If its owner died, the key is reclaimed after the policy's lock
+    /// timeout.
+    #[error("a request with key {key} is already in progress (since {since:?})")]
+    InProgress {
+        /// The key.
+        key: IdempotencyKey,
+        /// When the first one took the key.
+        since: Duration,
+    },
+    /// The key was used before with a different request.
+    ///
+    /// ### Handling
+    /// A client bug: each logical request needs its own key. Never retry.
+    #[error("key {key} was already used with a different request; use a new key for a new request")]
+    Mismatch {
+        /// The key.
+        key: IdempotencyKey,
+    },
+    /// The store is full of unexpired keys.
+    ///
+    /// ### Handling
+    /// Shed load, or raise the bound: evicting live keys would let retries execute twice.
+    #[error("the key store is full: it holds {capacity} keys that have not expired; shed load or raise its capacity (evicting live keys would let their retries execute twice)")]
+    Full {
+        /// Its bound.
+        capacity: usize,
+    },
+    /// The request's result could not be stored: it held the key past the lock timeout
+    /// (or the retention) and lost it, so another request may have reclaimed the key and
+    /// executed too.
+    ///
+    /// ### Handling
+    /// The handler's effect happened, possibly twice. Raise the policy's lock timeout above
+    /// the longest time a handler can take, and reconcile this request by hand.
+    #[error("key {key} was lost before its result was stored: the request ran past the lock timeout, and another may have taken the key over; raise the lock timeout above the handler's longest run")]
+    LeaseLost {
+        /// The key.
+        key: IdempotencyKey,
+    },
+}
+
+/// Why a [`KeyStore`](super::KeyStore) operation failed: a refusal by the idempotency
+/// rules, or a storage failure (durable stores only).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The rules refused the request (in progress, mismatch, full, lease lost).
+    ///
+    /// ### Handling
+    /// See [`KeyError`].
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The database is busy or locked by another connection, and stayed so past the busy
+    /// timeout. Nothing was written.
+    ///
+    /// ### Handling
+    /// Transient: retry with the same key after a backoff.
+    #[error("the key store's database is busy or locked; retry with the same key after a backoff")]
+    Busy {
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A database constraint failed (a row that breaks the store's schema, such as a table
+    /// of the same name created by something else). Nothing was written.
+    ///
+    /// ### Handling
+    /// Not transient: a retry fails the same way. Check the schema.
+    #[error("a constraint of the key store's database failed")]
+    Constraint {
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A stored response could not be read back as the response type, or a response could
+    /// not be encoded. Nothing was written.
+    ///
+    /// ### Handling
+    /// Not transient: the response type changed incompatibly while keys were stored.
+    /// Keep response types backward compatible, or use a new table for the new type.
+    #[error("the response stored for key {key} could not be encoded or decoded")]
+    Codec {
+        /// The key.
+        key: IdempotencyKey,
+        /// The encoder's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The wall clock reads earlier than the UNIX epoch.
+    ///
+    /// ### Handling
+    /// Fix the host's clock; durable stores compare times across processes.
+    #[error("the wall clock reads earlier than the UNIX epoch")]
+    Clock(#[from] std::time::SystemTimeError),
+    /// Any other storage failure (I/O, a full disk, a corrupt file). Nothing was committed.
+    ///
+    /// ### Handling
+    /// Possibly transient: retry with the same key later, and alert if it persists.
+    #[error("the key store's storage failed")]
+    Storage {
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl StoreError {
+    /// Whether retrying the same request with the same key later may succeed: a request
+    /// in progress, a busy database, or another storage failure.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Key(KeyError::InProgress { .. }) | StoreError::Busy { .. } | StoreError::Storage { .. })
+    }
+}
+
+/// Why a keyed request run through [`edge::Idempotent::run`](super::edge::Idempotent::run)
+/// (or a durable store's one-transaction `execute`) was not answered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError<E> {
+    /// The key store refused the request or failed.
+    ///
+    /// ### Handling
+    /// See [`StoreError`]; [`StoreError::is_transient`] tells whether to retry.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The handler failed; nothing was stored under the key, so a retry executes again.
+    ///
+    /// ### Handling
+    /// As for the handler's own error.
+    #[error("handler failed")]
+    Handler(#[source] E),
+}
+
+impl<E> From<KeyError> for RunError<E> {
+    fn from(e: KeyError) -> Self {
+        RunError::Store(StoreError::Key(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn wrapped_errors_are_exposed_as_sources() {
+        let io = std::io::Error::other("disk full");
+        let e = StoreError::Storage { source: Box::new(io) };
+        assert_eq!(e.source().map(|s| s.to_string()).as_deref(), Some("disk full"));
+        assert!(e.is_transient());
+        let run: RunError<std::io::Error> = RunError::Handler(std::io::Error::other("boom"));
+        assert_eq!(run.source().map(|s| s.to_string()).as_deref(), Some("boom"));
+        let refused: RunError<std::io::Error> = KeyError::Mismatch { key: IdempotencyKey::new("k").unwrap() }.into();
+        assert!(matches!(refused, RunError::Store(StoreError::Key(KeyError::Mismatch { .. }))));
+        assert!(refused.to_string().contains("different request"));
+    }
+}

@@ -1,0 +1,332 @@
+//! A durable idempotency-key store in SQLite (feature `sqlite`).
+//!
+//! Keys live in one table, `idempotency_keys`, next to the service's own tables if it
+//! wants: [`SqliteStore::execute`] runs a handler inside the `BEGIN IMMEDIATE`
+//! transaction that looks the key up and stores its response, so the handler's own writes
+//! and the key commit together. Either all of it is on disk or none of it is: a process
+//! killed at any instant (even with SIGKILL) loses no acknowledged request and, after a
+//! restart, applies none twice, because the retry finds the key. The file is in WAL mode
+//! with `synchronous = FULL`, so a commit that returned has reached the disk.
+//!
+//! `IMMEDIATE` takes the write lock at the start, so a concurrent repeat on another
+//! connection waits for it (up to [`BUSY_TIMEOUT`]) and then finds the key: it gets the
+//! stored response instead of executing twice.
+//!
+//! Times are wall-clock milliseconds since the UNIX epoch (from [`SystemTime`], or an
+//! injected clock in tests), so processes started at different moments agree on when a
+//! key was created. A live key is never overwritten: a new key is a plain `INSERT`, and
+//! only a key that is forgotten (past the retention) or reclaimed (in flight past the lock
+//! timeout) is replaced, inside the transaction that read it.
+//!
+//! Responses are stored as JSON (`serde_json`): any `R: Serialize + DeserializeOwned`.
+
+use std::marker::PhantomData;
+use std::path::Path;
+use std::time::{Duration, SystemTime, SystemTimeError, UNIX_EPOCH};
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha12Rng;
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{decide, Begun, Decision, Entry, Fingerprint, IdempotencyKey, KeyError, KeyStore, Lease, Policy, RunError, Served, StoreError};
+
+pub use rusqlite;
+
+/// How long a writer waits for another connection's lock before giving up with
+/// [`StoreError::Busy`].
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = FULL;
+    CREATE TABLE IF NOT EXISTS idempotency_keys (
+        key         TEXT PRIMARY KEY NOT NULL,
+        fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),
+        response    TEXT,
+        lease       INTEGER,
+        created_ms  INTEGER NOT NULL,
+        CHECK ((response IS NULL) <> (lease IS NULL))
+    );
+    CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_ms);
+";
+
+/// A wall clock: the time since the UNIX epoch.
+pub type WallClock = Box<dyn Fn() -> Result<Duration, SystemTimeError> + Send>;
+
+/// The system's wall clock: the time since the UNIX epoch.
+///
+/// # Errors
+/// A clock set before 1970.
+pub fn system_clock() -> Result<Duration, SystemTimeError> {
+    SystemTime::now().duration_since(UNIX_EPOCH)
+}
+
+/// Sorts a SQLite error into busy (transient), constraint, or other.
+fn storage(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { source: Box::new(e) },
+        Some(ErrorCode::ConstraintViolation) => StoreError::Constraint { source: Box::new(e) },
+        _ => StoreError::Storage { source: Box::new(e) },
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        storage(e)
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn duration(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// One row of the key table.
+struct Row {
+    fingerprint: Vec<u8>,
+    response: Option<String>,
+    created_ms: i64,
+}
+
+impl Row {
+    /// The entry, with the response still as JSON. A fingerprint of the wrong size (a row
+    /// not written by this store) never matches a request.
+    fn entry(&self) -> Entry<&str> {
+        let request = <[u8; Fingerprint::LEN]>::try_from(self.fingerprint.as_slice()).map_or(Fingerprint::from_bytes([0; Fingerprint::LEN]), Fingerprint::from_bytes);
+        let created = duration(self.created_ms);
+        match &self.response {
+            Some(json) => Entry::Done { request, response: json.as_str(), created },
+            None => Entry::InFlight { request, created },
+        }
+    }
+}
+
+fn load(conn: &Connection, key: &IdempotencyKey) -> Result<Option<Row>, StoreError> {
+    Ok(conn
+        .query_row("SELECT fingerprint, response, created_ms FROM idempotency_keys WHERE key = ?1", params![key.as_str()], |r| {
+            Ok(Row { fingerprint: r.get(0)?, response: r.get(1)?, created_ms: r.get(2)? })
+        })
+        .optional()?)
+}
+
+fn lease_sql(lease: Lease) -> i64 {
+    i64::from_ne_bytes(lease.id().to_ne_bytes())
+}
+
+/// A durable idempotency-key store in a SQLite file, keeping responses of type `R`.
+///
+/// # Examples
+/// A handler whose own write (a row in `payments`) commits in the key's transaction:
+/// ```
+/// use unbreakable::idempotency::{IdempotencyKey, Policy};
+/// use unbreakable::idempotency::sqlite::{rusqlite, SqliteStore};
+///
+/// let dir = std::env::temp_dir().join(format!("unbreakable-doc-sqlite-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let mut store: SqliteStore<i64> = SqliteStore::open(&dir.join("keys.db"), Policy::default()).unwrap();
+/// store.connection().execute_batch("CREATE TABLE IF NOT EXISTS payments (id INTEGER PRIMARY KEY, cents INTEGER)").unwrap();
+///
+/// let key = IdempotencyKey::new("pay-1").unwrap();
+/// let pay = |tx: &rusqlite::Transaction| -> Result<i64, rusqlite::Error> {
+///     tx.execute("INSERT INTO payments (cents) VALUES (500)", [])?;
+///     Ok(tx.last_insert_rowid())
+/// };
+/// let first = store.execute(&key, b"pay 500", pay).unwrap();
+/// let retry = store.execute(&key, b"pay 500", pay).unwrap();
+/// assert_eq!((first.response, retry.response, retry.replayed), (1, 1, true));
+/// let rows: i64 = store.connection().query_row("SELECT COUNT(*) FROM payments", [], |r| r.get(0)).unwrap();
+/// assert_eq!(rows, 1);
+/// # drop(store); std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub struct SqliteStore<R> {
+    conn: Connection,
+    policy: Policy,
+    clock: WallClock,
+    leases: ChaCha12Rng,
+    response: PhantomData<fn() -> R>,
+}
+
+impl<R> std::fmt::Debug for SqliteStore<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("conn", &self.conn).field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
+    /// Opens (or creates) the store in the SQLite file at `path`.
+    ///
+    /// # Errors
+    /// A file SQLite cannot open or write ([`StoreError::Busy`] if another connection
+    /// holds it locked past [`BUSY_TIMEOUT`]).
+    pub fn open(path: &Path, policy: Policy) -> Result<Self, StoreError> {
+        Self::from_connection(Connection::open(path)?, policy)
+    }
+
+    /// The store on an open connection (which the service may also use for its own
+    /// tables): sets WAL, `synchronous = FULL` and a busy timeout of [`BUSY_TIMEOUT`],
+    /// and creates the key table if it is missing.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn from_connection(conn: Connection, policy: Policy) -> Result<Self, StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.execute_batch(SCHEMA)?;
+        let leases = ChaCha12Rng::try_from_os_rng().map_err(|e| StoreError::Storage { source: Box::new(e) })?;
+        Ok(Self { conn, policy, clock: Box::new(system_clock), leases, response: PhantomData })
+    }
+
+    /// The same store reading the time since the UNIX epoch from `clock` (tests; the
+    /// default is [`system_clock`]).
+    pub fn with_clock(self, clock: impl Fn() -> Result<Duration, SystemTimeError> + Send + 'static) -> Self {
+        Self { clock: Box::new(clock), ..self }
+    }
+
+    /// The connection, for the service's own reads and schema.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The connection, mutably (for transactions of the service's own, outside any key).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Its policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The time since the UNIX epoch, in whole milliseconds (as stored).
+    fn now(&self) -> Result<Duration, StoreError> {
+        Ok(duration(millis((self.clock)()?)))
+    }
+
+    /// Runs `handler` for `request` under `key` in ONE transaction with the key: the
+    /// durable pattern. The handler's writes through `tx` and the stored response commit
+    /// together, or not at all.
+    ///
+    /// A repeat gets the stored response ([`Served::replayed`]); a repeat on another
+    /// connection while the first runs waits for its commit, then gets the stored
+    /// response.
+    ///
+    /// # Errors
+    /// [`RunError::Store`]: the key was used with another request
+    /// ([`KeyError::Mismatch`]), another request holds it through
+    /// [`KeyStore::begin`] ([`KeyError::InProgress`]), or storage failed (see
+    /// [`StoreError::is_transient`]). [`RunError::Handler`]: the handler failed; its writes
+    /// are rolled back and nothing is stored under the key, so a retry executes again.
+    pub fn execute<E, F>(&mut self, key: &IdempotencyKey, request: impl Into<Fingerprint>, handler: F) -> Result<Served<R>, RunError<E>>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R, E>,
+    {
+        let request = request.into();
+        let now = self.now()?;
+        let policy = self.policy;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+        let row = load(&tx, key)?;
+        if let Some(replayed) = judge::<R>(row.as_ref(), key, &request, now, &policy)? {
+            return Ok(Served { response: replayed, replayed: true });
+        }
+        let response = handler(&tx).map_err(RunError::Handler)?;
+        let json = serde_json::to_string(&response).map_err(|e| StoreError::Codec { key: key.clone(), source: Box::new(e) })?;
+        store_row(&tx, key, &request, Some(&json), None, now, row.is_some())?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(Served { response, replayed: false })
+    }
+
+    /// The entry stored for `key`, if any (expired or not).
+    ///
+    /// # Errors
+    /// A storage error, or [`StoreError::Codec`] if the stored response does not decode.
+    pub fn get(&self, key: &IdempotencyKey) -> Result<Option<Entry<R>>, StoreError> {
+        let Some(row) = load(&self.conn, key)? else { return Ok(None) };
+        Ok(Some(match row.entry() {
+            Entry::InFlight { request, created } => Entry::InFlight { request, created },
+            Entry::Done { request, response, created } => Entry::Done { request, response: decode(key, response)?, created },
+        }))
+    }
+
+    /// Forgets keys past their retention now (finished ones, and running ones, whose
+    /// owners are presumed dead); returns how many.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn purge(&mut self) -> Result<usize, StoreError> {
+        let cutoff = millis(self.now()?.saturating_sub(self.policy.retention()));
+        Ok(self.conn.execute("DELETE FROM idempotency_keys WHERE created_ms <= ?1", params![cutoff])?)
+    }
+}
+
+fn decode<R: DeserializeOwned>(key: &IdempotencyKey, json: &str) -> Result<R, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Codec { key: key.clone(), source: Box::new(e) })
+}
+
+/// Applies [`decide`] to a row: `Ok(Some(response))` to replay, `Ok(None)` to execute.
+fn judge<R: DeserializeOwned>(row: Option<&Row>, key: &IdempotencyKey, request: &Fingerprint, now: Duration, policy: &Policy) -> Result<Option<R>, StoreError> {
+    let entry = row.map(|r| r.entry());
+    match decide(entry.as_ref(), request, now, policy) {
+        Decision::Replay(json) => Ok(Some(decode(key, json)?)),
+        Decision::InProgress { since } => Err(KeyError::InProgress { key: key.clone(), since }.into()),
+        Decision::Mismatch => Err(KeyError::Mismatch { key: key.clone() }.into()),
+        Decision::Execute | Decision::Reclaim { .. } => Ok(None),
+    }
+}
+
+/// Writes the key's row: a plain `INSERT` for a new key (a live row is never replaced),
+/// an `UPDATE` of the row this transaction read and judged forgotten or reclaimable.
+fn store_row(tx: &Transaction<'_>, key: &IdempotencyKey, request: &Fingerprint, response: Option<&str>, lease: Option<i64>, now: Duration, existed: bool) -> Result<(), StoreError> {
+    let fp = request.as_bytes().as_slice();
+    if existed {
+        tx.execute(
+            "UPDATE idempotency_keys SET fingerprint = ?2, response = ?3, lease = ?4, created_ms = ?5 WHERE key = ?1",
+            params![key.as_str(), fp, response, lease, millis(now)],
+        )?;
+    } else {
+        tx.execute(
+            "INSERT INTO idempotency_keys (key, fingerprint, response, lease, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![key.as_str(), fp, response, lease, millis(now)],
+        )?;
+    }
+    Ok(())
+}
+
+impl<R: Serialize + DeserializeOwned> KeyStore<R> for SqliteStore<R> {
+    fn begin(&mut self, key: &IdempotencyKey, request: &Fingerprint) -> Result<Begun<R>, StoreError> {
+        let now = self.now()?;
+        let lease = Lease::new(self.leases.next_u64());
+        let policy = self.policy;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row = load(&tx, key)?;
+        if let Some(replayed) = judge::<R>(row.as_ref(), key, request, now, &policy)? {
+            return Ok(Begun::Replay(replayed));
+        }
+        store_row(&tx, key, request, None, Some(lease_sql(lease)), now, row.is_some())?;
+        tx.commit()?;
+        Ok(Begun::Execute(lease))
+    }
+
+    fn complete(&mut self, key: &IdempotencyKey, lease: Lease, response: &R) -> Result<(), StoreError> {
+        let json = serde_json::to_string(response).map_err(|e| StoreError::Codec { key: key.clone(), source: Box::new(e) })?;
+        let changed = self.conn.execute(
+            "UPDATE idempotency_keys SET response = ?3, lease = NULL WHERE key = ?1 AND lease = ?2",
+            params![key.as_str(), lease_sql(lease), json],
+        )?;
+        if changed == 0 {
+            return Err(KeyError::LeaseLost { key: key.clone() }.into());
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, key: &IdempotencyKey, lease: Lease) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM idempotency_keys WHERE key = ?1 AND lease = ?2", params![key.as_str(), lease_sql(lease)])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::*;
+
+/// A fresh directory for one test's database file.
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("unbreakable-core-sqlite-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("keys.db")
+}
+
+fn cleanup(path: &Path) {
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+/// A settable wall clock, in milliseconds since the UNIX epoch.
+fn clock(ms: &Arc<AtomicU64>) -> impl Fn() -> Result<Duration, SystemTimeError> + Send + 'static {
+    let ms = Arc::clone(ms);
+    move || Ok(Duration::from_millis(ms.load(Ordering::SeqCst)))
+}
+
+fn key(s: &str) -> IdempotencyKey {
+    IdempotencyKey::new(s).unwrap()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Charge {
+    id: String,
+    cents: i64,
+}
+
+const HOUR: u64 = 3_600_000;
+
+/// Pins bug 6: the lab's ledger compared each caller's virtual-clock `now` with stored
+/// creation times, so a process whose clock started earlier saw another's fresh key as
+/// expired and executed again, and `INSERT OR REPLACE` overwrote the live key. The store
+/// now reads wall-clock epoch time, so two processes agree; here the second process's
+/// store (its own connection, its own clock, reading the same wall time) replays.
+#[test]
+fn two_processes_agree_on_key_age_through_wall_clock_time() {
+    let path = temp("two-processes");
+    let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
+    let mut a: SqliteStore<Charge> = SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    let charge = |tx: &Transaction<'_>| -> Result<Charge, rusqlite::Error> {
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS charges (n INTEGER); INSERT INTO charges VALUES (1)")?;
+        Ok(Charge { id: "ch_1".into(), cents: 500 })
+    };
+    let first = a.execute(&key("k"), b"charge 500", charge).unwrap();
+    assert!(!first.replayed);
+    wall.fetch_add(HOUR, Ordering::SeqCst);
+    let mut b: SqliteStore<Charge> = SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    let again = b.execute(&key("k"), b"charge 500", charge).unwrap();
+    assert_eq!(again, Served { response: first.response.clone(), replayed: true });
+    // Even a process whose wall clock runs behind (skew) does not overwrite the live key.
+    wall.fetch_sub(2 * HOUR, Ordering::SeqCst);
+    assert!(b.execute(&key("k"), b"charge 500", charge).unwrap().replayed);
+    // A day later it is forgotten, and executes again.
+    wall.fetch_add(26 * HOUR, Ordering::SeqCst);
+    assert!(!b.execute(&key("k"), b"charge 500", charge).unwrap().replayed);
+    let n: i64 = b.connection().query_row("SELECT COUNT(*) FROM charges", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 2);
+    drop((a, b));
+    cleanup(&path);
+}
+
+/// The default clock is the system's epoch time, not a per-process origin.
+#[test]
+fn the_default_clock_is_epoch_time() {
+    let path = temp("epoch");
+    let mut s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap();
+    s.execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(1)).unwrap();
+    let created: i64 = s.connection().query_row("SELECT created_ms FROM idempotency_keys", [], |r| r.get(0)).unwrap();
+    let now = millis(system_clock().unwrap());
+    assert!((now - 60_000..=now).contains(&created), "created_ms {created} is not epoch time near {now}");
+    drop(s);
+    cleanup(&path);
+}
+
+/// The handler's writes and the key commit together: a failed handler leaves neither.
+#[test]
+fn a_failed_handler_rolls_back_its_writes_and_stores_no_key() {
+    let path = temp("rollback");
+    let mut s: SqliteStore<i64> = SqliteStore::open(&path, Policy::default()).unwrap();
+    s.connection().execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
+    let failed = s.execute(&key("k"), b"x", |tx| {
+        tx.execute("INSERT INTO t VALUES (1)", [])?;
+        Err::<i64, _>(rusqlite::Error::QueryReturnedNoRows)
+    });
+    assert!(matches!(failed, Err(RunError::Handler(rusqlite::Error::QueryReturnedNoRows))));
+    let rows: i64 = s.connection().query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 0);
+    assert!(s.get(&key("k")).unwrap().is_none());
+    let ok = s.execute(&key("k"), b"x", |tx| tx.execute("INSERT INTO t VALUES (2)", []).map(|n| n as i64)).unwrap();
+    assert_eq!(ok, Served { response: 1, replayed: false });
+    assert!(matches!(s.execute(&key("k"), b"y", |_| Ok::<_, rusqlite::Error>(0)), Err(RunError::Store(StoreError::Key(KeyError::Mismatch { .. })))));
+    drop(s);
+    cleanup(&path);
+}
+
+/// The lock timeout on a durable store: a key begun by a process that died is "in
+/// progress" until the lock timeout, then reclaimed; the dead owner's lease is lost.
+#[test]
+fn a_dead_processes_key_is_reclaimed_after_the_lock_timeout() {
+    let path = temp("reclaim");
+    let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
+    let mut dead: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    let Begun::Execute(old) = dead.begin(&key("k"), &Fingerprint::of(b"x")).unwrap() else { panic!("a new key executes") };
+    let mut s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    wall.fetch_add(59_000, Ordering::SeqCst);
+    assert!(matches!(s.execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(2)), Err(RunError::Store(StoreError::Key(KeyError::InProgress { .. })))));
+    wall.fetch_add(1_000, Ordering::SeqCst);
+    let Begun::Execute(new) = s.begin(&key("k"), &Fingerprint::of(b"x")).unwrap() else { panic!("reclaimed") };
+    assert!(matches!(dead.complete(&key("k"), old, &1), Err(StoreError::Key(KeyError::LeaseLost { .. }))));
+    dead.release(&key("k"), old).unwrap(); // does nothing
+    s.complete(&key("k"), new, &2).unwrap();
+    assert!(matches!(s.begin(&key("k"), &Fingerprint::of(b"x")).unwrap(), Begun::Replay(2)));
+    assert!(matches!(s.get(&key("k")).unwrap(), Some(Entry::Done { response: 2, .. })));
+    drop((dead, s));
+    cleanup(&path);
+}
+
+/// The store behind the async edge, and a release after a failed handler.
+#[test]
+fn the_edge_runs_over_the_sqlite_store() {
+    let path = temp("edge");
+    let store: SqliteStore<Charge> = SqliteStore::open(&path, Policy::default()).unwrap();
+    let edge = crate::idempotency::edge::Idempotent::new(store);
+    let k = key("k");
+    let (failed, first, again) = crate::time::run_paused(async {
+        let failed = edge.run(&k, b"x", || async { Err::<Charge, _>("declined") }).await;
+        let first = edge.run(&k, b"x", || async { Ok::<_, String>(Charge { id: "a".into(), cents: 1 }) }).await;
+        let again = edge.run(&k, b"x", || async { Ok::<_, String>(Charge { id: "b".into(), cents: 2 }) }).await;
+        (failed, first.unwrap(), again.unwrap())
+    })
+    .unwrap();
+    assert!(matches!(failed, Err(RunError::Handler("declined"))));
+    assert_eq!((first.response.id.as_str(), again.response.id.as_str(), again.replayed), ("a", "a", true));
+    drop(edge);
+    cleanup(&path);
+}
+
+/// Storage errors are sorted: busy (transient) apart from constraint and other failures.
+#[test]
+fn storage_errors_tell_busy_from_constraint_from_other() {
+    let path = temp("busy");
+    let mut s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap();
+    s.connection().busy_timeout(Duration::from_millis(20)).unwrap();
+    let holder = Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let busy = s.execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(1)).unwrap_err();
+    assert!(matches!(busy, RunError::Store(StoreError::Busy { .. })), "{busy:?}");
+    assert!(matches!(&busy, RunError::Store(e) if e.is_transient()));
+    assert!(std::error::Error::source(&busy).is_some());
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert!(s.execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(1)).is_ok());
+
+    let constraint = storage(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT), None));
+    assert!(matches!(constraint, StoreError::Constraint { .. }) && !constraint.is_transient());
+    assert!(matches!(storage(rusqlite::Error::InvalidQuery), StoreError::Storage { .. }));
+    drop((s, holder));
+    cleanup(&path);
+}
+
+/// A stored response that no longer decodes as the response type is a typed error, not
+/// a panic or a silent re-execution.
+#[test]
+fn a_response_of_another_type_is_a_codec_error() {
+    let path = temp("codec");
+    let mut s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap();
+    s.execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(7)).unwrap();
+    let mut other: SqliteStore<Charge> = SqliteStore::open(&path, Policy::default()).unwrap();
+    let e = other.execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(Charge { id: "x".into(), cents: 1 })).unwrap_err();
+    assert!(matches!(e, RunError::Store(StoreError::Codec { .. })), "{e:?}");
+    drop((s, other));
+    cleanup(&path);
+}
+
+#[test]
+fn purge_forgets_keys_past_the_retention() {
+    let path = temp("purge");
+    let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
+    let mut s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    s.execute(&key("a"), b"x", |_| Ok::<_, rusqlite::Error>(1)).unwrap();
+    assert_eq!(s.purge().unwrap(), 0);
+    wall.fetch_add(24 * HOUR, Ordering::SeqCst);
+    assert_eq!(s.purge().unwrap(), 1);
+    assert!(s.get(&key("a")).unwrap().is_none());
+    drop(s);
+    cleanup(&path);
+}

@@ -1,0 +1,98 @@
+//! The key-store trait: what the async edge needs from any store.
+
+use super::{Fingerprint, IdempotencyKey, StoreError};
+
+/// Proof that a request holds its key: given by [`KeyStore::begin`], handed back to
+/// [`complete`](KeyStore::complete) or [`release`](KeyStore::release).
+///
+/// If the request holds the key past the lock timeout and another request reclaims it,
+/// the old lease no longer matches: a late `complete` is refused
+/// ([`KeyError::LeaseLost`](super::KeyError::LeaseLost)) and a late `release` does
+/// nothing, so a slow owner never overwrites or frees the new owner's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lease(u64);
+
+impl Lease {
+    /// A lease with id `id` (stores make them; unique per key and use).
+    pub const fn new(id: u64) -> Self {
+        Self(id)
+    }
+
+    /// Its id.
+    pub const fn id(&self) -> u64 {
+        self.0
+    }
+}
+
+/// What [`KeyStore::begin`] says to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begun<R> {
+    /// Execute the request, then [`complete`](KeyStore::complete) (or
+    /// [`release`](KeyStore::release)) with this lease.
+    Execute(Lease),
+    /// It ran before: answer this response without executing.
+    Replay(R),
+}
+
+/// A response, and whether it was replayed from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served<R> {
+    /// The (original) response.
+    pub response: R,
+    /// `true` if the handler did not run this time.
+    pub replayed: bool,
+}
+
+/// A store of idempotency keys, with a clock of its own: the in-memory
+/// [`MemoryStore`](super::MemoryStore) or, with the `sqlite` feature, the durable
+/// `SqliteStore`. The async edge [`Idempotent`](super::edge::Idempotent) runs handlers
+/// over any of them.
+///
+/// The protocol for one request: [`begin`](Self::begin); if told to execute, run the
+/// handler, then [`complete`](Self::complete) with its response (or
+/// [`release`](Self::release) if it failed without side effects, so a retry runs again).
+/// A request that does neither (its process died) keeps its key until the policy's lock
+/// timeout, after which a new request reclaims it.
+///
+/// # Examples
+/// ```
+/// use unbreakable::idempotency::{Begun, Fingerprint, IdempotencyKey, KeyStore, MemoryStore, Policy};
+///
+/// fn charge(store: &mut impl KeyStore<String>, key: &IdempotencyKey) -> Result<String, Box<dyn std::error::Error>> {
+///     match store.begin(key, &Fingerprint::of(b"charge 500"))? {
+///         Begun::Replay(receipt) => Ok(receipt),
+///         Begun::Execute(lease) => {
+///             let receipt = "ch_1".to_string(); // the real work
+///             store.complete(key, lease, &receipt)?;
+///             Ok(receipt)
+///         }
+///     }
+/// }
+/// let mut store = MemoryStore::new(Policy::default());
+/// let key = IdempotencyKey::new("k1").unwrap();
+/// assert_eq!(charge(&mut store, &key).unwrap(), "ch_1");
+/// assert_eq!(charge(&mut store, &key).unwrap(), "ch_1"); // replayed
+/// ```
+pub trait KeyStore<R> {
+    /// Starts `request` under `key`, at the store's clock.
+    ///
+    /// # Errors
+    /// [`StoreError::Key`] with [`InProgress`](super::KeyError::InProgress),
+    /// [`Mismatch`](super::KeyError::Mismatch) or [`Full`](super::KeyError::Full); a
+    /// storage error from a durable store.
+    fn begin(&mut self, key: &IdempotencyKey, request: &Fingerprint) -> Result<Begun<R>, StoreError>;
+
+    /// Stores `response` as the result of the request holding `key` with `lease`.
+    ///
+    /// # Errors
+    /// [`KeyError::LeaseLost`](super::KeyError::LeaseLost) if the lease no longer holds
+    /// the key; a storage error from a durable store.
+    fn complete(&mut self, key: &IdempotencyKey, lease: Lease, response: &R) -> Result<(), StoreError>;
+
+    /// Frees `key` if `lease` still holds it, so that a retry executes. Does nothing
+    /// otherwise.
+    ///
+    /// # Errors
+    /// A storage error from a durable store.
+    fn release(&mut self, key: &IdempotencyKey, lease: Lease) -> Result<(), StoreError>;
+}
