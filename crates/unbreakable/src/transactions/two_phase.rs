@@ -70,6 +70,7 @@ pub enum Msg {
 
 /// Something that must never happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Violation {
     /// A participant was told the opposite of what it already did.
     #[error("participant {participant} was told to {told:?} after it had reached {was:?}")]
