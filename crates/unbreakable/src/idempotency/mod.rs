@@ -15,7 +15,7 @@
 //!
 //! | item | what it is |
 //! |---|---|
-//! | [`decide`] | the pure core: what to do, given what the store holds for a key |
+//! | [`decide()`] | the pure core: what to do, given what the store holds for a key |
 //! | [`KeyStore`] | what any store offers: `begin`, `complete`, `release` |
 //! | [`MemoryStore`] | a bounded in-memory store, for simulations and single-process services |
 //! | `sqlite::SqliteStore` | (feature `sqlite`) a durable store in SQLite, with one-transaction `execute`: the key and the handler's own writes commit together |
