@@ -62,11 +62,17 @@ pub fn seeded_rng(seed: u64, stream: u64) -> JitterRng {
 /// ```
 /// let e = unbreakable::retry::expected_attempts(0.5, 3);
 /// assert!((e - 1.875).abs() < 1e-12); // 1 + 0.5 + 0.25 + 0.125
+/// // Any number of retries, without overflow: the series tends to 1 / (1 - p) = 2.
+/// assert!((unbreakable::retry::expected_attempts(0.5, u32::MAX) - 2.0).abs() < 1e-12);
 /// ```
 pub fn expected_attempts(p: f64, n: u32) -> f64 {
     if (1.0 - p).abs() < 1e-15 {
         return f64::from(n) + 1.0;
     }
-    // `powf` rather than `powi(n as i32 + 1)`, which overflows for n >= i32::MAX.
-    (1.0 - p.powf(f64::from(n) + 1.0)) / (1.0 - p)
+    // `n as i32 + 1` overflowed for n >= i32::MAX; such n fall back to `powf`.
+    let tail = match i32::try_from(n).ok().and_then(|n| n.checked_add(1)) {
+        Some(e) => p.powi(e),
+        None => p.powf(f64::from(n) + 1.0),
+    };
+    (1.0 - tail) / (1.0 - p)
 }
