@@ -119,7 +119,8 @@ fn a_shared_breaker_and_budget_stop_the_retries() {
 /// reproducible; the default draws from the operating system.
 #[test]
 fn each_clone_draws_its_own_jitter() {
-    let delays = |layer: RetryLayer<fn(&Result<u16, BoxError>) -> Verdict>| {
+    type Classify = fn(&Result<u16, BoxError>) -> Verdict;
+    let delays = |layer: RetryLayer<Classify>| {
         run_paused(async move {
             let log = Arc::new(Mutex::new(Vec::new()));
             let seen = log.clone();
@@ -135,7 +136,7 @@ fn each_clone_draws_its_own_jitter() {
         })
         .unwrap()
     };
-    let classify: fn(&Result<u16, BoxError>) -> Verdict = retry_503;
+    let classify: Classify = retry_503;
     let seeded = || RetryLayer::new(policy(6, Jitter::Full), classify).seeded(9);
     let a = delays(seeded());
     assert_eq!(a.len(), 3);
