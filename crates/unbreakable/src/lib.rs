@@ -12,6 +12,7 @@
 //! | [`idempotency`] | idempotency keys: the pure decision on request fingerprints, the `KeyStore` trait, a bounded in-memory store, a durable SQLite store (feature `sqlite`) and an async edge over any store |
 //! | [`transactions`] | two-phase commit (coordinator and participants as pure state machines) and sagas with compensations |
 //! | [`time`] | the clock the async edges read: real in a service, virtual under a paused tokio runtime |
+//! | `tower` | (feature `tower`) the patterns as tower layers: retry, circuit breaker, deadline, fallback |
 //!
 //! Every pattern is a **pure core** (decisions from inputs: no clock, no I/O, no global
 //! randomness) plus a **thin async edge** on tokio. This crate depends on little (tokio's
@@ -111,6 +112,8 @@ pub mod error;
 pub mod idempotency;
 pub mod retry;
 pub mod time;
+#[cfg(feature = "tower")]
+pub mod tower;
 pub mod transactions;
 
 pub use error::{ConfigError, Error};

@@ -1,0 +1,299 @@
+//! What the layers need to know about HTTP: which answers to retry, which count against
+//! a breaker, and how a deadline travels in a header.
+//!
+//! # The deadline on the wire
+//! Inside a process a deadline is absolute (a [`Deadline`] on a [`Clock`]); between
+//! machines it travels as the time *remaining*, because their clocks differ (gRPC's
+//! `grpc-timeout` does the same). [`TimeoutHeader`] reads and writes that header;
+//! [`set_deadline_header`] is the client side; the
+//! [`DeadlineLayer`](super::DeadlineLayer) reads it on the server side.
+
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use http::{HeaderMap, Request, Response, StatusCode};
+
+use super::{BoxError, FallbackServed, GaveUp, Verdict};
+use crate::deadline::{Deadline, DeadlineExceeded};
+use crate::error::ConfigError;
+use crate::retry::{BreakerOpen, ErrorClass, MAX_DELAY};
+use crate::time::Clock;
+
+/// The header that carries the remaining time in milliseconds unless configured
+/// otherwise.
+pub const DEFAULT_TIMEOUT_HEADER: &str = "x-request-timeout-ms";
+
+/// How the remaining time of a request's deadline is written in its headers.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use http::HeaderMap;
+/// use unbreakable::tower::TimeoutHeader;
+///
+/// let mut headers = HeaderMap::new();
+/// TimeoutHeader::default().write(&mut headers, Duration::from_millis(1500));
+/// assert_eq!(headers["x-request-timeout-ms"], "1500");
+///
+/// TimeoutHeader::Grpc.write(&mut headers, Duration::from_millis(1500));
+/// assert_eq!(headers["grpc-timeout"], "1500000u");
+/// assert_eq!(TimeoutHeader::Grpc.read(&headers), Some(Duration::from_millis(1500)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutHeader {
+    /// Whole milliseconds, as a decimal number, in the named header.
+    Millis(HeaderName),
+    /// gRPC's `grpc-timeout`: at most 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
+    Grpc,
+}
+
+impl Default for TimeoutHeader {
+    /// Milliseconds in `x-request-timeout-ms`.
+    fn default() -> Self {
+        TimeoutHeader::Millis(HeaderName::from_static(DEFAULT_TIMEOUT_HEADER))
+    }
+}
+
+impl TimeoutHeader {
+    /// Milliseconds in the header `name`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] if `name` is not a valid header name.
+    pub fn millis(name: &str) -> Result<Self, ConfigError> {
+        HeaderName::try_from(name)
+            .map(TimeoutHeader::Millis)
+            .map_err(|_| ConfigError::new("header", format!("{name:?} is not a valid HTTP header name")))
+    }
+
+    /// The header's name.
+    pub fn name(&self) -> HeaderName {
+        match self {
+            TimeoutHeader::Millis(name) => name.clone(),
+            TimeoutHeader::Grpc => HeaderName::from_static("grpc-timeout"),
+        }
+    }
+
+    /// The remaining time the headers carry: `None` if the header is absent or cannot
+    /// be read (a malformed header is ignored, never trusted). At most [`MAX_DELAY`].
+    pub fn read(&self, headers: &HeaderMap) -> Option<Duration> {
+        let value = headers.get(self.name())?.to_str().ok()?.trim();
+        let left = match self {
+            TimeoutHeader::Millis(_) => Duration::from_millis(value.parse::<u64>().ok()?),
+            TimeoutHeader::Grpc => parse_grpc_timeout(value)?,
+        };
+        Some(left.min(MAX_DELAY))
+    }
+
+    /// Writes `remaining` into the headers, rounded down (a callee must never be
+    /// given more time than the caller has), replacing any value already there.
+    pub fn write(&self, headers: &mut HeaderMap, remaining: Duration) {
+        let value = match self {
+            TimeoutHeader::Millis(_) => remaining.as_millis().to_string(),
+            TimeoutHeader::Grpc => format_grpc_timeout(remaining),
+        };
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(self.name(), value);
+        }
+    }
+}
+
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let split = value.len().checked_sub(1)?;
+    let (digits, unit) = value.split_at_checked(split)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// The finest unit whose count fits gRPC's 8 digits, rounded down.
+fn format_grpc_timeout(d: Duration) -> String {
+    const MAX: u128 = 99_999_999;
+    let units: [(u128, &str); 6] = [(1, "n"), (1_000, "u"), (1_000_000, "m"), (1_000_000_000, "S"), (60_000_000_000, "M"), (3_600_000_000_000, "H")];
+    let nanos = d.as_nanos();
+    for (per, unit) in units {
+        if nanos / per <= MAX {
+            return format!("{}{unit}", nanos / per);
+        }
+    }
+    format!("{MAX}H")
+}
+
+/// Writes the time remaining before `deadline` (on `clock`) into the request's
+/// `header`: the client side of deadline propagation. The
+/// [`DeadlineLayer`](super::DeadlineLayer) does this itself when
+/// [`propagating`](super::DeadlineLayer::propagating).
+///
+/// # Errors
+/// [`DeadlineExceeded`] if nothing is left: do not send the request.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use unbreakable::deadline::Deadline;
+/// use unbreakable::time::Clock;
+/// use unbreakable::tower::{http::set_deadline_header, TimeoutHeader};
+///
+/// let clock = Clock::start();
+/// let deadline = Deadline::after(clock.now(), Duration::from_secs(2));
+/// tokio::time::sleep(Duration::from_millis(500)).await;
+/// let mut req = http::Request::new(());
+/// set_deadline_header(&mut req, &TimeoutHeader::default(), deadline, &clock).unwrap();
+/// assert_eq!(req.headers()["x-request-timeout-ms"], "1500");
+/// # });
+/// ```
+pub fn set_deadline_header<B>(
+    req: &mut Request<B>,
+    header: &TimeoutHeader,
+    deadline: Deadline,
+    clock: &Clock,
+) -> Result<(), DeadlineExceeded> {
+    let left = deadline.check(clock.now())?;
+    header.write(req.headers_mut(), left);
+    Ok(())
+}
+
+/// The request's deadline, as the [`DeadlineLayer`](super::DeadlineLayer) stored it in
+/// its extensions, with the clock it is measured on.
+pub fn request_deadline<B>(req: &Request<B>) -> Option<(Deadline, Clock)> {
+    let deadline = req.extensions().get::<Deadline>().copied()?;
+    let clock = req.extensions().get::<Clock>().copied()?;
+    Some((deadline, clock))
+}
+
+/// The server's `Retry-After`, in its delta-seconds form (`Retry-After: 1`); the
+/// HTTP-date form is not read. At most [`MAX_DELAY`].
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs).min(MAX_DELAY))
+}
+
+/// The [`RetryLayer`](super::RetryLayer) classifier for an HTTP client whose errors are
+/// boxed (as the layers' are):
+///
+/// | outcome | verdict |
+/// |---|---|
+/// | 429, or 503 with `Retry-After` | retry, [`Throttled`](ErrorClass::Throttled) by what the server asked |
+/// | 408, 500, 502, 503, 504 | retry, [`Transient`](ErrorClass::Transient) |
+/// | any other response | final |
+/// | [`BreakerOpen`], [`DeadlineExceeded`], [`GaveUp`] from a layer below | final: retrying cannot help within this request |
+/// | any other error (connection refused, reset) | retry, [`Transient`](ErrorClass::Transient) |
+///
+/// Retry only idempotent requests (or those carrying an idempotency key): a 503 after
+/// a POST may have done the work.
+pub fn retry_verdict<B>(outcome: &Result<Response<B>, BoxError>) -> Verdict {
+    match outcome {
+        Ok(response) => response_verdict(response.status(), response.headers()),
+        Err(e) if e.is::<BreakerOpen>() || e.is::<DeadlineExceeded>() || e.is::<GaveUp>() => Verdict::Final,
+        Err(_) => Verdict::Retry(ErrorClass::Transient),
+    }
+}
+
+/// The verdict on one HTTP answer (see [`retry_verdict`]).
+pub fn response_verdict(status: StatusCode, headers: &HeaderMap) -> Verdict {
+    let throttled = |retry_after: Duration| Verdict::Retry(ErrorClass::Throttled { retry_after });
+    match (status, retry_after(headers)) {
+        (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE, Some(after)) => throttled(after),
+        (
+            StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::REQUEST_TIMEOUT
+            | StatusCode::INTERNAL_SERVER_ERROR
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT,
+            _,
+        ) => Verdict::Retry(ErrorClass::Transient),
+        _ => Verdict::Final,
+    }
+}
+
+/// The [`BreakerLayer`](super::BreakerLayer) predicate for HTTP: an error or a 5xx
+/// counts against the service; any other answer (a 4xx included: the caller's fault)
+/// does not.
+pub fn is_server_failure<B, E>(outcome: &Result<Response<B>, E>) -> bool {
+    match outcome {
+        Ok(response) => response.status().is_server_error(),
+        Err(_) => true,
+    }
+}
+
+/// Wraps an HTTP fallback so the responses it makes carry a [`FallbackServed`]
+/// extension: a handler can show a "may be stale" banner, a metric can count them.
+pub fn marked<B, F>(fallback: F) -> impl Fn(&BoxError) -> Response<B> + Clone + Send + Sync + 'static
+where
+    F: Fn(&BoxError) -> Response<B> + Clone + Send + Sync + 'static,
+{
+    move |error: &BoxError| {
+        let mut response = fallback(error);
+        response.extensions_mut().insert(FallbackServed { reason: error.to_string() });
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, retry_after: Option<&str>) -> Result<Response<()>, BoxError> {
+        let mut r = Response::builder().status(status);
+        if let Some(v) = retry_after {
+            r = r.header(RETRY_AFTER, v);
+        }
+        Ok(r.body(()).unwrap())
+    }
+
+    #[test]
+    fn retries_5xx_throttles_on_retry_after_and_leaves_4xx_and_layer_refusals_final() {
+        let t = |s| Verdict::Retry(ErrorClass::Throttled { retry_after: Duration::from_secs(s) });
+        assert_eq!(retry_verdict(&response(503, None)), Verdict::Retry(ErrorClass::Transient));
+        assert_eq!(retry_verdict(&response(503, Some("2"))), t(2));
+        assert_eq!(retry_verdict(&response(429, Some(" 1 "))), t(1));
+        assert_eq!(retry_verdict(&response(429, Some("Wed, 21 Oct 2015 07:28:00 GMT"))), Verdict::Retry(ErrorClass::Transient));
+        assert_eq!(retry_verdict(&response(404, None)), Verdict::Final);
+        assert_eq!(retry_verdict(&response(200, Some("5"))), Verdict::Final);
+        let open: BoxError = Box::new(BreakerOpen { retry_after: Duration::from_secs(1) });
+        assert_eq!(retry_verdict::<()>(&Err(open)), Verdict::Final);
+        assert_eq!(retry_verdict::<()>(&Err("connection refused".into())), Verdict::Retry(ErrorClass::Transient));
+        assert!(is_server_failure(&response(502, None)));
+        assert!(!is_server_failure(&response(429, None)));
+    }
+
+    #[test]
+    fn headers_round_trip_rounding_down_and_malformed_values_are_ignored() {
+        let ms = TimeoutHeader::default();
+        let mut h = HeaderMap::new();
+        ms.write(&mut h, Duration::from_micros(1_999));
+        assert_eq!(ms.read(&h), Some(Duration::from_millis(1)));
+        for bad in ["-5", "1.5", "", "ten", "99999999999999999999999"] {
+            h.insert(ms.name(), HeaderValue::from_str(bad).unwrap());
+            assert_eq!(ms.read(&h), None, "{bad:?}");
+        }
+        for (d, text) in [
+            (Duration::from_nanos(5), "5n"),
+            (Duration::from_millis(250), "250000u"),
+            (Duration::from_secs(100), "100000m"),
+            (Duration::from_secs(80_000), "80000000m"),
+            (Duration::from_secs(1_000_000), "1000000S"),
+        ] {
+            TimeoutHeader::Grpc.write(&mut h, d);
+            assert_eq!(h["grpc-timeout"], text);
+            assert_eq!(TimeoutHeader::Grpc.read(&h), Some(d.min(MAX_DELAY)), "read back, capped at a day");
+        }
+        for bad in ["1", "m", "123456789m", "5x", "1.5S", "+5S"] {
+            h.insert("grpc-timeout", HeaderValue::from_str(bad).unwrap());
+            assert_eq!(TimeoutHeader::Grpc.read(&h), None, "{bad:?}");
+        }
+        assert!(TimeoutHeader::millis("bad header").is_err());
+    }
+}

@@ -1,0 +1,153 @@
+use std::sync::atomic::AtomicU32;
+use std::sync::Mutex;
+
+use tower::{service_fn, ServiceExt};
+
+use super::*;
+use crate::retry::{Backoff, BreakerConfig, Jitter, RetryQuota};
+use crate::time::{run_paused, Clock};
+
+fn policy(retries: u32, jitter: Jitter) -> RetryPolicy {
+    RetryPolicy::new(Backoff::exponential(Duration::from_millis(100)).with_jitter(jitter).build().unwrap(), retries).unwrap()
+}
+
+/// Retries 503 and errors; anything else is final.
+fn retry_503(r: &Result<u16, BoxError>) -> Verdict {
+    match r {
+        Ok(503) | Err(_) => Verdict::Retry(ErrorClass::Transient),
+        Ok(429) => Verdict::Retry(ErrorClass::Throttled { retry_after: Duration::from_secs(2) }),
+        Ok(_) => Verdict::Final,
+    }
+}
+
+/// A service answering `answers[n]` to call `n` (the last one from then on), counting calls.
+fn scripted(answers: Vec<Result<u16, &'static str>>) -> (impl Service<(), Response = u16, Error = BoxError, Future = impl Send> + Clone + Send + 'static, Arc<AtomicU32>) {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counted = calls.clone();
+    let answers = Arc::new(answers);
+    let svc = service_fn(move |()| {
+        let n = counted.fetch_add(1, Ordering::SeqCst) as usize;
+        let answer = answers[n.min(answers.len() - 1)];
+        async move { answer.map_err(BoxError::from) }
+    });
+    (svc, calls)
+}
+
+#[test]
+fn retries_503_responses_then_returns_the_last_response_when_it_gives_up() {
+    let (ok, ok_calls, gave_up, calls, at) = run_paused(async {
+        let clock = Clock::start();
+        let (svc, ok_calls) = scripted(vec![Ok(503), Err("reset"), Ok(200)]);
+        let ok = RetryLayer::new(policy(3, Jitter::None), retry_503).layer(svc).oneshot(()).await.unwrap();
+        let ok_calls = ok_calls.load(Ordering::SeqCst);
+        let start = clock.now();
+        let (svc, calls) = scripted(vec![Ok(503)]);
+        let gave_up = RetryLayer::new(policy(3, Jitter::None), retry_503).layer(svc).oneshot(()).await.unwrap();
+        (ok, ok_calls, gave_up, calls.load(Ordering::SeqCst), clock.now() - start)
+    })
+    .unwrap();
+    assert_eq!((ok, ok_calls), (200, 3));
+    assert_eq!((gave_up, calls), (503, 4), "tower's convention: the last response, not an error");
+    assert_eq!(at, Duration::from_millis(100 + 200 + 400));
+}
+
+#[test]
+fn a_throttled_answer_waits_what_the_server_asked() {
+    let (answer, at) = run_paused(async {
+        let clock = Clock::start();
+        let (svc, _) = scripted(vec![Ok(429), Ok(429), Ok(200)]);
+        let answer = RetryLayer::new(policy(3, Jitter::None), retry_503).layer(svc).oneshot(()).await.unwrap();
+        (answer, clock.now())
+    })
+    .unwrap();
+    assert_eq!((answer, at), (200, Duration::from_secs(4)));
+}
+
+#[test]
+fn errors_end_in_a_typed_gave_up_and_final_errors_pass_through() {
+    let (exhausted, timed_out, final_error) = run_paused(async {
+        let (svc, _) = scripted(vec![Err("connection refused")]);
+        let exhausted = RetryLayer::new(policy(2, Jitter::None), retry_503).layer(svc).oneshot(()).await.unwrap_err();
+
+        let hang = service_fn(|()| std::future::pending::<Result<u16, BoxError>>());
+        let timed_out = RetryLayer::new(policy(1, Jitter::None), retry_503)
+            .with_attempt_timeout(Duration::from_millis(50))
+            .unwrap()
+            .layer(hang)
+            .oneshot(())
+            .await
+            .unwrap_err();
+
+        let (svc, calls) = scripted(vec![Err("bad request")]);
+        let never = |_: &Result<u16, BoxError>| Verdict::Final;
+        let final_error = RetryLayer::new(policy(5, Jitter::None), never).layer(svc).oneshot(()).await.unwrap_err();
+        (exhausted, timed_out, (final_error.to_string(), calls.load(Ordering::SeqCst)))
+    })
+    .unwrap();
+    let gave_up = exhausted.downcast_ref::<GaveUp>().expect("a GaveUp");
+    assert_eq!((gave_up.attempts(), gave_up.reason()), (3, GiveUpReason::Exhausted));
+    assert_eq!(exhausted.to_string(), "gave up after 3 attempts (retries exhausted): connection refused");
+    let timed_out = timed_out.downcast_ref::<GaveUp>().unwrap();
+    assert_eq!(timed_out.last().and_then(|e| e.downcast_ref::<Elapsed>()), Some(&Elapsed { after: Duration::from_millis(50) }));
+    assert_eq!(final_error, ("bad request".to_owned(), 1));
+}
+
+#[test]
+fn a_shared_breaker_and_budget_stop_the_retries() {
+    let (open, hits, budget) = run_paused(async {
+        let breaker = Breaker::new(BreakerConfig { failure_threshold: 2, ..Default::default() }).unwrap();
+        let (svc, calls) = scripted(vec![Err("down")]);
+        let layer = RetryLayer::new(policy(5, Jitter::None), retry_503).with_breaker(breaker);
+        let first = layer.layer(svc.clone()).oneshot(()).await.unwrap_err();
+        let second = layer.layer(svc).oneshot(()).await.unwrap_err();
+        let reasons = [&first, &second].map(|e| e.downcast_ref::<GaveUp>().map(|g| (g.attempts(), g.reason())));
+
+        let (svc, _) = scripted(vec![Ok(503)]);
+        let quota = Budget::new(RetryQuota::new(10, 5, 10, 1).unwrap());
+        let budget = RetryLayer::new(policy(5, Jitter::None), retry_503).with_budget(quota).layer(svc).oneshot(()).await;
+        (reasons, calls.load(Ordering::SeqCst), budget.unwrap())
+    })
+    .unwrap();
+    // Opened by the second attempt at 100 ms; asked again after the 200 ms wait.
+    let open_5s = GiveUpReason::CircuitOpen { retry_after: Duration::from_millis(4800) };
+    assert_eq!(open, [Some((2, open_5s)), Some((0, open_5s))]);
+    assert_eq!(hits, 2, "the open breaker kept the second call off the service");
+    assert_eq!(budget, 503, "refused by the budget after a response: that response");
+}
+
+/// Each service, and each clone of one, draws its own jitter; a seed makes the draws
+/// reproducible; the default draws from the operating system.
+#[test]
+fn each_clone_draws_its_own_jitter() {
+    type Classify = fn(&Result<u16, BoxError>) -> Verdict;
+    let delays = |layer: RetryLayer<Classify>| {
+        run_paused(async move {
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let seen = log.clone();
+            let layer = layer.on_retry(move |e| seen.lock().unwrap().push(e.delay));
+            let (svc, _) = scripted(vec![Ok(503)]);
+            let first = layer.layer(svc);
+            let mut per_clone = Vec::new();
+            for svc in [first.clone(), first.clone(), first] {
+                let _ = svc.oneshot(()).await;
+                per_clone.push(std::mem::take(&mut *log.lock().unwrap()));
+            }
+            per_clone
+        })
+        .unwrap()
+    };
+    let classify: Classify = retry_503;
+    let seeded = || RetryLayer::new(policy(6, Jitter::Full), classify).seeded(9);
+    let a = delays(seeded());
+    assert_eq!(a.len(), 3);
+    assert!(a[0] != a[1] && a[1] != a[2] && a[0] != a[2], "{a:?}");
+    assert_eq!(a, delays(seeded()), "a seed replays the same delays");
+    let os = delays(RetryLayer::new(policy(6, Jitter::Full), classify));
+    assert_ne!(os, delays(RetryLayer::new(policy(6, Jitter::Full), classify)));
+}
+
+#[test]
+fn a_zero_attempt_timeout_is_rejected() {
+    let e = RetryLayer::new(RetryPolicy::default(), retry_503).with_attempt_timeout(Duration::ZERO).unwrap_err();
+    assert_eq!(e.field, "attempt_timeout");
+}
