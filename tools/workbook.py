@@ -145,9 +145,12 @@ def cmd_test(args: list[str]) -> int:
     say("notebooks as committed: no outputs, navigation, summary and exercises")
     run([sys.executable, ROOT / "tools" / "check_notebooks.py"])
     setup()
-    say("cargo tests (unit, property, integration and doc tests)")
-    run(["cargo", "test", "--workspace"])
-    say("the laboratory without its optional features (no polars, no plotters) still builds")
+    say("cargo tests (unit, property, integration and doc tests; every feature, so the tower "
+        "layers' loopback HTTP test and the SQLite key store run too)")
+    run(["cargo", "test", "--workspace", "--all-features"])
+    say("the patterns crate as lean as a service can take it (no default features), and the "
+        "laboratory without polars and plotters, still build")
+    run(["cargo", "check", "-p", "unbreakable", "--no-default-features", "--lib"])
     run(["cargo", "check", "-p", "unbreakable-lab", "--no-default-features", "--lib", "--examples"])
     say("notebooks, headless on the Rust kernel")
     return notebooks(ROOT / "target" / "executed-notebooks", ["--test", *args])

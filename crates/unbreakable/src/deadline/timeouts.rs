@@ -22,6 +22,7 @@
 
 use std::future::Future;
 use std::io;
+#[cfg(feature = "net")]
 use std::net::SocketAddr;
 use std::time::Duration;
 
