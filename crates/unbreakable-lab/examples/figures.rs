@@ -10,10 +10,10 @@
 //! 2. the engine's events per second against a bare event queue (the floor of the cost);
 //! 3. the full contention sweep of the AWS experiment (19 client counts x 5 algorithms x
 //!    100 runs), on all cores against one core;
-//! 4. a million requests through the worker pool (chapters 03 and 07), against the same
+//! 4. a million requests through the worker pool (chapters 04 and 08), against the same
 //!    number of bare event-queue events;
 //! 5. keyed transfers durably on SQLite against the same transfers in memory, and SQLite
-//!    answering repeats (chapter 05).
+//!    answering repeats (chapter 06).
 
 use std::time::{Duration, Instant};
 

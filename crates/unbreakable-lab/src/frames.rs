@@ -52,7 +52,7 @@ fn stack(frames: impl IntoIterator<Item = Result<DataFrame, Error>>) -> Result<D
     Ok(df)
 }
 
-/// Chapter 03's wasted-work runs: one row per stretch of time a service spent on a
+/// Chapter 04's wasted-work runs: one row per stretch of time a service spent on a
 /// request, with columns `mode`, `request`, `service` (A, B, C, ...), `waiting` (holding a
 /// thread for the next hop, or working), `start_s`, `end_s`, `wasted_s` (the part after
 /// the client gave up) and `client_ok`.
@@ -73,7 +73,7 @@ pub fn wasted(runs: &[WastedRun]) -> Result<DataFrame, Error> {
     }))
 }
 
-/// Chapter 03's weather runs: one row per user request, with columns `protection`,
+/// Chapter 04's weather runs: one row per user request, with columns `protection`,
 /// `arrived_s`, `queued_s` (time waiting for a thread), `answered_s` (when the user had an
 /// answer or gave up), `held_s` (time it held a thread; 0 if it never got one) and
 /// `answer`.
@@ -97,7 +97,7 @@ pub fn weather(runs: &[WeatherRun]) -> Result<DataFrame, Error> {
     }))
 }
 
-/// Chapter 04's shop days: one row per visit, with columns `mode`, `hour` (0-23),
+/// Chapter 05's shop days: one row per visit, with columns `mode`, `hour` (0-23),
 /// `status` (`full`, `degraded` or `error`) and `bought`.
 pub fn visits(days: &[Day]) -> Result<DataFrame, Error> {
     stack(days.iter().map(|d| {

@@ -180,7 +180,7 @@ pub fn expectation_grid() -> Vec<(f64, u32)> {
     [1u32, 3, 5].iter().flat_map(|&n| (0..=9).map(move |i| (f64::from(i) / 10.0, n))).collect()
 }
 
-/// Chapter 03: service time spent on requests whose client had already given up, with
+/// Chapter 04: service time spent on requests whose client had already given up, with
 /// independent timeouts and with a propagated deadline.
 pub fn wasted_work(runs: &[WastedRun], w: &WastedWork, seed: u64) -> Chart {
     let until = w.horizon.as_secs_f64() + 120.0;
@@ -205,7 +205,7 @@ fn steps(per_hour: &[(f64, f64)]) -> Vec<(f64, f64)> {
     per_hour.iter().flat_map(|&(mid, v)| [(mid - 0.5, v), (mid + 0.5, v)]).collect()
 }
 
-/// Chapter 03: the weather-service story for one protection: answers per second by kind,
+/// Chapter 04: the weather-service story for one protection: answers per second by kind,
 /// and requests waiting for a thread.
 pub fn weather(run: &WeatherRun, w: &Weather, seed: u64) -> Chart {
     let (bin, h) = (5.0, w.horizon.as_secs_f64());
@@ -221,10 +221,10 @@ pub fn weather(run: &WeatherRun, w: &Weather, seed: u64) -> Chart {
         .with(Series::line("queued for a thread (count)", queued))
 }
 
-/// The latency distribution chapter 03 chooses a timeout for: log-normal, median 80 ms.
+/// The latency distribution chapter 04 chooses a timeout for: log-normal, median 80 ms.
 pub const OBSERVED: Latency = Latency::LogNormal { median: std::time::Duration::from_millis(80), sigma: 0.5 };
 
-/// Chapter 03: the share of requests a timeout cuts off although they would have
+/// Chapter 04: the share of requests a timeout cuts off although they would have
 /// answered, from 100,000 observed latencies and from the distribution.
 pub fn timeout_choice(latency: &Latency, seed: u64) -> Result<Chart, Error> {
     let mut r = rng(seed);
@@ -246,7 +246,7 @@ pub fn timeout_choice(latency: &Latency, seed: u64) -> Result<Chart, Error> {
     Ok(c)
 }
 
-/// Chapter 03: requests served per second as the share of hanging requests grows, in
+/// Chapter 04: requests served per second as the share of hanging requests grows, in
 /// simulation and from Erlang B.
 pub fn bimodal(points: &[(f64, crate::scenarios::bimodal::Measured)], b: &Bimodal, seed: u64) -> Chart {
     let pct = |p: f64| p * 100.0;
@@ -270,7 +270,7 @@ pub fn bimodal_grid() -> Vec<f64> {
     (0..=20).map(|i| f64::from(i) * 0.005).collect()
 }
 
-/// Chapter 04: purchases per hour through the day, for a normal day and each way of
+/// Chapter 05: purchases per hour through the day, for a normal day and each way of
 /// handling the outage.
 pub fn shop_sales(days: &[Day], d: &ShopDay, seed: u64) -> Chart {
     let mut c = Chart::lines("A day of sales with the recommendation engine down", "hour of the day", "purchases per hour")
@@ -290,7 +290,7 @@ pub fn shop_sales(days: &[Day], d: &ShopDay, seed: u64) -> Chart {
     c
 }
 
-/// Chapter 04: the traffic assumption (visits per hour, sampled and the model's rate)
+/// Chapter 05: the traffic assumption (visits per hour, sampled and the model's rate)
 /// and the error pages each way of handling the outage shows.
 pub fn shop_traffic(days: &[Day], d: &ShopDay, seed: u64) -> Chart {
     let model = (0..=24).map(|h| (f64::from(h), d.traffic.rate_at(crate::sim::secs(f64::from(h) * 3600.0)) * 3600.0)).collect();
@@ -315,7 +315,7 @@ pub fn checkout_grid() -> Vec<u32> {
     (0..=30).map(|i| i * 50).collect()
 }
 
-/// Chapter 04: what an outage of the stock database costs at checkout, failing fast or
+/// Chapter 05: what an outage of the stock database costs at checkout, failing fast or
 /// degrading, against the stock left when it went down.
 pub fn checkout_cost(points: &[(u32, [f64; 2])], x: &StockOutage, runs: u32, seed: u64) -> Chart {
     let mut c = Chart::lines("Fail fast or degrade at checkout?", "units in stock when the database went down", "cost of the outage ($)")
@@ -340,7 +340,7 @@ pub fn checkout_cost(points: &[(u32, [f64; 2])], x: &StockOutage, runs: u32, see
     c.with(Series::line("formulas (module documentation)", f).with_mark(Mark::Reference))
 }
 
-/// Chapter 05: extra charges per 1,000 payments against the loss rate, with and without
+/// Chapter 06: extra charges per 1,000 payments against the loss rate, with and without
 /// idempotency keys, and the closed form.
 pub fn double_charges(points: &[(f64, Tally, Tally)], x: &LossyPayments, seed: u64) -> Chart {
     let per_k = |t: &Tally| t.extra_charges as f64 * 1000.0 / f64::from(t.payments);
@@ -362,7 +362,7 @@ pub fn loss_grid() -> Vec<f64> {
     (0..=18).map(|i| f64::from(i) * 0.05).collect()
 }
 
-/// Chapter 06: requests blocked by 2PC locks against the coordinator's downtime.
+/// Chapter 07: requests blocked by 2PC locks against the coordinator's downtime.
 pub fn blocking(points: &[(f64, Blocked, Blocked)], b: &Blocking, seed: u64) -> Chart {
     Chart::lines("Two-phase commit: a crashed coordinator blocks everyone", "coordinator downtime (s)", "requests blocked by the locks")
         .caption(format!(
@@ -376,7 +376,7 @@ pub fn blocking(points: &[(f64, Blocked, Blocked)], b: &Blocking, seed: u64) -> 
         )
 }
 
-/// Chapter 06: how long the prepared participants hold their locks, and how long the
+/// Chapter 07: how long the prepared participants hold their locks, and how long the
 /// blocked requests wait, against the coordinator's downtime.
 pub fn lock_time(points: &[(f64, Blocked, Blocked)], b: &Blocking, seed: u64) -> Chart {
     let secs = |f: fn(&Blocked) -> f64, pick: fn(&(f64, Blocked, Blocked)) -> &Blocked| points.iter().map(|p| (p.0, f(pick(p)))).collect::<Vec<_>>();
@@ -390,7 +390,7 @@ pub fn lock_time(points: &[(f64, Blocked, Blocked)], b: &Blocking, seed: u64) ->
         .with(Series::line("downtime, and half of it", points.iter().map(|p| (p.0, p.0)).chain([(f64::NAN, f64::NAN)]).chain(points.iter().map(|p| (p.0, p.0 / 2.0))).collect()).with_mark(Mark::Reference))
 }
 
-/// Chapter 06: a saga's steps, compensations and retries on a timeline.
+/// Chapter 07: a saga's steps, compensations and retries on a timeline.
 pub fn saga_timeline(run: &SagaRun, saga: &OrderSaga, seed: u64) -> Chart {
     let failed = saga.fail_step.map_or("nothing fails".to_string(), |i| format!("step {} fails", i + 1));
     let mut c = Chart::gantt("An order saga: steps, then compensations in reverse", "time (s)").caption(format!(
@@ -453,7 +453,7 @@ fn state_intervals(snapshots: &[Snapshot], holds: fn(&Snapshot) -> bool, end: f6
     out
 }
 
-/// The saga the chapter 06 timeline shows: shipping fails after the payment went
+/// The saga the chapter 07 timeline shows: shipping fails after the payment went
 /// through, each compensation's service is down once, and a fifth of answers are lost.
 pub fn saga_example() -> OrderSaga {
     OrderSaga { fail_step: Some(3), compensation_failures: 1, lost_acks: 0.2, ..OrderSaga::default() }
@@ -495,7 +495,7 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
-            ids: &["02-flash-sale"],
+            ids: &["03-flash-sale"],
             build: |seed| {
                 let s = FlashSale::default();
                 Ok(vec![flash_sale(&s.run(false, seed)?, &s.run(true, seed)?, &s, seed)])
@@ -509,7 +509,7 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
-            ids: &["02-amplification"],
+            ids: &["03-amplification"],
             build: |seed| {
                 let a = Amplification::default();
                 let none = a.run(None, seed)?.calls_per_request;
@@ -528,7 +528,7 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
-            ids: &["03-wasted-work"],
+            ids: &["04-wasted-work"],
             build: |seed| {
                 let w = WastedWork::default();
                 let runs = Propagation::ALL.iter().map(|&p| w.run(p, seed)).collect::<Result<Vec<_>, _>>()?;
@@ -536,7 +536,7 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
-            ids: &["03-weather-no-timeout", "03-weather-timeout"],
+            ids: &["04-weather-no-timeout", "04-weather-timeout"],
             build: |seed| {
                 let w = Weather::default();
                 let none = w.run(Protection::NoTimeout, seed)?;
@@ -544,9 +544,9 @@ pub fn catalog() -> Vec<Entry> {
                 Ok(vec![weather(&none, &w, seed), weather(&five, &w, seed)])
             },
         },
-        Entry { ids: &["03-timeout-choice"], build: |seed| Ok(vec![timeout_choice(&OBSERVED, seed)?]) },
+        Entry { ids: &["04-timeout-choice"], build: |seed| Ok(vec![timeout_choice(&OBSERVED, seed)?]) },
         Entry {
-            ids: &["03-bimodal"],
+            ids: &["04-bimodal"],
             build: |seed| {
                 let b = Bimodal::default();
                 let points = bimodal_grid()
@@ -557,7 +557,7 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
-            ids: &["04-shop-sales", "04-shop-traffic"],
+            ids: &["05-shop-sales", "05-shop-traffic"],
             build: |seed| {
                 let d = ShopDay::default();
                 let modes = [None].into_iter().chain(crate::degrade::Mode::ALL.map(Some));
@@ -566,7 +566,7 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
-            ids: &["04-checkout-cost"],
+            ids: &["05-checkout-cost"],
             build: |seed| {
                 let x = StockOutage::default();
                 let points = x.sweep(&checkout_grid(), 50, seed)?;
@@ -574,7 +574,7 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
-            ids: &["05-double-charges"],
+            ids: &["06-double-charges"],
             build: |seed| {
                 let x = LossyPayments::default();
                 let points = loss_grid()
@@ -588,7 +588,7 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
-            ids: &["06-2pc-blocking", "06-2pc-lock-time"],
+            ids: &["07-2pc-blocking", "07-2pc-lock-time"],
             build: |seed| {
                 let b = Blocking::default();
                 let points = Blocking::downtimes()
@@ -603,7 +603,7 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
-            ids: &["06-saga-timeline"],
+            ids: &["07-saga-timeline"],
             build: |seed| {
                 let saga = saga_example();
                 Ok(vec![saga_timeline(&saga.run(seed)?, &saga, seed)])

@@ -266,7 +266,7 @@ pub fn compare(timeouts: Timeouts, servers: &[Server]) -> io::Result<Vec<Compari
     Ok(out)
 }
 
-/// The four servers of chapter 03's demonstration, for timeouts of `timeouts`: one that
+/// The four servers of chapter 04's demonstration, for timeouts of `timeouts`: one that
 /// answers well in time, one that answers after twice the read timeout, one that never
 /// answers and one whose accept queue is full.
 pub fn demo_servers(timeouts: Timeouts) -> [Server; 4] {

@@ -1,5 +1,5 @@
 //! Fail fast or degrade? The cost of each at checkout when the stock database is down
-//! (chapter 04).
+//! (chapter 05).
 //!
 //! Degrading is right when the fallback is harmless: stale product descriptions, popular
 //! items instead of recommendations. It is wrong when a stale answer commits you to

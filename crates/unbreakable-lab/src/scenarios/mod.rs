@@ -7,20 +7,20 @@
 //! * [`contention`]: the AWS "Exponential Backoff And Jitter" optimistic-concurrency
 //!   experiment.
 //! * [`amplification`]: retries at every layer of a call chain.
-//! * [`bimodal`]: a few hanging requests eat a thread pool (chapter 03).
+//! * [`bimodal`]: a few hanging requests eat a thread pool (chapter 04).
 //! * [`wasted`]: work done down a call chain after the client gave up, with independent
-//!   timeouts and with a propagated deadline (chapter 03).
+//!   timeouts and with a propagated deadline (chapter 04).
 //! * [`weather`]: a hanging dependency exhausts a thread pool, and a read timeout with a
-//!   fallback keeps the service up (chapter 03).
+//!   fallback keeps the service up (chapter 04).
 //! * [`shop_day`]: a day of shop traffic with the recommendation engine down, with and
-//!   without degradation (chapter 04).
-//! * [`checkout`]: fail fast or degrade at checkout, and what each costs (chapter 04).
+//!   without degradation (chapter 05).
+//! * [`checkout`]: fail fast or degrade at checkout, and what each costs (chapter 05).
 //! * [`payments`]: payments over a lossy network, with and without idempotency keys
-//!   (chapter 05).
+//!   (chapter 06).
 //! * [`two_pc`]: two-phase commit with a crashing coordinator: locks held, requests
-//!   blocked (chapter 06).
+//!   blocked (chapter 07).
 //! * [`order_saga`]: the order saga against four services, with failing steps, failing
-//!   compensations and lost answers (chapter 06).
+//!   compensations and lost answers (chapter 07).
 //! * [`chain`]: chapter 01's gateway -> service -> database under each kind of failure.
 //! * [`paused`]: clients as async tasks through the `Retry` edge on tokio's paused clock.
 

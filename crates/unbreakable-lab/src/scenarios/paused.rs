@@ -40,7 +40,7 @@ pub fn clients(clients: u32, spread: Duration, service: ServiceConfig, policy: R
                             let r = service.borrow_mut().call(sent, &mut rng);
                             let rec = rec.clone();
                             async move {
-                                // A hang never answers; the caller's timeout (chapter 03) would end it.
+                                // A hang never answers; the caller's timeout (chapter 04) would end it.
                                 let latency = r.latency.unwrap_or(Duration::from_secs(3600));
                                 tokio::time::sleep(latency).await;
                                 let outcome = if r.latency.is_some() { r.outcome } else { Outcome::TimedOut };

@@ -1,4 +1,4 @@
-//! Payments over a lossy network, with and without idempotency keys (chapter 05).
+//! Payments over a lossy network, with and without idempotency keys (chapter 06).
 //!
 //! Each payment is one transfer. The client sends it and waits for the answer; the
 //! network loses each request and each response with probability `loss`, and delivers a

@@ -1,5 +1,5 @@
 //! A day of shop traffic with the recommendation engine down for part of it: the seed
-//! text's e-commerce story (chapter 04).
+//! text's e-commerce story (chapter 05).
 //!
 //! Visitors arrive all day (Poisson, with a daily cycle). Each renders the product page
 //! with the [page model](crate::degrade::page) as the dependencies stand at that moment,

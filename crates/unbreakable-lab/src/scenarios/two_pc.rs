@@ -1,5 +1,5 @@
 //! Two-phase commit when the coordinator crashes: how long locks are held and how many
-//! requests they block (chapter 06).
+//! requests they block (chapter 07).
 //!
 //! One transaction over `participants` services starts at time 0; each participant
 //! locks the rows it touches while it works and keeps them until the decision arrives.

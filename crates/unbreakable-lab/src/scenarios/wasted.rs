@@ -1,5 +1,5 @@
 //! Wasted work down a call chain: independent per-hop timeouts against a propagated
-//! deadline (chapter 03).
+//! deadline (chapter 04).
 //!
 //! A client calls service A, A calls B, B calls C (the seed text's chain). Each service
 //! other than the last does `hop_work` and then calls the next; the last does

@@ -1,5 +1,5 @@
 //! Pool exhaustion by a hanging dependency: the seed text's weather-service story
-//! (chapter 03).
+//! (chapter 04).
 //!
 //! An API serves each request on one of a bounded pool of threads: a little local work,
 //! then a call to an external weather service. For a while the weather service hangs:

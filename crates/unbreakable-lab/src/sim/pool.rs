@@ -34,7 +34,7 @@ pub const MAX_WORKERS: u32 = 1_000_000;
 
 /// A bounded pool of identical workers (threads, connections) in front of a first-in
 /// first-out queue: the queueing resource of the workbook (a service's thread pool in
-/// chapter 03, a connection pool in chapter 07).
+/// chapter 04, a connection pool in chapter 08).
 ///
 /// It is a pure model: a request arriving at `now` that needs a worker for `service`
 /// learns at once when it will start, because with FIFO order and known service times the

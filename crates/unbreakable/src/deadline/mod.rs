@@ -1,4 +1,4 @@
-//! Deadlines that travel with a request (the foundation of the workbook's chapter 03).
+//! Deadlines that travel with a request (the foundation of the workbook's chapter 04).
 //!
 //! A [`Deadline`] is an absolute point in time, not a timeout: every hop of a call chain
 //! sees how much of the *caller's* budget is left, keeps back what it needs for its own

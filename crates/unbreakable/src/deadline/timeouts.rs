@@ -210,7 +210,7 @@ pub enum CallError {
     ///
     /// ### Handling
     /// The server may have acted on the request: retry only if it is idempotent (or
-    /// carries an idempotency key, chapter 05).
+    /// carries an idempotency key, chapter 06).
     #[error("no answer {after:?} after sending (read timeout)")]
     ReadTimeout {
         /// The read timeout that fired.

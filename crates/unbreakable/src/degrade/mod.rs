@@ -1,5 +1,5 @@
 //! Graceful degradation: when something breaks, show what you can instead of nothing
-//! (the workbook's chapter 04).
+//! (the workbook's chapter 05).
 //!
 //! [`with_fallback`] is the async edge a real handler uses for one nice-to-have call: a
 //! timeout, and a fallback value when the call fails or is too slow. The answer says

@@ -1,4 +1,4 @@
-//! Idempotency keys: a request that may arrive twice is applied once (chapter 05).
+//! Idempotency keys: a request that may arrive twice is applied once (chapter 06).
 //!
 //! The client sends a unique key with each logical request and the *same* key with every
 //! retry of it. The server remembers, per key, a [`Fingerprint`] of the request and its

@@ -1,4 +1,4 @@
-//! Distributed transactions: two-phase commit and sagas (the workbook's chapter 06).
+//! Distributed transactions: two-phase commit and sagas (the workbook's chapter 07).
 //!
 //! * [`two_phase`]: all-or-nothing across services, paid for with locks held until the
 //!   coordinator's decision arrives; a coordinator crash after the prepare phase blocks
