@@ -37,7 +37,10 @@ def nav(paths: list[Path], titles: list[str], i: int) -> str:
     parts.append(f"[Contents]({paths[0].name})")
     if i + 1 < len(paths):
         parts.append(f"[Next: {titles[i + 1]} →]({paths[i + 1].name})")
-    return f"{MARK} " + " | ".join(parts)
+    # The marker stands alone on its line: in CommonMark a line that starts with an HTML
+    # comment is an HTML block up to the line that closes it, so links on that same line
+    # would never be parsed (JupyterLab showed them as raw markdown).
+    return f"{MARK}\n" + " | ".join(parts)
 
 
 def main() -> int:
