@@ -110,7 +110,7 @@ pub fn herd_served(runs: &[Run], herd: &Herd, seed: u64) -> Chart {
     c
 }
 
-/// Chapter 02: the flash sale, with and without backoff.
+/// Chapter 03: the flash sale, with and without backoff.
 pub fn flash_sale(without: &Run, with: &Run, sale: &FlashSale, seed: u64) -> Chart {
     let h = sale.horizon.as_secs_f64();
     let mut c = Chart::lines("Flash sale: does the payment gateway recover?", "time (s)", "per second")
@@ -149,7 +149,7 @@ pub fn contention(points: &[Point], calls: bool, runs: u32, seed: u64) -> Chart 
     c
 }
 
-/// Chapter 02: calls per user request at each layer, with and without a budget.
+/// Chapter 03: calls per user request at each layer, with and without a budget.
 pub fn amplification(a: &Amplification, none: &[f64], budget: &[f64], seed: u64) -> Chart {
     let layer = |v: &[f64]| v.iter().enumerate().map(|(k, &c)| (k as f64, c)).collect::<Vec<_>>();
     Chart::lines("Retry amplification down a call chain", "layer (0 = the user's call)", "calls per user request")
