@@ -15,8 +15,8 @@
 
 pub use unbreakable::degrade::*;
 
+pub mod article;
 pub mod page;
-pub mod seed;
 
+pub use article::{describe, table, widget, Row, WidgetView, ARTICLE_COMPONENTS};
 pub use page::{storefront, Dependency, Fallback, Health, Importance, Mode, Page, Rendered, Section, Shown, Status};
-pub use seed::{describe, table, widget, Row, WidgetView, SEED_COMPONENTS};

@@ -40,7 +40,7 @@ impl Dependency {
         Dependency::Payments,
     ];
 
-    /// The name the seed text uses.
+    /// The name the article uses.
     pub fn name(self) -> &'static str {
         match self {
             Dependency::Gateway => "API gateway",
@@ -58,7 +58,7 @@ impl Dependency {
     /// # Default
     /// Gateway 20 ms, database 95 ms, cache 5 ms, search 40 ms, recommendations 60 ms,
     /// image CDN 0 ms (the browser fetches images after the page), payments 250 ms.
-    /// With these, the product page takes the seed widget's 120 ms.
+    /// With these, the product page takes the 120 ms of the article's widget.
     pub fn latency(self) -> Duration {
         Duration::from_millis(match self {
             Dependency::Gateway => 20,
@@ -179,10 +179,10 @@ pub struct Section {
 /// How a page handles a dependency that is down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Mode {
-    /// Any failed call takes the whole page down (an unhandled error anywhere): the seed
-    /// text's e-commerce story, "every product page shows a 500 error".
+    /// Any failed call takes the whole page down (an unhandled error anywhere): the
+    /// article's e-commerce story, "every product page shows a 500 error".
     FailWhole,
-    /// Errors are caught per section but nothing takes their place: the seed's "without
+    /// Errors are caught per section but nothing takes their place: the article's "without
     /// degradation" column. An essential section still takes the page down.
     NoFallback,
     /// Each section falls back; only an essential section with no usable fallback takes
@@ -339,7 +339,7 @@ impl Page {
     }
 }
 
-/// The seed text's shop: a product page (product details from the database through
+/// The article's shop: a product page (product details from the database through
 /// the cache, a search bar, recommendations, images) and a checkout (the cart, and
 /// payment).
 pub fn storefront() -> [Page; 2] {

@@ -1,4 +1,4 @@
-//! Money transfers with idempotency keys: the payment API of the seed text's widget.
+//! Money transfers with idempotency keys: the payment API of the article's widget.
 //!
 //! A [`Ledger`] moves money between accounts. With a key, a transfer is applied at most
 //! once however often it is sent; without one, every copy that arrives is applied. The
@@ -158,7 +158,7 @@ pub(crate) fn apply(balances: &mut BTreeMap<String, Cents>, t: &Transfer) -> Res
 /// An in-memory ledger with an in-memory key store.
 ///
 /// # Examples
-/// The seed's widget: Alice has $5,000, Bob $3,000; Alice sends Bob $500, the response is
+/// The article's widget: Alice has $5,000, Bob $3,000; Alice sends Bob $500, the response is
 /// lost, and the client sends it again.
 /// ```
 /// use std::time::Duration;

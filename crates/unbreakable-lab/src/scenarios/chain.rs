@@ -1,5 +1,5 @@
 //! Chapter 01: a three-link chain (gateway -> service -> database) and the four kinds of
-//! failure of the seed text, injected one at a time.
+//! failure of the article, injected one at a time.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::ConfigError;
 use crate::sim::{rng, substream, Arrivals, Attempt, Effect, Latency, Outcome, Recorder, ServiceConfig, ServiceModel};
 
-/// The seed's failure types, each made concrete as faults on one link.
+/// The article's failure types, each made concrete as faults on one link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum FailureType {
     /// Nothing goes wrong (the baseline).

@@ -1,4 +1,4 @@
-//! The seed's flash sale: a payment gateway returns 500s for ten seconds; our payment
+//! The article's flash sale: a payment gateway returns 500s for ten seconds; our payment
 //! service's retry loop, without backoff, hammers it with 50 requests per second and keeps
 //! it from recovering.
 //!

@@ -1,4 +1,4 @@
-//! The seed text's order saga, run against four small services (chapter 07).
+//! The article's order saga, run against four small services (chapter 07).
 //!
 //! Create order -> reserve inventory -> process payment -> ship; each step with its
 //! compensation (cancel order, release inventory, refund payment, cancel shipment). The

@@ -1,5 +1,5 @@
-//! A day of shop traffic with the recommendation engine down for part of it: the seed
-//! text's e-commerce story (chapter 05).
+//! A day of shop traffic with the recommendation engine down for part of it: the
+//! article's e-commerce story (chapter 05).
 //!
 //! Visitors arrive all day (Poisson, with a daily cycle). Each renders the product page
 //! with the [page model](crate::degrade::page) as the dependencies stand at that moment,
@@ -15,7 +15,7 @@
 //!
 //! So during the outage, sales relative to normal are
 //! `1 - via_recommendations * (1 - popular_recovers)` with degradation (0.85 with the
-//! defaults: the seed's "sales continue at 85% of normal"), `1 - via_recommendations`
+//! defaults: the article's "sales continue at 85% of normal"), `1 - via_recommendations`
 //! with errors caught but no fallback (0.70), and 0 when any error fails the page. The
 //! 85% is therefore an *input* built from two stated assumptions; the simulation shows
 //! what it means hour by hour, with the noise of real traffic, and the tests check that

@@ -205,12 +205,15 @@ pub struct Comparison {
     pub lock_s: f64,
     /// Other requests that waited for those locks.
     pub blocked: u64,
-    /// How long a user could see a half-done order (charged but not shipped, say).
+    /// How long a user could see a half-done order (charged but not shipped, say); for 2PC,
+    /// a reader that waits for its locks.
     pub intermediate_visible_s: f64,
 }
 
 /// 2PC against the saga, the coordinator or orchestrator down for `downtime` halfway:
-/// 2PC holds locks (and blocks others) for the outage but never shows a half-done order;
+/// 2PC holds locks (and blocks others) for the outage, and shows no half-done order to
+/// readers that wait for those locks (readers that take none can see one: atomic
+/// commitment is not atomic visibility);
 /// the saga holds no cross-service locks but shows its intermediate state for the outage.
 ///
 /// # Errors

@@ -1,12 +1,12 @@
 //! Wasted work down a call chain: independent per-hop timeouts against a propagated
 //! deadline (chapter 04).
 //!
-//! A client calls service A, A calls B, B calls C (the seed text's chain). Each service
+//! A client calls service A, A calls B, B calls C (the article's chain). Each service
 //! other than the last does `hop_work` and then calls the next; the last does
 //! `leaf_work`, which becomes `slowdown.2` times slower during a slowdown window.
 //!
 //! * **Independent timeouts.** Every hop waits up to `hop_timeout` for the next one (the
-//!   seed's "Service C might have a 30-second timeout even though only 20 seconds
+//!   article's "Service C might have a 30-second timeout even though only 20 seconds
 //!   remain"). Nobody tells a callee that its caller has left, so C finishes its work
 //!   even when the client gave up long ago, and B and A keep a thread waiting for it.
 //! * **Propagated deadline.** The client's budget travels as a [`Deadline`]; each hop
@@ -55,7 +55,7 @@ impl Propagation {
 /// The experiment's settings.
 ///
 /// # Default
-/// The seed's chain: a 30 s client budget, services A -> B -> C; A and B each work 5 s
+/// The article's chain: a 30 s client budget, services A -> B -> C; A and B each work 5 s
 /// before calling on (so C sees 20 s left), and independent hops wait 30 s each. C's
 /// work is log-normal with a median of 8 s (sigma 0.5), five times slower from 200 s to
 /// 400 s. One request per second for 600 s; no reserve.
@@ -368,7 +368,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_seed_chain_wastes_nothing_with_a_deadline_and_plenty_without() {
+    fn the_article_chain_wastes_nothing_with_a_deadline_and_plenty_without() {
         let w = WastedWork::default();
         let ind = w.run(Propagation::Independent, 1).unwrap();
         let dl = w.run(Propagation::Deadline, 1).unwrap();

@@ -1,4 +1,4 @@
-//! Pool exhaustion by a hanging dependency: the seed text's weather-service story
+//! Pool exhaustion by a hanging dependency: the article's weather-service story
 //! (chapter 04).
 //!
 //! An API serves each request on one of a bounded pool of threads: a little local work,

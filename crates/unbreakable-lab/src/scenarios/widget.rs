@@ -1,4 +1,4 @@
-//! The seed's retry widget: one request to an endpoint that keeps failing, retried up to
+//! The article's retry widget: one request to an endpoint that keeps failing, retried up to
 //! 5 times from a base of 1000 ms, with and without backoff.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The seed text's table and widget, produced by rendering the page model.
+//! The article's table and widget, produced by rendering the page model.
 
 use std::time::Duration;
 
@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::page::{storefront, Dependency, Health, Mode, Page, Rendered, Section, Shown, Status, CACHE_MISS_PENALTY, FAIL_FAST};
 
-/// One row of the seed's table: a component down, what users get without degradation and
+/// One row of the article's table: a component down, what users get without degradation and
 /// with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {
@@ -24,7 +24,7 @@ pub struct Row {
 pub fn describe(rendered: &Rendered, section: &Section) -> String {
     match (rendered.status, rendered.section(section.name)) {
         (Status::Error(code), _) => match rendered.failed_by {
-            // The seed's own words already say the page fails ("500 error page");
+            // The article's own words already say the page fails ("500 error page");
             // otherwise say so, so that an essential section's failure is not mistaken
             // for a broken part of a working page.
             Some(by) if by == section.name && section.symptom.contains(&code.to_string()) => section.symptom.into(),
@@ -40,7 +40,7 @@ pub fn describe(rendered: &Rendered, section: &Section) -> String {
     }
 }
 
-/// The seed's table, by rendering: for each of `components`, the first page with a
+/// The article's table, by rendering: for each of `components`, the first page with a
 /// section on it is rendered with only that component down, without degradation
 /// ([`Mode::NoFallback`]) and with it.
 pub fn table(pages: &[Page], components: &[Dependency]) -> Vec<Row> {
@@ -59,11 +59,11 @@ pub fn table(pages: &[Page], components: &[Dependency]) -> Vec<Row> {
         .collect()
 }
 
-/// The seed's five components, in its order.
-pub const SEED_COMPONENTS: [Dependency; 5] =
+/// The article's five components, in its order.
+pub const ARTICLE_COMPONENTS: [Dependency; 5] =
     [Dependency::Database, Dependency::Search, Dependency::Recommendations, Dependency::ImageCdn, Dependency::Payments];
 
-/// The seed's widget: what the product page looks like with `health`, degrading.
+/// The article's widget: what the product page looks like with `health`, degrading.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WidgetView {
     /// FULL, DEGRADED or DOWN.
@@ -76,7 +76,7 @@ pub struct WidgetView {
     pub lines: Vec<String>,
 }
 
-/// The seed's widget over the four toggles (gateway, database, Redis cache, search).
+/// The article's widget over the four toggles (gateway, database, Redis cache, search).
 pub fn widget(health: &Health) -> WidgetView {
     let [product, _] = storefront();
     let page = product.render(health, Mode::Degrade);
@@ -116,7 +116,7 @@ mod tests {
     use crate::degrade::page::Importance;
 
     #[test]
-    fn all_up_takes_the_seeds_120_ms() {
+    fn all_up_takes_the_articles_120_ms() {
         let v = widget(&Health::all_up());
         assert_eq!((v.level, v.response), ("FULL", Duration::from_millis(120)));
     }
@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn the_table_matches_what_the_components_do() {
         let pages = storefront();
-        let rows = table(&pages, &SEED_COMPONENTS);
+        let rows = table(&pages, &ARTICLE_COMPONENTS);
         assert_eq!(rows.len(), 5);
         for row in &rows {
             let page = pages.iter().find(|p| p.name == row.page).unwrap();
