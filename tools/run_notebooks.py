@@ -3,7 +3,8 @@
 Runs under the virtual environment's Python (./workbook calls it). For each notebook it
 prints which cell is running and how long it took, saves the executed copy, and ends with
 a summary table. A cell fails if it produces an error output or anything on stderr (evcxr
-reports panics and errors passed up with `?` only on stderr), or runs past its time-out;
+reports panics and errors passed up with `?` only on stderr), shows a chart without its PNG
+form (untrusted notebooks show no SVG), or runs past its time-out;
 the failure is reported with the notebook, the cell number, its source and the error.
 
 A cell tagged `raises-exception` (a compile error shown on purpose) may fail; a cell
@@ -32,6 +33,12 @@ def problem(cell) -> str | None:
     for out in outputs:
         if out.get("output_type") == "error":
             return f"{out.get('ename', 'error')}: {out.get('evalue', '')}\n" + "\n".join(out.get("traceback", []))
+    for out in outputs:
+        data = out.get("data", {})
+        if "image/svg+xml" in data and "image/png" not in data:
+            # JupyterLab renders no SVG from an untrusted notebook (the executed copies
+            # are untrusted wherever they are opened); the PNG is what it shows there.
+            return "a chart shown as SVG only: untrusted notebooks would show nothing (show it with Chart::show)"
     if "allow-stderr" not in tags:
         text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr")
         if text.strip():

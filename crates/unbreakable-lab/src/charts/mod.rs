@@ -121,14 +121,32 @@ pub struct Chart {
     pub bands: Vec<Band>,
 }
 
-/// An SVG image that the evcxr Jupyter kernel shows inline (it calls `evcxr_display`).
+/// A chart drawn for a notebook: the same picture as SVG and as PNG, which the evcxr
+/// Jupyter kernel shows inline (it calls `evcxr_display`).
+///
+/// Both go out as one display bundle. JupyterLab draws the SVG in a notebook the user
+/// trusts and the PNG in one it does not: it never renders SVG from an untrusted
+/// notebook (one executed elsewhere, such as the main job's `data/executed/`), so without
+/// the PNG those charts would not appear at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Svg(pub String);
+pub struct Figure {
+    /// The chart as SVG.
+    pub svg: String,
+    /// The chart as PNG bytes.
+    pub png: Vec<u8>,
+}
 
-impl Svg {
-    /// Prints the SVG in evcxr's display protocol.
+impl Figure {
+    /// Prints both forms in evcxr's display protocol (the PNG base64-encoded, as the
+    /// protocol asks for binary content).
     pub fn evcxr_display(&self) {
-        println!("EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT", self.0);
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD.encode(&self.png);
+        // One `println!`: nothing else can interleave with the bundle.
+        println!(
+            "EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT\nEVCXR_BEGIN_CONTENT image/png\n{png}\nEVCXR_END_CONTENT",
+            self.svg
+        );
     }
 }
 
@@ -210,12 +228,33 @@ impl Chart {
         Ok(s)
     }
 
-    /// The chart for inline display in a notebook (default size).
+    /// The chart for inline display in a notebook (default size), as SVG and PNG.
     ///
     /// # Errors
-    /// [`Error::Chart`] if drawing fails.
-    pub fn show(&self) -> Result<Svg, Error> {
-        self.to_svg(SIZE).map(Svg)
+    /// [`Error::Chart`] if drawing or encoding fails.
+    pub fn show(&self) -> Result<Figure, Error> {
+        Ok(Figure { svg: self.to_svg(SIZE)?, png: self.to_png(SIZE)? })
+    }
+
+    /// Draws the chart as PNG bytes, in memory.
+    ///
+    /// # Errors
+    /// [`Error::Chart`] if drawing or encoding fails.
+    pub fn to_png(&self, size: (u32, u32)) -> Result<Vec<u8>, Error> {
+        use image::ImageEncoder as _;
+        use plotters::prelude::*;
+        let (w, h) = size;
+        let mut rgb = vec![0u8; (w as usize) * (h as usize) * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+            self.draw(&root)?;
+            root.present().map_err(|e| Error::Chart(e.to_string()))?;
+        }
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&rgb, w, h, image::ColorType::Rgb8)
+            .map_err(|e| Error::Chart(format!("PNG encoding: {e}")))?;
+        Ok(png)
     }
 
     /// Writes the chart as a PNG file.
@@ -268,6 +307,18 @@ mod tests {
         assert!(a.contains("seed 1") && a.starts_with("<svg"));
         let log = sample().log_y().to_svg(SIZE).unwrap();
         assert_ne!(a, log);
+    }
+
+    /// A notebook shows both forms in one bundle, so a viewer that will not render SVG
+    /// (JupyterLab, for an untrusted notebook) still gets the chart as PNG.
+    #[test]
+    fn a_shown_chart_carries_the_same_picture_as_png() {
+        let f = sample().show().unwrap();
+        assert!(f.svg.starts_with("<svg"));
+        assert_eq!(&f.png[..8], b"\x89PNG\r\n\x1a\n", "a PNG signature");
+        assert_eq!(f, sample().show().unwrap(), "deterministic, byte for byte");
+        let decoded = image::load_from_memory(&f.png).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), SIZE);
     }
 
     #[test]
