@@ -92,7 +92,8 @@ def setup() -> None:
     if not kernel.exists() or f'"evcxr_jupyter {EVCXR_VERSION} ' not in installed:
         say(f"building evcxr_jupyter {EVCXR_VERSION} into {VENV.relative_to(ROOT)} "
             f"(about 6-13 minutes the first time on a machine; later clones reuse {CACHE}/evcxr-target)")
-        run(["cargo", "install", "evcxr_jupyter", "--version", EVCXR_VERSION, "--locked", "--quiet",
+        # Not --quiet: cargo's "Compiling ..." lines are the progress of a 6-13 minute step.
+        run(["cargo", "install", "evcxr_jupyter", "--version", EVCXR_VERSION, "--locked",
              "--root", VENV, "--target-dir", CACHE / "evcxr-target"])
     share = VENV / "share" / "jupyter"
     spec = share / "kernels" / KERNEL_NAME
