@@ -14,6 +14,7 @@
 //! | [`sim`] | the simulation core: seeded randomness, virtual time, a discrete-event queue, fault-injected service models, traffic, and a [`Recorder`](sim::Recorder) that yields polars DataFrames |
 //! | [`scenarios`] | the experiments of the notebooks, each a pure function of a configuration and a seed |
 //! | [`frames`] | records as polars DataFrames, and summaries |
+//! | [`table`] | DataFrames shown as HTML tables in a notebook (`df.table()`) |
 //! | [`charts`] | chart functions that draw on any plotters `DrawingArea`; [`charts::book`] builds every chart of the workbook |
 //!
 //! The same seed always gives the same numbers and the same chart, byte for byte.
@@ -65,6 +66,9 @@ pub mod charts;
 #[cfg(feature = "frames")]
 pub mod frames;
 
+#[cfg(feature = "frames")]
+pub mod table;
+
 /// The patterns crate itself, for code that names it: `unbreakable_lab::unbreakable`.
 pub use unbreakable;
 
@@ -98,5 +102,7 @@ pub mod prelude {
     pub use crate::charts;
     #[cfg(feature = "frames")]
     pub use crate::frames;
+    #[cfg(feature = "frames")]
+    pub use crate::table::AsTable;
     pub use std::time::Duration;
 }
