@@ -41,11 +41,6 @@ impl Clock {
     pub fn now(&self) -> Duration {
         Instant::now().saturating_duration_since(self.origin)
     }
-
-    /// The `tokio::time::Instant` at which this clock reads `at`.
-    pub fn instant(&self, at: Duration) -> Instant {
-        self.origin.checked_add(at).unwrap_or_else(|| self.origin + Duration::from_secs(86_400 * 365 * 30))
-    }
 }
 
 impl Default for Clock {

@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 /// ChaCha8 is portable and its output is fixed for a given seed across platforms and
 /// releases of `rand_chacha`, which `rand`'s `StdRng` does not promise. That is what
 /// makes "the same seed gives the same chart, byte for byte" hold on every machine.
-pub type SimRng = ChaCha8Rng;
+pub type SimRng = unbreakable::retry::JitterRng;
 
 /// A generator seeded with `seed`.
 ///
@@ -24,9 +24,8 @@ pub fn rng(seed: u64) -> SimRng {
 /// An independent generator for stream `stream` of run `seed` (for example one per
 /// client), so that adding a client does not shift the numbers every other client draws.
 pub fn substream(seed: u64, stream: u64) -> SimRng {
-    let mut r = ChaCha8Rng::seed_from_u64(seed);
-    r.set_stream(stream);
-    r
+    // The same streams the core crate's seeded retries draw from.
+    unbreakable::retry::seeded_rng(seed, stream)
 }
 
 /// A uniform draw from `[0, 1)`.

@@ -295,29 +295,27 @@ impl CircuitBreaker {
         a.probe == Some(self.episode) && matches!(self.state, BreakerState::HalfOpen { .. })
     }
 
+    /// Whether the outcome of `a` still says something about the service: a probe of the
+    /// current half-open episode, or an ordinary request while closed. A late answer to a
+    /// request sent before the breaker opened, or an ordinary one answered while probes
+    /// are out, says nothing new.
+    fn counts(&self, a: Admission) -> bool {
+        if a.is_probe() { self.current_probe(a) } else { matches!(self.state, BreakerState::Closed) }
+    }
+
     /// The request admitted as `a` succeeded (or failed in a way that says nothing
     /// about the service's health: a 400 is an answer).
     pub fn on_success(&mut self, a: Admission, now: Duration) {
-        if a.is_probe() {
-            if self.current_probe(a) {
-                self.record_success(now);
-            }
-        } else if matches!(self.state, BreakerState::Closed) {
+        if self.counts(a) {
             self.record_success(now);
         }
     }
 
     /// The request admitted as `a` failed.
     pub fn on_failure(&mut self, a: Admission, now: Duration) {
-        if a.is_probe() {
-            if self.current_probe(a) {
-                self.record_failure(now);
-            }
-        } else if matches!(self.state, BreakerState::Closed) {
+        if self.counts(a) {
             self.record_failure(now);
         }
-        // A late failure of a request sent before the breaker opened, or of an ordinary
-        // request answered while probes are out, says nothing new: ignored.
     }
 
     /// The request admitted as `a` ended without an outcome (its future was dropped, a
