@@ -34,6 +34,9 @@ CACHE = Path(
     or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "unbreakable"
 )
 START = time.monotonic()
+# Servers the tests, notebooks and charts start (PostgreSQL, Redis) come from this
+# environment; the crates look here for them.
+os.environ.setdefault("UNBREAKABLE_VENV", str(VENV))
 
 
 def say(msg: str) -> None:
@@ -70,6 +73,7 @@ def jupyter_env() -> dict[str, str]:
     env["JUPYTER_PATH"] = str(VENV / "share" / "jupyter")
     env["UNBREAKABLE_CACHE"] = str(CACHE)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["UNBREAKABLE_VENV"] = str(VENV)
     return env
 
 

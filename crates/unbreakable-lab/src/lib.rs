@@ -43,6 +43,7 @@ pub mod degrade;
 pub mod error;
 pub mod idempotency;
 pub mod scenarios;
+pub mod servers;
 pub mod sim;
 
 /// Retries, backoff and jitter, circuit breaking and retry budgets: [`unbreakable::retry`].
