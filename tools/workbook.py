@@ -6,6 +6,7 @@ Standard library only: this runs before the virtual environment exists.
     ./workbook test     the whole test suite: cargo tests and every notebook
     ./workbook lab      open the notebooks in JupyterLab on the Rust kernel
     ./workbook charts   only the charts (pass --list, --only ID, --seed N, --out DIR)
+    ./workbook book     the executed chapters as a static HTML site in data/book
     ./workbook setup    only the set-up (each command above does it first)
 
 Every command sets itself up on a fresh machine: a Python virtual environment in .venv
@@ -135,15 +136,62 @@ def charts(args: list[str]) -> int:
     return call(["cargo", "run", "--quiet", "-p", "unbreakable-lab", "--bin", "unbreakable-charts", "--", *args])
 
 
+def browser(install: bool) -> bool:
+    """Whether Debian's Chromium and chromedriver are there for the book's browser check;
+    with `install`, installs them first where this machine lets us (root and apt-get).
+    Says in one line why not, where not."""
+    need = ["/usr/bin/chromium", "/usr/bin/chromedriver"]
+    if all(Path(p).exists() for p in need):
+        return True
+    if install and shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        say("installing Debian's chromium and chromium-driver for the book's browser check")
+        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", "chromium-driver"]
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        if call(cmd, env) != 0:
+            call(["apt-get", "update", "-q"], env)
+            call(cmd, env)
+        if all(Path(p).exists() for p in need):
+            return True
+    why = "not root, or no apt-get" if install else "run ./workbook test once as root on Debian to install it"
+    say(f"browser check skipped: Chromium and chromedriver are not installed ({why}); "
+        "the book is built but not checked in a browser")
+    return False
+
+
+def book(executed: Path, chart_dir: Path, out: Path, install_browser: bool) -> int:
+    """Builds the static site and, where Chromium is there, checks it in the browser (the
+    check also takes the screenshots in <out>/screenshots)."""
+    code = call([BIN / "python", ROOT / "tools" / "book.py", "--executed", executed,
+                 "--charts", chart_dir, "--out", out])
+    if code == 0 and browser(install_browser):
+        code = call([BIN / "python", ROOT / "tools" / "check_book.py", "--book", out, "--executed", executed])
+    return code
+
+
 def cmd_run(args: list[str]) -> int:
     setup()
     say("building the laboratory crate and the chart command")
     run(["cargo", "build", "-p", "unbreakable-lab", "--bin", "unbreakable-charts"])
     nb = notebooks(ROOT / "data" / "executed", args)
     ch = charts(["--out", str(ROOT / "data" / "charts")])
-    say(f"executed notebooks are in data/executed, charts in data/charts "
-        f"({'ok' if nb == 0 and ch == 0 else 'with failures, see above'})")
-    return nb or ch
+    bk = book(ROOT / "data" / "executed", ROOT / "data" / "charts", ROOT / "data" / "book", False) if nb == 0 and ch == 0 else 1
+    say(f"executed notebooks are in data/executed, charts in data/charts, the book in "
+        f"data/book (open data/book/index.html) "
+        f"({'ok' if nb == 0 and ch == 0 and bk == 0 else 'with failures, see above'})")
+    return nb or ch or bk
+
+
+def cmd_book(args: list[str]) -> int:
+    setup()
+    executed, chart_dir = ROOT / "data" / "executed", ROOT / "data" / "charts"
+    if not any(executed.glob("[0-9][0-9]-*.ipynb")):
+        sys.exit("error: data/executed has no executed notebooks: run ./workbook run first "
+                 "(it executes them, writes the charts and builds the book)")
+    if not (chart_dir / "index.json").exists():
+        code = charts(["--out", str(chart_dir)])
+        if code != 0:
+            return code
+    return book(executed, chart_dir, ROOT / "data" / "book", False)
 
 
 def cmd_test(args: list[str]) -> int:
@@ -158,7 +206,14 @@ def cmd_test(args: list[str]) -> int:
     run(["cargo", "check", "-p", "unbreakable", "--no-default-features", "--lib"])
     run(["cargo", "check", "-p", "unbreakable-lab", "--no-default-features", "--lib", "--examples"])
     say("notebooks, headless on the Rust kernel")
-    return notebooks(ROOT / "target" / "executed-notebooks", ["--test", *args])
+    executed = ROOT / "target" / "executed-notebooks"
+    code = notebooks(executed, ["--test", *args])
+    if code != 0 or args:
+        return code  # a partial run (names given) builds no book
+    say("the chart command, and the book from the executed notebooks, checked in Chromium")
+    chart_dir = ROOT / "target" / "test-charts"
+    code = charts(["--out", str(chart_dir)])
+    return code or book(executed, chart_dir, ROOT / "target" / "test-book", True)
 
 
 def cmd_lab(args: list[str]) -> int:
@@ -178,6 +233,7 @@ def main() -> int:
         "test": cmd_test,
         "lab": cmd_lab,
         "charts": lambda a: charts(a),
+        "book": cmd_book,
         "setup": lambda a: (setup(), 0)[1],
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:

@@ -1,5 +1,7 @@
 //! The chart command: runs every scenario of the workbook and writes each chart as SVG
-//! and PNG, with its data beside it as CSV.
+//! and PNG, with its data beside it as CSV, and an `index.json` that lists every chart
+//! written (id, title, seed, caption with the parameters), from which the book's gallery is
+//! built.
 //!
 //! ```text
 //! unbreakable-charts [--out DIR] [--seed N] [--only ID]... [--list]
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         .collect();
     let start = Instant::now();
     let mut rows: Vec<(String, f64, &str)> = Vec::new();
+    let mut index: Vec<serde_json::Value> = Vec::new();
     let mut failed = 0;
     for (i, e) in todo.iter().enumerate() {
         let t = Instant::now();
@@ -89,6 +92,9 @@ fn main() -> ExitCode {
                 std::fs::write(base.with_extension("svg"), chart.to_svg(SIZE)?)?;
                 chart.save_png(&base.with_extension("png"), SIZE)?;
                 chart.write_csv(BufWriter::new(File::create(base.with_extension("csv"))?))?;
+                index.push(serde_json::json!({
+                    "id": id, "title": chart.title, "caption": chart.caption, "seed": args.seed,
+                }));
             }
             Ok(charts.len())
         });
@@ -104,6 +110,13 @@ fn main() -> ExitCode {
                 rows.extend(e.ids.iter().map(|id| (id.to_string(), secs, "FAILED")));
             }
         }
+    }
+    let listing = serde_json::to_string_pretty(&index).map_err(std::io::Error::other).and_then(|json| {
+        std::fs::write(args.out.join("index.json"), json + "\n")
+    });
+    if let Err(e) = listing {
+        eprintln!("error: cannot write {}: {e}", args.out.join("index.json").display());
+        failed += 1;
     }
     println!("\n{:<24} {:>9}  status", "chart", "seconds");
     for (id, s, status) in &rows {
