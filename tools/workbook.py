@@ -7,6 +7,8 @@ Standard library only: this runs before the virtual environment exists.
     ./workbook lab      open the notebooks in JupyterLab on the Rust kernel
     ./workbook charts   only the charts (pass --list, --only ID, --seed N, --out DIR)
     ./workbook book     the executed chapters as a static HTML site in data/book
+    ./workbook exercises  self-checking exercises: which pass, the next one and its hint
+                        (pass NN for one chapter, --watch to re-check on save)
     ./workbook setup    only the set-up (each command above does it first)
 
 Every command sets itself up on a fresh machine: a Python virtual environment in .venv
@@ -199,8 +201,11 @@ def cmd_test(args: list[str]) -> int:
     run([sys.executable, ROOT / "tools" / "check_notebooks.py"])
     setup()
     say("cargo tests (unit, property, integration and doc tests; every feature, so the tower "
-        "layers' loopback HTTP test and the SQLite key store run too)")
-    run(["cargo", "test", "--workspace", "--all-features"])
+        "layers' loopback HTTP test and the SQLite key store run too; the exercises, which "
+        "fail until solved, are proved apart below)")
+    run(["cargo", "test", "--workspace", "--all-features", "--exclude", "unbreakable-exercises"])
+    say("exercises: every one compiles and fails as shipped, every solution passes")
+    run([sys.executable, ROOT / "tools" / "exercises.py", "--prove"])
     say("the patterns crate as lean as a service can take it (no default features), and the "
         "laboratory without polars and plotters, still build")
     run(["cargo", "check", "-p", "unbreakable", "--no-default-features", "--lib"])
@@ -234,6 +239,7 @@ def main() -> int:
         "lab": cmd_lab,
         "charts": lambda a: charts(a),
         "book": cmd_book,
+        "exercises": lambda a: subprocess.call([sys.executable, ROOT / "tools" / "exercises.py", *a]),
         "setup": lambda a: (setup(), 0)[1],
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:

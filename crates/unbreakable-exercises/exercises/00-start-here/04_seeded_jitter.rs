@@ -1,0 +1,52 @@
+// Exercise 00.4: the same seed gives the same numbers.
+//
+// What to do: make `jittered_delays(seed)` return the first five full-jitter delays of
+// an exponential backoff (base 100 ms, cap 2 s), drawing the jitter from a generator
+// seeded with `seed`, so that a run can be repeated exactly.
+// Why it matters: a simulation or a test that draws from an unseeded generator gives
+// different numbers each run, and a failure you cannot reproduce you cannot debug. (A
+// service, in contrast, must NOT share a seed: replicas would retry in step.)
+// Chapter: 00-start-here, "The same seed gives the same numbers".
+// Hint: which function in `unbreakable::retry` makes a generator from a seed, and which
+//   one reads the operating system's randomness?
+
+use std::time::Duration;
+use unbreakable::retry::{Backoff, Jitter};
+
+pub fn jittered_delays(seed: u64) -> Vec<Duration> {
+    let backoff = Backoff::exponential(Duration::from_millis(100))
+        .with_cap(Duration::from_secs(2))
+        .with_jitter(Jitter::Full)
+        .build()
+        .expect("a valid backoff");
+    // TODO: draw from a generator made from `seed`.
+    let _ = seed;
+    let rng = unbreakable::retry::os_rng();
+    backoff.delays(rng).take(5).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_delays() {
+        assert_eq!(jittered_delays(7), jittered_delays(7));
+        assert_eq!(jittered_delays(8), jittered_delays(8));
+    }
+
+    #[test]
+    fn different_seeds_differ() {
+        assert_ne!(jittered_delays(7), jittered_delays(8));
+    }
+
+    #[test]
+    fn every_delay_is_within_full_jitters_bounds() {
+        let d = jittered_delays(42);
+        assert_eq!(d.len(), 5);
+        for (n, delay) in d.iter().enumerate() {
+            let t = Duration::from_millis(100 * (1 << n)).min(Duration::from_secs(2));
+            assert!(*delay <= t, "retry {n}: {delay:?} > {t:?}");
+        }
+    }
+}

@@ -1,0 +1,56 @@
+// Exercise 04.1: choose a timeout from measured latency.
+//
+// What to do: write `timeout_at(samples, q, margin)`: the nearest-rank percentile `q` of
+// the measured latencies, times `1 + margin`. Then check it against a seeded log-normal
+// sample.
+// Why it matters: a timeout guessed as "3 times the median" cuts off healthy requests
+// when the tail is long and waits far too long when it is short. A timeout at p99.9 plus
+// a margin fails about one healthy request in a thousand, by choice.
+// Chapter: 04-timeouts-and-deadlines, "Choosing a timeout".
+// Hint: after sorting n samples, which index holds the smallest value with at least a
+//   share q of the samples at or below it?
+
+use std::time::Duration;
+
+pub fn timeout_at(samples: &[Duration], q: f64, margin: f64) -> Duration {
+    // TODO
+    let mut s = samples.to_vec();
+    s.sort();
+    let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
+    s[rank - 1].mul_f64(1.0 + margin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    /// Log-normal latencies (median 80 ms) from a seeded generator (Box-Muller).
+    fn lognormal(n: usize, sigma: f64, seed: u64) -> Vec<Duration> {
+        let mut rng = unbreakable::retry::seeded_rng(seed, 0);
+        (0..n)
+            .map(|_| {
+                let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+                let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                Duration::from_secs_f64(0.080 * (sigma * z).exp())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn exact_on_a_simple_sample() {
+        let s: Vec<Duration> = (1..=1000).rev().map(Duration::from_millis).collect();
+        assert_eq!(timeout_at(&s, 0.999, 0.0), Duration::from_millis(999));
+        assert_eq!(timeout_at(&s, 0.99, 0.2), Duration::from_millis(1188));
+        assert_eq!(timeout_at(&s[..1], 0.99, 0.0), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn close_to_the_log_normal_quantile() {
+        // p99.9 of a log-normal with median 80 ms, sigma 0.5: 80 ms * e^(0.5 * 3.0902).
+        let s = lognormal(200_000, 0.5, 42);
+        let t = timeout_at(&s, 0.999, 0.0).as_secs_f64();
+        let exact = 0.080 * (0.5_f64 * 3.0902).exp();
+        assert!((t / exact - 1.0).abs() < 0.03, "{t} against {exact}");
+    }
+}
