@@ -129,6 +129,7 @@ def failure_excerpt(output: str, limit: int = 12) -> str:
     """The panic messages of a failed run, without the harness's noise."""
     keep = [line for line in output.splitlines() if line.strip() and not line.startswith(("running ", "test result", "failures:", "error: test failed"))]
     keep = [line for line in keep if "note: run with `RUST_BACKTRACE" not in line and not line.startswith("    tests::")]
+    keep = [line for line in keep if not re.fullmatch(r"[.Fi]+( \d+/\d+)?", line.strip())]
     return "\n".join(keep[:limit])
 
 

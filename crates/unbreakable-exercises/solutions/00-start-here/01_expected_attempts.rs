@@ -12,7 +12,6 @@
 
 /// The expected attempts for failure probability `p` and at most `n` retries.
 pub fn expected_attempts(p: f64, n: u32) -> f64 {
-    // TODO: the closed form of 1 + p + p^2 + ... + p^n.
     if (1.0 - p).abs() < 1e-15 {
         return f64::from(n) + 1.0;
     }

@@ -11,7 +11,6 @@
 
 /// The chance that at least one of `batch` requests fails all `1 + retries` attempts.
 pub fn batch_fails(p: f64, retries: u32, batch: u32) -> f64 {
-    // TODO
     let one = p.powi(retries as i32 + 1);
     1.0 - (1.0 - one).powi(batch as i32)
 }
@@ -19,7 +18,6 @@ pub fn batch_fails(p: f64, retries: u32, batch: u32) -> f64 {
 /// The fewest retries that make `batch_fails` smaller than `target` (None if even 100
 /// retries do not).
 pub fn retries_needed(p: f64, batch: u32, target: f64) -> Option<u32> {
-    // TODO
     (0..=100).find(|&n| batch_fails(p, n, batch) < target)
 }
 

@@ -13,7 +13,6 @@ use std::time::Duration;
 use unbreakable::retry::{Backoff, RetryPolicy};
 
 pub fn policy() -> RetryPolicy {
-    // TODO: choose the base delay and the number of retries.
     let base = Duration::from_millis(100);
     let retries = 3;
     RetryPolicy::new(Backoff::exponential(base).build().expect("a valid backoff"), retries).expect("a valid policy")

@@ -19,7 +19,6 @@ pub fn jittered_delays(seed: u64) -> Vec<Duration> {
         .with_jitter(Jitter::Full)
         .build()
         .expect("a valid backoff");
-    // TODO: draw from a generator made from `seed`.
     let rng = unbreakable::retry::seeded_rng(seed, 0);
     backoff.delays(rng).take(5).collect()
 }

@@ -12,14 +12,12 @@
 
 /// The share of requests served by every link of the chain.
 pub fn chain_success(links: &[f64]) -> f64 {
-    // TODO
     links.iter().product()
 }
 
 /// The share one link serves when each attempt fails with `p_fail` and `retries` retries
 /// are made.
 pub fn with_retries(p_fail: f64, retries: u32) -> f64 {
-    // TODO
     1.0 - p_fail.powi(retries as i32 + 1)
 }
 

@@ -15,7 +15,6 @@ use rand::Rng;
 /// (share still failing, mean database calls per request) for p = 0.05, one retry.
 pub fn one_retry() -> (f64, f64) {
     let (p, n) = (0.05_f64, 1_u32);
-    // TODO: replace both placeholders with formulas in p and n.
     let still_failing = p.powi(n as i32 + 1);
     let calls = unbreakable::retry::expected_attempts(p, n);
     let _ = (p, n);

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 /// The nearest-rank percentile `q` in (0, 1] of `samples` (None if empty).
 pub fn percentile(samples: &[Duration], q: f64) -> Option<Duration> {
-    // TODO
     if samples.is_empty() {
         return None;
     }
@@ -25,7 +24,6 @@ pub fn percentile(samples: &[Duration], q: f64) -> Option<Duration> {
 
 /// (p99 of every request, p99 of the successful ones), from (latency, succeeded) records.
 pub fn p99_split(records: &[(Duration, bool)]) -> (Option<Duration>, Option<Duration>) {
-    // TODO
     let all: Vec<Duration> = records.iter().map(|r| r.0).collect();
     let ok: Vec<Duration> = records.iter().filter(|r| r.1).map(|r| r.0).collect();
     (percentile(&all, 0.99), percentile(&ok, 0.99))

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 /// When users start giving up. `growth` is the extra latency per second of uptime.
 pub fn first_give_up(base: Duration, growth: Duration, user_timeout: Duration) -> Option<Duration> {
-    // TODO
     if base > user_timeout {
         return Some(Duration::ZERO);
     }

@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 pub fn decorrelated(base: Duration, cap: Duration, previous: Duration, u: f64) -> Duration {
-    // TODO
     let hi = previous.max(base) * 3;
     (base + (hi - base).mul_f64(u)).min(cap)
 }

@@ -12,7 +12,6 @@
 use std::time::Duration;
 
 pub fn exponential(base: Duration, cap: Duration, n: u32) -> Duration {
-    // TODO
     if n >= 32 {
         return cap;
     }
@@ -20,12 +19,10 @@ pub fn exponential(base: Duration, cap: Duration, n: u32) -> Duration {
 }
 
 pub fn full(t: Duration, u: f64) -> Duration {
-    // TODO
     t.mul_f64(u)
 }
 
 pub fn equal(t: Duration, u: f64) -> Duration {
-    // TODO
     t / 2 + (t / 2).mul_f64(u)
 }
 

@@ -15,14 +15,12 @@ use unbreakable::retry::{Backoff, RetryPolicy};
 
 /// The longest a policy can wait in total.
 pub fn schedule_span(policy: &RetryPolicy) -> Duration {
-    // TODO
     (0..policy.max_retries()).map(|n| policy.backoff().bounds(n).1).sum()
 }
 
 /// The fewest retries of un-jittered exponential backoff that wait `outage` in total.
 pub fn retries_to_outlast(base: Duration, cap: Duration, outage: Duration) -> u32 {
     let backoff = Backoff::exponential(base).with_cap(cap).build().expect("a valid backoff");
-    // TODO
     let (mut total, mut n) = (Duration::ZERO, 0);
     while total < outage {
         total += backoff.bounds(n).1;

@@ -19,7 +19,6 @@ pub enum HttpError {
 }
 
 pub fn classify(e: &HttpError) -> ErrorClass {
-    // TODO: every error is treated the same way here.
     match e {
         HttpError::TimedOut => ErrorClass::Timeout,
         HttpError::Status { code: 429 | 503, retry_after: Some(d) } => ErrorClass::Throttled { retry_after: *d },

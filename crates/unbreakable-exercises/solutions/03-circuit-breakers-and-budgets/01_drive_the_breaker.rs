@@ -14,7 +14,6 @@ use std::time::Duration;
 use unbreakable::retry::CircuitBreaker;
 
 pub fn call(breaker: &mut CircuitBreaker, now: Duration, succeeds: bool) -> Result<bool, Duration> {
-    // TODO
     let admission = breaker.try_acquire(now).map_err(|open| open.retry_after)?;
     if succeeds {
         breaker.on_success(admission, now);

@@ -12,12 +12,10 @@
 //   sends are first tries, and so how many calls per first try at most?
 
 pub fn calls_at_bottom(tries: u32, layers: u32) -> u64 {
-    // TODO
     u64::from(tries).pow(layers)
 }
 
 pub fn budgeted_bound(ratio: f64, layers: u32) -> f64 {
-    // TODO
     (1.0 / (1.0 - ratio)).powi(layers as i32)
 }
 

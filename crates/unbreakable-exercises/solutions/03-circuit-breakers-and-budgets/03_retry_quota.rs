@@ -13,12 +13,10 @@
 use unbreakable::retry::RetryQuota;
 
 pub fn aws_quota() -> RetryQuota {
-    // TODO: the AWS numbers.
     RetryQuota::new(500, 5, 10, 1).expect("a valid quota")
 }
 
 pub fn retries_until_refused(quota: &mut RetryQuota, after_timeout: bool) -> u32 {
-    // TODO
     let mut n = 0;
     while quota.try_acquire(after_timeout).is_ok() {
         n += 1;

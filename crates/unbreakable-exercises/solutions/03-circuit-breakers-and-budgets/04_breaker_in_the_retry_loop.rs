@@ -18,7 +18,6 @@ where
     Fut: std::future::Future<Output = Result<&'static str, u16>>,
 {
     let policy = RetryPolicy::new(Backoff::exponential(Duration::from_millis(100)).build().expect("valid"), 2).expect("valid");
-    // TODO: guard every attempt with the shared breaker.
     let mut retry = Retry::seeded(policy, 1, 0).with_breaker(breaker.clone());
     retry.run(provider, |_| ErrorClass::Transient).await
 }

@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 pub fn timeout_at(samples: &[Duration], q: f64, margin: f64) -> Duration {
-    // TODO
     let mut s = samples.to_vec();
     s.sort();
     let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());

@@ -8,14 +8,13 @@
 // for a client that gave up long ago. In the chapter's chain that wasted thousands of
 // service-seconds.
 // Chapter: 04-timeouts-and-deadlines, "Deadlines travel with the request".
-// Hint: `Deadline` has a method for each of the two rules; in which order do you apply
-//   them, and which one can fail?
+// Hint: `Deadline` has one method for the reserve and one for the local timeout; in
+//   which order do you apply them, and which of the two can fail?
 
 use std::time::Duration;
 use unbreakable::deadline::{Deadline, DeadlineExceeded};
 
 pub fn downstream(deadline: Deadline, now: Duration, reserve: Duration, local_timeout: Duration) -> Result<Deadline, DeadlineExceeded> {
-    // TODO: this passes on the caller's deadline unchanged.
     Ok(deadline.for_downstream(now, reserve)?.or_timeout(now, local_timeout))
 }
 

@@ -25,7 +25,6 @@ where
         10,
     )
     .expect("valid");
-    // TODO: the deadline is ignored.
     let mut retry = Retry::seeded(policy, 1, 0).with_deadline(deadline, clock);
     retry.run(op, |_| ErrorClass::Transient).await
 }

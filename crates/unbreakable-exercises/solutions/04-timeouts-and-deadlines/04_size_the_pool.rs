@@ -15,12 +15,10 @@
 //   so nothing overflows for c = 200?
 
 pub fn busy(rate: f64, hold: f64) -> f64 {
-    // TODO
     rate * hold
 }
 
 pub fn erlang_c(a: f64, c: u32) -> Option<f64> {
-    // TODO
     if c == 0 || a >= f64::from(c) {
         return None;
     }
@@ -35,7 +33,6 @@ pub fn erlang_c(a: f64, c: u32) -> Option<f64> {
 }
 
 pub fn smallest_pool(a: f64, max_wait: f64) -> u32 {
-    // TODO
     (1..).find(|&c| erlang_c(a, c).is_some_and(|p| p <= max_wait)).expect("some pool is big enough")
 }
 

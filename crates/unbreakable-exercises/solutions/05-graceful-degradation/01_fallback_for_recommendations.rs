@@ -19,7 +19,6 @@ pub async fn recommendations<F>(call: F) -> Degraded<Vec<&'static str>>
 where
     F: Future<Output = Result<Vec<&'static str>, String>>,
 {
-    // TODO: this waits as long as the call takes, and panics when it fails.
     unbreakable::degrade::with_fallback(Duration::from_millis(200), call, |_| POPULAR.to_vec()).await
 }
 

@@ -25,7 +25,6 @@ where
     P: Future<Output = Result<u64, String>>,
     R: Future<Output = Result<Vec<String>, String>>,
 {
-    // TODO: every part is treated as essential.
     let price_cents = price.await?;
     let reviews = unbreakable::degrade::with_fallback(Duration::from_millis(300), reviews, |_| Vec::new()).await;
     Ok(Page { price_cents, banner: reviews.is_fallback(), reviews: reviews.value })

@@ -18,7 +18,6 @@ pub struct Tally {
 }
 
 pub fn tally<T>(answers: &[Degraded<T>]) -> Tally {
-    // TODO
     use unbreakable::degrade::{FallbackReason, Source};
     let mut t = Tally::default();
     for a in answers {

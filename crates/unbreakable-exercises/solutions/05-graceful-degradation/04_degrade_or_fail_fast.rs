@@ -12,19 +12,16 @@
 
 /// What degrading costs with `stock` units: every order beyond the stock is oversold.
 pub fn degrade_cost(orders: f64, stock: f64, oversell: f64) -> f64 {
-    // TODO
     oversell * (orders - stock).max(0.0)
 }
 
 /// What failing fast costs: the stock the returning customers cannot buy goes unsold.
 pub fn fail_fast_cost(orders: f64, returning: f64, stock: f64, lost: f64) -> f64 {
-    // TODO
     lost * (stock.min(orders) - returning).max(0.0)
 }
 
 /// The stock where the two costs meet, for `returning <= stock <= orders`.
 pub fn crossing(orders: f64, returning: f64, oversell: f64, lost: f64) -> f64 {
-    // TODO
     (oversell * orders + lost * returning) / (oversell + lost)
 }
 

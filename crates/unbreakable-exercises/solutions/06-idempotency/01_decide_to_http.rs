@@ -21,7 +21,6 @@ pub enum Answer {
 }
 
 pub fn answer(entry: Option<&Entry<String>>, request: &Fingerprint, now: Duration, policy: &Policy) -> Answer {
-    // TODO: this runs every request, repeats included.
     use unbreakable::idempotency::{decide, Decision};
     match decide(entry, request, now, policy) {
         Decision::Execute | Decision::Reclaim { .. } => Answer::RunHandler,

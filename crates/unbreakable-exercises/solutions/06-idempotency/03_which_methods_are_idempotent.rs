@@ -28,7 +28,6 @@ pub enum Op {
 
 pub fn apply(state: &State, op: Op) -> State {
     let mut s = state.clone();
-    // TODO
     match op {
         Op::Post { stock } => {
             let id = s.keys().next_back().map_or(1, |k| k + 1);
@@ -50,7 +49,6 @@ pub fn apply(state: &State, op: Op) -> State {
 }
 
 pub fn idempotent(op: Op, state: &State) -> bool {
-    // TODO
     let once = apply(state, op);
     apply(&once, op) == once
 }

@@ -37,7 +37,6 @@ pub async fn pay(server: &Server, payment: u32, cents: u64) -> String {
     let body = format!("charge {cents}");
     let mut answer = None;
     for attempt in 0..2 {
-        // TODO: a new key for every attempt.
         let key = IdempotencyKey::new(format!("pay-{payment}")).expect("a valid key");
         let reply = server.charge(&key, &body).await;
         if attempt == 1 {

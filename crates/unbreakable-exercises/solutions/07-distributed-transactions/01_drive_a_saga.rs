@@ -17,7 +17,6 @@ use unbreakable::transactions::saga::{Saga, Status, Step};
 pub fn run(flow: &[Step], fails_at: Option<usize>) -> (Vec<&'static str>, Status) {
     let mut saga = Saga::new(flow.len()).expect("a flow with steps");
     let mut log: Vec<&'static str> = Vec::new();
-    // TODO
     use unbreakable::transactions::saga::Action;
     while let Some(action) = saga.next() {
         let ok = match action {

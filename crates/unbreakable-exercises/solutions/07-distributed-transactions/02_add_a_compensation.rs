@@ -17,13 +17,11 @@ pub const CHECKOUT: [Step; 5] = [
     Step { name: "create order", compensation: "cancel order" },
     Step { name: "reserve inventory", compensation: "release inventory" },
     Step { name: "process payment", compensation: "refund payment" },
-    // TODO: the new step (the array will need one more element).
     Step { name: "award points", compensation: "revoke points" },
     Step { name: "ship", compensation: "cancel shipment" },
 ];
 
 pub fn compensations(flow: &[Step], failed: usize) -> Vec<&'static str> {
-    // TODO
     flow[..failed.min(flow.len())].iter().rev().map(|s| s.compensation).collect()
 }
 

@@ -16,7 +16,6 @@ use unbreakable::transactions::two_phase::{Coordinator, Msg, Participant, Phase,
 pub fn crash_before_deciding(n: usize) -> (Vec<Phase>, Vec<Phase>) {
     let mut coord = Coordinator::new(n);
     let mut parts: Vec<Participant> = (0..n).map(|i| Participant::new(i, Vote::Yes)).collect();
-    // TODO
     for m in coord.start() {
         if let Msg::Prepare(p) = m {
             let _vote = parts[p].on_prepare(); // lost: the coordinator is about to crash
@@ -36,7 +35,6 @@ pub fn crash_before_deciding(n: usize) -> (Vec<Phase>, Vec<Phase>) {
 /// Requests blocked: each of `participants` receives `rate` requests per second that need
 /// its locked rows, for `outage_s` seconds.
 pub fn expected_blocked(rate: f64, participants: u32, outage_s: f64) -> f64 {
-    // TODO
     rate * f64::from(participants) * outage_s
 }
 
