@@ -7,9 +7,10 @@ Standard library only: this runs before the virtual environment exists.
     ./workbook lab      open the notebooks in JupyterLab on the Rust kernel
     ./workbook charts   only the charts (pass --list, --only ID, --seed N, --out DIR)
     ./workbook book     the executed chapters as a static HTML site in data/book
-    ./workbook exercises  self-checking exercises: which pass, the next one and its hint
-                        (pass NN for one chapter, --watch to re-check on save)
     ./workbook setup    only the set-up (each command above does it first)
+    ./workbook exercises  the self-checking exercises (no set-up needed): which pass,
+                        the next one and its hint (NN: one chapter; --watch: re-check on
+                        save)
 
 Every command sets itself up on a fresh machine: a Python virtual environment in .venv
 with the Jupyter packages of requirements.txt, the evcxr_jupyter kernel at a pinned
