@@ -181,9 +181,8 @@ fn simulate(skew_per_mille: [i64; 3], mut events: Vec<Ev>) -> Outcome {
             }
         }
         let mut leading = 0;
-        for i in 0..3 {
+        for (i, n) in nodes.iter_mut().enumerate() {
             let now = local(i, t);
-            let n = &mut nodes[i];
             if !n.1 || t < n.2 {
                 continue;
             }

@@ -227,7 +227,7 @@ impl PauseRace {
         }
         // Client 1's lease, as the lock service counts it.
         if locked {
-            let end = acquired.map_or(self.horizon, |(at, _)| at).min(self.stop_at.saturating_add(ttl)).min(self.horizon);
+            let end = acquired.map_or(self.horizon, |(at, _)| at).min(ttl).min(self.horizon);
             spans.push(Span { client: 1, kind: SpanKind::Holds, start: 0.0, end: secs(end) });
         }
         let mut events: Vec<(Duration, u8)> = Vec::new();
