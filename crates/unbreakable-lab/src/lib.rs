@@ -11,6 +11,8 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`retry`], [`deadline`], [`degrade`], [`idempotency`], [`transactions`] | the patterns, from `unbreakable` (plus, in `deadline`, `degrade` and `idempotency`, the workbook's models: misbehaving loopback servers, choosing a timeout, the page model, a money ledger on SQLite, the HTTP methods experiment) |
+//! | [`lock`] | leases, fencing tokens, the in-memory and Redis lock stores and leader election, from `unbreakable` |
+//! | [`servers`] | real servers started on loopback for the chapters: a private Redis |
 //! | [`sim`] | the simulation core: seeded randomness, virtual time, a discrete-event queue, fault-injected service models, traffic, and a [`Recorder`](sim::Recorder) that yields polars DataFrames |
 //! | [`scenarios`] | the experiments of the notebooks, each a pure function of a configuration and a seed |
 //! | [`frames`] | records as polars DataFrames, and summaries |
@@ -49,6 +51,12 @@ pub mod sim;
 /// Retries, backoff and jitter, circuit breaking and retry budgets: [`unbreakable::retry`].
 pub mod retry {
     pub use unbreakable::retry::*;
+}
+
+/// Distributed locks with fencing tokens and lease-based leader election:
+/// [`unbreakable::lock`] (with the Redis back end).
+pub mod lock {
+    pub use unbreakable::lock::*;
 }
 
 /// Two-phase commit and sagas: [`unbreakable::transactions`].

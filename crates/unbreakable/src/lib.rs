@@ -10,6 +10,7 @@
 //! | [`deadline`] | deadlines that travel with a request; connection and read timeouts on any stream |
 //! | [`degrade`] | graceful degradation: a fallback for a nice-to-have call |
 //! | [`idempotency`] | idempotency keys: the pure decision on request fingerprints, the `KeyStore` trait, a bounded in-memory store, a durable SQLite store (feature `sqlite`) and an async edge over any store |
+//! | [`lock`] | distributed locks as leases with fencing tokens (the pure lease, a fenced resource, the `LockStore` trait, an in-memory store and, with feature `redis`, a Redis store) and lease-based leader election with terms |
 //! | [`transactions`] | two-phase commit (coordinator and participants as pure state machines) and sagas with compensations |
 //! | [`time`] | the clock the async edges read: real in a service, virtual under a paused tokio runtime |
 //! | `tower` | (feature `tower`) the patterns as tower layers: retry, circuit breaker, deadline, fallback |
@@ -110,6 +111,7 @@ pub mod deadline;
 pub mod degrade;
 pub mod error;
 pub mod idempotency;
+pub mod lock;
 pub mod retry;
 pub mod time;
 #[cfg(feature = "tower")]

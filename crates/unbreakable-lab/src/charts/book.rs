@@ -609,5 +609,34 @@ pub fn catalog() -> Vec<Entry> {
                 Ok(vec![saga_timeline(&saga.run(seed)?, &saga, seed)])
             },
         },
+        Entry {
+            ids: &["11-pause-lease", "11-pause-fenced", "11-no-expiry"],
+            build: |_seed| {
+                use crate::scenarios::locks::{PauseRace, Protection, Stop};
+                let race = PauseRace::default();
+                let forever = PauseRace { ttl: None, stop: Stop::Crash, ..race };
+                Ok(vec![
+                    super::locks::race_timeline(&race.run(Protection::Lease)?, &race),
+                    super::locks::race_timeline(&race.run(Protection::LeaseAndFencing)?, &race),
+                    super::locks::race_timeline(&forever.run(Protection::Lease)?, &forever),
+                ])
+            },
+        },
+        Entry {
+            ids: &["11-election-timing"],
+            build: |seed| {
+                let sweep = super::locks::election_sweep(super::locks::TRIALS, seed)?;
+                Ok(vec![super::locks::election_cdf(&sweep, &crate::scenarios::election::RaftElection::default(), seed)])
+            },
+        },
+        Entry {
+            ids: &["11-email-leaderless", "11-email-per-user"],
+            build: |seed| {
+                use crate::scenarios::email_job::{Coordination, EmailJob};
+                let job = EmailJob::default();
+                let runs = Coordination::ALL.iter().map(|&h| Ok((h, job.run(h)?))).collect::<Result<Vec<_>, Error>>()?;
+                Ok(vec![super::locks::email_leaderless(&super::locks::email_sweep()?, seed), super::locks::email_per_user(&runs, &job)])
+            },
+        },
     ]
 }

@@ -293,13 +293,13 @@ fn gantt<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Result
         }
     }
     let (w, _) = area.dim_in_pixel();
-    let longest = marks.iter().map(|m| super::gantt_meaning(*m).chars().count()).max().unwrap_or(0) as u32;
+    let longest = marks.iter().map(|m| c.meaning(*m).chars().count()).max().unwrap_or(0) as u32;
     let (plot, key) = area.split_horizontally(w - (longest * 7 + 50).clamp(120, w / 2));
     let font = (FONT, 13).into_font().color(&BLACK);
     for (i, m) in marks.iter().enumerate() {
         let y = 30 + 22 * i as i32;
         key.draw(&Rectangle::new([(4, y - 6), (26, y + 6)], gantt_color(*m).filled())).map_err(err)?;
-        key.draw_text(super::gantt_meaning(*m), &font, (34, y - 8)).map_err(err)?;
+        key.draw_text(c.meaning(*m), &font, (34, y - 8)).map_err(err)?;
     }
     let (_, x1) = span(c.series.iter().flat_map(|s| s.points.iter().flat_map(|p| [p.0, p.1])));
     let x1 = x1.max(0.0) * 1.03 + 1e-9;

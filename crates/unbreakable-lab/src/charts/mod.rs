@@ -11,6 +11,7 @@
 
 pub mod book;
 mod draw;
+pub mod locks;
 
 use std::io::Write;
 use std::path::Path;
@@ -119,6 +120,9 @@ pub struct Chart {
     pub kind: Kind,
     /// Shaded stretches of the x axis.
     pub bands: Vec<Band>,
+    /// A Gantt chart's own legend: what each mark's colour means (marks not listed keep
+    /// [`gantt_meaning`]).
+    pub key: Vec<(Mark, String)>,
 }
 
 /// A chart drawn for a notebook: the same picture as SVG and as PNG, which the evcxr
@@ -165,6 +169,7 @@ impl Chart {
             log_y: false,
             kind: Kind::Lines,
             bands: Vec::new(),
+            key: Vec::new(),
         }
     }
 
@@ -182,6 +187,17 @@ impl Chart {
     /// An empty timeline.
     pub fn timeline(title: impl Into<String>, x_label: impl Into<String>) -> Self {
         Self { kind: Kind::Timeline, ..Self::lines(title, x_label, "") }
+    }
+
+    /// In a Gantt chart, says that bars with `mark` mean `meaning`.
+    pub fn key(mut self, mark: Mark, meaning: impl Into<String>) -> Self {
+        self.key.push((mark, meaning.into()));
+        self
+    }
+
+    /// What a Gantt bar with `mark` means in this chart.
+    pub fn meaning(&self, mark: Mark) -> &str {
+        self.key.iter().find(|(m, _)| *m == mark).map_or(gantt_meaning(mark), |(_, t)| t.as_str())
     }
 
     /// Adds a series.

@@ -22,6 +22,12 @@
 //! * [`order_saga`]: the order saga against four services, with failing steps, failing
 //!   compensations and lost answers (chapter 07).
 //! * [`chain`]: chapter 01's gateway -> service -> database under each kind of failure.
+//! * [`locks`]: a double spend, a pause past a lease, fencing, a lock without expiry
+//!   (chapter 11).
+//! * [`election`]: Raft's randomised election timeouts against the paper's Figure 16
+//!   (chapter 11).
+//! * [`email_job`]: five servers, one daily e-mail job, a leader that crashes mid-job
+//!   (chapter 11).
 //! * [`paused`]: clients as async tasks through the `Retry` edge on tokio's paused clock.
 
 pub mod amplification;
@@ -41,5 +47,8 @@ pub mod two_pc;
 pub mod wasted;
 pub mod weather;
 pub mod widget;
+pub mod locks;
+pub mod election;
+pub mod email_job;
 
 pub use population::{Group, Guard, Population, Run, Start, Strategy};

@@ -73,3 +73,4 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+pub mod redis;
