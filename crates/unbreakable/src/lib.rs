@@ -110,6 +110,8 @@ pub mod deadline;
 pub mod degrade;
 pub mod error;
 pub mod idempotency;
+pub mod pagination;
+pub mod pool;
 pub mod retry;
 pub mod time;
 #[cfg(feature = "tower")]
