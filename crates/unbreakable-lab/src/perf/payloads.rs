@@ -103,6 +103,12 @@ pub fn products(n: usize, seed: u64) -> Vec<Product> {
     (1..=n as u64).map(|id| product(id, &mut r)).collect()
 }
 
+/// `n` products as one JSON response (`{"items": [...]}`), compact: what an unpaginated
+/// list endpoint sends.
+pub fn list_json(n: usize, seed: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "items": products(n, seed) })).expect("products serialise")
+}
+
 /// A review on a product page.
 #[derive(Debug, Clone, Serialize)]
 struct Review {
