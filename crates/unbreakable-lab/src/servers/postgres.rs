@@ -71,6 +71,11 @@ impl Postgres {
     /// Creates a database cluster in a new temporary directory and starts a server on it,
     /// waiting until it accepts connections (about half a second).
     ///
+    /// # Threads
+    /// The server also stops when the *thread* that started it exits (Linux's parent-death
+    /// signal follows the thread): start it on the thread that outlives its use, as tests,
+    /// notebook cells and `main` do, not on a short-lived worker thread.
+    ///
     /// # Errors
     /// [`ServerError::NotInstalled`] if the binaries are missing (the only case a test
     /// may skip); [`ServerError::Start`] with the server's last log lines if `initdb` or
