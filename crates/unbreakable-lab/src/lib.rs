@@ -44,6 +44,7 @@ pub mod deadline;
 pub mod degrade;
 pub mod error;
 pub mod idempotency;
+pub mod perf;
 pub mod scenarios;
 pub mod servers;
 pub mod sim;

@@ -112,6 +112,8 @@ pub mod degrade;
 pub mod error;
 pub mod idempotency;
 pub mod lock;
+pub mod pagination;
+pub mod pool;
 pub mod retry;
 pub mod time;
 #[cfg(feature = "tower")]

@@ -610,6 +610,26 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
+            ids: &["08-pool-widget", "08-pool-sweep"],
+            build: |seed| {
+                let w = crate::scenarios::conn_pool::ConnPool::widget();
+                let sweep = pool_sweep_example();
+                let points = sweep.sweep(&pool_sweep_sizes(), seed)?;
+                Ok(vec![super::perf::pool_widget(&w.run(seed)?, &w, seed), super::perf::pool_sweep(&points, &sweep, seed)])
+            },
+        },
+        Entry {
+            ids: &["08-compression-saved"],
+            build: |seed| Ok(vec![super::perf::compression_saved(&compression_sizes(seed)?)]),
+        },
+        Entry {
+            ids: &["08-offset-drift"],
+            build: |seed| {
+                let points = drift_points(seed)?;
+                Ok(vec![super::perf::offset_drift(&points, seed)])
+            },
+        },
+        Entry {
             ids: &["11-pause-lease", "11-pause-fenced", "11-no-expiry"],
             build: |_seed| {
                 use crate::scenarios::locks::{PauseRace, Protection, Stop};
@@ -639,4 +659,61 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
     ]
+}
+
+/// Chapter 08's pool-size sweep: Poisson 40 requests/s holding a connection 100 ms on
+/// average (4 busy), for 2,000 s of virtual time per size.
+pub fn pool_sweep_example() -> crate::scenarios::conn_pool::ConnPool {
+    crate::scenarios::conn_pool::ConnPool {
+        per_second: 40.0,
+        burst_per_second: 0.0,
+        horizon: std::time::Duration::from_secs(2000),
+        ..crate::scenarios::conn_pool::ConnPool::widget()
+    }
+}
+
+/// The pool sizes of the sweep: 5 (just above the 4 busy) to 12.
+pub fn pool_sweep_sizes() -> Vec<u32> {
+    (5..=12).collect()
+}
+
+/// Compressed share saved for the chapter's list payloads, per codec and level (exact):
+/// `(payload, codec, level, saved)`. Brotli's 10-11 and zstd above 15 are left out: they
+/// are for files compressed ahead of time, and slow.
+///
+/// # Errors
+/// If a payload cannot be built or a codec fails.
+pub fn compression_sizes(seed: u64) -> Result<Vec<(String, crate::perf::compression::Codec, i32, f64)>, Error> {
+    use crate::perf::compression::{size, Codec};
+    use crate::perf::payloads::Payload;
+    let mut out = Vec::new();
+    for p in [Payload::ProductPage, Payload::List20, Payload::List1000] {
+        let json = p.json(seed)?;
+        for c in Codec::ALL {
+            let top = match c {
+                Codec::Gzip => 9,
+                Codec::Brotli => 9,
+                Codec::Zstd => 15,
+            };
+            for level in *c.levels().start()..=top {
+                let n = size(&json, c, level)?;
+                out.push((p.name().to_string(), c, level, 1.0 - n as f64 / json.len() as f64));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The drift experiment at 0 to 8 new rows between page reads: `(inserts, offset, cursor)`.
+///
+/// # Errors
+/// What SQLite reports.
+pub fn drift_points(seed: u64) -> Result<Vec<(u32, crate::perf::pagination::Drift, crate::perf::pagination::Drift)>, Error> {
+    use crate::perf::pagination::Churn;
+    (0..=8)
+        .map(|k| {
+            let x = Churn { inserts_per_page: k, ..Churn::default() };
+            Ok((k, x.run(false, seed)?, x.run(true, seed)?))
+        })
+        .collect()
 }

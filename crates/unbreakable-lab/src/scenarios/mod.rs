@@ -22,6 +22,8 @@
 //! * [`order_saga`]: the order saga against four services, with failing steps, failing
 //!   compensations and lost answers (chapter 07).
 //! * [`chain`]: chapter 01's gateway -> service -> database under each kind of failure.
+//! * [`conn_pool`]: a connection pool's queue: the article's widget, and pool sizes
+//!   against Erlang C (chapter 08).
 //! * [`locks`]: a double spend, a pause past a lease, fencing, a lock without expiry
 //!   (chapter 11).
 //! * [`election`]: Raft's randomised election timeouts against the paper's Figure 16
@@ -34,6 +36,7 @@ pub mod amplification;
 pub mod bimodal;
 pub mod chain;
 pub mod checkout;
+pub mod conn_pool;
 pub mod contention;
 pub mod expectation;
 pub mod flash_sale;

@@ -9,6 +9,8 @@
 //! Where a server cannot start, [`ServerError`] says why in one line, which a chapter
 //! prints before it goes on with its in-process parts.
 
+pub mod postgres;
+
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
