@@ -10,6 +10,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`events`] | event sourcing, from `unbreakable` (plus the workbook's bank account and inventory models) |
 //! | [`retry`], [`deadline`], [`degrade`], [`idempotency`], [`transactions`] | the patterns, from `unbreakable` (plus, in `deadline`, `degrade` and `idempotency`, the workbook's models: misbehaving loopback servers, choosing a timeout, the page model, a money ledger on SQLite, the HTTP methods experiment) |
 //! | [`sim`] | the simulation core: seeded randomness, virtual time, a discrete-event queue, fault-injected service models, traffic, and a [`Recorder`](sim::Recorder) that yields polars DataFrames |
 //! | [`scenarios`] | the experiments of the notebooks, each a pure function of a configuration and a seed |
@@ -41,6 +42,7 @@
 pub mod deadline;
 pub mod degrade;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod scenarios;
 pub mod servers;

@@ -11,6 +11,7 @@
 
 pub mod book;
 mod draw;
+pub mod replay;
 
 use std::io::Write;
 use std::path::Path;

@@ -23,6 +23,7 @@
 //!   compensations and lost answers (chapter 07).
 //! * [`chain`]: chapter 01's gateway -> service -> database under each kind of failure.
 //! * [`paused`]: clients as async tasks through the `Retry` edge on tokio's paused clock.
+//! * [`replay`]: event replay at scale, with and without snapshots (chapter 10).
 
 pub mod amplification;
 pub mod bimodal;
@@ -36,6 +37,7 @@ pub mod herd;
 pub mod paused;
 pub mod payments;
 pub mod population;
+pub mod replay;
 pub mod shop_day;
 pub mod two_pc;
 pub mod wasted;
