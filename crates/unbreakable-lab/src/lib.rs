@@ -10,6 +10,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`events`] | event sourcing, from `unbreakable` (plus the workbook's bank account and inventory models) |
 //! | [`retry`], [`deadline`], [`degrade`], [`idempotency`], [`transactions`] | the patterns, from `unbreakable` (plus, in `deadline`, `degrade` and `idempotency`, the workbook's models: misbehaving loopback servers, choosing a timeout, the page model, a money ledger on SQLite, the HTTP methods experiment) |
 //! | [`lock`] | leases, fencing tokens, the in-memory and Redis lock stores and leader election, from `unbreakable` |
 //! | [`servers`] | real servers started on loopback for the chapters: a private Redis |
@@ -43,6 +44,7 @@
 pub mod deadline;
 pub mod degrade;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod perf;
 pub mod scenarios;

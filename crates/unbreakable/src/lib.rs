@@ -9,6 +9,7 @@
 //! | [`retry`] | backoff policies (pure iterators of delays), retry policies, the async retry executor, the circuit breaker and retry budgets |
 //! | [`deadline`] | deadlines that travel with a request; connection and read timeouts on any stream |
 //! | [`degrade`] | graceful degradation: a fallback for a nice-to-have call |
+//! | [`events`] | event sourcing: aggregates (`handle` holds the rules, `apply` none), an event-store trait with optimistic concurrency, in memory and durable on SQLite (feature `sqlite`), snapshots, time travel and a given/when/then harness |
 //! | [`idempotency`] | idempotency keys: the pure decision on request fingerprints, the `KeyStore` trait, a bounded in-memory store, a durable SQLite store (feature `sqlite`) and an async edge over any store |
 //! | [`lock`] | distributed locks as leases with fencing tokens (the pure lease, a fenced resource, the `LockStore` trait, an in-memory store and, with feature `redis`, a Redis store) and lease-based leader election with terms |
 //! | [`transactions`] | two-phase commit (coordinator and participants as pure state machines) and sagas with compensations |
@@ -110,6 +111,7 @@
 pub mod deadline;
 pub mod degrade;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod lock;
 pub mod pagination;

@@ -25,6 +25,7 @@ use crate::scenarios::two_pc::{Blocked, Blocking, CrashAt};
 use crate::sim::{rng, Latency, Recorder};
 
 use super::{Chart, Mark, Series};
+use crate::scenarios::replay::{RebuildWork, SNAPSHOT_COSTS};
 
 /// The seed every chart of the workbook uses unless a reader changes it.
 pub const SEED: u64 = 42;
@@ -627,6 +628,14 @@ pub fn catalog() -> Vec<Entry> {
             build: |seed| {
                 let points = drift_points(seed)?;
                 Ok(vec![super::perf::offset_drift(&points, seed)])
+            },
+        },
+        Entry {
+            ids: &["10-rebuild-work", "10-snapshot-interval"],
+            build: |seed| {
+                let w = RebuildWork::default();
+                let (per_event, read, write, source) = SNAPSHOT_COSTS;
+                Ok(vec![super::replay::rebuild_work(&w.run(seed)?, &w, seed), super::replay::snapshot_interval(per_event, read, write, source)])
             },
         },
         Entry {

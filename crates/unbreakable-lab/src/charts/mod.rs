@@ -13,6 +13,7 @@ pub mod book;
 pub mod perf;
 mod draw;
 pub mod locks;
+pub mod replay;
 
 use std::io::Write;
 use std::path::Path;

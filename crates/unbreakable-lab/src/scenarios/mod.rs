@@ -31,6 +31,7 @@
 //! * [`email_job`]: five servers, one daily e-mail job, a leader that crashes mid-job
 //!   (chapter 11).
 //! * [`paused`]: clients as async tasks through the `Retry` edge on tokio's paused clock.
+//! * [`replay`]: event replay at scale, with and without snapshots (chapter 10).
 
 pub mod amplification;
 pub mod bimodal;
@@ -45,6 +46,7 @@ pub mod herd;
 pub mod paused;
 pub mod payments;
 pub mod population;
+pub mod replay;
 pub mod shop_day;
 pub mod two_pc;
 pub mod wasted;

@@ -1,0 +1,92 @@
+use serde_json::json;
+
+use super::*;
+use crate::events::tests::{contract, Account, Ev};
+use crate::events::{replay, Repository, SnapshotPolicy};
+
+/// A fresh directory for one test's database file.
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("unbreakable-core-events-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("events.db")
+}
+
+fn cleanup(path: &Path) {
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[test]
+fn sqlite_store_keeps_the_contract() {
+    let path = temp("contract");
+    contract(SqliteEventStore::<Ev>::open(&path).unwrap());
+    // And all of it is there after reopening.
+    let again = SqliteEventStore::<Ev>::open(&path).unwrap();
+    assert_eq!(replay::<Account>(again.read_stream("a", 1).unwrap().iter().map(|r| &r.event)).balance, 4000);
+    let mode: String = again.connection().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    cleanup(&path);
+}
+
+#[test]
+fn racing_connections_never_both_append_at_one_version() {
+    let path = temp("race");
+    SqliteEventStore::<Ev>::open(&path).unwrap();
+    for round in 0..30u64 {
+        let wins: Vec<bool> = std::thread::scope(|s| {
+            let h: Vec<_> = (0..2)
+                .map(|i| {
+                    let path = &path;
+                    s.spawn(move || {
+                        let mut store = SqliteEventStore::<Ev>::open(path).unwrap();
+                        store.append("s", Expected::Exactly(round), vec![Ev::Deposited(i + 1)], 0).is_ok()
+                    })
+                })
+                .collect();
+            h.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1, "round {round}: {wins:?}");
+    }
+    let store = SqliteEventStore::<Ev>::open(&path).unwrap();
+    let versions: Vec<u64> = store.read_stream("s", 1).unwrap().iter().map(|r| r.version).collect();
+    assert_eq!(versions, (1..=30).collect::<Vec<_>>());
+    cleanup(&path);
+}
+
+#[test]
+fn an_old_schema_is_upcast_on_read_and_never_rewritten() {
+    let path = temp("upcast");
+    {
+        let mut store = SqliteEventStore::<Ev>::open(&path).unwrap();
+        // Version 1 stored deposits in cents under another name.
+        store.append_raw("a", Expected::Exactly(0), &[("Deposited", 1, r#"{"DepositCents":{"cents":150000}}"#)], 0).unwrap();
+        store.append("a", Expected::Exactly(1), vec![Ev::Withdrawn(500)], 0).unwrap();
+        let err = store.read_stream("a", 1).unwrap_err();
+        assert!(matches!(&err, EventStoreError::Codec { position: 1, schema: 1, .. }), "{err}");
+    }
+    let store = SqliteEventStore::<Ev>::open(&path).unwrap().with_upcaster("Deposited", 1, |v| {
+        let cents = v["DepositCents"]["cents"].as_i64().ok_or("no cents")?;
+        Ok(json!({ "Deposited": cents / 100 }))
+    });
+    let events: Vec<Ev> = store.read_stream("a", 1).unwrap().into_iter().map(|r| r.event).collect();
+    assert_eq!(events, vec![Ev::Deposited(1500), Ev::Withdrawn(500)]);
+    let raw: String = store.connection().query_row("SELECT data FROM events WHERE position = 1", [], |r| r.get(0)).unwrap();
+    assert!(raw.contains("DepositCents"), "the stored row is untouched");
+    cleanup(&path);
+}
+
+#[test]
+fn snapshots_in_sqlite_serve_loads_and_time_travel() {
+    let path = temp("snapshots");
+    let store = SqliteEventStore::<Ev>::open(&path).unwrap();
+    let snaps = SqliteSnapshots::<Account>::open(&path).unwrap();
+    let mut repo = Repository::<Account, _, _>::new(store, snaps, SnapshotPolicy::every(10).unwrap());
+    for t in 0..35 {
+        repo.execute("a", &crate::events::tests::Cmd::Deposit(2), t).unwrap();
+    }
+    let now = repo.load("a").unwrap();
+    assert_eq!((now.state.balance, now.from_snapshot, now.events_applied), (70, Some(30), 5));
+    let then = repo.state_at("a", 15).unwrap();
+    assert_eq!((then.state.balance, then.from_snapshot, then.events_applied), (30, Some(10), 5));
+    cleanup(&path);
+}
