@@ -31,6 +31,10 @@ from urllib.parse import unquote, urldefrag, urlparse
 
 import nbformat
 
+# A chart output of an executed notebook shows as one SVG (or PNG) image in its page; the
+# notebook runner counts them the same way for its summary.
+from run_notebooks import count_figures as expected_charts
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 SHOTS = {"index.html": "contents.png", "02-retries-and-backoff.html": "chapter-02.png"}
@@ -69,17 +73,6 @@ for (const img of document.querySelectorAll('.jp-RenderedMarkdown img')) {
 for (const r of performance.getEntriesByType('resource')) out.resources.push(r.name);
 return out;
 """
-
-
-def expected_charts(nb) -> int:
-    """Chart outputs of an executed notebook: each shows as one SVG (or PNG) in the page."""
-    n = 0
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            if "image/svg+xml" in data or "image/png" in data:
-                n += 1
-    return n
 
 
 def browser_missing() -> str | None:

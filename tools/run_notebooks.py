@@ -47,6 +47,7 @@ def problem(cell) -> str | None:
 
 
 def count_figures(nb) -> int:
+    """Chart outputs (SVG or PNG) in an executed notebook."""
     n = 0
     for cell in nb.cells:
         for out in cell.get("outputs", []):
