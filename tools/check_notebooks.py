@@ -11,6 +11,7 @@ the Python Data Science Handbook does, so links never rot.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -59,6 +60,19 @@ def main() -> int:
             problems.append(f"{name}: needs a `# {name[:2]} · Title` heading matching its number")
         changed = False
         outputs_reported = False
+        # Every cell has an id (nbformat 4.5; nbclient warns without one, and a future
+        # nbformat refuses), and its source is a list of lines, so a diff shows lines.
+        for k, cell in enumerate(nb["cells"]):
+            if not cell.get("id") or isinstance(cell.get("source"), str):
+                if fix:
+                    if not cell.get("id"):
+                        cell["id"] = hashlib.sha1(f"{name}:{k}".encode()).hexdigest()[:8]
+                    if isinstance(cell.get("source"), str):
+                        cell["source"] = cell["source"].splitlines(keepends=True)
+                    changed = True
+                else:
+                    problems.append(f"{name}: cell {k + 1} lacks an id or has its source as one string (run with --fix)")
+                    break
         for cell in (c for c in nb["cells"] if c["cell_type"] == "code"):
             if cell.get("outputs") or cell.get("execution_count"):
                 if fix:
