@@ -76,3 +76,11 @@ impl Drop for ChildGuard {
     }
 }
 pub mod redis;
+
+/// The last few non-empty lines of a server's log, joined into one line: the detail of a
+/// [`ServerError::Start`].
+pub(crate) fn last_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let tail = &lines[lines.len().saturating_sub(3)..];
+    if tail.is_empty() { "no log output".into() } else { tail.join(" | ") }
+}

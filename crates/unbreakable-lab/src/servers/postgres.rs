@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{venv, ServerError};
+use super::{last_lines, venv, ServerError};
 
 const WHAT: &str = "PostgreSQL";
 /// The uid and gid the server runs as when we are root: `nobody` / `nogroup`.
@@ -304,11 +304,4 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 
 fn start_error(detail: String) -> ServerError {
     ServerError::Start { what: WHAT, detail }
-}
-
-/// The last few non-empty lines of a log, joined into one line.
-fn last_lines(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let tail = &lines[lines.len().saturating_sub(3)..];
-    if tail.is_empty() { "no log output".into() } else { tail.join(" | ") }
 }

@@ -2,13 +2,13 @@
 //! wheel), on 127.0.0.1 and a free port, with no persistence, stopped and its directory
 //! removed when dropped.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_loopback_port, venv, ChildGuard, ServerError};
+use super::{free_loopback_port, last_lines, venv, ChildGuard, ServerError};
 
 const WHAT: &str = "Redis";
 
@@ -115,9 +115,7 @@ impl RedisServer {
     }
 }
 
-/// The last three lines of a log file, on one line.
+/// The last lines of the server's log file, on one line.
 fn tail(path: &std::path::Path) -> String {
-    let Ok(f) = std::fs::File::open(path) else { return "no log".into() };
-    let lines: Vec<String> = std::io::BufReader::new(f).lines().map_while(Result::ok).collect();
-    lines[lines.len().saturating_sub(3)..].join(" | ")
+    std::fs::read_to_string(path).map_or_else(|_| "no log".into(), |text| last_lines(&text))
 }
