@@ -26,6 +26,7 @@ import re
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,14 +75,12 @@ class Exercise:
 
 def exercises() -> list[Exercise]:
     """The exercise targets, in the order of Cargo.toml (sorted by chapter and number)."""
-    text = (CRATE / "Cargo.toml").read_text()
-    found = []
-    for block in text.split("[[test]]")[1:]:
-        name = re.search(r'^name = "([^"]+)"', block, re.M)
-        path = re.search(r'^path = "([^"]+)"', block, re.M)
-        if name and path and name.group(1).startswith("ex"):
-            found.append(Exercise(name.group(1), CRATE / path.group(1), name.group(1)[2:4]))
-    return found
+    manifest = tomllib.loads((CRATE / "Cargo.toml").read_text())
+    return [
+        Exercise(t["name"], CRATE / t["path"], t["name"][2:4])
+        for t in manifest.get("test", [])
+        if t["name"].startswith("ex")
+    ]
 
 
 def build(solutions: bool) -> tuple[dict[str, str], str]:
