@@ -10,8 +10,9 @@ use plotters::style::FontStyle;
 use super::{Chart, Kind, Mark};
 use crate::Error;
 
-/// Okabe-Ito colours: distinguishable with the common forms of colour blindness.
-pub const PALETTE: [RGBColor; 8] = [
+/// Okabe-Ito colours, then two of Paul Tol's (wine, olive): distinguishable with the
+/// common forms of colour blindness.
+pub const PALETTE: [RGBColor; 10] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -20,6 +21,10 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(86, 180, 233),
     RGBColor(120, 120, 120),
     RGBColor(0, 0, 0),
+    // Two more, so that a chart of nine or ten series (three payloads by three codecs
+    // in chapter 08) does not reuse the first colour.
+    RGBColor(136, 34, 85),
+    RGBColor(153, 153, 51),
 ];
 
 const FONT: &str = "sans-serif";
