@@ -188,6 +188,13 @@ impl Postgres {
         c
     }
 
+    /// The same settings as a libpq connection string for database `dbname`, for
+    /// clients that take one (the blocking `postgres` crate, `psql`).
+    pub fn conninfo(&self, dbname: &str) -> String {
+        let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+        format!("host={} port=5432 user=postgres dbname={}", quote(&self.socket_dir.to_string_lossy()), quote(dbname))
+    }
+
     /// A new connection; its connection task is spawned on the current tokio runtime.
     ///
     /// # Errors
