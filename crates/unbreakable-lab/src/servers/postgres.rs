@@ -90,7 +90,7 @@ impl Postgres {
         }
         let as_root = unsafe { libc::geteuid() } == 0;
         let bin = if as_root && !reachable_by_others(&bin) { staged_copy(&bin)? } else { bin };
-        let dir = tempfile::Builder::new().prefix("unbreakable-pg-").tempdir()?;
+        let dir = super::server_dir("unbreakable-pg-")?;
         let (data, socket_dir, log) = (dir.path().join("data"), dir.path().join("socket"), dir.path().join("server.log"));
         fs::create_dir(&socket_dir)?;
         fs::File::create(&log)?;
