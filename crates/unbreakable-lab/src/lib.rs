@@ -97,6 +97,10 @@ pub use tokio;
 /// from a [`SimRng`](sim::SimRng) (`use unbreakable_lab::rand::Rng;`).
 pub use rand;
 
+/// The serde_json this crate is built with, for notebooks that write upcasters
+/// (`unbreakable_lab::serde_json::json!`).
+pub use serde_json;
+
 pub use error::{ConfigError, Error};
 
 /// Everything a notebook cell usually needs, in one `use unbreakable_lab::prelude::*;`.

@@ -84,3 +84,65 @@ pub(crate) fn last_lines(text: &str) -> String {
     let tail = &lines[lines.len().saturating_sub(3)..];
     if tail.is_empty() { "no log output".into() } else { tail.join(" | ") }
 }
+
+/// A new temporary directory for one server, named `{prefix}...`, with the starting
+/// process's pid in `owner.pid`. Before making it, removes the directories with the same
+/// prefix that a process killed without cleaning up left behind (SIGKILL, a kernel
+/// shut down from outside): those whose `owner.pid` names a process that no longer
+/// exists. A directory without the file, or whose owner still runs, is left alone.
+pub(crate) fn server_dir(prefix: &str) -> io::Result<tempfile::TempDir> {
+    sweep_stale(&std::env::temp_dir(), prefix);
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+    std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())?;
+    Ok(dir)
+}
+
+const OWNER_FILE: &str = "owner.pid";
+
+/// Removes `{parent}/{prefix}*` directories whose owner process is gone; returns how many.
+pub(crate) fn sweep_stale(parent: &std::path::Path, prefix: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(parent) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with(prefix) || !path.is_dir() {
+            continue;
+        }
+        let Some(pid) = std::fs::read_to_string(path.join(OWNER_FILE)).ok().and_then(|t| t.trim().parse::<i32>().ok()) else { continue };
+        // Signal 0 checks that the process exists (EPERM: it exists, owned by another user).
+        let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if pid > 0 && gone && std::fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_directories_of_dead_owners_are_swept_and_live_ones_kept() {
+        let parent = tempfile::tempdir().unwrap();
+        let make = |name: &str, owner: Option<String>| {
+            let d = parent.path().join(name);
+            std::fs::create_dir_all(d.join("data")).unwrap();
+            if let Some(o) = owner {
+                std::fs::write(d.join(OWNER_FILE), o).unwrap();
+            }
+            d
+        };
+        // A process that has exited: a child we spawned and reaped.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = make("unbreakable-test-a", Some(dead.to_string()));
+        let live = make("unbreakable-test-b", Some(std::process::id().to_string()));
+        let unknown = make("unbreakable-test-c", None);
+        let other = make("someone-else", Some(dead.to_string()));
+        assert_eq!(sweep_stale(parent.path(), "unbreakable-test-"), 1);
+        assert!(!stale.exists() && live.exists() && unknown.exists() && other.exists());
+    }
+}
+

@@ -90,7 +90,7 @@ impl Postgres {
         }
         let as_root = unsafe { libc::geteuid() } == 0;
         let bin = if as_root && !reachable_by_others(&bin) { staged_copy(&bin)? } else { bin };
-        let dir = tempfile::Builder::new().prefix("unbreakable-pg-").tempdir()?;
+        let dir = super::server_dir("unbreakable-pg-")?;
         let (data, socket_dir, log) = (dir.path().join("data"), dir.path().join("socket"), dir.path().join("server.log"));
         fs::create_dir(&socket_dir)?;
         fs::File::create(&log)?;
@@ -186,6 +186,13 @@ impl Postgres {
         let mut c = tokio_postgres::Config::new();
         c.host_path(&self.socket_dir).port(5432).user("postgres").dbname("postgres");
         c
+    }
+
+    /// The same settings as a libpq connection string for database `dbname`, for
+    /// clients that take one (the blocking `postgres` crate, `psql`).
+    pub fn conninfo(&self, dbname: &str) -> String {
+        let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+        format!("host={} port=5432 user=postgres dbname={}", quote(&self.socket_dir.to_string_lossy()), quote(dbname))
     }
 
     /// A new connection; its connection task is spawned on the current tokio runtime.

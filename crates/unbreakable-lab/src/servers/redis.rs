@@ -60,7 +60,7 @@ impl RedisServer {
     }
 
     fn try_start(bin: &PathBuf) -> Result<Self, ServerError> {
-        let dir = tempfile::Builder::new().prefix("unbreakable-redis-").tempdir()?;
+        let dir = super::server_dir("unbreakable-redis-")?;
         let port = free_loopback_port()?;
         let log = dir.path().join("redis.log");
         let child = Command::new(bin)

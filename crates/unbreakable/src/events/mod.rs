@@ -14,11 +14,11 @@
 //! | `sqlite::SqliteEventStore` | (feature `sqlite`) durable: WAL, `synchronous = FULL`, a batch of events in one transaction, serde JSON with a type and a schema version, and upcasters for old events |
 //! | [`SnapshotPolicy`], [`SnapshotStore`], [`MemorySnapshots`] | snapshots every N events, so a rebuild replays at most N - 1 events after the latest |
 //! | [`Repository`] | load (snapshot + tail), execute a command, time travel (state as of a version or a timestamp) |
-//! | [`testing`] | a given / when / then harness for aggregates |
+//! | `postgres::PostgresEventStore` | (feature `postgres`) the same on a PostgreSQL server, for a team that outgrows one machine: one table, appends serialised by a transaction-scoped advisory lock so global positions become visible in order |
+//! | [`testing`] | a given / when / then harness for aggregates, and [`testing::conformance`], the contract every store passes |
 //!
-//! The trait is shaped so that another durable back end (PostgreSQL: a table with a
-//! `UNIQUE (stream, version)` constraint and a `bigserial` position, appends in one
-//! transaction) fits it without changes: every method is a read or one transaction.
+//! Every method of the trait is a read or one transaction, so each back end keeps the
+//! same promises; [`testing::conformance::contract`] checks them.
 //!
 //! # Examples
 //! The article's bank ledger: the store keeps the four movements, not a balance.
@@ -57,11 +57,15 @@
 //! ```
 
 pub mod aggregate;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod codec;
 pub mod error;
 pub mod memory;
 pub mod recorded;
 pub mod repository;
 pub mod snapshot;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod store;

@@ -14,7 +14,6 @@
 //!
 //! Snapshots live in their own table through [`SqliteSnapshots`], which may share the file.
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -26,9 +25,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::codec::{decode_snapshot, encode, encode_snapshot, Upcasters};
 use super::recorded::check_stream;
 use super::{Appended, Conflict, EventStore, EventStoreError, EventType, Expected, Recorded, SnapshotStore};
 
+pub use super::codec::Upcaster;
 pub use rusqlite;
 
 /// How long a writer waits for another connection's lock before giving up with
@@ -76,9 +77,6 @@ fn unsql(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Turns a payload stored under an old schema version into the next version's shape.
-pub type Upcaster = Box<dyn Fn(Value) -> Result<Value, String> + Send + Sync>;
-
 /// A durable event store in a SQLite file, for events of type `E`.
 ///
 /// # Examples
@@ -105,7 +103,7 @@ pub type Upcaster = Box<dyn Fn(Value) -> Result<Value, String> + Send + Sync>;
 /// ```
 pub struct SqliteEventStore<E> {
     conn: Connection,
-    upcasters: HashMap<(String, u32), Upcaster>,
+    upcasters: Upcasters,
     event: PhantomData<fn() -> E>,
 }
 
@@ -133,42 +131,20 @@ impl<E: Serialize + DeserializeOwned + EventType> SqliteEventStore<E> {
     pub fn from_connection(conn: Connection) -> Result<Self, EventStoreError> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
         conn.execute_batch(SCHEMA).map_err(storage)?;
-        Ok(Self { conn, upcasters: HashMap::new(), event: PhantomData })
+        Ok(Self { conn, upcasters: Upcasters::default(), event: PhantomData })
     }
 
     /// The same store, passing payloads stored as `event_type` with schema version
     /// `from` through `upcast` (which returns the shape of version `from + 1`). Upcasters
     /// chain: a version-1 payload goes through 1 -> 2, then 2 -> 3 if registered.
     pub fn with_upcaster(mut self, event_type: &str, from: u32, upcast: impl Fn(Value) -> Result<Value, String> + Send + Sync + 'static) -> Self {
-        self.upcasters.insert((event_type.to_string(), from), Box::new(upcast));
+        self.upcasters.insert(event_type, from, Box::new(upcast));
         self
     }
 
     /// The connection, for integrity checks and the service's own tables.
     pub fn connection(&self) -> &Connection {
         &self.conn
-    }
-
-    /// Decodes one stored payload, upcasting it first if it is old.
-    fn decode(&self, position: u64, event_type: &str, schema: u32, data: &str) -> Result<E, EventStoreError> {
-        let codec = |source: String| EventStoreError::Codec { position, event_type: event_type.to_string(), schema, source: source.into() };
-        if self.upcasters.is_empty() {
-            return serde_json::from_str(data).map_err(|e| codec(e.to_string()));
-        }
-        let mut version = schema;
-        let mut value: Option<Value> = None;
-        while let Some(up) = self.upcasters.get(&(event_type.to_string(), version)) {
-            let v = match value.take() {
-                Some(v) => v,
-                None => serde_json::from_str(data).map_err(|e| codec(e.to_string()))?,
-            };
-            value = Some(up(v).map_err(codec)?);
-            version += 1;
-        }
-        match value {
-            Some(v) => serde_json::from_value(v).map_err(|e| codec(e.to_string())),
-            None => serde_json::from_str(data).map_err(|e| codec(e.to_string())),
-        }
     }
 
     /// Appends raw rows without decoding: for tests and migrations that must write an
@@ -215,17 +191,7 @@ impl<E: Serialize + DeserializeOwned + EventType> SqliteEventStore<E> {
 
 impl<E: Serialize + DeserializeOwned + EventType> EventStore<E> for SqliteEventStore<E> {
     fn append(&mut self, stream: &str, expected: Expected, events: Vec<E>, at_ms: u64) -> Result<Appended, EventStoreError> {
-        let encoded = events
-            .iter()
-            .map(|e| {
-                serde_json::to_string(e).map(|json| (e.event_type(), e.schema_version(), json)).map_err(|err| EventStoreError::Codec {
-                    position: 0,
-                    event_type: e.event_type().to_string(),
-                    schema: e.schema_version(),
-                    source: Box::new(err),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let encoded = encode(&events)?;
         let rows: Vec<(&str, u32, &str)> = encoded.iter().map(|(t, s, j)| (*t, *s, j.as_str())).collect();
         self.append_raw(stream, expected, &rows, at_ms)
     }
@@ -248,7 +214,7 @@ impl<E: Serialize + DeserializeOwned + EventType> EventStore<E> for SqliteEventS
             let event_type: &str = row.get_ref(2).and_then(|v| v.as_str().map_err(Into::into)).map_err(storage)?;
             let schema: u32 = row.get(3).map_err(storage)?;
             let data: &str = row.get_ref(5).and_then(|v| v.as_str().map_err(Into::into)).map_err(storage)?;
-            let event = self.decode(position, event_type, schema, data)?;
+            let event = self.upcasters.decode(position, event_type, schema, data)?;
             f(&Recorded { stream: Arc::clone(&name), version: unsql(row.get(1).map_err(storage)?), position, at_ms: unsql(row.get(4).map_err(storage)?), event });
             n += 1;
         }
@@ -268,7 +234,7 @@ impl<E: Serialize + DeserializeOwned + EventType> EventStore<E> for SqliteEventS
             let event_type: String = row.get(3).map_err(storage)?;
             let schema: u32 = row.get(4).map_err(storage)?;
             let data: String = row.get(6).map_err(storage)?;
-            let event = self.decode(position, &event_type, schema, &data)?;
+            let event = self.upcasters.decode(position, &event_type, schema, &data)?;
             out.push(Recorded { stream: Arc::from(stream), version: unsql(row.get(2).map_err(storage)?), position, at_ms: unsql(row.get(5).map_err(storage)?), event });
         }
         Ok(out)
@@ -303,7 +269,7 @@ impl<S> SqliteSnapshots<S> {
 
 impl<S: Serialize + DeserializeOwned> SnapshotStore<S> for SqliteSnapshots<S> {
     fn save(&mut self, stream: &str, version: u64, state: &S) -> Result<(), EventStoreError> {
-        let json = serde_json::to_string(state).map_err(|e| EventStoreError::Codec { position: 0, event_type: "snapshot".into(), schema: 0, source: Box::new(e) })?;
+        let json = encode_snapshot(state)?;
         self.conn
             .execute("INSERT OR REPLACE INTO snapshots (stream, version, data) VALUES (?1, ?2, ?3)", params![stream, sql(version), json])
             .map_err(storage)?;
@@ -321,8 +287,7 @@ impl<S: Serialize + DeserializeOwned> SnapshotStore<S> for SqliteSnapshots<S> {
             .optional()
             .map_err(storage)?;
         row.map(|(v, json)| {
-            let state = serde_json::from_str(&json).map_err(|e| EventStoreError::Codec { position: 0, event_type: "snapshot".into(), schema: 0, source: Box::new(e) })?;
-            Ok((unsql(v), state))
+            Ok((unsql(v), decode_snapshot(&json)?))
         })
         .transpose()
     }

@@ -93,3 +93,5 @@ impl<A: Aggregate> Then<A> {
         }
     }
 }
+
+pub mod conformance;

@@ -1,105 +1,11 @@
 //! The contract every event store keeps (run on each back end), and the property tests.
 
 use proptest::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::testing::given;
 use super::*;
 
-/// The article's bank account: balance in dollars, no overdraft.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Account {
-    pub balance: i64,
-    pub movements: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Ev {
-    Deposited(i64),
-    Withdrawn(i64),
-}
-
-impl EventType for Ev {
-    fn event_type(&self) -> &'static str {
-        match self {
-            Ev::Deposited(_) => "Deposited",
-            Ev::Withdrawn(_) => "Withdrawn",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Cmd {
-    Deposit(i64),
-    Withdraw(i64),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Refused {
-    NotPositive,
-    Insufficient { balance: i64 },
-}
-
-impl Aggregate for Account {
-    type Command = Cmd;
-    type Event = Ev;
-    type Error = Refused;
-    fn handle(&self, c: &Cmd) -> Result<Vec<Ev>, Refused> {
-        match *c {
-            Cmd::Deposit(n) | Cmd::Withdraw(n) if n <= 0 => Err(Refused::NotPositive),
-            Cmd::Deposit(n) => Ok(vec![Ev::Deposited(n)]),
-            Cmd::Withdraw(n) if n > self.balance => Err(Refused::Insufficient { balance: self.balance }),
-            Cmd::Withdraw(n) => Ok(vec![Ev::Withdrawn(n)]),
-        }
-    }
-    fn apply(&mut self, e: &Ev) {
-        self.movements += 1;
-        match e {
-            Ev::Deposited(n) => self.balance += n,
-            Ev::Withdrawn(n) => self.balance -= n,
-        }
-    }
-}
-
-/// The contract: run on a fresh store of each back end.
-pub(crate) fn contract<S: EventStore<Ev>>(mut store: S) {
-    // A new stream: version 0; an append expecting 0 creates it.
-    assert_eq!(store.version("a").unwrap(), 0);
-    let first = store.append("a", Expected::Exactly(0), vec![Ev::Deposited(1000), Ev::Deposited(2000)], 10).unwrap();
-    assert_eq!((first.version, first.count), (2, 2));
-    assert_eq!(first.first_position, 1);
-    // A stale version is a typed conflict and writes nothing.
-    let err = store.append("a", Expected::Exactly(1), vec![Ev::Withdrawn(500)], 11).unwrap_err();
-    assert!(matches!(&err, EventStoreError::Conflict(c) if c.expected == 1 && c.actual == 2 && c.stream == "a"), "{err}");
-    assert!(err.is_transient());
-    assert_eq!(store.version("a").unwrap(), 2);
-    // Another stream interleaves in the global order.
-    store.append("b", Expected::Exactly(0), vec![Ev::Deposited(7)], 12).unwrap();
-    store.append("a", Expected::Exactly(2), vec![Ev::Withdrawn(500), Ev::Deposited(1500)], 13).unwrap();
-    store.append("a", Expected::Any, vec![], 14).unwrap();
-    // Reading a stream: versions 1.. without gaps, positions increasing.
-    let a = store.read_stream("a", 1).unwrap();
-    assert_eq!(a.iter().map(|r| r.version).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
-    assert!(a.windows(2).all(|w| w[0].position < w[1].position));
-    assert_eq!(a.iter().map(|r| r.at_ms).collect::<Vec<_>>(), vec![10, 10, 13, 13]);
-    assert_eq!(replay::<Account>(a.iter().map(|r| &r.event)).balance, 4000);
-    assert_eq!(store.read_stream("a", 3).unwrap().len(), 2);
-    assert_eq!(store.read_stream("nobody", 1).unwrap().len(), 0);
-    // Reading everything from a position, in pages.
-    let all = store.read_all(1, 100).unwrap();
-    assert_eq!(all.len(), 5);
-    assert_eq!(all.iter().map(|r| (&*r.stream, r.version)).collect::<Vec<_>>(), vec![("a", 1), ("a", 2), ("b", 1), ("a", 3), ("a", 4)]);
-    let page = store.read_all(all[2].position, 2).unwrap();
-    assert_eq!(page, all[2..4].to_vec());
-    assert!(store.read_all(all[4].position + 1, 10).unwrap().is_empty());
-    // A partial range visits only those versions.
-    let mut seen = Vec::new();
-    assert_eq!(store.visit_stream("a", 2..=3, |r| seen.push(r.version)).unwrap(), 2);
-    assert_eq!(seen, vec![2, 3]);
-    // Bad names are refused.
-    assert!(matches!(store.append("", Expected::Any, vec![Ev::Deposited(1)], 0), Err(EventStoreError::InvalidStream { .. })));
-    assert!(matches!(store.append(&"x".repeat(201), Expected::Any, vec![Ev::Deposited(1)], 0), Err(EventStoreError::InvalidStream { .. })));
-}
+pub(crate) use super::testing::conformance::{contract, BankAccount as Account, BankCommand as Cmd, BankEvent as Ev, Refused};
 
 #[test]
 fn memory_store_keeps_the_contract() {
