@@ -244,10 +244,8 @@ impl Migration {
                         }
                     }
                 }
-                (Step::Renew, State::Migrating { token, .. }) => {
-                    if lock.renew(&owner(i), token, ttl, now).is_ok() {
-                        queue.push(Reverse((now + self.renew_every, Step::Renew, i)));
-                    }
+                (Step::Renew, State::Migrating { token, .. }) if lock.renew(&owner(i), token, ttl, now).is_ok() => {
+                    queue.push(Reverse((now + self.renew_every, Step::Renew, i)));
                 }
                 (Step::Crash, State::Migrating { since, .. }) => {
                     // The transaction is rolled back; the lease is left to expire.
