@@ -652,6 +652,22 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
+            ids: &["11-no-lock", "11-migration-no-lock", "11-migration-lease", "11-migration-crash"],
+            build: |seed| {
+                use crate::scenarios::locks::{PauseRace, Protection};
+                use crate::scenarios::migration::{Guard, Migration};
+                let race = PauseRace::default();
+                let m = Migration::default();
+                let crash = Migration { crash_after: Some(std::time::Duration::from_secs(8)), ..m };
+                Ok(vec![
+                    super::locks::race_timeline(&race.run(Protection::NoLock)?, &race),
+                    super::locks::migration_timeline(&m.run(Guard::NoLock, seed)?, &m, seed),
+                    super::locks::migration_timeline(&m.run(Guard::Lease, seed)?, &m, seed),
+                    super::locks::migration_timeline(&crash.run(Guard::Lease, seed)?, &crash, seed),
+                ])
+            },
+        },
+        Entry {
             ids: &["11-election-timing"],
             build: |seed| {
                 let sweep = super::locks::election_sweep(super::locks::TRIALS, seed)?;

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::scenarios::election::{cdf, RaftElection, Trial};
 use crate::scenarios::email_job::{Coordination, EmailJob, EmailRun};
 use crate::scenarios::locks::{PauseRace, Protection, RaceRun, SpanKind, Stop};
+use crate::scenarios::migration::{self, Migration, MigrationRun};
 
 /// The pause race as a Gantt chart: one row per client, bars for the lease (as the lock
 /// service counts it), the pause, the refused requests, and the writes.
@@ -15,7 +16,11 @@ pub fn race_timeline(run: &RaceRun, race: &PauseRace) -> Chart {
         Stop::Pause(p) => format!("a {:.0} s pause", p.as_secs_f64()),
         Stop::Crash => "a crash".to_string(),
     };
-    let ttl = race.ttl.map_or("no expiry".to_string(), |t| format!("{:.0} s lease", t.as_secs_f64()));
+    let ttl = match (run.protection, race.ttl) {
+        (Protection::NoLock, _) => "no lock".to_string(),
+        (_, None) => "a lock without expiry".to_string(),
+        (_, Some(t)) => format!("{:.0} s lease", t.as_secs_f64()),
+    };
     let mut c = Chart::gantt(format!("Two clients, one account: {}", run.protection.name()), "time (s)")
         .caption(format!(
             "{ttl}; client 1 stops at {:.0} s ({stop}); paid out {} of {}, final balance {}",
@@ -38,6 +43,36 @@ pub fn race_timeline(run: &RaceRun, race: &PauseRace) -> Chart {
             SpanKind::Refused => Mark::Dots,
         };
         c = c.with(Series::line(format!("client {}", s.client), vec![(s.start, s.end)]).with_mark(mark));
+    }
+    c
+}
+
+/// A deployment's instances as a Gantt chart: waiting for the lock, migrating, crashed,
+/// serving.
+pub fn migration_timeline(run: &MigrationRun, m: &Migration, seed: u64) -> Chart {
+    let ttl = m.ttl.map_or("a lock without expiry".to_string(), |t| format!("a {:.0} s lease renewed every {:.0} s", t.as_secs_f64(), m.renew_every.as_secs_f64()));
+    let how = match run.guard {
+        migration::Guard::NoLock => "no lock".to_string(),
+        migration::Guard::Lease => ttl,
+    };
+    let crash = m.crash_after.map_or(String::new(), |c| format!(", the first migrator crashes after {:.0} s", c.as_secs_f64()));
+    let mut c = Chart::gantt(
+        format!("{} instances, one schema: {} migration(s) run, {} at once", m.instances, run.started, run.most_at_once),
+        "time (s)",
+    )
+    .caption(format!("{how}; a {:.0} s migration{crash}; starts within {:.0} s, seed {seed}", m.duration.as_secs_f64(), m.start_spread.as_secs_f64()))
+    .key(Mark::State, "started, waiting for the lock")
+    .key(Mark::Line, "running the migration")
+    .key(Mark::Reference, "crashed")
+    .key(Mark::LineDots, "serving on the new schema");
+    for s in &run.spans {
+        let mark = match s.kind {
+            migration::SpanKind::Waiting => Mark::State,
+            migration::SpanKind::Migrating => Mark::Line,
+            migration::SpanKind::Crashed => Mark::Reference,
+            migration::SpanKind::Serving => Mark::LineDots,
+        };
+        c = c.with(Series::line(format!("instance {}", s.instance), vec![(s.start, s.end)]).with_mark(mark));
     }
     c
 }

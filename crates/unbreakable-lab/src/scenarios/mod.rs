@@ -53,6 +53,7 @@ pub mod wasted;
 pub mod weather;
 pub mod widget;
 pub mod locks;
+pub mod migration;
 pub mod election;
 pub mod email_job;
 
