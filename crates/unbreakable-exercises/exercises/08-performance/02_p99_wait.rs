@@ -10,8 +10,8 @@
 // that keeps the mean wait under 1 ms keeps the 99th percentile under it too; this is the
 // formula that answers without a simulation.
 // Chapter: 08-performance, "How big should a pool be? Erlang C".
-// Hint: solve C · e^-(cμ - λ)t = 1 - q for t. When is the answer below zero, and what
-//   does that mean for the request?
+// Hint: for which t is C · e^-(cμ - λ)t equal to 1 - q? When is that t below zero, and
+//   what does that mean for the request?
 
 use std::time::Duration;
 use unbreakable::pool::erlang_c;
