@@ -1,0 +1,121 @@
+//! Projections: read models built from events, applied at most once per position.
+
+/// A read model: folds events into a shape made for queries.
+///
+/// Like an aggregate's `apply`, it holds no rules and never fails: the write side
+/// decided, the projection only records. It must accept every event ever written.
+pub trait Projection {
+    /// The events it reads.
+    type Event;
+    /// Folds one event in.
+    fn apply(&mut self, event: &Self::Event);
+}
+
+/// What a projector did with one delivered event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Delivery {
+    /// Above the stored position: applied, and the position moved to it.
+    Applied,
+    /// At or below the stored position: already applied (a redelivery), skipped.
+    Skipped,
+}
+
+/// The idempotence rule, pure: an event at `position` is applied only if it is above
+/// the `stored` position of the last event applied.
+///
+/// Positions come from the outbox in commit order, so "above the last one applied" is
+/// "not seen yet". Gaps are allowed (a rolled-back transaction may skip a number).
+///
+/// # Examples
+/// ```
+/// use unbreakable::cqrs::{decide, Delivery};
+/// assert_eq!(decide(0, 1), Delivery::Applied);
+/// assert_eq!(decide(7, 7), Delivery::Skipped);
+/// assert_eq!(decide(7, 3), Delivery::Skipped);
+/// assert_eq!(decide(7, 9), Delivery::Applied);
+/// ```
+pub fn decide(stored: u64, position: u64) -> Delivery {
+    if position > stored { Delivery::Applied } else { Delivery::Skipped }
+}
+
+/// A projection and the position of the last event it applied, kept as one value so
+/// they are saved and restored together: a copy of a `Projector` is a consistent
+/// checkpoint, and a projector restored from it resumes exactly where that copy was.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Projector<P> {
+    state: P,
+    position: u64,
+}
+
+impl<P: Projection> Projector<P> {
+    /// A projector that has applied nothing (position 0).
+    pub fn new(state: P) -> Self {
+        Self { state, position: 0 }
+    }
+
+    /// A projector resumed from a saved state and the position saved with it.
+    pub fn resume(state: P, position: u64) -> Self {
+        Self { state, position }
+    }
+
+    /// The position of the last event applied (0: none).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The read model.
+    pub fn state(&self) -> &P {
+        &self.state
+    }
+
+    /// The read model and its position.
+    pub fn into_parts(self) -> (P, u64) {
+        (self.state, self.position)
+    }
+
+    /// Delivers the event at `position`: applied if [`decide`] says so, skipped if it
+    /// was applied before.
+    pub fn deliver(&mut self, position: u64, event: &P::Event) -> Delivery {
+        let d = decide(self.position, position);
+        if d == Delivery::Applied {
+            self.state.apply(event);
+            self.position = position;
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Default, Clone, PartialEq)]
+    struct Log(Vec<u32>);
+    impl Projection for Log {
+        type Event = u32;
+        fn apply(&mut self, e: &u32) {
+            self.0.push(*e);
+        }
+    }
+
+    proptest! {
+        /// Any redelivery schedule (each delivery goes back to some earlier position and
+        /// delivers onward from there) gives the same log as delivering each event once.
+        #[test]
+        fn redelivery_changes_nothing(events in proptest::collection::vec(any::<u32>(), 0..40), rewinds in proptest::collection::vec(any::<prop::sample::Index>(), 0..10)) {
+            let mut once = Projector::new(Log::default());
+            for (i, e) in events.iter().enumerate() { once.deliver(i as u64 + 1, e); }
+            let mut p = Projector::new(Log::default());
+            let mut next = 0usize;
+            for r in &rewinds {
+                if events.is_empty() { break; }
+                let upto = r.index(events.len() + 1);
+                for i in next..upto { p.deliver(i as u64 + 1, &events[i]); }
+                next = r.index(upto + 1); // go back: redeliver from an earlier position
+            }
+            for i in next..events.len() { p.deliver(i as u64 + 1, &events[i]); }
+            prop_assert_eq!(p, once);
+        }
+    }
+}
