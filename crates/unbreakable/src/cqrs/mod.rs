@@ -13,7 +13,8 @@
 //!    publishes from the outbox afterwards, at least once.
 //! 2. **Applying an event twice changes nothing.** At-least-once delivery means
 //!    redelivery after a crash. A [`Projector`] stores the position of the last event it
-//!    applied *together with* the read model, and skips any event at or below it
+//!    applied *together with* the read model, skips any event at or below it, and
+//!    refuses one that arrives before its turn
 //!    ([`decide`]); after a crash it resumes from that stored position.
 //!
 //! | item | what it is |

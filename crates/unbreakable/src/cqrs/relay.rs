@@ -8,6 +8,8 @@
 //!   the position stored *in that database*, applies newer events and stores the new
 //!   position **in the same transaction** as the update, so a crash leaves both old or
 //!   both new, and redelivered events are skipped ([`decide`](super::decide)).
+//! * [`catch_up`] does the same for an in-memory [`Projector`]: it reads after the
+//!   projector's own position, so a projector restored from a saved copy resumes there.
 //!
 //! The relay's crash points can be injected ([`CrashAt`]), so tests need no real kill.
 
@@ -15,7 +17,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use serde::de::DeserializeOwned;
 
 use super::outbox::{self, storage, OutboxEvent};
-use super::{decide, CqrsError, Delivery};
+use super::{decide, CqrsError, Delivery, Projection, Projector};
 use crate::idempotency::BoxError;
 
 /// Where a relay run stops as if its process were killed (for tests and notebooks).
@@ -123,13 +125,15 @@ impl Relay {
     }
 }
 
-/// What one [`project`] call did.
+/// What one [`project`] or [`catch_up`] call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Projected {
     /// Events applied.
     pub applied: usize,
     /// Events skipped as already applied.
     pub skipped: usize,
+    /// Events not applied because one before them was missing ([`Delivery::Early`]).
+    pub early: usize,
     /// The position stored with the read model after the call.
     pub position: u64,
 }
@@ -139,7 +143,8 @@ pub struct Projected {
 /// event above it with `apply` (on the transaction), stores the new position, commits.
 ///
 /// Redelivered events (at or below the stored position) are skipped, so a relay may
-/// deliver at least once. If `apply` fails, nothing of the call is kept.
+/// deliver at least once; events beyond a missing one are left for a later call
+/// ([`Delivery::Early`]). If `apply` fails, nothing of the call is kept.
 ///
 /// # Errors
 /// Storage errors, including those `apply` returns.
@@ -151,7 +156,7 @@ pub fn project<E>(
 ) -> Result<Projected, CqrsError> {
     let tx = target.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
     let mut position = outbox::load_checkpoint(&tx, name)?;
-    let (mut applied, mut skipped) = (0, 0);
+    let (mut applied, mut skipped, mut early) = (0, 0, 0);
     for e in events {
         match decide(position, e.position) {
             Delivery::Applied => {
@@ -160,11 +165,35 @@ pub fn project<E>(
                 applied += 1;
             }
             Delivery::Skipped => skipped += 1,
+            Delivery::Early => early += 1,
         }
     }
     outbox::store_checkpoint(&tx, name, position)?;
     tx.commit().map_err(storage)?;
-    Ok(Projected { applied, skipped, position })
+    Ok(Projected { applied, skipped, early, position })
+}
+
+/// Brings an in-memory [`Projector`] up to date from the outbox: reads up to `limit`
+/// events after the projector's own position (stored with its read model, so a
+/// projector restored from a saved copy resumes where that copy was) and delivers them.
+///
+/// # Errors
+/// Storage and decoding errors (events before the failing one stay applied).
+pub fn catch_up<P>(conn: &Connection, projector: &mut Projector<P>, limit: usize) -> Result<Projected, CqrsError>
+where
+    P: Projection,
+    P::Event: DeserializeOwned,
+{
+    let events: Vec<OutboxEvent<P::Event>> = outbox::read_after(conn, projector.position(), limit)?;
+    let (mut applied, mut skipped, mut early) = (0, 0, 0);
+    for e in &events {
+        match projector.deliver(e.position, &e.event) {
+            Delivery::Applied => applied += 1,
+            Delivery::Skipped => skipped += 1,
+            Delivery::Early => early += 1,
+        }
+    }
+    Ok(Projected { applied, skipped, early, position: projector.position() })
 }
 
 #[cfg(test)]
