@@ -130,7 +130,7 @@ mod tests {
             for r in &rewinds {
                 if events.is_empty() { break; }
                 let upto = r.index(events.len() + 1);
-                for i in next..upto { p.deliver(i as u64 + 1, &events[i]); }
+                for (i, e) in events.iter().enumerate().take(upto).skip(next) { p.deliver(i as u64 + 1, e); }
                 next = r.index(upto + 1); // go back: redeliver from an earlier position
             }
             if !events.is_empty() {
@@ -141,7 +141,7 @@ mod tests {
                     prop_assert_eq!(&p, &before);
                 }
             }
-            for i in next..events.len() { p.deliver(i as u64 + 1, &events[i]); }
+            for (i, e) in events.iter().enumerate().skip(next) { p.deliver(i as u64 + 1, e); }
             prop_assert_eq!(p, once);
         }
     }
