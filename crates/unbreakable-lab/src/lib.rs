@@ -10,6 +10,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`cqrs`] | CQRS, from `unbreakable` (the outbox, relay and projectors), plus the workbook's product catalogue: write side, read model, generator, lag simulation |
 //! | [`events`] | event sourcing, from `unbreakable` (plus the workbook's bank account and inventory models) |
 //! | [`retry`], [`deadline`], [`degrade`], [`idempotency`], [`transactions`] | the patterns, from `unbreakable` (plus, in `deadline`, `degrade` and `idempotency`, the workbook's models: misbehaving loopback servers, choosing a timeout, the page model, a money ledger on SQLite, the HTTP methods experiment) |
 //! | [`lock`] | leases, fencing tokens, the in-memory and Redis lock stores and leader election, from `unbreakable` |
@@ -41,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cqrs;
 pub mod deadline;
 pub mod degrade;
 pub mod error;

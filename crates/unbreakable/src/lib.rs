@@ -108,6 +108,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cqrs;
 pub mod deadline;
 pub mod degrade;
 pub mod error;

@@ -631,6 +631,14 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
+            ids: &["09-projection-lag", "09-lag-vs-poll"],
+            build: |seed| {
+                let sim = crate::cqrs::lag::LagSim::default();
+                let runs = crate::cqrs::lag::sweep(&sim, &crate::cqrs::lag::poll_grid(), seed)?;
+                Ok(vec![super::cqrs::lag_percentiles(&runs, &sim, seed), super::cqrs::lag_vs_poll(&runs, &sim, seed)])
+            },
+        },
+        Entry {
             ids: &["10-rebuild-work", "10-snapshot-interval"],
             build: |seed| {
                 let w = RebuildWork::default();

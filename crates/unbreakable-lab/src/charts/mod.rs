@@ -10,6 +10,7 @@
 //! [`book`] builds every chart of the workbook from its scenario and a seed.
 
 pub mod book;
+pub mod cqrs;
 pub mod perf;
 mod draw;
 pub mod locks;

@@ -1,0 +1,144 @@
+//! The transactional outbox, in SQLite (feature `sqlite`).
+//!
+//! The write side changes its tables and calls [`record`] **on the same transaction**:
+//! the change and its event commit together or not at all. Nothing is published here.
+//! A [relay](super::relay) reads the outbox afterwards, by position, and publishes
+//! what it has not published yet; it stores how far it got in the same file
+//! ([`store_checkpoint`]), so a relay restarted after a crash resumes there.
+//!
+//! Two tables:
+//!
+//! * `outbox (position INTEGER PRIMARY KEY, event_type, at_ms, data)`: the position is
+//!   the row id, increasing in commit order (one writer at a time in SQLite); `data` is
+//!   the event as JSON.
+//! * `checkpoints (name TEXT PRIMARY KEY, position)`: how far each reader got.
+
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::CqrsError;
+use crate::events::EventType;
+
+/// The outbox and checkpoint tables.
+pub const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS outbox (
+        position   INTEGER PRIMARY KEY,
+        event_type TEXT NOT NULL,
+        at_ms      INTEGER NOT NULL,
+        data       TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS checkpoints (
+        name     TEXT PRIMARY KEY,
+        position INTEGER NOT NULL
+    ) WITHOUT ROWID;
+";
+
+pub(crate) fn storage(e: rusqlite::Error) -> CqrsError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => CqrsError::Busy { source: Box::new(e) },
+        _ => CqrsError::Storage { source: Box::new(e) },
+    }
+}
+
+pub(crate) fn sql(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn unsql(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Creates the outbox and checkpoint tables on `conn` if they are missing.
+///
+/// # Errors
+/// A storage error.
+pub fn install(conn: &Connection) -> Result<(), CqrsError> {
+    conn.execute_batch(SCHEMA).map_err(storage)
+}
+
+/// Records `event` in the outbox, stamped `at_ms` (the caller's clock), and returns its
+/// position.
+///
+/// Call it on the **transaction** that makes the change the event describes (a
+/// `rusqlite::Transaction` derefs to a `Connection`): that is the whole pattern. On a
+/// connection outside a transaction it commits on its own, and a crash between the
+/// change and this call loses the event, exactly the dual write the outbox exists to
+/// avoid.
+///
+/// # Errors
+/// [`CqrsError::Codec`] if the event does not serialise; storage errors.
+pub fn record<E: Serialize + EventType>(tx: &Connection, event: &E, at_ms: u64) -> Result<u64, CqrsError> {
+    let data = serde_json::to_string(event)
+        .map_err(|e| CqrsError::Codec { position: 0, event_type: event.event_type().to_string(), source: Box::new(e) })?;
+    tx.prepare_cached("INSERT INTO outbox (event_type, at_ms, data) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![event.event_type(), sql(at_ms), data]))
+        .map_err(storage)?;
+    Ok(unsql(tx.last_insert_rowid()))
+}
+
+/// One event as the outbox holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent<E> {
+    /// Its position: increasing in commit order, from 1.
+    pub position: u64,
+    /// When the write side recorded it (the caller's clock, ms).
+    pub at_ms: u64,
+    /// The event.
+    pub event: E,
+}
+
+/// Up to `limit` events after position `after`, in order.
+///
+/// # Errors
+/// Storage errors; [`CqrsError::Codec`] for an event that does not decode (nothing
+/// after it is returned).
+pub fn read_after<E: DeserializeOwned>(conn: &Connection, after: u64, limit: usize) -> Result<Vec<OutboxEvent<E>>, CqrsError> {
+    let mut q = conn
+        .prepare_cached("SELECT position, event_type, at_ms, data FROM outbox WHERE position > ?1 ORDER BY position LIMIT ?2")
+        .map_err(storage)?;
+    let mut rows = q.query(params![sql(after), i64::try_from(limit).unwrap_or(i64::MAX)]).map_err(storage)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(storage)? {
+        let position = unsql(row.get(0).map_err(storage)?);
+        let data: &str = row.get_ref(3).and_then(|v| v.as_str().map_err(Into::into)).map_err(storage)?;
+        let event = serde_json::from_str(data).map_err(|e| CqrsError::Codec {
+            position,
+            event_type: row.get::<_, String>(1).unwrap_or_default(),
+            source: Box::new(e),
+        })?;
+        out.push(OutboxEvent { position, at_ms: unsql(row.get(2).map_err(storage)?), event });
+    }
+    Ok(out)
+}
+
+/// The highest position in the outbox (0 if it is empty).
+///
+/// # Errors
+/// Storage errors.
+pub fn head(conn: &Connection) -> Result<u64, CqrsError> {
+    conn.query_row("SELECT COALESCE(MAX(position), 0) FROM outbox", [], |r| r.get(0)).map(unsql).map_err(storage)
+}
+
+/// The position stored for the reader `name` (0 if it has none).
+///
+/// # Errors
+/// Storage errors.
+pub fn load_checkpoint(conn: &Connection, name: &str) -> Result<u64, CqrsError> {
+    conn.query_row("SELECT position FROM checkpoints WHERE name = ?1", params![name], |r| r.get(0))
+        .optional()
+        .map(|p| p.map_or(0, unsql))
+        .map_err(storage)
+}
+
+/// Stores `position` for the reader `name`. Call it on the transaction that holds the
+/// reader's own update, so the two are saved together.
+///
+/// # Errors
+/// Storage errors.
+pub fn store_checkpoint(tx: &Connection, name: &str, position: u64) -> Result<(), CqrsError> {
+    tx.prepare_cached("INSERT INTO checkpoints (name, position) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET position = excluded.position")
+        .and_then(|mut s| s.execute(params![name, sql(position)]))
+        .map(|_| ())
+        .map_err(storage)
+}

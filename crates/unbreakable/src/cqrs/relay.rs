@@ -1,0 +1,272 @@
+//! The relay and durable projections, in SQLite (feature `sqlite`).
+//!
+//! * [`Relay`] publishes the outbox to any sink (a broker, a channel, an in-process
+//!   read model) **at least once**: it reads after its stored position, hands each
+//!   event to the sink, and stores the new position after the batch. A crash or a sink
+//!   failure before that store means the batch is published again next time.
+//! * [`project`] runs a projection whose read model lives in a SQLite database: it reads
+//!   the position stored *in that database*, applies newer events and stores the new
+//!   position **in the same transaction** as the update, so a crash leaves both old or
+//!   both new, and redelivered events are skipped ([`decide`](super::decide)).
+//! * [`catch_up`] does the same for an in-memory [`Projector`]: it reads after the
+//!   projector's own position, so a projector restored from a saved copy resumes there.
+//!
+//! The relay's crash points can be injected ([`CrashAt`]), so tests need no real kill.
+
+use rusqlite::{Connection, TransactionBehavior};
+use serde::de::DeserializeOwned;
+
+use super::outbox::{self, storage, OutboxEvent};
+use super::{decide, CqrsError, Delivery, Projection, Projector};
+use crate::idempotency::BoxError;
+
+/// Where a relay run stops as if its process were killed (for tests and notebooks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum CrashAt {
+    /// Run normally.
+    #[default]
+    Never,
+    /// Die after handing this many events of the batch to the sink, before storing the
+    /// position: those events will be published again.
+    AfterPublishing(usize),
+}
+
+/// What one relay run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Published {
+    /// Events handed to the sink.
+    pub sent: usize,
+    /// The stored position after the run.
+    pub position: u64,
+    /// Whether the run stopped at an injected crash (the position was not stored).
+    pub crashed: bool,
+}
+
+/// A relay from the outbox of one SQLite database, under a name (its checkpoint row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    name: String,
+    batch: usize,
+}
+
+/// Default batch size of a relay run: events read and published per run.
+pub const DEFAULT_BATCH: usize = 500;
+
+impl Relay {
+    /// A relay named `name` (its position is stored under that name), publishing at most
+    /// [`DEFAULT_BATCH`] events per run.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), batch: DEFAULT_BATCH }
+    }
+
+    /// The same relay with another batch size (at least 1).
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// Its stored position: the last event it has published for certain.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn position(&self, conn: &Connection) -> Result<u64, CqrsError> {
+        outbox::load_checkpoint(conn, &self.name)
+    }
+
+    /// Publishes one batch of events after the stored position to `sink`, then stores
+    /// the position of the last one. `crash` injects a death before the store.
+    ///
+    /// # Errors
+    /// [`CqrsError::Publish`] if the sink fails (nothing of this batch is marked
+    /// published); storage and decoding errors.
+    pub fn run_once<E, S, X>(&self, conn: &Connection, mut sink: S, crash: CrashAt) -> Result<Published, CqrsError>
+    where
+        E: DeserializeOwned,
+        S: FnMut(&OutboxEvent<E>) -> Result<(), X>,
+        X: Into<BoxError>,
+    {
+        let from = self.position(conn)?;
+        let events: Vec<OutboxEvent<E>> = outbox::read_after(conn, from, self.batch)?;
+        let mut sent = 0;
+        for e in &events {
+            if crash == CrashAt::AfterPublishing(sent) {
+                return Ok(Published { sent, position: from, crashed: true });
+            }
+            sink(e).map_err(|x| CqrsError::Publish { position: e.position, source: x.into() })?;
+            sent += 1;
+        }
+        if crash == CrashAt::AfterPublishing(sent) && sent > 0 {
+            return Ok(Published { sent, position: from, crashed: true });
+        }
+        let position = events.last().map_or(from, |e| e.position);
+        outbox::store_checkpoint(conn, &self.name, position)?;
+        Ok(Published { sent, position, crashed: false })
+    }
+
+    /// Runs until the outbox has nothing after the stored position; returns the events
+    /// sent in all.
+    ///
+    /// # Errors
+    /// As [`run_once`](Self::run_once).
+    pub fn drain<E, S, X>(&self, conn: &Connection, mut sink: S) -> Result<usize, CqrsError>
+    where
+        E: DeserializeOwned,
+        S: FnMut(&OutboxEvent<E>) -> Result<(), X>,
+        X: Into<BoxError>,
+    {
+        let mut total = 0;
+        loop {
+            let p = self.run_once(conn, &mut sink, CrashAt::Never)?;
+            if p.sent == 0 {
+                return Ok(total);
+            }
+            total += p.sent;
+        }
+    }
+}
+
+/// What one [`project`] or [`catch_up`] call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Projected {
+    /// Events applied.
+    pub applied: usize,
+    /// Events skipped as already applied.
+    pub skipped: usize,
+    /// Events not applied because one before them was missing ([`Delivery::Early`]).
+    pub early: usize,
+    /// The position stored with the read model after the call.
+    pub position: u64,
+}
+
+/// Applies `events` to a read model held in the SQLite database `target`, under the
+/// projection name `name`: in one transaction, reads the stored position, applies every
+/// event above it with `apply` (on the transaction), stores the new position, commits.
+///
+/// Redelivered events (at or below the stored position) are skipped, so a relay may
+/// deliver at least once; events beyond a missing one are left for a later call
+/// ([`Delivery::Early`]). If `apply` fails, nothing of the call is kept.
+///
+/// # Errors
+/// Storage errors, including those `apply` returns.
+pub fn project<E>(
+    target: &mut Connection,
+    name: &str,
+    events: &[OutboxEvent<E>],
+    mut apply: impl FnMut(&Connection, &OutboxEvent<E>) -> rusqlite::Result<()>,
+) -> Result<Projected, CqrsError> {
+    let tx = target.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+    let mut position = outbox::load_checkpoint(&tx, name)?;
+    let (mut applied, mut skipped, mut early) = (0, 0, 0);
+    for e in events {
+        match decide(position, e.position) {
+            Delivery::Applied => {
+                apply(&tx, e).map_err(storage)?;
+                position = e.position;
+                applied += 1;
+            }
+            Delivery::Skipped => skipped += 1,
+            Delivery::Early => early += 1,
+        }
+    }
+    outbox::store_checkpoint(&tx, name, position)?;
+    tx.commit().map_err(storage)?;
+    Ok(Projected { applied, skipped, early, position })
+}
+
+/// Brings an in-memory [`Projector`] up to date from the outbox: reads up to `limit`
+/// events after the projector's own position (stored with its read model, so a
+/// projector restored from a saved copy resumes where that copy was) and delivers them.
+///
+/// # Errors
+/// Storage and decoding errors (events before the failing one stay applied).
+pub fn catch_up<P>(conn: &Connection, projector: &mut Projector<P>, limit: usize) -> Result<Projected, CqrsError>
+where
+    P: Projection,
+    P::Event: DeserializeOwned,
+{
+    let events: Vec<OutboxEvent<P::Event>> = outbox::read_after(conn, projector.position(), limit)?;
+    let (mut applied, mut skipped, mut early) = (0, 0, 0);
+    for e in &events {
+        match projector.deliver(e.position, &e.event) {
+            Delivery::Applied => applied += 1,
+            Delivery::Skipped => skipped += 1,
+            Delivery::Early => early += 1,
+        }
+    }
+    Ok(Projected { applied, skipped, early, position: projector.position() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventType;
+    use rusqlite::params;
+
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Priced(i64);
+    impl EventType for Priced {
+        fn event_type(&self) -> &'static str {
+            "Priced"
+        }
+    }
+
+    fn write(conn: &mut Connection, price: i64) {
+        let tx = conn.transaction().unwrap();
+        tx.execute("UPDATE item SET price = ?1", params![price]).unwrap();
+        outbox::record(&tx, &Priced(price), 0).unwrap();
+        tx.commit().unwrap();
+    }
+
+    fn setup() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        outbox::install(&conn).unwrap();
+        conn.execute_batch("CREATE TABLE item (price INTEGER); INSERT INTO item VALUES (0);").unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_rolled_back_change_leaves_no_event() {
+        let mut conn = setup();
+        {
+            let tx = conn.transaction().unwrap();
+            tx.execute("UPDATE item SET price = 5", []).unwrap();
+            outbox::record(&tx, &Priced(5), 0).unwrap();
+            // dropped: rolled back, as a crash before commit would
+        }
+        assert_eq!(outbox::head(&conn).unwrap(), 0);
+        write(&mut conn, 7);
+        assert_eq!(outbox::read_after::<Priced>(&conn, 0, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_crashed_relay_publishes_again_and_the_projection_skips_the_repeats() {
+        let mut conn = setup();
+        for p in [1, 2, 3] {
+            write(&mut conn, p);
+        }
+        let relay = Relay::new("r");
+        let mut seen = Vec::new();
+        let run = relay.run_once(&conn, |e: &OutboxEvent<Priced>| { seen.push(e.clone()); Ok::<_, BoxError>(()) }, CrashAt::AfterPublishing(2)).unwrap();
+        assert!(run.crashed && run.sent == 2 && relay.position(&conn).unwrap() == 0);
+        let run = relay.run_once(&conn, |e: &OutboxEvent<Priced>| { seen.push(e.clone()); Ok::<_, BoxError>(()) }, CrashAt::Never).unwrap();
+        assert_eq!((run.sent, run.position), (3, 3));
+        assert_eq!(seen.len(), 5, "two events published twice");
+        let mut target = Connection::open_in_memory().unwrap();
+        outbox::install(&target).unwrap();
+        target.execute_batch("CREATE TABLE view (price INTEGER, updates INTEGER); INSERT INTO view VALUES (0, 0);").unwrap();
+        let r = project(&mut target, "view", &seen, |tx, e| tx.execute("UPDATE view SET price = ?1, updates = updates + 1", params![e.event.0]).map(|_| ())).unwrap();
+        assert_eq!((r.applied, r.skipped, r.position), (3, 2, 3));
+        let (price, updates): (i64, i64) = target.query_row("SELECT price, updates FROM view", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!((price, updates), (3, 3));
+    }
+
+    #[test]
+    fn a_failing_sink_stores_nothing() {
+        let mut conn = setup();
+        write(&mut conn, 1);
+        let relay = Relay::new("r");
+        let err = relay.run_once(&conn, |_: &OutboxEvent<Priced>| Err::<(), BoxError>("broker down".into()), CrashAt::Never).unwrap_err();
+        assert!(matches!(err, CqrsError::Publish { position: 1, .. }) && err.is_transient());
+        assert_eq!(relay.position(&conn).unwrap(), 0);
+    }
+}
