@@ -32,6 +32,7 @@
 //!   (chapter 11).
 //! * [`paused`]: clients as async tasks through the `Retry` edge on tokio's paused clock.
 //! * [`replay`]: event replay at scale, with and without snapshots (chapter 10).
+//! * [`self_check`]: the self-check chapter's own experiment, a CQRS read model's lag (chapter 12).
 
 pub mod amplification;
 pub mod bimodal;
@@ -56,5 +57,6 @@ pub mod locks;
 pub mod migration;
 pub mod election;
 pub mod email_job;
+pub mod self_check;
 
 pub use population::{Group, Guard, Population, Run, Start, Strategy};
