@@ -62,17 +62,32 @@ def main() -> int:
         outputs_reported = False
         # Every cell has an id (nbformat 4.5; nbclient warns without one, and a future
         # nbformat refuses), and its source is a list of lines, so a diff shows lines.
+        # Ids are unique within a notebook (nbformat rejects duplicates); --fix gives the
+        # later of two equal ids a new one.
+        seen: set[str] = set()
         for k, cell in enumerate(nb["cells"]):
+            if cell.get("id") in seen:
+                if fix:
+                    del cell["id"]
+                else:
+                    problems.append(f"{name}: cell {k + 1} repeats the id {cell['id']!r} of an earlier cell (run with --fix)")
+                    break
             if not cell.get("id") or isinstance(cell.get("source"), str):
                 if fix:
                     if not cell.get("id"):
-                        cell["id"] = hashlib.sha1(f"{name}:{k}".encode()).hexdigest()[:8]
+                        salt = 0
+                        while (new_id := hashlib.sha1(f"{name}:{k}:{salt}".encode()).hexdigest()[:8]) in seen or any(
+                            c.get("id") == new_id for c in nb["cells"]
+                        ):
+                            salt += 1
+                        cell["id"] = new_id
                     if isinstance(cell.get("source"), str):
                         cell["source"] = cell["source"].splitlines(keepends=True)
                     changed = True
                 else:
                     problems.append(f"{name}: cell {k + 1} lacks an id or has its source as one string (run with --fix)")
                     break
+            seen.add(cell.get("id", ""))
         for cell in (c for c in nb["cells"] if c["cell_type"] == "code"):
             if cell.get("outputs") or cell.get("execution_count"):
                 if fix:
