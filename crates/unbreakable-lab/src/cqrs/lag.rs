@@ -59,13 +59,7 @@ impl LagRun {
 
     /// The `q`-quantile (0 to 1) of the lags, ms (nearest rank).
     pub fn quantile(&self, q: f64) -> f64 {
-        let mut v = self.lags_ms.clone();
-        v.sort_by(f64::total_cmp);
-        if v.is_empty() {
-            return 0.0;
-        }
-        let k = ((q.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).clamp(1, v.len());
-        v[k - 1]
+        crate::sim::nearest_rank(&self.lags_ms, q).unwrap_or(0.0)
     }
 }
 

@@ -48,13 +48,7 @@ impl From<crate::servers::ServerError> for DbError {
 
 /// The `q` quantile (0 to 1) of `samples`, nearest rank; zero for none.
 pub fn quantile(samples: &[Duration], q: f64) -> Duration {
-    if samples.is_empty() {
-        return Duration::ZERO;
-    }
-    let mut v = samples.to_vec();
-    v.sort_unstable();
-    let i = ((q.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-    v[i]
+    crate::sim::nearest_rank(samples, q).unwrap_or(Duration::ZERO)
 }
 
 /// Wall times of `n` requests that each run `SELECT 1`: `.0` opening a new connection per

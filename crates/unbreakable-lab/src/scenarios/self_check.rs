@@ -89,13 +89,7 @@ impl LagRun {
 
     /// The lag at quantile `q` (0-1), in milliseconds (0 if there were no writes).
     pub fn lag_quantile_ms(&self, q: f64) -> f64 {
-        if self.lags.is_empty() {
-            return 0.0;
-        }
-        let mut s = self.lags.clone();
-        s.sort_unstable();
-        let i = ((q.clamp(0.0, 1.0) * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1;
-        s[i].as_secs_f64() * 1e3
+        crate::sim::nearest_rank(&self.lags, q).map_or(0.0, |d| d.as_secs_f64() * 1e3)
     }
 }
 

@@ -76,6 +76,18 @@ pub fn count_in_bins(times: impl IntoIterator<Item = SimTime>, bin: f64, horizon
     counts
 }
 
+/// The `q` quantile (0 to 1, clamped) of `samples` by nearest rank: the smallest value
+/// with at least a share `q` of the samples at or below it. `None` for no samples.
+pub fn nearest_rank<T: Copy + PartialOrd>(samples: &[T], q: f64) -> Option<T> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut v = samples.to_vec();
+    v.sort_unstable_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let k = ((q.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[k - 1])
+}
+
 /// `ms` milliseconds as a [`Duration`].
 pub fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)
@@ -84,6 +96,14 @@ pub fn millis(ms: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nearest_rank_quantiles() {
+        let v = [5.0, 1.0, 4.0, 2.0, 3.0];
+        assert_eq!((nearest_rank(&v, 0.0), nearest_rank(&v, 0.5), nearest_rank(&v, 0.99), nearest_rank(&v, 1.0)), (Some(1.0), Some(3.0), Some(5.0), Some(5.0)));
+        assert_eq!(nearest_rank::<u32>(&[], 0.5), None);
+        assert_eq!(nearest_rank(&[Duration::from_millis(7), Duration::from_millis(3)], 0.5), Some(Duration::from_millis(3)));
+    }
 
     /// Bug: `Duration::from_secs_f64` panicked on a huge sample (a log-normal with a wide
     /// sigma can draw 1e300 seconds).
