@@ -38,7 +38,7 @@ fn png_files_are_byte_identical() {
 
 #[test]
 fn another_seed_changes_the_random_charts() {
-    for id in ["02-herd-load", "02-contention-calls", "01-chain-success", "10-rebuild-work", "11-election-timing"] {
+    for id in ["02-herd-load", "02-contention-calls", "01-chain-success", "10-rebuild-work", "11-election-timing", "08-pool-too-large-sim"] {
         let entry = catalog().into_iter().find(|e| e.ids.contains(&id)).unwrap();
         let i = entry.ids.iter().position(|x| *x == id).unwrap();
         let a = (entry.build)(SEED).unwrap()[i].to_svg(SIZE).unwrap();

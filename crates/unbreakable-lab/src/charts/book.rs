@@ -620,6 +620,13 @@ pub fn catalog() -> Vec<Entry> {
             },
         },
         Entry {
+            ids: &["08-pool-too-large-sim"],
+            build: |seed| {
+                let x = pool_too_large_example();
+                Ok(vec![super::perf::pool_too_large_sim(&x.sweep(&pool_too_large_sizes(), seed)?, &x, seed)])
+            },
+        },
+        Entry {
             ids: &["08-compression-saved"],
             build: |seed| Ok(vec![super::perf::compression_saved(&compression_sizes(seed)?)]),
         },
@@ -708,6 +715,19 @@ pub fn pool_sweep_example() -> crate::scenarios::conn_pool::ConnPool {
 /// The pool sizes of the sweep: 5 (just above the 4 busy) to 12.
 pub fn pool_sweep_sizes() -> Vec<u32> {
     (5..=12).collect()
+}
+
+/// Chapter 08's "too large" pool in simulation: the 2-core database calibrated on the
+/// real sweep ([`DbContention::postgres_2_cores`](crate::scenarios::db_contention::DbContention::postgres_2_cores)),
+/// 64 closed-loop clients, 60 s of virtual time per pool size.
+pub fn pool_too_large_example() -> crate::scenarios::db_contention::DbContention {
+    crate::scenarios::db_contention::DbContention::postgres_2_cores()
+}
+
+/// The pool sizes of the simulated "too large" sweep: those of the real sweep, and 12, 24
+/// and 48 between them.
+pub fn pool_too_large_sizes() -> Vec<u32> {
+    vec![1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
 }
 
 /// Compressed share saved for the chapter's list payloads, per codec and level (exact):

@@ -6,6 +6,7 @@ use crate::perf::compression::{Codec, Measured};
 use crate::perf::pagination::{DepthPoint, Drift};
 use crate::perf::pool::SizePoint;
 use crate::scenarios::conn_pool::{ConnPool, PoolRun, SweepPoint};
+use crate::scenarios::db_contention::{DbContention, SimPoint as DbPoint};
 
 use super::{Chart, Mark, Series};
 
@@ -111,4 +112,26 @@ pub fn pool_size_real(points: &[SizePoint], clients: usize, cores: usize) -> Cha
         .with(Series::line("queries per second", points.iter().map(|p| (p.pool as f64, p.per_second)).collect()).with_mark(Mark::LineDots))
         .with(Series::line("query time inside the database, p50 (ms)", points.iter().map(|p| (p.pool as f64, p.query_p50_ms)).collect()).with_mark(Mark::Hollow))
         .with(Series::line("request time, p50 (ms)", points.iter().map(|p| (p.pool as f64, p.p50_ms)).collect()).with_mark(Mark::Dots))
+}
+
+/// Chapter 08's "too large" pool in simulation: throughput, time inside the database and
+/// request time (median and 99th percentile) against pool size, with the closed form `min(N, cores) / (cpu f(N))` as a
+/// reference line. The same axes as [`pool_size_real`].
+pub fn pool_too_large_sim(points: &[DbPoint], x: &DbContention, seed: u64) -> Chart {
+    let at = |f: fn(&DbPoint) -> f64| points.iter().map(|p| (f64::from(p.pool), f(p))).collect::<Vec<_>>();
+    Chart::lines("A CPU-bound query against pool size, simulated", "connections in the pool", "per second / ms")
+        .caption(format!(
+            "{} clients in a closed loop, {} cores, {} ms of CPU per query, σ = {}, κ = {}; {} s per size; seed {seed}",
+            x.clients,
+            x.cores,
+            x.cpu.as_secs_f64() * 1e3,
+            x.sigma,
+            x.kappa,
+            x.horizon.as_secs()
+        ))
+        .with(Series::line("queries per second", at(|p| p.per_second)).with_mark(Mark::LineDots))
+        .with(Series::line("queries per second, closed form", at(|p| p.theory_per_second)).with_mark(Mark::Reference))
+        .with(Series::line("query time inside the database, p50 (ms)", at(|p| p.in_db_p50_ms)).with_mark(Mark::Hollow))
+        .with(Series::line("request time, p50 (ms)", at(|p| p.p50_ms)).with_mark(Mark::Dots))
+        .with(Series::line("request time, p99 (ms)", at(|p| p.p99_ms)).with_mark(Mark::Line))
 }

@@ -24,6 +24,9 @@
 //! * [`chain`]: chapter 01's gateway -> service -> database under each kind of failure.
 //! * [`conn_pool`]: a connection pool's queue: the article's widget, and pool sizes
 //!   against Erlang C (chapter 08).
+//! * [`db_contention`]: a pool that is too large, against a database whose cost per query
+//!   grows with the queries it runs at once (processor sharing and the Universal
+//!   Scalability Law, chapter 08).
 //! * [`locks`]: a double spend, a pause past a lease, fencing, a lock without expiry
 //!   (chapter 11).
 //! * [`election`]: Raft's randomised election timeouts against the paper's Figure 16
@@ -40,6 +43,7 @@ pub mod chain;
 pub mod checkout;
 pub mod conn_pool;
 pub mod contention;
+pub mod db_contention;
 pub mod expectation;
 pub mod flash_sale;
 pub mod order_saga;
