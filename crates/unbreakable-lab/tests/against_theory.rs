@@ -86,16 +86,16 @@ fn a_too_large_pool_matches_the_closed_form() {
     let points = x.sweep(&[1, 2, 3, 4, 8, 16, 32, 64], 11).unwrap();
     for p in &points {
         let n = DbContention { pool: p.pool, ..x.clone() };
-        assert!((p.theory_per_second - n.usl(p.pool)).abs() < 1e-9 * p.theory_per_second, "{p:?}");
-        assert!((p.per_second - p.theory_per_second).abs() < 0.03 * p.theory_per_second, "{}: {} vs {} queries/s", p.pool, p.per_second, p.theory_per_second);
-        assert!((p.in_db_mean_ms - p.theory_in_db_ms).abs() < 0.03 * p.theory_in_db_ms, "{}: in database {} vs {} ms", p.pool, p.in_db_mean_ms, p.theory_in_db_ms);
-        assert!((p.wait_mean_ms - p.theory_wait_ms).abs() < 0.03 * p.theory_wait_ms + 0.01, "{}: wait {} vs {} ms", p.pool, p.wait_mean_ms, p.theory_wait_ms);
+        assert!((p.theory.per_second - n.usl(p.pool)).abs() < 1e-9 * p.theory.per_second, "{p:?}");
+        assert!((p.sim.per_second - p.theory.per_second).abs() < 0.03 * p.theory.per_second, "{}: {} vs {} queries/s", p.pool, p.sim.per_second, p.theory.per_second);
+        assert!((p.sim.in_db_mean_ms - p.theory.in_db_ms).abs() < 0.03 * p.theory.in_db_ms, "{}: in database {} vs {} ms", p.pool, p.sim.in_db_mean_ms, p.theory.in_db_ms);
+        assert!((p.sim.wait_mean_ms - p.theory.wait_ms).abs() < 0.03 * p.theory.wait_ms + 0.01, "{}: wait {} vs {} ms", p.pool, p.sim.wait_mean_ms, p.theory.wait_ms);
     }
     // The shape of the real 2-core measurement: the peak at the cores, then a decline.
-    let best = points.iter().max_by(|a, b| a.per_second.total_cmp(&b.per_second)).unwrap();
+    let best = points.iter().max_by(|a, b| a.sim.per_second.total_cmp(&b.sim.per_second)).unwrap();
     assert_eq!(best.pool, 2);
     let last = points.last().unwrap();
-    assert!((0.75..0.9).contains(&(last.per_second / best.per_second)), "64 against the peak: {}", last.per_second / best.per_second);
+    assert!((0.75..0.9).contains(&(last.sim.per_second / best.sim.per_second)), "64 against the peak: {}", last.sim.per_second / best.sim.per_second);
 }
 
 /// The peak of the Universal Scalability Law: with cores to spare (64) and σ = κ = 0.02,
@@ -122,10 +122,10 @@ fn a_too_large_pool_peaks_at_n_star() {
     assert!((star - 7.0).abs() < 1e-9);
     assert_eq!(x.best_pool(64), star.round() as u32);
     let points = x.sweep(&[5, 6, 7, 8, 9], 5).unwrap();
-    let best = points.iter().max_by(|a, b| a.per_second.total_cmp(&b.per_second)).unwrap();
+    let best = points.iter().max_by(|a, b| a.sim.per_second.total_cmp(&b.sim.per_second)).unwrap();
     assert_eq!(best.pool, 7, "{points:?}");
     for p in &points {
-        assert!((p.per_second - p.theory_per_second).abs() < 0.03 * p.theory_per_second, "{p:?}");
+        assert!((p.sim.per_second - p.theory.per_second).abs() < 0.03 * p.theory.per_second, "{p:?}");
     }
 }
 
@@ -146,9 +146,9 @@ fn without_contention_throughput_saturates_at_the_cores() {
     let cores = 2.0 / x.cpu.as_secs_f64();
     for p in x.sweep(&[1, 2, 4, 16, 64], 3).unwrap() {
         let expect = f64::from(p.pool.min(2)) / x.cpu.as_secs_f64();
-        assert!((p.theory_per_second - expect).abs() < 1e-9 * expect);
-        assert!((p.per_second - expect).abs() < 0.03 * expect, "{}: {} vs {expect}", p.pool, p.per_second);
-        assert!(p.per_second <= 1.03 * cores);
+        assert!((p.theory.per_second - expect).abs() < 1e-9 * expect);
+        assert!((p.sim.per_second - expect).abs() < 0.03 * expect, "{}: {} vs {expect}", p.pool, p.sim.per_second);
+        assert!(p.sim.per_second <= 1.03 * cores);
     }
 
     let (m, cpu, z) = (10u32, 0.005, 0.040);

@@ -129,9 +129,9 @@ pub fn pool_too_large_sim(points: &[DbPoint], x: &DbContention, seed: u64) -> Ch
             x.kappa,
             x.horizon.as_secs()
         ))
-        .with(Series::line("queries per second", at(|p| p.per_second)).with_mark(Mark::LineDots))
-        .with(Series::line("queries per second, closed form", at(|p| p.theory_per_second)).with_mark(Mark::Reference))
-        .with(Series::line("query time inside the database, p50 (ms)", at(|p| p.in_db_p50_ms)).with_mark(Mark::Hollow))
-        .with(Series::line("request time, p50 (ms)", at(|p| p.p50_ms)).with_mark(Mark::Dots))
-        .with(Series::line("request time, p99 (ms)", at(|p| p.p99_ms)).with_mark(Mark::Line))
+        .with(Series::line("queries per second", at(|p| p.sim.per_second)).with_mark(Mark::LineDots))
+        .with(Series::line("queries per second, closed form", at(|p| p.theory.per_second)).with_mark(Mark::Reference))
+        .with(Series::line("query time inside the database, p50 (ms)", at(|p| p.sim.in_db_p50_ms)).with_mark(Mark::Hollow))
+        .with(Series::line("request time, p50 (ms)", at(|p| p.sim.p50_ms)).with_mark(Mark::Dots))
+        .with(Series::line("request time, p99 (ms)", at(|p| p.sim.p99_ms)).with_mark(Mark::Line))
 }

@@ -288,21 +288,7 @@ impl DbContention {
             .iter()
             .map(|&pool| {
                 let x = DbContention { pool, ..self.clone() };
-                let s = x.run(seed)?.summary();
-                let th = x.theory()?;
-                Ok(SimPoint {
-                    pool,
-                    per_second: s.per_second,
-                    p50_ms: s.p50_ms,
-                    p99_ms: s.p99_ms,
-                    in_db_mean_ms: s.in_db_mean_ms,
-                    in_db_p50_ms: s.in_db_p50_ms,
-                    wait_mean_ms: s.wait_mean_ms,
-                    queries: s.queries,
-                    theory_per_second: th.per_second,
-                    theory_in_db_ms: th.in_db_ms,
-                    theory_wait_ms: th.wait_ms,
-                })
+                Ok(SimPoint { pool, sim: x.run(seed)?.summary(), theory: x.theory()? })
             })
             .collect()
     }
@@ -458,26 +444,10 @@ pub struct DbSummary {
 pub struct SimPoint {
     /// Connections in the pool.
     pub pool: u32,
-    /// Simulated queries per second.
-    pub per_second: f64,
-    /// Simulated median request time (wait for a connection plus the query), ms.
-    pub p50_ms: f64,
-    /// Simulated 99th percentile request time, ms.
-    pub p99_ms: f64,
-    /// Simulated mean time inside the database, ms.
-    pub in_db_mean_ms: f64,
-    /// Simulated median time inside the database, ms.
-    pub in_db_p50_ms: f64,
-    /// Simulated mean wait for a connection, ms.
-    pub wait_mean_ms: f64,
-    /// Queries answered in the window.
-    pub queries: usize,
-    /// The closed form's queries per second.
-    pub theory_per_second: f64,
-    /// The closed form's mean time inside the database, ms.
-    pub theory_in_db_ms: f64,
-    /// The closed form's mean wait for a connection, ms.
-    pub theory_wait_ms: f64,
+    /// What the simulation measured.
+    pub sim: DbSummary,
+    /// What the closed form predicts.
+    pub theory: Theory,
 }
 
 #[cfg(test)]
