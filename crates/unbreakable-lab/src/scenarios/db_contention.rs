@@ -119,7 +119,7 @@ impl DbContention {
             return Err(ConfigError::new("horizon", "nothing is measured in a horizon of zero: set a few seconds or more"));
         }
         let most = (1..=self.pool.min(self.clients)).map(|n| self.usl(n)).fold(0.0, f64::max);
-        let queries = most * (self.warmup + self.horizon).as_secs_f64();
+        let queries = most * self.warmup.saturating_add(self.horizon).as_secs_f64();
         if queries > MAX_QUERIES {
             return Err(ConfigError::new(
                 "horizon",
@@ -219,7 +219,7 @@ impl DbContention {
             .map_err(|e| ConfigError::new("think", format!("{e}")))?;
         // One stream per client: its think times and its queries' CPU work.
         let mut rngs: Vec<SimRng> = (0..self.clients).map(|c| substream(seed, u64::from(c))).collect();
-        let (from, to) = (self.warmup, self.warmup + self.horizon);
+        let (from, to) = (self.warmup, self.warmup.saturating_add(self.horizon));
         let mut events: EventQueue<Event> = EventQueue::new();
         for (c, r) in (0u32..).zip(rngs.iter_mut()) {
             let first = think.as_ref().map_or(0.0, |t| t.sample(r));
@@ -266,7 +266,7 @@ impl DbContention {
                         None => free += 1,
                     }
                     let pause = think.as_ref().map_or(0.0, |z| z.sample(&mut rngs[i]));
-                    events.schedule(now + secs(pause), Event::Ask(c));
+                    events.schedule(now.saturating_add(secs(pause)), Event::Ask(c));
                 }
             }
             if db.epoch != epoch {
@@ -468,6 +468,10 @@ mod tests {
         assert_eq!(field(DbContention { horizon: Duration::ZERO, ..ok.clone() }), "horizon");
         let huge = DbContention { cpu: Duration::from_nanos(1), ..ok.clone() };
         assert!(huge.run(1).unwrap_err().message.contains("shorten"));
+        assert_eq!(field(DbContention { warmup: Duration::MAX, ..ok.clone() }), "horizon");
+        // Extreme but valid: clients that think for ever send one query each at most.
+        let idle = DbContention { think: Duration::MAX, horizon: Duration::from_secs(1), ..ok.clone() };
+        assert!(idle.run(1).unwrap().queries.is_empty() && idle.theory().unwrap().per_second < 1e-6);
     }
 
     #[test]
