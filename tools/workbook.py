@@ -8,6 +8,8 @@ Standard library only: this runs before the virtual environment exists.
     ./workbook charts   only the charts (pass --list, --only ID, --seed N, --out DIR)
     ./workbook book     the executed chapters as a static HTML site in data/book
     ./workbook setup    only the set-up (each command above does it first)
+    ./workbook bench-kernel  how long the Rust kernel takes per cell, and where the time
+                        goes (a benchmark; run it twice on a new machine for warm figures)
     ./workbook exercises  the self-checking exercises (no set-up needed): which pass,
                         the next one and its hint (NN: one chapter; --watch: re-check on
                         save)
@@ -236,6 +238,12 @@ def cmd_lab(args: list[str]) -> int:
     return 0
 
 
+def cmd_bench_kernel(args: list[str]) -> int:
+    setup()
+    return subprocess.call([str(BIN / "python"), str(ROOT / "tools" / "kernel_bench.py"), *args],
+                           cwd=ROOT, env=jupyter_env())
+
+
 def main() -> int:
     commands = {
         "run": cmd_run,
@@ -245,6 +253,7 @@ def main() -> int:
         "book": cmd_book,
         "exercises": lambda a: subprocess.call([sys.executable, ROOT / "tools" / "exercises.py", *a]),
         "setup": lambda a: (setup(), 0)[1],
+        "bench-kernel": cmd_bench_kernel,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__.strip())
