@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use rand_distr::Distribution;
 use serde::Serialize;
 
 use crate::error::ConfigError;
@@ -57,25 +58,30 @@ impl ConnPool {
     pub fn run(&self, seed: u64) -> Result<PoolRun, ConfigError> {
         self.hold.validate()?;
         let mut pool = WorkerPool::new(self.size)?;
-        let mut r = substream(seed, 0);
-        let mut arrivals = Arrivals::flat(self.per_second).sample(self.horizon, &mut r)?;
-        if self.burst_per_second > 0.0 {
-            let (from, to) = self.burst;
-            let extra = Arrivals::flat(self.burst_per_second).sample(to.saturating_sub(from), &mut substream(seed, 1))?;
-            arrivals.extend(extra.into_iter().map(|t| t + from));
-            arrivals.sort_unstable();
-        }
+        let steady = Arrivals::flat(self.per_second).times(self.horizon, substream(seed, 0))?;
+        let (from, to) = self.burst;
+        let (burst, burst_secs) = if self.burst_per_second > 0.0 {
+            let length = to.saturating_sub(from);
+            let times = Arrivals::flat(self.burst_per_second).times(length, substream(seed, 1))?;
+            (Some(times.map(move |t| t + from)), length.as_secs_f64())
+        } else {
+            (None, 0.0)
+        };
+        // Room for the expected count plus 4 standard deviations (it is Poisson), so that
+        // the requests are allocated once.
+        let expected = self.per_second * self.horizon.as_secs_f64() + self.burst_per_second * burst_secs;
+        let mut requests = Vec::with_capacity((expected + 4.0 * expected.sqrt()) as usize + 16);
+        let hold = self.hold.sampler();
         let mut holds = substream(seed, 2);
-        let requests = arrivals
-            .into_iter()
-            .map(|arrived| {
-                let hold = self.hold.sample(&mut holds);
-                match pool.admit(arrived, hold, self.max_wait) {
-                    Ok(s) => Request { arrived, start: Some(s.start), end: Some(s.end) },
-                    Err(_) => Request { arrived, start: None, end: None },
-                }
-            })
-            .collect();
+        let serve = |arrived| match pool.admit(arrived, hold.sample(&mut holds), self.max_wait) {
+            Ok(s) => Request { arrived, start: Some(s.start), end: Some(s.end) },
+            Err(_) => Request { arrived, start: None, end: None },
+        };
+        match burst {
+            // The burst's arrivals merged in time order into the steady ones.
+            Some(burst) => requests.extend(merge_sorted(steady, burst).map(serve)),
+            None => requests.extend(steady.map(serve)),
+        }
         Ok(PoolRun { size: self.size, horizon: self.horizon, requests })
     }
 
@@ -105,6 +111,16 @@ impl ConnPool {
             })
             .collect()
     }
+}
+
+/// Two ascending sequences as one ascending sequence.
+fn merge_sorted<T: Ord>(a: impl Iterator<Item = T>, b: impl Iterator<Item = T>) -> impl Iterator<Item = T> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if y < x => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 /// One request: when it arrived, and when it held a connection (`None` if it gave up).

@@ -95,21 +95,62 @@ impl Latency {
 
     /// One sample.
     pub fn sample(&self, rng: &mut impl Rng) -> Duration {
-        let secs = match *self {
-            Latency::Fixed(d) => return d,
-            Latency::Uniform { lo, hi } => {
-                let (lo, hi) = (lo.as_secs_f64(), hi.as_secs_f64());
-                lo + (hi - lo) * rng.random::<f64>()
+        self.sampler().sample(rng)
+    }
+
+    /// The distribution built once, for drawing many samples: each draws exactly what
+    /// [`sample`](Self::sample) draws, without setting the distribution up again.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use rand::distr::Distribution;
+    /// use unbreakable_lab::sim::{rng, Latency};
+    ///
+    /// let hold = Latency::Exponential { mean: Duration::from_millis(100) };
+    /// let sampler = hold.sampler();
+    /// let (mut a, mut b) = (rng(3), rng(3));
+    /// assert_eq!(sampler.sample(&mut a), hold.sample(&mut b));
+    /// ```
+    pub fn sampler(&self) -> LatencySampler {
+        // Parameters a distribution refuses give their mean (or median), as always.
+        let or_secs = |d: Option<Prepared>, fallback: Duration| d.unwrap_or(Prepared::Secs(fallback.as_secs_f64()));
+        LatencySampler(match *self {
+            Latency::Fixed(d) => Prepared::Fixed(d),
+            Latency::Uniform { lo, hi } => Prepared::Uniform { lo: lo.as_secs_f64(), hi: hi.as_secs_f64() },
+            Latency::Normal { mean, sd } => or_secs(Normal::new(mean.as_secs_f64(), sd.as_secs_f64()).map(Prepared::Normal).ok(), mean),
+            Latency::LogNormal { median, sigma } => {
+                or_secs(LogNormal::new(median.as_secs_f64().ln(), sigma).map(Prepared::LogNormal).ok(), median)
             }
-            Latency::Normal { mean, sd } => Normal::new(mean.as_secs_f64(), sd.as_secs_f64())
-                .map(|n| n.sample(rng).abs())
-                .unwrap_or(mean.as_secs_f64()),
-            Latency::LogNormal { median, sigma } => LogNormal::new(median.as_secs_f64().ln(), sigma)
-                .map(|d| d.sample(rng))
-                .unwrap_or(median.as_secs_f64()),
-            Latency::Exponential { mean } => Exp::new(1.0 / mean.as_secs_f64())
-                .map(|d| d.sample(rng))
-                .unwrap_or(mean.as_secs_f64()),
+            Latency::Exponential { mean } => or_secs(Exp::new(1.0 / mean.as_secs_f64()).map(Prepared::Exponential).ok(), mean),
+        })
+    }
+}
+
+/// A [`Latency`] ready to draw from: [`Latency::sampler`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencySampler(Prepared);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Prepared {
+    Fixed(Duration),
+    /// Always this many seconds (parameters a distribution refused).
+    Secs(f64),
+    Uniform { lo: f64, hi: f64 },
+    Normal(Normal<f64>),
+    LogNormal(LogNormal<f64>),
+    Exponential(Exp<f64>),
+}
+
+impl Distribution<Duration> for LatencySampler {
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
+        let secs = match self.0 {
+            Prepared::Fixed(d) => return d,
+            Prepared::Secs(s) => s,
+            Prepared::Uniform { lo, hi } => lo + (hi - lo) * rng.random::<f64>(),
+            Prepared::Normal(n) => n.sample(rng).abs(),
+            Prepared::LogNormal(d) => d.sample(rng),
+            Prepared::Exponential(d) => d.sample(rng),
         };
         super::secs(secs)
     }
@@ -148,6 +189,15 @@ mod tests {
             let want = l.mean_secs();
             assert!((mean - want).abs() <= 0.02 * want, "{l:?}: sampled {mean}, formula {want}");
         }
+    }
+
+    #[test]
+    fn refused_parameters_give_the_median_and_draw_nothing() {
+        let median = Duration::from_millis(50);
+        let bad = Latency::LogNormal { median, sigma: f64::NAN }.sampler();
+        let (mut a, mut b) = (rng(4), rng(4));
+        assert_eq!(bad.sample(&mut a), median);
+        assert_eq!(a.random::<u64>(), b.random::<u64>());
     }
 
     #[test]

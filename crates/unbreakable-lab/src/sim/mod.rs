@@ -30,7 +30,7 @@ mod traffic;
 
 use std::time::Duration;
 
-pub use latency::Latency;
+pub use latency::{Latency, LatencySampler};
 pub(crate) use latency::normal_cdf as latency_normal_cdf;
 pub use pool::{erlang_b, erlang_c, PoolTimeout, Slot, WorkerPool, MAX_WORKERS};
 pub use queue::EventQueue;
@@ -38,19 +38,21 @@ pub use recorder::{Attempt, Outcome, Recorder};
 pub use rng::{rng, substream, unit, SimRng};
 pub use runtime::{run_paused, SimClock};
 pub use service::{Capacity, Effect, FaultWindow, Overflow, Recovery, Response, ServiceConfig, ServiceModel};
-pub use traffic::{Arrivals, RateShape};
+pub use traffic::{ArrivalTimes, Arrivals, RateShape};
 
 /// A point in virtual time: the time since the start of the simulation.
 pub type SimTime = Duration;
 
 /// `s` seconds as a [`Duration`] (negative or non-finite values give zero; values
 /// beyond what a `Duration` holds, some 584 billion years, give `Duration::MAX`).
+#[inline]
 pub fn secs(s: f64) -> Duration {
     if s.is_finite() && s > 0.0 { Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX) } else { Duration::ZERO }
 }
 
 /// Nanoseconds of a time, saturating at `u64::MAX` (584 years): the integer clock of the
 /// event queue and the worker pool.
+#[inline]
 pub(crate) fn nanos(t: SimTime) -> u64 {
     u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
 }

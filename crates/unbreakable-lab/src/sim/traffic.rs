@@ -65,6 +65,36 @@ impl Arrivals {
     /// If the rate is not a positive number, a daily trough is outside 0-1, or more than
     /// [`MAX_ARRIVALS`] arrivals are expected.
     pub fn sample(&self, horizon: Duration, rng: &mut impl Rng) -> Result<Vec<SimTime>, ConfigError> {
+        let expected = self.expected(horizon)?;
+        let mut out = Vec::with_capacity(expected as usize + 16);
+        out.extend(self.times(horizon, rng)?);
+        Ok(out)
+    }
+
+    /// The same arrival times as [`sample`](Self::sample), drawing the same numbers from
+    /// `rng`, one at a time: a long run need not hold them all (the iterator owns `rng`;
+    /// pass `&mut rng` to keep using it afterwards).
+    ///
+    /// # Errors
+    /// As [`sample`](Self::sample).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use unbreakable_lab::sim::{rng, Arrivals};
+    ///
+    /// let a = Arrivals::flat(50.0);
+    /// let all = a.sample(Duration::from_secs(10), &mut rng(7)).unwrap();
+    /// let one_by_one: Vec<_> = a.times(Duration::from_secs(10), rng(7)).unwrap().collect();
+    /// assert_eq!(all, one_by_one);
+    /// ```
+    pub fn times<R: Rng>(&self, horizon: Duration, rng: R) -> Result<ArrivalTimes<R>, ConfigError> {
+        self.expected(horizon)?;
+        Ok(ArrivalTimes { arrivals: *self, t: 0.0, end: horizon.as_secs_f64(), done: false, rng })
+    }
+
+    /// Checks the parameters and gives the expected number of arrivals in `horizon`.
+    fn expected(&self, horizon: Duration) -> Result<f64, ConfigError> {
         if !(self.peak_per_sec.is_finite() && self.peak_per_sec > 0.0) {
             return Err(ConfigError::new("peak_per_sec", format!("{} is not a positive rate", self.peak_per_sec)));
         }
@@ -78,22 +108,44 @@ impl Arrivals {
                 format!("{expected:.0} arrivals expected, more than {MAX_ARRIVALS}; shorten the horizon or lower the rate"),
             ));
         }
-        let mut out = Vec::with_capacity(expected as usize + 16);
-        let mut t = 0.0;
-        let end = horizon.as_secs_f64();
-        loop {
-            let u: f64 = rng.random();
-            t += -(1.0 - u).ln() / self.peak_per_sec;
-            if t >= end {
-                return Ok(out);
-            }
-            let at = super::secs(t);
-            if rng.random::<f64>() * self.peak_per_sec <= self.rate_at(at) {
-                out.push(at);
-            }
-        }
+        Ok(expected)
     }
 }
+
+/// Arrival times one at a time, in order: [`Arrivals::times`].
+#[derive(Debug, Clone)]
+pub struct ArrivalTimes<R> {
+    arrivals: Arrivals,
+    /// Seconds of the last candidate arrival.
+    t: f64,
+    end: f64,
+    /// The horizon has been passed: no more draws.
+    done: bool,
+    rng: R,
+}
+
+impl<R: Rng> Iterator for ArrivalTimes<R> {
+    type Item = SimTime;
+
+    fn next(&mut self) -> Option<SimTime> {
+        let peak = self.arrivals.peak_per_sec;
+        while !self.done {
+            let u: f64 = self.rng.random();
+            self.t += -(1.0 - u).ln() / peak;
+            if self.t >= self.end {
+                self.done = true;
+                break;
+            }
+            let at = super::secs(self.t);
+            if self.rng.random::<f64>() * peak <= self.arrivals.rate_at(at) {
+                return Some(at);
+            }
+        }
+        None
+    }
+}
+
+impl<R: Rng> std::iter::FusedIterator for ArrivalTimes<R> {}
 
 #[cfg(test)]
 mod tests {
@@ -111,6 +163,18 @@ mod tests {
         let want = 10.0 * 86_400.0 * 0.6;
         assert!((day.len() as f64 - want).abs() < 4.0 * want.sqrt(), "{}", day.len());
         assert!(day.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn times_draw_what_sample_draws() {
+        let day = Arrivals::daily(10.0, 14.0, 0.2);
+        let horizon = Duration::from_secs(7200);
+        let (mut a, mut b) = (rng(9), rng(9));
+        let all = day.sample(horizon, &mut a).unwrap();
+        assert_eq!(day.times(horizon, &mut b).unwrap().collect::<Vec<_>>(), all);
+        // The same numbers were used up: both generators go on alike.
+        assert_eq!(a.random::<u64>(), b.random::<u64>());
+        assert_eq!(Arrivals::flat(-1.0).times(horizon, &mut a).unwrap_err().field, "peak_per_sec");
     }
 
     #[test]
