@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from workbook import CACHE, ROOT  # tools/workbook.py: one definition of both
 
 LATER = [
     "v.iter().sum::<u64>()",
@@ -61,6 +61,9 @@ class Kernel:
         self.km = KernelManager(kernel_name="rust")
         if cache is not None:
             self.km.kernel_spec.env["UNBREAKABLE_CACHE"] = cache
+        # Where tools/evcxr-kernel keeps this kernel's build directories (./workbook setup
+        # writes it into the kernelspec; the launcher's own default otherwise).
+        self.cache = Path(self.km.kernel_spec.env.get("UNBREAKABLE_CACHE") or CACHE)
         self.km.start_kernel()
         self.kc = self.km.client()
         self.kc.start_channels()
@@ -100,7 +103,7 @@ class Kernel:
 def session(dep: str | None, cache: str | None) -> dict:
     k = Kernel(cache)
     try:
-        r = {"start": k.started}
+        r = {"start": k.started, "cache": str(k.cache)}
         if dep is not None:
             r["dep"] = k.cell(dep)
             r["use"] = k.cell("use unbreakable_lab::prelude::*;\nuse unbreakable_lab::polars::prelude::*;\n"
@@ -172,15 +175,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args()
-    cache = Path(os.environ.get("UNBREAKABLE_CACHE")
-                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "unbreakable")
     dep = f':dep unbreakable-lab = {{ path = "{ROOT / "crates" / "unbreakable-lab"}" }}'
     print("kernel bench: a session with the laboratory crate (the chapters' first cells) ...", flush=True)
     lab = session(dep, None)
     print("kernel bench: the baseline, a session with no dependency ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="kernel-bench-") as tmp:
         base = session(None, tmp)
-    slot = build_dir(cache)
+    slot = build_dir(Path(lab["cache"]))
     split = breakdown(slot) if slot else {}
 
     med, base_med = statistics.median(lab["later"]), statistics.median(base["later"])
