@@ -137,8 +137,37 @@ def notebooks(out: Path, extra: list[str]) -> int:
     return call([BIN / "python", ROOT / "tools" / "run_notebooks.py", "--out", out, *extra], jupyter_env())
 
 
+# The kernel compiles cells with cargo in its own build directory (a slot of
+# tools/evcxr-kernel), with evcxr 0.22's profile and environment (eval_context.rs,
+# `cargo_command`; module.rs, the generated Cargo.toml). The chart command is built the
+# same way, in the first slot's target directory, and with the workspace's Cargo.lock (the
+# kernel's prelude, tools/evcxr-config/prelude.rs, copies it in), so that cargo compiles
+# polars, plotters, tokio and the rest once for both: a kernel that starts after the chart
+# command was built finds them fresh. Only the two path crates differ (cargo hashes their
+# place relative to the workspace) and compile again in the kernel, in about a minute.
+KERNEL_TARGET = CACHE / "evcxr" / "slot-0" / "target"
+KERNEL_PROFILE = {
+    "opt-level": "2", "debug": "false", "strip": '"debuginfo"', "rpath": "true", "lto": "false",
+    "debug-assertions": "true", "codegen-units": "16", "panic": '"unwind"', "incremental": "true",
+    "overflow-checks": "true",
+}
+
+
+def kernel_cargo(subcommand: str, *args: str) -> tuple[list[str], dict[str, str]]:
+    """A cargo command line and environment that build with the kernel's settings, into
+    its first slot's target directory."""
+    host = next(line.split()[1] for line in subprocess.run(
+        ["rustc", "-vV"], capture_output=True, text=True, check=True).stdout.splitlines()
+        if line.startswith("host:"))
+    env = dict(os.environ, CARGO_TARGET_DIR=str(KERNEL_TARGET), CARGO_BUILD_BUILD_DIR=str(KERNEL_TARGET),
+               RUSTFLAGS="-Cprefer-dynamic")
+    config = [f"--config=profile.dev.{k}={v}" for k, v in KERNEL_PROFILE.items()]
+    return ["cargo", subcommand, *config, "--target", host, *args], env
+
+
 def charts(args: list[str]) -> int:
-    return call(["cargo", "run", "--quiet", "-p", "unbreakable-lab", "--bin", "unbreakable-charts", "--", *args])
+    cmd, env = kernel_cargo("run", "--quiet", "-p", "unbreakable-lab", "--bin", "unbreakable-charts", "--", *args)
+    return call(cmd, env)
 
 
 def browser(install: bool) -> bool:
@@ -175,8 +204,9 @@ def book(executed: Path, chart_dir: Path, out: Path, install_browser: bool) -> i
 
 def cmd_run(args: list[str]) -> int:
     setup()
-    say("building the laboratory crate and the chart command")
-    run(["cargo", "build", "-p", "unbreakable-lab", "--bin", "unbreakable-charts"])
+    say("building the laboratory crate and the chart command, with the kernel's settings and "
+        "in its target directory, so the notebooks' kernel reuses the compiled dependencies")
+    run(*kernel_cargo("build", "-p", "unbreakable-lab", "--bin", "unbreakable-charts"))
     nb = notebooks(ROOT / "data" / "executed", args)
     ch = charts(["--out", str(ROOT / "data" / "charts")])
     bk = book(ROOT / "data" / "executed", ROOT / "data" / "charts", ROOT / "data" / "book", False) if nb == 0 and ch == 0 else 1
@@ -215,9 +245,12 @@ def cmd_test(args: list[str]) -> int:
     run(["cargo", "check", "-p", "unbreakable-lab", "--no-default-features", "--lib", "--examples"])
     say("notebooks, headless on the Rust kernel")
     executed = ROOT / "target" / "executed-notebooks"
+    started = time.time()
     code = notebooks(executed, ["--test", *args])
     if code != 0 or args:
         return code  # a partial run (names given) builds no book
+    say("the kernel's build directory: the workspace's dependency versions, the chart command's profile")
+    run([sys.executable, ROOT / "tools" / "check_kernel.py", "--since", f"{started:.0f}"])
     say("the chart command, and the book from the executed notebooks, checked in Chromium")
     chart_dir = ROOT / "target" / "test-charts"
     # The chart command as the cargo tests built it (every feature of the workspace);
