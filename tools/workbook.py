@@ -251,6 +251,7 @@ def cmd_test(args: list[str]) -> int:
         "laboratory without polars and plotters, still build")
     run(["cargo", "check", "-p", "unbreakable", "--no-default-features", "--lib"])
     run(["cargo", "check", "-p", "unbreakable-lab", "--no-default-features", "--lib", "--examples"])
+    build_for_kernel()
     say("notebooks, headless on the Rust kernel")
     executed = ROOT / "target" / "executed-notebooks"
     started = time.time()
