@@ -4,13 +4,17 @@
                                   (./workbook test runs it after the notebooks)
 
 For each kernel build directory (by default the slots of tools/evcxr-kernel that loaded the
-laboratory crate, since EPOCH seconds if given), two things must hold, or `./workbook run` would compile every
-dependency twice and the notebooks could run other versions of them than the tests:
+laboratory crate, since EPOCH seconds if given), these must hold, or `./workbook run` would
+compile every dependency twice and the notebooks could run other versions of them than the
+tests:
 
 * the dependency versions in the directory's Cargo.lock are the workspace's (the kernel's
   prelude, tools/evcxr-config/prelude.rs, copies the workspace's lock in at start-up);
 * the profile evcxr wrote into its Cargo.toml is KERNEL_PROFILE of tools/workbook.py, the
-  one the chart command is built with so that both share one compiled copy.
+  one the chart command is built with so that both share one compiled copy;
+* and in the slot the chart command was built in, with --since: the kernel compiled no
+  dependency of its own after that time (only the workbook's own crates and its cells),
+  which is the sharing itself, seen in the compiled files.
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ import sys
 import tomllib
 from pathlib import Path
 
-from workbook import CACHE, KERNEL_PROFILE, ROOT
+from workbook import CACHE, KERNEL_PROFILE, KERNEL_TARGET, ROOT
+
+# What a kernel compiles itself even when it shares the chart command's build: the
+# workbook's own crates (cargo hashes a local crate's place relative to the project that
+# uses it, so the kernel's copy is its own) and the crate evcxr makes of the cells.
+OWN = {"unbreakable", "unbreakable_lab", "ctx"}
 
 
 def versions(lock: Path) -> dict[str, set[str]]:
@@ -50,6 +59,17 @@ def problems(slot: Path) -> list[str]:
     return found
 
 
+def compiled_since(slot: Path, since: float) -> list[str]:
+    """Libraries of dependencies compiled in the slot's target directory after `since`."""
+    found = set()
+    for f in (slot / "target").glob("*/debug/deps/lib*"):
+        if f.suffix in (".rlib", ".rmeta") and f.stat().st_mtime > since:
+            name = f.name.removeprefix("lib").rsplit("-", 1)[0]
+            if name not in OWN:
+                found.add(name)
+    return sorted(found)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--since", type=float, default=0.0,
@@ -68,11 +88,18 @@ def main() -> int:
     bad = 0
     for slot in slots:
         found = problems(slot)
+        if args.since and slot == KERNEL_TARGET.parent:
+            again = compiled_since(slot, args.since)
+            if again:
+                found.append(f"the kernel compiled {len(again)} dependencies again instead of reusing the "
+                             f"chart command's build: {', '.join(again[:12])}{' ...' if len(again) > 12 else ''}")
         for p in found:
             print(f"check_kernel: {slot}: {p}")
         bad += bool(found)
         if not found:
-            print(f"check_kernel: {slot}: the workspace's dependency versions and the chart command's profile")
+            shared = ("; it compiled no dependency of its own" if args.since and slot == KERNEL_TARGET.parent
+                      else "; not the slot the chart command was built in, so the sharing is not checked here")
+            print(f"check_kernel: {slot}: the workspace's dependency versions and the chart command's profile{shared}")
     return 1 if bad else 0
 
 

@@ -266,7 +266,25 @@ def cmd_test(args: list[str]) -> int:
     # `cargo run` with the laboratory's own features would compile polars once more.
     target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
     code = call([target / "debug" / "unbreakable-charts", "--out", chart_dir])
+    if code == 0:
+        say("the charts again, from the chart command built with the kernel's settings "
+            "(opt-level 2, -Cprefer-dynamic, what ./workbook run uses): they must be the same bytes")
+        kernel_dir = ROOT / "target" / "test-charts-kernel-settings"
+        code = charts(["--out", str(kernel_dir)]) or same_files(chart_dir, kernel_dir)
     return code or book(executed, chart_dir, ROOT / "target" / "test-book", True)
+
+
+def same_files(a: Path, b: Path) -> int:
+    """0 if the two directories hold the same files with the same bytes; else says which
+    differ and returns 1."""
+    names = sorted({f.name for f in a.iterdir()} | {f.name for f in b.iterdir()})
+    differ = [n for n in names if not ((a / n).is_file() and (b / n).is_file()
+                                       and (a / n).read_bytes() == (b / n).read_bytes())]
+    if differ:
+        say(f"{len(differ)} of {len(names)} files differ between {a} and {b}: {', '.join(differ[:10])}")
+        return 1
+    say(f"{len(names)} files, the same bytes in both")
+    return 0
 
 
 def cmd_lab(args: list[str]) -> int:
