@@ -159,8 +159,11 @@ def kernel_cargo(subcommand: str, *args: str) -> tuple[list[str], dict[str, str]
     host = next(line.split()[1] for line in subprocess.run(
         ["rustc", "-vV"], capture_output=True, text=True, check=True).stdout.splitlines()
         if line.startswith("host:"))
+    flags = "-Cprefer-dynamic"
+    if shutil.which("mold") is None and shutil.which("lld") is not None:
+        flags += " -Clink-arg=-fuse-ld=lld"  # evcxr's own choice of linker, and so its flags
     env = dict(os.environ, CARGO_TARGET_DIR=str(KERNEL_TARGET), CARGO_BUILD_BUILD_DIR=str(KERNEL_TARGET),
-               RUSTFLAGS="-Cprefer-dynamic")
+               RUSTFLAGS=flags)
     config = [f"--config=profile.dev.{k}={v}" for k, v in KERNEL_PROFILE.items()]
     return ["cargo", subcommand, *config, "--target", host, *args], env
 
