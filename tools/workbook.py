@@ -7,7 +7,8 @@ Standard library only: this runs before the virtual environment exists.
     ./workbook lab      open the notebooks in JupyterLab on the Rust kernel
     ./workbook charts   only the charts (pass --list, --only ID, --seed N, --out DIR)
     ./workbook book     the executed chapters as a static HTML site in data/book
-    ./workbook setup    only the set-up (each command above does it first)
+    ./workbook setup    only the set-up (each command above does it first), and the
+                        crates the notebooks load, compiled for the kernel
     ./workbook bench-kernel  how long the Rust kernel takes per cell, and where the time
                         goes (a benchmark; run it twice on a new machine for warm figures)
     ./workbook exercises  the self-checking exercises (no set-up needed): which pass,
@@ -316,7 +317,7 @@ def main() -> int:
         "charts": lambda a: charts(a),
         "book": cmd_book,
         "exercises": lambda a: subprocess.call([sys.executable, ROOT / "tools" / "exercises.py", *a]),
-        "setup": lambda a: (setup(), 0)[1],
+        "setup": lambda a: (setup(), build_for_kernel(), 0)[2],
         "bench-kernel": cmd_bench_kernel,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
