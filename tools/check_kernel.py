@@ -88,7 +88,8 @@ def main() -> int:
     bad = 0
     for slot in slots:
         found = problems(slot)
-        if args.since and slot == KERNEL_TARGET.parent:
+        sharing = bool(args.since) and slot == KERNEL_TARGET.parent
+        if sharing:
             again = compiled_since(slot, args.since)
             if again:
                 found.append(f"the kernel compiled {len(again)} dependencies again instead of reusing the "
@@ -97,7 +98,7 @@ def main() -> int:
             print(f"check_kernel: {slot}: {p}")
         bad += bool(found)
         if not found:
-            shared = ("; it compiled no dependency of its own" if args.since and slot == KERNEL_TARGET.parent
+            shared = ("; it compiled no dependency of its own" if sharing
                       else "; not the slot the chart command was built in, so the sharing is not checked here")
             print(f"check_kernel: {slot}: the workspace's dependency versions and the chart command's profile{shared}")
     return 1 if bad else 0

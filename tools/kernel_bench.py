@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbook import CACHE, ROOT  # tools/workbook.py: one definition of both
+from workbook import CACHE, ROOT, host_target, kernel_rustflags  # tools/workbook.py: one definition each
 
 LATER = [
     "v.iter().sum::<u64>()",
@@ -128,7 +128,7 @@ def evcxr_env(rustc: str) -> dict[str, str]:
     """The environment evcxr 0.22 runs cargo with (eval_context.rs, `cargo_command`);
     anything else would change the fingerprints and rebuild every dependency."""
     return dict(os.environ, CARGO_TARGET_DIR="target", CARGO_BUILD_BUILD_DIR="target",
-                RUSTC=rustc, RUSTFLAGS="-Cprefer-dynamic")
+                RUSTC=rustc, RUSTFLAGS=kernel_rustflags())
 
 
 def breakdown(slot: Path) -> dict:
@@ -136,7 +136,7 @@ def breakdown(slot: Path) -> dict:
     rustc = subprocess.run(["rustup", "which", "rustc"], capture_output=True, text=True).stdout.strip() \
         or "rustc"
     env = evcxr_env(rustc)
-    cargo = ["cargo", "build", "--target", "x86_64-unknown-linux-gnu", "--message-format=json"]
+    cargo = ["cargo", "build", "--target", host_target(), "--message-format=json"]
 
     def timed(cmd, **kw) -> tuple[float, subprocess.CompletedProcess]:
         t = time.monotonic()

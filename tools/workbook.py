@@ -154,19 +154,29 @@ KERNEL_PROFILE = {
 }
 
 
+def host_target() -> str:
+    """The host's target triple, which evcxr passes to cargo as `--target`."""
+    return next(line.split()[1] for line in subprocess.run(
+        ["rustc", "-vV"], capture_output=True, text=True, check=True).stdout.splitlines()
+        if line.startswith("host:"))
+
+
+def kernel_rustflags() -> str:
+    """The RUSTFLAGS evcxr compiles with: shared libstd, and lld where evcxr picks it as the
+    linker (lld on PATH and no mold)."""
+    flags = "-Cprefer-dynamic"
+    if shutil.which("mold") is None and shutil.which("lld") is not None:
+        flags += " -Clink-arg=-fuse-ld=lld"
+    return flags
+
+
 def kernel_cargo(subcommand: str, *args: str) -> tuple[list[str], dict[str, str]]:
     """A cargo command line and environment that build with the kernel's settings, into
     its first slot's target directory."""
-    host = next(line.split()[1] for line in subprocess.run(
-        ["rustc", "-vV"], capture_output=True, text=True, check=True).stdout.splitlines()
-        if line.startswith("host:"))
-    flags = "-Cprefer-dynamic"
-    if shutil.which("mold") is None and shutil.which("lld") is not None:
-        flags += " -Clink-arg=-fuse-ld=lld"  # evcxr's own choice of linker, and so its flags
     env = dict(os.environ, CARGO_TARGET_DIR=str(KERNEL_TARGET), CARGO_BUILD_BUILD_DIR=str(KERNEL_TARGET),
-               RUSTFLAGS=flags)
+               RUSTFLAGS=kernel_rustflags())
     config = [f"--config=profile.dev.{k}={v}" for k, v in KERNEL_PROFILE.items()]
-    return ["cargo", subcommand, *config, "--target", host, *args], env
+    return ["cargo", subcommand, *config, "--target", host_target(), *args], env
 
 
 def build_for_kernel() -> None:
