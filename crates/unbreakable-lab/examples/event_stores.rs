@@ -24,7 +24,15 @@ const SINGLE: u64 = 300;
 const BATCHES: u64 = 100;
 
 fn events(n: u64) -> Vec<BankEvent> {
-    (0..n).map(|i| if i % 5 < 2 { BankEvent::Withdrawn(1 + (i % 7) as i64) } else { BankEvent::Deposited(1 + (i % 11) as i64) }).collect()
+    (0..n)
+        .map(|i| {
+            if i % 5 < 2 {
+                BankEvent::Withdrawn(1 + (i % 7) as i64)
+            } else {
+                BankEvent::Deposited(1 + (i % 11) as i64)
+            }
+        })
+        .collect()
 }
 
 /// (appends/s one per commit, events/s 100 per commit, events/s read and folded)
@@ -58,10 +66,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rows = vec![("memory", measure(&mut MemoryEventStore::new())?)];
 
     let dir = tempfile::tempdir()?;
-    rows.push(("SQLite (WAL, synchronous = FULL)", measure(&mut SqliteEventStore::<BankEvent>::open(&dir.path().join("events.db"))?)?));
+    rows.push((
+        "SQLite (WAL, synchronous = FULL)",
+        measure(&mut SqliteEventStore::<BankEvent>::open(&dir.path().join("events.db"))?)?,
+    ));
 
     match Postgres::start() {
-        Ok(pg) => rows.push(("PostgreSQL 18 (Unix socket)", measure(&mut PostgresEventStore::<BankEvent>::connect(&pg.conninfo("postgres"))?)?)),
+        Ok(pg) => rows.push((
+            "PostgreSQL 18 (Unix socket)",
+            measure(&mut PostgresEventStore::<BankEvent>::connect(&pg.conninfo("postgres"))?)?,
+        )),
         Err(e) => println!("PostgreSQL left out: {e}"),
     }
 
@@ -72,7 +86,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("as a share of memory (same run):");
     for (name, (single, batched, fold)) in &rows[1..] {
-        println!("{name:<34} {:>16} {:>18} {:>18}", format!("1/{:.0}", m1 / single), format!("1/{:.0}", mb / batched), format!("1/{:.0}", mf / fold));
+        println!(
+            "{name:<34} {:>16} {:>18} {:>18}",
+            format!("1/{:.0}", m1 / single),
+            format!("1/{:.0}", mb / batched),
+            format!("1/{:.0}", mf / fold)
+        );
     }
     if rows.len() == 3 {
         let (s, p) = (rows[1].1, rows[2].1);

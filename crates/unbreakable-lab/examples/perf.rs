@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use unbreakable_lab::perf::compression::{measure, Codec};
+use unbreakable_lab::perf::compression::{Codec, measure};
 use unbreakable_lab::perf::pagination::{sqlite_keyset_page, sqlite_offset_page, sqlite_products, time_it};
 use unbreakable_lab::perf::payloads::Payload;
 use unbreakable_lab::perf::pool::{block_on, connect_vs_pooled, quantile};
@@ -61,11 +61,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // 3. The pool simulation at a million requests.
-    let x = ConnPool { per_second: 1000.0, burst_per_second: 0.0, horizon: Duration::from_secs(1000), size: 110, ..ConnPool::widget() };
+    let x = ConnPool {
+        per_second: 1000.0,
+        burst_per_second: 0.0,
+        horizon: Duration::from_secs(1000),
+        size: 110,
+        ..ConnPool::widget()
+    };
     let t = Instant::now();
     let run = x.run(1)?;
     let took = t.elapsed();
-    println!("pool simulation: {} requests in {:.3} s ({:.1} M requests/s)", run.requests.len(), took.as_secs_f64(), run.requests.len() as f64 / took.as_secs_f64() / 1e6);
+    println!(
+        "pool simulation: {} requests in {:.3} s ({:.1} M requests/s)",
+        run.requests.len(),
+        took.as_secs_f64(),
+        run.requests.len() as f64 / took.as_secs_f64() / 1e6
+    );
 
     // 4. Deep offset against keyset.
     let n = 1_000_000;
@@ -74,6 +85,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let after = (n + 1 - (page - 1) * 20) as i64;
     let off = time_it(20, || drop(sqlite_offset_page(&db, page, 20)));
     let key = time_it(20, || drop(sqlite_keyset_page(&db, Some(after), 20)));
-    println!("SQLite, {n} rows, page {page}: offset {:.3} ms, keyset {:.4} ms, ratio {:.0}x", ms(off), ms(key), off.as_secs_f64() / key.as_secs_f64());
+    println!(
+        "SQLite, {n} rows, page {page}: offset {:.3} ms, keyset {:.4} ms, ratio {:.0}x",
+        ms(off),
+        ms(key),
+        off.as_secs_f64() / key.as_secs_f64()
+    );
     Ok(())
 }

@@ -41,27 +41,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         first.as_secs_f64(),
         best.as_secs_f64()
     );
-    println!(
-        "fingerprint {:016x}; {:?}",
-        fingerprint(&run),
-        run.summary()
-    );
+    println!("fingerprint {:016x}; {:?}", fingerprint(&run), run.summary());
     for (name, x) in [
         ("widget", ConnPool::widget()),
         (
             "widget with a 50 ms time-out",
-            ConnPool {
-                max_wait: Some(Duration::from_millis(50)),
-                ..ConnPool::widget()
-            },
+            ConnPool { max_wait: Some(Duration::from_millis(50)), ..ConnPool::widget() },
         ),
     ] {
         let run = x.run(42)?;
-        println!(
-            "{name}: fingerprint {:016x}; {:?}",
-            fingerprint(&run),
-            run.summary()
-        );
+        println!("{name}: fingerprint {:016x}; {:?}", fingerprint(&run), run.summary());
     }
     Ok(())
 }

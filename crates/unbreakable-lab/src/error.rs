@@ -1,7 +1,7 @@
 //! The laboratory's errors: the core crate's [`ConfigError`], and failures of frames,
 //! charts and files.
 
-pub use unbreakable::error::{check_probability, ConfigError};
+pub use unbreakable::error::{ConfigError, check_probability};
 
 /// The laboratory's error type.
 #[derive(Debug, thiserror::Error)]

@@ -5,12 +5,12 @@
 
 use polars::prelude::*;
 
-use crate::degrade::Status;
-use crate::scenarios::shop_day::Day;
-use crate::scenarios::wasted::{hop_name, Busy, WastedRun};
-use crate::scenarios::weather::WeatherRun;
-use crate::scenarios::Run;
 use crate::Error;
+use crate::degrade::Status;
+use crate::scenarios::Run;
+use crate::scenarios::shop_day::Day;
+use crate::scenarios::wasted::{Busy, WastedRun, hop_name};
+use crate::scenarios::weather::WeatherRun;
 
 /// All runs' rows in one DataFrame, with a `group` column naming the run's group (the
 /// strategy, in chapter 02's experiments).
@@ -59,7 +59,9 @@ fn stack(frames: impl IntoIterator<Item = Result<DataFrame, Error>>) -> Result<D
 pub fn wasted(runs: &[WastedRun]) -> Result<DataFrame, Error> {
     stack(runs.iter().map(|r| {
         let b = &r.busy;
-        let secs = |f: &dyn Fn(&Busy) -> std::time::Duration| b.iter().map(|x| f(x).as_secs_f64()).collect::<Vec<_>>();
+        let secs = |f: &dyn Fn(&Busy) -> std::time::Duration| {
+            b.iter().map(|x| f(x).as_secs_f64()).collect::<Vec<_>>()
+        };
         Ok(DataFrame::new_infer_height(vec![
             Column::new("mode".into(), vec![r.propagation.name(); b.len()]),
             Column::new("request".into(), b.iter().map(|x| x.request).collect::<Vec<_>>()),
@@ -68,7 +70,10 @@ pub fn wasted(runs: &[WastedRun]) -> Result<DataFrame, Error> {
             Column::new("start_s".into(), secs(&|x| x.start)),
             Column::new("end_s".into(), secs(&|x| x.end)),
             Column::new("wasted_s".into(), secs(&|x| r.wasted(x))),
-            Column::new("client_ok".into(), b.iter().map(|x| r.requests[x.request as usize].ok).collect::<Vec<_>>()),
+            Column::new(
+                "client_ok".into(),
+                b.iter().map(|x| r.requests[x.request as usize].ok).collect::<Vec<_>>(),
+            ),
         ])?)
     }))
 }
@@ -85,12 +90,16 @@ pub fn weather(runs: &[WeatherRun]) -> Result<DataFrame, Error> {
             Column::new("arrived_s".into(), q.iter().map(|x| x.arrived.as_secs_f64()).collect::<Vec<_>>()),
             Column::new(
                 "queued_s".into(),
-                q.iter().map(|x| x.started.unwrap_or(x.answered).saturating_sub(x.arrived).as_secs_f64()).collect::<Vec<_>>(),
+                q.iter()
+                    .map(|x| x.started.unwrap_or(x.answered).saturating_sub(x.arrived).as_secs_f64())
+                    .collect::<Vec<_>>(),
             ),
             Column::new("answered_s".into(), q.iter().map(|x| x.answered.as_secs_f64()).collect::<Vec<_>>()),
             Column::new(
                 "held_s".into(),
-                q.iter().map(|x| x.started.zip(x.released).map_or(0.0, |(a, b)| (b - a).as_secs_f64())).collect::<Vec<_>>(),
+                q.iter()
+                    .map(|x| x.started.zip(x.released).map_or(0.0, |(a, b)| (b - a).as_secs_f64()))
+                    .collect::<Vec<_>>(),
             ),
             Column::new("answer".into(), q.iter().map(|x| x.answer.name()).collect::<Vec<_>>()),
         ])?)
@@ -127,7 +136,8 @@ mod tests {
         let all = h.run_all(3).unwrap();
         let s = summary(&runs(&all).unwrap()).unwrap();
         assert_eq!(s.height(), all.len());
-        let attempts = s.column("server_attempts").unwrap().as_materialized_series().cast(&DataType::Int64).unwrap();
+        let attempts =
+            s.column("server_attempts").unwrap().as_materialized_series().cast(&DataType::Int64).unwrap();
         let ok = s.column("succeeded").unwrap().as_materialized_series().cast(&DataType::Int64).unwrap();
         for (i, r) in all.iter().enumerate() {
             assert_eq!(attempts.i64().unwrap().get(i), Some(r.server_attempts() as i64));
@@ -145,7 +155,9 @@ mod tests {
         let we = Weather { horizon: std::time::Duration::from_secs(30), ..Weather::default() };
         let r = we.run(Protection::NoTimeout, 1).unwrap();
         assert_eq!(weather(std::slice::from_ref(&r)).unwrap().height(), r.requests.len());
-        let d = ShopDay { horizon: std::time::Duration::from_secs(3600), ..ShopDay::default() }.run(None, 1).unwrap();
+        let d = ShopDay { horizon: std::time::Duration::from_secs(3600), ..ShopDay::default() }
+            .run(None, 1)
+            .unwrap();
         assert_eq!(visits(std::slice::from_ref(&d)).unwrap().height(), d.visits.len());
     }
 }

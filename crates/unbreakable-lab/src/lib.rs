@@ -107,19 +107,19 @@ pub use error::{ConfigError, Error};
 
 /// Everything a notebook cell usually needs, in one `use unbreakable_lab::prelude::*;`.
 pub mod prelude {
+    #[cfg(feature = "charts")]
+    pub use crate::charts;
     pub use crate::error::{ConfigError, Error};
+    #[cfg(feature = "frames")]
+    pub use crate::frames;
     pub use crate::retry::{
         AdaptiveThrottle, Backoff, BreakerConfig, CircuitBreaker, Jitter, RetryPolicy, RetryQuota, RetryRatio,
     };
     pub use crate::scenarios;
     pub use crate::sim::{
-        millis, rng, secs, Attempt, Effect, FaultWindow, Latency, Outcome, Recorder, ServiceConfig, ServiceModel,
-        SimRng,
+        Attempt, Effect, FaultWindow, Latency, Outcome, Recorder, ServiceConfig, ServiceModel, SimRng,
+        millis, rng, secs,
     };
-    #[cfg(feature = "charts")]
-    pub use crate::charts;
-    #[cfg(feature = "frames")]
-    pub use crate::frames;
     #[cfg(feature = "frames")]
     pub use crate::table::AsTable;
     pub use std::time::Duration;

@@ -66,7 +66,12 @@ impl Table {
         };
         let mut s = String::from("<table class=\"dataframe\">\n<thead><tr>");
         for c in df.columns() {
-            let _ = write!(s, "<th>{}<br><small>{}</small></th>", escape(c.name()), escape(&c.dtype().to_string()));
+            let _ = write!(
+                s,
+                "<th>{}<br><small>{}</small></th>",
+                escape(c.name()),
+                escape(&c.dtype().to_string())
+            );
         }
         s.push_str("</tr></thead>\n<tbody>\n");
         for r in rows {

@@ -1,6 +1,6 @@
 //! Simulations checked against published results and closed-form formulas.
 
-use unbreakable_lab::scenarios::contention::{sweep, Algorithm};
+use unbreakable_lab::scenarios::contention::{Algorithm, sweep};
 use unbreakable_lab::scenarios::expectation;
 
 /// The AWS Architecture Blog's "Exponential Backoff And Jitter" (2015): at 100 contending
@@ -19,10 +19,21 @@ fn contention_has_the_shape_of_the_blog() {
         at(Algorithm::NoBackoff),
     );
     assert!(full.calls < 0.5 * exp.calls, "full {} vs exponential {}", full.calls, exp.calls);
-    assert!((equal.calls - full.calls).abs() < 0.15 * full.calls, "equal {} vs full {}", equal.calls, full.calls);
+    assert!(
+        (equal.calls - full.calls).abs() < 0.15 * full.calls,
+        "equal {} vs full {}",
+        equal.calls,
+        full.calls
+    );
     assert!(none.calls > exp.calls, "no backoff does the most work");
     for other in [full, equal, decorr, none] {
-        assert!(exp.time_ms > 2.0 * other.time_ms, "exponential {} ms vs {} {} ms", exp.time_ms, other.algorithm.name(), other.time_ms);
+        assert!(
+            exp.time_ms > 2.0 * other.time_ms,
+            "exponential {} ms vs {} {} ms",
+            exp.time_ms,
+            other.algorithm.name(),
+            other.time_ms
+        );
     }
 }
 
@@ -55,13 +66,22 @@ fn expected_attempts_match_the_formula() {
 fn connection_pool_matches_erlang_c_and_littles_law() {
     use std::time::Duration;
     use unbreakable_lab::scenarios::conn_pool::ConnPool;
-    let x = ConnPool { per_second: 40.0, burst_per_second: 0.0, horizon: Duration::from_secs(20_000), ..ConnPool::widget() };
+    let x = ConnPool {
+        per_second: 40.0,
+        burst_per_second: 0.0,
+        horizon: Duration::from_secs(20_000),
+        ..ConnPool::widget()
+    };
     for size in [5, 6, 8] {
         let run = ConnPool { size, ..x.clone() }.run(808).unwrap();
         let p = &x.sweep(&[size], 808).unwrap()[0];
         let (ep, ew) = (p.erlang_p_wait.unwrap(), p.erlang_wait_ms.unwrap());
         assert!((p.p_wait - ep).abs() < 0.04 * ep, "{size}: P(wait) {} vs Erlang C {ep}", p.p_wait);
-        assert!((p.mean_wait_ms - ew).abs() < 0.08 * ew, "{size}: mean wait {} ms vs Erlang C {ew} ms", p.mean_wait_ms);
+        assert!(
+            (p.mean_wait_ms - ew).abs() < 0.08 * ew,
+            "{size}: mean wait {} ms vs Erlang C {ew} ms",
+            p.mean_wait_ms
+        );
         let lambda = run.requests.len() as f64 / x.horizon.as_secs_f64();
         let little = lambda * p.mean_wait_ms / 1e3;
         assert!((p.mean_queue - little).abs() < 0.03 * little, "{size}: Lq {} vs λW {little}", p.mean_queue);
@@ -87,15 +107,37 @@ fn a_too_large_pool_matches_the_closed_form() {
     for p in &points {
         let n = DbContention { pool: p.pool, ..x.clone() };
         assert!((p.theory.per_second - n.usl(p.pool)).abs() < 1e-9 * p.theory.per_second, "{p:?}");
-        assert!((p.sim.per_second - p.theory.per_second).abs() < 0.03 * p.theory.per_second, "{}: {} vs {} queries/s", p.pool, p.sim.per_second, p.theory.per_second);
-        assert!((p.sim.in_db_mean_ms - p.theory.in_db_ms).abs() < 0.03 * p.theory.in_db_ms, "{}: in database {} vs {} ms", p.pool, p.sim.in_db_mean_ms, p.theory.in_db_ms);
-        assert!((p.sim.wait_mean_ms - p.theory.wait_ms).abs() < 0.03 * p.theory.wait_ms + 0.01, "{}: wait {} vs {} ms", p.pool, p.sim.wait_mean_ms, p.theory.wait_ms);
+        assert!(
+            (p.sim.per_second - p.theory.per_second).abs() < 0.03 * p.theory.per_second,
+            "{}: {} vs {} queries/s",
+            p.pool,
+            p.sim.per_second,
+            p.theory.per_second
+        );
+        assert!(
+            (p.sim.in_db_mean_ms - p.theory.in_db_ms).abs() < 0.03 * p.theory.in_db_ms,
+            "{}: in database {} vs {} ms",
+            p.pool,
+            p.sim.in_db_mean_ms,
+            p.theory.in_db_ms
+        );
+        assert!(
+            (p.sim.wait_mean_ms - p.theory.wait_ms).abs() < 0.03 * p.theory.wait_ms + 0.01,
+            "{}: wait {} vs {} ms",
+            p.pool,
+            p.sim.wait_mean_ms,
+            p.theory.wait_ms
+        );
     }
     // The shape of the real 2-core measurement: the peak at the cores, then a decline.
     let best = points.iter().max_by(|a, b| a.sim.per_second.total_cmp(&b.sim.per_second)).unwrap();
     assert_eq!(best.pool, 2);
     let last = points.last().unwrap();
-    assert!((0.75..0.9).contains(&(last.sim.per_second / best.sim.per_second)), "64 against the peak: {}", last.sim.per_second / best.sim.per_second);
+    assert!(
+        (0.75..0.9).contains(&(last.sim.per_second / best.sim.per_second)),
+        "64 against the peak: {}",
+        last.sim.per_second / best.sim.per_second
+    );
 }
 
 /// The peak of the Universal Scalability Law: with cores to spare (64) and σ = κ = 0.02,
@@ -142,12 +184,22 @@ fn a_too_large_pool_peaks_at_n_star() {
 fn without_contention_throughput_saturates_at_the_cores() {
     use std::time::Duration;
     use unbreakable_lab::scenarios::db_contention::DbContention;
-    let x = DbContention { sigma: 0.0, kappa: 0.0, horizon: Duration::from_secs(200), ..DbContention::postgres_2_cores() };
+    let x = DbContention {
+        sigma: 0.0,
+        kappa: 0.0,
+        horizon: Duration::from_secs(200),
+        ..DbContention::postgres_2_cores()
+    };
     let cores = 2.0 / x.cpu.as_secs_f64();
     for p in x.sweep(&[1, 2, 4, 16, 64], 3).unwrap() {
         let expect = f64::from(p.pool.min(2)) / x.cpu.as_secs_f64();
         assert!((p.theory.per_second - expect).abs() < 1e-9 * expect);
-        assert!((p.sim.per_second - expect).abs() < 0.03 * expect, "{}: {} vs {expect}", p.pool, p.sim.per_second);
+        assert!(
+            (p.sim.per_second - expect).abs() < 0.03 * expect,
+            "{}: {} vs {expect}",
+            p.pool,
+            p.sim.per_second
+        );
         assert!(p.sim.per_second <= 1.03 * cores);
     }
 
@@ -171,13 +223,32 @@ fn without_contention_throughput_saturates_at_the_cores() {
     assert!((th.per_second - textbook).abs() < 1e-9 * textbook, "{} vs {textbook}", th.per_second);
     for seed in [1, 2] {
         let s = repair.run(seed).unwrap().summary();
-        assert!((s.per_second - textbook).abs() < 0.03 * textbook, "M/M/1//M: {} vs {textbook}", s.per_second);
-        assert!((s.in_db_mean_ms - th.in_db_ms).abs() < 0.05 * th.in_db_ms, "time inside: {} vs {} ms", s.in_db_mean_ms, th.in_db_ms);
+        assert!(
+            (s.per_second - textbook).abs() < 0.03 * textbook,
+            "M/M/1//M: {} vs {textbook}",
+            s.per_second
+        );
+        assert!(
+            (s.in_db_mean_ms - th.in_db_ms).abs() < 0.05 * th.in_db_ms,
+            "time inside: {} vs {} ms",
+            s.in_db_mean_ms,
+            th.in_db_ms
+        );
     }
     // Two cores behind a pool of 3 for 10 thinking clients: the chain with a pool queue.
     let queued = DbContention { cores: 2, pool: 3, ..repair };
     let th = queued.theory().unwrap();
     let s = queued.run(4).unwrap().summary();
-    assert!((s.per_second - th.per_second).abs() < 0.03 * th.per_second, "{} vs {}", s.per_second, th.per_second);
-    assert!((s.wait_mean_ms - th.wait_ms).abs() < 0.1 * th.wait_ms, "wait {} vs {} ms", s.wait_mean_ms, th.wait_ms);
+    assert!(
+        (s.per_second - th.per_second).abs() < 0.03 * th.per_second,
+        "{} vs {}",
+        s.per_second,
+        th.per_second
+    );
+    assert!(
+        (s.wait_mean_ms - th.wait_ms).abs() < 0.1 * th.wait_ms,
+        "wait {} vs {} ms",
+        s.wait_mean_ms,
+        th.wait_ms
+    );
 }

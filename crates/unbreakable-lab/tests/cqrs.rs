@@ -6,11 +6,13 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use unbreakable_lab::cqrs::catalogue::{article_commands, Catalogue, CatalogueError, CatalogueEvent, Command, Query};
-use unbreakable_lab::cqrs::lag::{poll_grid, summary, sweep, LagSim};
-use unbreakable_lab::cqrs::relay::{catch_up, CrashAt, Relay};
-use unbreakable_lab::cqrs::view::{hits, search_frame, CatalogueView};
-use unbreakable_lab::cqrs::{outbox, Projector};
+use unbreakable_lab::cqrs::catalogue::{
+    Catalogue, CatalogueError, CatalogueEvent, Command, Query, article_commands,
+};
+use unbreakable_lab::cqrs::lag::{LagSim, poll_grid, summary, sweep};
+use unbreakable_lab::cqrs::relay::{CrashAt, Relay, catch_up};
+use unbreakable_lab::cqrs::view::{CatalogueView, hits, search_frame};
+use unbreakable_lab::cqrs::{Projector, outbox};
 
 fn article() -> Catalogue {
     let mut c = Catalogue::in_memory().unwrap();
@@ -30,18 +32,41 @@ fn a_crash_between_commit_and_publish_loses_no_event_with_the_outbox() {
     let mut dual = article();
     let mut broker: Vec<CatalogueEvent> = Vec::new();
     let relay = Relay::new("broker");
-    relay.drain(dual.connection(), |e: &outbox::OutboxEvent<CatalogueEvent>| { broker.push(e.event.clone()); Ok::<_, CatalogueError>(()) }).unwrap();
-    assert!(matches!(dual.execute_dual_write(&price, true, |e| broker.push(e)), Err(CatalogueError::Crashed)));
-    assert_eq!(dual.search(&Query { term: "keyboard".into(), category: None, limit: 1 }).unwrap()[0].price_cents, 12_900, "the change committed");
-    assert!(!broker.contains(&CatalogueEvent::PriceChanged { id: 1, price_cents: 12_900 }), "its event is gone");
+    relay
+        .drain(dual.connection(), |e: &outbox::OutboxEvent<CatalogueEvent>| {
+            broker.push(e.event.clone());
+            Ok::<_, CatalogueError>(())
+        })
+        .unwrap();
+    assert!(matches!(
+        dual.execute_dual_write(&price, true, |e| broker.push(e)),
+        Err(CatalogueError::Crashed)
+    ));
+    assert_eq!(
+        dual.search(&Query { term: "keyboard".into(), category: None, limit: 1 }).unwrap()[0].price_cents,
+        12_900,
+        "the change committed"
+    );
+    assert!(
+        !broker.contains(&CatalogueEvent::PriceChanged { id: 1, price_cents: 12_900 }),
+        "its event is gone"
+    );
 
     let mut with_outbox = article();
     let position = with_outbox.execute(&price, 0).unwrap();
     // The process dies here: nothing was published. A new relay starts.
     let mut published = Vec::new();
-    let sent = Relay::new("broker").drain(with_outbox.connection(), |e: &outbox::OutboxEvent<CatalogueEvent>| { published.push((e.position, e.event.clone())); Ok::<_, CatalogueError>(()) }).unwrap();
+    let sent = Relay::new("broker")
+        .drain(with_outbox.connection(), |e: &outbox::OutboxEvent<CatalogueEvent>| {
+            published.push((e.position, e.event.clone()));
+            Ok::<_, CatalogueError>(())
+        })
+        .unwrap();
     assert_eq!(sent, 6);
-    assert_eq!(published.last(), Some(&(position, CatalogueEvent::PriceChanged { id: 1, price_cents: 12_900 })));
+    assert_eq!(
+        published.last(),
+        Some(&(position, CatalogueEvent::PriceChanged { id: 1, price_cents: 12_900 }))
+    );
 }
 
 /// A relay that dies after publishing part of a batch publishes it again; the
@@ -51,7 +76,10 @@ fn projections_are_idempotent_under_redelivery() {
     let c = article();
     let relay = Relay::new("view");
     let mut delivered = Vec::new();
-    let mut sink = |e: &outbox::OutboxEvent<CatalogueEvent>| { delivered.push(e.clone()); Ok::<_, CatalogueError>(()) };
+    let mut sink = |e: &outbox::OutboxEvent<CatalogueEvent>| {
+        delivered.push(e.clone());
+        Ok::<_, CatalogueError>(())
+    };
     assert!(relay.run_once(c.connection(), &mut sink, CrashAt::AfterPublishing(4)).unwrap().crashed);
     relay.drain(c.connection(), &mut sink).unwrap();
     assert_eq!(delivered.len(), 9, "4 events delivered twice");
@@ -98,8 +126,17 @@ fn command() -> impl Strategy<Value = Command> {
     let name = prop::sample::select(vec!["Mechanical Keyboard", "Wireless Mouse", "USB-C Hub", "Desk Lamp"]);
     prop_oneof![
         (1i64..=4, name.clone()).prop_map(|(id, n)| Command::AddCategory { id, name: format!("{n}s") }),
-        (1i64..=4, name.clone()).prop_map(|(id, n)| Command::RenameCategory { id, name: format!("{n} shelf") }),
-        (1i64..=12, name, 1i64..=4, 0i64..20_000, 0i64..200).prop_map(|(id, n, category_id, price_cents, stock)| Command::AddProduct { id, name: n.to_string(), category_id, price_cents, stock }),
+        (1i64..=4, name.clone())
+            .prop_map(|(id, n)| Command::RenameCategory { id, name: format!("{n} shelf") }),
+        (1i64..=12, name, 1i64..=4, 0i64..20_000, 0i64..200).prop_map(
+            |(id, n, category_id, price_cents, stock)| Command::AddProduct {
+                id,
+                name: n.to_string(),
+                category_id,
+                price_cents,
+                stock
+            }
+        ),
         (1i64..=12, 0i64..20_000).prop_map(|(id, price_cents)| Command::ChangePrice { id, price_cents }),
         (1i64..=12, 0i64..200).prop_map(|(id, stock)| Command::SetStock { id, stock }),
     ]
@@ -165,8 +202,14 @@ fn lag_same_seed_same_frame() {
 fn lag_mean_matches_the_closed_form() {
     let sim = LagSim::default();
     for run in sweep(&sim, &poll_grid(), 42).unwrap() {
-        let predicted = LagSim { poll: Duration::from_secs_f64(run.poll_ms / 1e3), ..sim }.predicted_mean_ms();
+        let predicted =
+            LagSim { poll: Duration::from_secs_f64(run.poll_ms / 1e3), ..sim }.predicted_mean_ms();
         let err = (run.mean() - predicted).abs() / predicted;
-        assert!(err < 0.03, "poll {} ms: simulated {:.3} ms, formula {predicted:.3} ms", run.poll_ms, run.mean());
+        assert!(
+            err < 0.03,
+            "poll {} ms: simulated {:.3} ms, formula {predicted:.3} ms",
+            run.poll_ms,
+            run.mean()
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! The same seed gives the same numbers, the same DataFrame and the same chart, byte for
 //! byte; another seed gives other numbers.
 
-use unbreakable_lab::charts::book::{catalog, SEED};
 use unbreakable_lab::charts::SIZE;
+use unbreakable_lab::charts::book::{SEED, catalog};
 use unbreakable_lab::scenarios::herd::Herd;
 
 #[test]
@@ -12,7 +12,11 @@ fn every_chart_is_byte_identical_for_the_same_seed() {
         let b = (entry.build)(SEED).unwrap();
         assert_eq!(a.len(), entry.ids.len(), "{:?}", entry.ids);
         for ((id, x), y) in entry.ids.iter().zip(&a).zip(&b) {
-            assert_eq!(x.to_svg(SIZE).unwrap(), y.to_svg(SIZE).unwrap(), "{id}: SVG differs between two runs");
+            assert_eq!(
+                x.to_svg(SIZE).unwrap(),
+                y.to_svg(SIZE).unwrap(),
+                "{id}: SVG differs between two runs"
+            );
             let (mut cx, mut cy) = (Vec::new(), Vec::new());
             x.write_csv(&mut cx).unwrap();
             y.write_csv(&mut cy).unwrap();
@@ -38,7 +42,14 @@ fn png_files_are_byte_identical() {
 
 #[test]
 fn another_seed_changes_the_random_charts() {
-    for id in ["02-herd-load", "02-contention-calls", "01-chain-success", "10-rebuild-work", "11-election-timing", "08-pool-too-large-sim"] {
+    for id in [
+        "02-herd-load",
+        "02-contention-calls",
+        "01-chain-success",
+        "10-rebuild-work",
+        "11-election-timing",
+        "08-pool-too-large-sim",
+    ] {
         let entry = catalog().into_iter().find(|e| e.ids.contains(&id)).unwrap();
         let i = entry.ids.iter().position(|x| *x == id).unwrap();
         let a = (entry.build)(SEED).unwrap()[i].to_svg(SIZE).unwrap();

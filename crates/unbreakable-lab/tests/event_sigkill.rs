@@ -77,14 +77,28 @@ fn verify(db: &Path, acked: &BTreeMap<String, u64>, complete: bool) {
     for (stream, &max_acked) in acked {
         let events = store.read_stream(stream, 1).unwrap();
         let versions: Vec<u64> = events.iter().map(|e| e.version).collect();
-        assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>(), "{stream}: versions without gaps");
-        assert!(versions.len() as u64 >= max_acked, "{stream}: acknowledged version {max_acked} lost (on disk: {})", versions.len());
+        assert_eq!(
+            versions,
+            (1..=versions.len() as u64).collect::<Vec<_>>(),
+            "{stream}: versions without gaps"
+        );
+        assert!(
+            versions.len() as u64 >= max_acked,
+            "{stream}: acknowledged version {max_acked} lost (on disk: {})",
+            versions.len()
+        );
         if complete {
             assert_eq!(versions.len() as u64, PER_STREAM, "{stream}: all written");
         }
         // Every batch whole: its events are versions first..first+size, indices in order.
         for e in &events {
-            assert_eq!(e.version, e.event.first + u64::from(e.event.index), "{stream} v{}: {:?}", e.version, e.event);
+            assert_eq!(
+                e.version,
+                e.event.first + u64::from(e.event.index),
+                "{stream} v{}: {:?}",
+                e.version,
+                e.event
+            );
         }
         let mut i = 0;
         while i < events.len() {
@@ -92,7 +106,11 @@ fn verify(db: &Path, acked: &BTreeMap<String, u64>, complete: bool) {
             assert_eq!(m.index, 0, "{stream}: a batch starts at index 0");
             let end = i + m.size as usize;
             assert!(end <= events.len(), "{stream}: the batch at v{} is cut short", m.first);
-            assert!(events[i..end].iter().all(|e| e.event.first == m.first && e.event.size == m.size), "{stream}: batch at v{} is whole", m.first);
+            assert!(
+                events[i..end].iter().all(|e| e.event.first == m.first && e.event.size == m.size),
+                "{stream}: batch at v{} is whole",
+                m.first
+            );
             i = end;
         }
     }

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use unbreakable_lab::lock::election::{drift_allowance, Action, Campaign, Config, Elector};
+use unbreakable_lab::lock::election::{Action, Campaign, Config, Elector, drift_allowance};
 use unbreakable_lab::lock::redis::RedisLocks;
 use unbreakable_lab::lock::{FencedResource, Grant, Lease, LockError, LockStore, MemoryLocks, Token};
 use unbreakable_lab::scenarios::email_job::{Coordination, EmailJob, Fault, FaultKind};
-use unbreakable_lab::servers::redis::RedisServer;
 use unbreakable_lab::servers::ServerError;
+use unbreakable_lab::servers::redis::RedisServer;
 use unbreakable_lab::time::Clock;
 
 /// The lock rules every back end must keep.
@@ -161,7 +161,8 @@ fn simulate(skew_per_mille: [i64; 3], mut events: Vec<Ev>) -> Outcome {
     let mut out = Outcome::default();
     events.sort_by_key(|e| e.at);
     let mut next = 0;
-    let local = |i: usize, t: u64| Duration::from_micros((t * (1000 + skew_per_mille[i]) as u64 * 1000) / 1000);
+    let local =
+        |i: usize, t: u64| Duration::from_micros((t * (1000 + skew_per_mille[i]) as u64 * 1000) / 1000);
     let mut t = 0;
     while t <= 6000 {
         while next < events.len() && events[next].at <= t {
@@ -290,7 +291,8 @@ proptest! {
 fn without_fencing_the_same_schedules_accept_stale_writes() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{Config as PConfig, RngAlgorithm, TestRng, TestRunner};
-    let mut runner = TestRunner::new_with_rng(PConfig::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]));
+    let mut runner =
+        TestRunner::new_with_rng(PConfig::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]));
     let strategy = (prop::array::uniform3(-10i64..=10), prop::collection::vec(event(), 0..8));
     let (mut unfenced, mut fenced) = (0, 0);
     for _ in 0..2000 {

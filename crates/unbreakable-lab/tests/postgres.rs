@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use unbreakable_lab::servers::postgres::Postgres;
 use unbreakable_lab::servers::ServerError;
+use unbreakable_lab::servers::postgres::Postgres;
 
 /// The server, or `None` with a printed line when PostgreSQL is not installed.
 fn server() -> Option<Postgres> {
@@ -70,9 +70,9 @@ mod event_store {
     //! SQLite, on a real server.
 
     use serde_json::json;
-    use unbreakable::events::postgres::{postgres, PostgresEventStore, PostgresSnapshots};
-    use unbreakable::events::testing::conformance::{contract, BankAccount, BankCommand, BankEvent};
-    use unbreakable::events::{replay, EventStore, EventStoreError, Expected, Repository, SnapshotPolicy};
+    use unbreakable::events::postgres::{PostgresEventStore, PostgresSnapshots, postgres};
+    use unbreakable::events::testing::conformance::{BankAccount, BankCommand, BankEvent, contract};
+    use unbreakable::events::{EventStore, EventStoreError, Expected, Repository, SnapshotPolicy, replay};
 
     use super::server;
     use unbreakable_lab::servers::postgres::Postgres;
@@ -92,7 +92,10 @@ mod event_store {
         let db = database(&pg, "contract");
         contract(PostgresEventStore::<BankEvent>::connect(&db).unwrap());
         let again = PostgresEventStore::<BankEvent>::connect(&db).unwrap();
-        assert_eq!(replay::<BankAccount>(again.read_stream("a", 1).unwrap().iter().map(|r| &r.event)).balance, 4000);
+        assert_eq!(
+            replay::<BankAccount>(again.read_stream("a", 1).unwrap().iter().map(|r| &r.event)).balance,
+            4000
+        );
 
         // Eight writers, each on its own connection, race for the same version, 20 times:
         // exactly one wins each round, and the versions have no gaps.
@@ -105,7 +108,12 @@ mod event_store {
                         let db = &db;
                         s.spawn(move || {
                             let mut store = PostgresEventStore::<BankEvent>::connect(db).unwrap();
-                            match store.append("s", Expected::Exactly(round), vec![BankEvent::Deposited(i + 1)], 0) {
+                            match store.append(
+                                "s",
+                                Expected::Exactly(round),
+                                vec![BankEvent::Deposited(i + 1)],
+                                0,
+                            ) {
                                 Ok(_) => true,
                                 Err(EventStoreError::Conflict(_)) => false,
                                 Err(e) => panic!("round {round}: {e}"),
@@ -131,7 +139,14 @@ mod event_store {
                 s.spawn(move || {
                     let mut store = PostgresEventStore::<BankEvent>::connect(db).unwrap();
                     for k in 0..25u64 {
-                        store.append(&format!("w{w}"), Expected::Exactly(2 * k), vec![BankEvent::Deposited(1), BankEvent::Deposited(2)], k).unwrap();
+                        store
+                            .append(
+                                &format!("w{w}"),
+                                Expected::Exactly(2 * k),
+                                vec![BankEvent::Deposited(1), BankEvent::Deposited(2)],
+                                k,
+                            )
+                            .unwrap();
                     }
                 });
             }
@@ -144,7 +159,14 @@ mod event_store {
         // the stored row is never rewritten.
         let db = database(&pg, "upcast");
         let mut store = PostgresEventStore::<BankEvent>::connect(&db).unwrap();
-        store.append_raw("a", Expected::Exactly(0), &[("Deposited", 1, r#"{"DepositCents":{"cents":150000}}"#)], 0).unwrap();
+        store
+            .append_raw(
+                "a",
+                Expected::Exactly(0),
+                &[("Deposited", 1, r#"{"DepositCents":{"cents":150000}}"#)],
+                0,
+            )
+            .unwrap();
         store.append("a", Expected::Exactly(1), vec![BankEvent::Withdrawn(500)], 0).unwrap();
         let err = store.read_stream("a", 1).unwrap_err();
         assert!(matches!(&err, EventStoreError::Codec { position: 1, schema: 1, .. }), "{err}");
@@ -152,16 +174,19 @@ mod event_store {
             let cents = v["DepositCents"]["cents"].as_i64().ok_or("no cents")?;
             Ok(json!({ "Deposited": cents / 100 }))
         });
-        let events: Vec<BankEvent> = store.read_stream("a", 1).unwrap().into_iter().map(|r| r.event).collect();
+        let events: Vec<BankEvent> =
+            store.read_stream("a", 1).unwrap().into_iter().map(|r| r.event).collect();
         assert_eq!(events, vec![BankEvent::Deposited(1500), BankEvent::Withdrawn(500)]);
-        let raw: String = store.client().query_one("SELECT data FROM events WHERE position = 1", &[]).unwrap().get(0);
+        let raw: String =
+            store.client().query_one("SELECT data FROM events WHERE position = 1", &[]).unwrap().get(0);
         assert!(raw.contains("DepositCents"), "the stored row is untouched");
 
         // Snapshots in the same database serve loads and time travel.
         let db = database(&pg, "snapshots");
         let events = PostgresEventStore::<BankEvent>::connect(&db).unwrap();
         let snaps = PostgresSnapshots::<BankAccount>::connect(&db).unwrap();
-        let mut repo = Repository::<BankAccount, _, _>::new(events, snaps, SnapshotPolicy::every(10).unwrap());
+        let mut repo =
+            Repository::<BankAccount, _, _>::new(events, snaps, SnapshotPolicy::every(10).unwrap());
         for t in 0..35 {
             repo.execute("a", &BankCommand::Deposit(2), t).unwrap();
         }

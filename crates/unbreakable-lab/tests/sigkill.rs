@@ -76,7 +76,9 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     let mut text = format!("accounts {}\n", ACCOUNTS.map(|a| format!("{a}={OPENING}")).join(" "));
     for i in 0..TRANSFERS {
         let from = ACCOUNTS[r.random_range(0..ACCOUNTS.len())];
-        let to = ACCOUNTS[(ACCOUNTS.iter().position(|a| *a == from).unwrap() + r.random_range(1..ACCOUNTS.len())) % ACCOUNTS.len()];
+        let to = ACCOUNTS[(ACCOUNTS.iter().position(|a| *a == from).unwrap()
+            + r.random_range(1..ACCOUNTS.len()))
+            % ACCOUNTS.len()];
         let cents = r.random_range(1..=100i64);
         *expected.get_mut(from).unwrap() -= cents;
         *expected.get_mut(to).unwrap() += cents;
@@ -89,13 +91,16 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     // lands a random number of acknowledgements into the first part, while the worker is
     // applying transfers for the first time.
     let write_round = |r: &mut unbreakable_lab::sim::SimRng, acked: &HashMap<String, u64>| -> usize {
-        let (mut unsure, mut done): (Vec<&String>, Vec<&String>) = lines[1..].iter().partition(|l| !acked.contains_key(&key_of(l)));
+        let (mut unsure, mut done): (Vec<&String>, Vec<&String>) =
+            lines[1..].iter().partition(|l| !acked.contains_key(&key_of(l)));
         for part in [&mut unsure, &mut done] {
             for i in (1..part.len()).rev() {
                 part.swap(i, r.random_range(0..=i));
             }
         }
-        let all: Vec<&str> = std::iter::once(lines[0].as_str()).chain(unsure.iter().chain(&done).map(|s| s.as_str())).collect();
+        let all: Vec<&str> = std::iter::once(lines[0].as_str())
+            .chain(unsure.iter().chain(&done).map(|s| s.as_str()))
+            .collect();
         std::fs::write(&requests, all.join("\n") + "\n").unwrap();
         unsure.len()
     };
@@ -121,9 +126,15 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
         cut_short += usize::from(killed && acks.len() < TRANSFERS);
         record(&mut acked, acks);
     }
-    eprintln!("{cut_short} of {rounds} kills landed mid-way; {} keys acknowledged before the last run", acked.len());
+    eprintln!(
+        "{cut_short} of {rounds} kills landed mid-way; {} keys acknowledged before the last run",
+        acked.len()
+    );
     // Nearly every kill must land mid-way, or the test proves little.
-    assert!(rounds >= 5 && cut_short * 10 >= rounds * 8, "only {cut_short} of {rounds} kills landed before the worker finished");
+    assert!(
+        rounds >= 5 && cut_short * 10 >= rounds * 8,
+        "only {cut_short} of {rounds} kills landed before the worker finished"
+    );
     write_round(&mut r, &acked);
     let (last, _) = worker(&db, &requests, None);
     record(&mut acked, last);
@@ -134,7 +145,11 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     assert_eq!(acked.len(), TRANSFERS);
     for (key, tx) in &acked {
         let k = IdempotencyKey::new(key.as_str()).unwrap();
-        assert_eq!(ledger.tx_for(&k).unwrap(), Some(*tx), "acknowledged {key} is on disk as the same transaction");
+        assert_eq!(
+            ledger.tx_for(&k).unwrap(),
+            Some(*tx),
+            "acknowledged {key} is on disk as the same transaction"
+        );
     }
     for (name, cents) in &expected {
         assert_eq!(ledger.balance(name).unwrap(), *cents, "{name}");

@@ -6,11 +6,16 @@ use std::time::Duration;
 use unbreakable_lab::retry::{Backoff, ErrorClass, Jitter, Retry, RetryPolicy};
 use unbreakable_lab::scenarios::paused;
 use unbreakable_lab::scenarios::widget::Widget;
-use unbreakable_lab::sim::{run_paused, Latency, Recorder, ServiceConfig, SimClock};
+use unbreakable_lab::sim::{Latency, Recorder, ServiceConfig, SimClock, run_paused};
 
 fn flaky_run(seed: u64) -> Recorder {
-    let service = ServiceConfig::new(Latency::LogNormal { median: Duration::from_millis(20), sigma: 0.5 }).with_failure_rate(0.5);
-    let policy = RetryPolicy::new(Backoff::exponential(Duration::from_millis(10)).with_jitter(Jitter::Full).build().unwrap(), 6).unwrap();
+    let service = ServiceConfig::new(Latency::LogNormal { median: Duration::from_millis(20), sigma: 0.5 })
+        .with_failure_rate(0.5);
+    let policy = RetryPolicy::new(
+        Backoff::exponential(Duration::from_millis(10)).with_jitter(Jitter::Full).build().unwrap(),
+        6,
+    )
+    .unwrap();
     paused::clients(200, Duration::from_secs(1), service, policy, seed).unwrap()
 }
 
@@ -34,7 +39,9 @@ fn both_engines_give_the_same_timeline() {
     let latency = Duration::from_millis(50);
     let w = Widget { latency: Latency::Fixed(latency), ..Widget::default() };
     let des: Vec<Duration> = w.run(true, 3).unwrap().recorder.attempts().iter().map(|a| a.sent).collect();
-    let policy = RetryPolicy::new(Backoff::exponential(w.base).with_cap(w.base * 64).build().unwrap(), w.max_retries).unwrap();
+    let policy =
+        RetryPolicy::new(Backoff::exponential(w.base).with_cap(w.base * 64).build().unwrap(), w.max_retries)
+            .unwrap();
     let edge = run_paused(async move {
         let clock = SimClock::start();
         let mut times = Vec::new();

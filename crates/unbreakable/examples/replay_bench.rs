@@ -14,7 +14,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use unbreakable::events::sqlite::{SqliteEventStore, SqliteSnapshots};
-use unbreakable::events::{Aggregate, EventStore, EventType, Expected, MemoryEventStore, Recorded, SnapshotStore};
+use unbreakable::events::{
+    Aggregate, EventStore, EventType, Expected, MemoryEventStore, Recorded, SnapshotStore,
+};
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Account {
@@ -85,7 +87,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bytes = (words.len() * 8) as f64;
     let t = best(3, || words.iter().fold(0u64, |a, w| a.wrapping_add(*w)));
     let bandwidth = bytes / t;
-    println!("baseline: sequential read {:.1} GB/s ({} MB summed)", bandwidth / 1e9, words.len() * 8 / 1_000_000);
+    println!(
+        "baseline: sequential read {:.1} GB/s ({} MB summed)",
+        bandwidth / 1e9,
+        words.len() * 8 / 1_000_000
+    );
     drop(words);
 
     // Fold from memory.
@@ -132,7 +138,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sql.visit_stream("acct", 1..=u64::MAX, |r| a.apply(&r.event)).map(|_| a.balance)
     });
     let t_raw = best(3, || {
-        let mut q = sql.connection().prepare_cached("SELECT data FROM events WHERE stream = 'acct' ORDER BY version").unwrap();
+        let mut q = sql
+            .connection()
+            .prepare_cached("SELECT data FROM events WHERE stream = 'acct' ORDER BY version")
+            .unwrap();
         let mut rows = q.query([]).unwrap();
         let mut bytes = 0usize;
         while let Some(r) = rows.next().unwrap() {
@@ -159,7 +168,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sql.append("batched", Expected::Exactly(i * 100), vec![Ev::D(1); 100], 0)?;
     }
     let batched = (k * 100) as f64 / t2.elapsed().as_secs_f64();
-    println!("sqlite durable appends: {single:.0} events/s one per commit, {batched:.0} events/s 100 per commit ({:.0}x)", batched / single);
+    println!(
+        "sqlite durable appends: {single:.0} events/s one per commit, {batched:.0} events/s 100 per commit ({:.0}x)",
+        batched / single
+    );
 
     // The snapshot trade-off on SQLite: replaying one event vs writing one snapshot.
     let per_event_us = t_sql / m as f64 * 1e6;

@@ -42,10 +42,7 @@ pub fn check_probability(field: &'static str, p: f64) -> Result<(), ConfigError>
     if p.is_finite() && (0.0..=1.0).contains(&p) {
         Ok(())
     } else {
-        Err(ConfigError::new(
-            field,
-            format!("{p} is not a probability; use a value from 0.0 to 1.0"),
-        ))
+        Err(ConfigError::new(field, format!("{p} is not a probability; use a value from 0.0 to 1.0")))
     }
 }
 

@@ -58,7 +58,11 @@ impl Server {
     }
 }
 
-async fn route(server: Arc<Server>, clock: Clock, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn route(
+    server: Arc<Server>,
+    clock: Clock,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     let n = server.hit(&path);
     Ok(match path.as_str() {
@@ -73,9 +77,13 @@ async fn route(server: Arc<Server>, clock: Clock, req: Request<Incoming>) -> Res
         "/deadline" => {
             // The server side of propagation: its own DeadlineLayer, on its own clock.
             let report = tower::service_fn(|req: Request<Incoming>| async move {
-                let header = req.headers().get("x-request-timeout-ms").map(|v| v.to_str().unwrap_or("?").to_owned());
+                let header =
+                    req.headers().get("x-request-timeout-ms").map(|v| v.to_str().unwrap_or("?").to_owned());
                 let left = request_deadline(&req).map(|(d, c)| d.remaining(c.now()).as_millis());
-                Ok::<_, BoxError>(reply(200, format!("{} {}", header.unwrap_or_default(), left.unwrap_or_default())))
+                Ok::<_, BoxError>(reply(
+                    200,
+                    format!("{} {}", header.unwrap_or_default(), left.unwrap_or_default()),
+                ))
             });
             // `call` without `ready`: a `service_fn` is always ready, and awaiting the
             // boxed future keeps the `Send` check of this spawned task simple (through
@@ -99,7 +107,9 @@ async fn start(server: Arc<Server>) -> (SocketAddr, tokio::task::JoinHandle<()>)
             let server = server.clone();
             connections.spawn(async move {
                 let svc = hyper::service::service_fn(move |req| route(server.clone(), clock, req));
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });
@@ -118,7 +128,8 @@ fn client(
         2,
     )
     .unwrap();
-    let fallback = marked(|_e: &BoxError| Response::new(full("fallback").map_err(|never| match never {}).boxed()));
+    let fallback =
+        marked(|_e: &BoxError| Response::new(full("fallback").map_err(|never| match never {}).boxed()));
     ServiceBuilder::new()
         .layer(FallbackLayer::new(fallback))
         .layer(RetryLayer::new(policy, retry_verdict::<Body>))

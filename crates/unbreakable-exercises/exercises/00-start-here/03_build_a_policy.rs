@@ -16,7 +16,8 @@ pub fn policy() -> RetryPolicy {
     // TODO: choose the base delay and the number of retries.
     let base = Duration::from_millis(1000);
     let retries = 1;
-    RetryPolicy::new(Backoff::exponential(base).build().expect("a valid backoff"), retries).expect("a valid policy")
+    RetryPolicy::new(Backoff::exponential(base).build().expect("a valid backoff"), retries)
+        .expect("a valid policy")
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub fn decorrelated(base: Duration, cap: Duration, previous: Duration, u: f64) -
 mod tests {
     use super::*;
     use rand::Rng;
-    use unbreakable::retry::{seeded_rng, Backoff, Jitter};
+    use unbreakable::retry::{Backoff, Jitter, seeded_rng};
 
     const BASE: Duration = Duration::from_millis(100);
     const CAP: Duration = Duration::from_secs(5);

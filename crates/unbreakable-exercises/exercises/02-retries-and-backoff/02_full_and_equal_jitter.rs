@@ -30,7 +30,7 @@ pub fn equal(t: Duration, u: f64) -> Duration {
 mod tests {
     use super::*;
     use rand::Rng;
-    use unbreakable::retry::{seeded_rng, Backoff, Jitter};
+    use unbreakable::retry::{Backoff, Jitter, seeded_rng};
 
     const BASE: Duration = Duration::from_millis(5);
     const CAP: Duration = Duration::from_secs(2);
@@ -47,11 +47,16 @@ mod tests {
     #[test]
     fn agree_with_the_crate() {
         let mut rng = seeded_rng(11, 0);
-        for (jitter, mine) in [(Jitter::Full, full as fn(Duration, f64) -> Duration), (Jitter::Equal, equal)] {
+        for (jitter, mine) in [(Jitter::Full, full as fn(Duration, f64) -> Duration), (Jitter::Equal, equal)]
+        {
             let b = Backoff::exponential(BASE).with_cap(CAP).with_jitter(jitter).build().unwrap();
             for n in 0..20 {
                 let u: f64 = rng.random();
-                assert_eq!(mine(exponential(BASE, CAP, n), u), b.delay(n, Duration::ZERO, u), "{jitter:?} n = {n}");
+                assert_eq!(
+                    mine(exponential(BASE, CAP, n), u),
+                    b.delay(n, Duration::ZERO, u),
+                    "{jitter:?} n = {n}"
+                );
             }
         }
     }

@@ -53,7 +53,13 @@ mod tests {
     async fn a_bad_request_is_tried_once() {
         let mut calls = 0;
         let r: Result<(), _> = Retry::seeded(policy(), 1, 0)
-            .run(|_| { calls += 1; async { Err(status(400)) } }, classify)
+            .run(
+                |_| {
+                    calls += 1;
+                    async { Err(status(400)) }
+                },
+                classify,
+            )
             .await;
         assert_eq!(calls, 1);
         assert!(matches!(r, Err(RetryError::Permanent { attempts: 1, .. })), "{r:?}");
@@ -68,7 +74,13 @@ mod tests {
                 |_| {
                     calls += 1;
                     let first = calls == 1;
-                    async move { if first { Err(HttpError::Status { code: 429, retry_after: Some(Duration::from_secs(2)) }) } else { Ok("ok") } }
+                    async move {
+                        if first {
+                            Err(HttpError::Status { code: 429, retry_after: Some(Duration::from_secs(2)) })
+                        } else {
+                            Ok("ok")
+                        }
+                    }
                 },
                 classify,
             )

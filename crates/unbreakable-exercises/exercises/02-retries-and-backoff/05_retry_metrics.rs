@@ -12,12 +12,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use unbreakable::retry::{Backoff, ErrorClass, Retry, RetryError, RetryPolicy};
 
-pub async fn call_with_metrics<F, Fut>(op: F, delays: Arc<Mutex<Vec<Duration>>>) -> Result<&'static str, RetryError<&'static str>>
+pub async fn call_with_metrics<F, Fut>(
+    op: F,
+    delays: Arc<Mutex<Vec<Duration>>>,
+) -> Result<&'static str, RetryError<&'static str>>
 where
     F: FnMut(u32) -> Fut,
     Fut: std::future::Future<Output = Result<&'static str, &'static str>>,
 {
-    let policy = RetryPolicy::new(Backoff::exponential(Duration::from_millis(100)).build().expect("valid"), 4).expect("valid");
+    let policy =
+        RetryPolicy::new(Backoff::exponential(Duration::from_millis(100)).build().expect("valid"), 4)
+            .expect("valid");
     // TODO: record each retry's delay in `delays`.
     let _ = delays;
     let mut retry = Retry::seeded(policy, 1, 0);

@@ -17,7 +17,9 @@ where
     F: FnMut(u32) -> Fut,
     Fut: std::future::Future<Output = Result<&'static str, u16>>,
 {
-    let policy = RetryPolicy::new(Backoff::exponential(Duration::from_millis(100)).build().expect("valid"), 2).expect("valid");
+    let policy =
+        RetryPolicy::new(Backoff::exponential(Duration::from_millis(100)).build().expect("valid"), 2)
+            .expect("valid");
     // TODO: guard every attempt with the shared breaker.
     let _ = breaker;
     let mut retry = Retry::seeded(policy, 1, 0);

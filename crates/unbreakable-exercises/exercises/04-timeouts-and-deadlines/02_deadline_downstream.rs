@@ -14,7 +14,12 @@
 use std::time::Duration;
 use unbreakable::deadline::{Deadline, DeadlineExceeded};
 
-pub fn downstream(deadline: Deadline, now: Duration, reserve: Duration, local_timeout: Duration) -> Result<Deadline, DeadlineExceeded> {
+pub fn downstream(
+    deadline: Deadline,
+    now: Duration,
+    reserve: Duration,
+    local_timeout: Duration,
+) -> Result<Deadline, DeadlineExceeded> {
     // TODO: this passes on the caller's deadline unchanged.
     let _ = (now, reserve, local_timeout);
     Ok(deadline)

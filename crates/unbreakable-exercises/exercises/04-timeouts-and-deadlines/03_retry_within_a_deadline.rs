@@ -15,13 +15,20 @@ use unbreakable::deadline::Deadline;
 use unbreakable::retry::{Backoff, ErrorClass, Retry, RetryError, RetryPolicy};
 use unbreakable::time::Clock;
 
-pub async fn fetch<F, Fut>(clock: Clock, deadline: Deadline, op: F) -> Result<&'static str, RetryError<&'static str>>
+pub async fn fetch<F, Fut>(
+    clock: Clock,
+    deadline: Deadline,
+    op: F,
+) -> Result<&'static str, RetryError<&'static str>>
 where
     F: FnMut(u32) -> Fut,
     Fut: std::future::Future<Output = Result<&'static str, &'static str>>,
 {
     let policy = RetryPolicy::new(
-        Backoff::exponential(Duration::from_millis(500)).with_cap(Duration::from_secs(8)).build().expect("valid"),
+        Backoff::exponential(Duration::from_millis(500))
+            .with_cap(Duration::from_secs(8))
+            .build()
+            .expect("valid"),
         10,
     )
     .expect("valid");

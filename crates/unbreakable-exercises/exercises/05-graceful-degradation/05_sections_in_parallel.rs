@@ -49,7 +49,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_live_parts_are_shown() {
         let clock = Clock::start();
-        let s = sidebar(async { Ok("kettle".to_string()) }, hang(), async { Ok("toaster".to_string()) }).await;
+        let s =
+            sidebar(async { Ok("kettle".to_string()) }, hang(), async { Ok("toaster".to_string()) }).await;
         assert_eq!(s, ["kettle", "(unavailable)", "toaster"]);
         assert_eq!(clock.now(), Duration::from_millis(200));
     }

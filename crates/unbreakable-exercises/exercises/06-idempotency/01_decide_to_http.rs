@@ -20,7 +20,12 @@ pub enum Answer {
     Unprocessable422,
 }
 
-pub fn answer(entry: Option<&Entry<String>>, request: &Fingerprint, now: Duration, policy: &Policy) -> Answer {
+pub fn answer(
+    entry: Option<&Entry<String>>,
+    request: &Fingerprint,
+    now: Duration,
+    policy: &Policy,
+) -> Answer {
     // TODO: this runs every request, repeats included.
     let _ = (entry, request, now, policy);
     Answer::RunHandler

@@ -19,7 +19,12 @@ pub struct Message {
 }
 
 /// Applies `msg` to `balance` at most once; returns the balance after it.
-pub fn consume(store: &mut MemoryStore<i64>, balance: &mut i64, msg: &Message, now: Duration) -> Result<i64, KeyError> {
+pub fn consume(
+    store: &mut MemoryStore<i64>,
+    balance: &mut i64,
+    msg: &Message,
+    now: Duration,
+) -> Result<i64, KeyError> {
     // TODO: this charges every delivery.
     let _ = (store, now);
     *balance -= msg.amount;

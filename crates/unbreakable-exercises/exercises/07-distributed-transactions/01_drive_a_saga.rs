@@ -37,7 +37,10 @@ mod tests {
     #[test]
     fn payment_fails_and_the_rest_is_undone_in_reverse() {
         let (log, status) = run(&ORDER_FLOW, Some(2));
-        assert_eq!(log, ["create order", "reserve inventory", "process payment", "release inventory", "cancel order"]);
+        assert_eq!(
+            log,
+            ["create order", "reserve inventory", "process payment", "release inventory", "cancel order"]
+        );
         assert_eq!(status, Status::Compensated);
     }
 

@@ -13,7 +13,11 @@
 
 use unbreakable::transactions::saga::Saga;
 
-pub fn compensate(saga: &mut Saga, mut undo: impl FnMut(usize) -> bool, max_tries: u32) -> Result<u32, usize> {
+pub fn compensate(
+    saga: &mut Saga,
+    mut undo: impl FnMut(usize) -> bool,
+    max_tries: u32,
+) -> Result<u32, usize> {
     // TODO
     let _ = (saga, &mut undo, max_tries);
     todo!("compensate")

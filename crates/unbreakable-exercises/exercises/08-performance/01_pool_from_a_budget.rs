@@ -16,7 +16,12 @@ use std::time::Duration;
 use unbreakable::error::ConfigError;
 use unbreakable::pool::{busy_connections, smallest_pool};
 
-pub fn pool_for_budget(per_second: f64, query: Duration, budget: Duration, max: u32) -> Result<u32, ConfigError> {
+pub fn pool_for_budget(
+    per_second: f64,
+    query: Duration,
+    budget: Duration,
+    max: u32,
+) -> Result<u32, ConfigError> {
     // TODO: Little's law alone: the connections busy on average. The budget is ignored.
     Ok(busy_connections(per_second, query).ceil() as u32)
 }
@@ -41,7 +46,8 @@ mod tests {
     fn the_pool_meets_the_budget_and_one_fewer_does_not() {
         for (rate, query, budget) in [(400.0, 20, 21), (50.0, 100, 110), (1000.0, 5, 6), (200.0, 20, 25)] {
             let c = pool_for_budget(rate, ms(query), ms(budget), 500).unwrap();
-            let fits = |c: u32| erlang_c(rate, ms(query), c).is_some_and(|e| e.mean_wait + ms(query) <= ms(budget));
+            let fits =
+                |c: u32| erlang_c(rate, ms(query), c).is_some_and(|e| e.mean_wait + ms(query) <= ms(budget));
             assert!(fits(c), "{rate}/s of {query} ms in {budget} ms: {c} connections do not fit");
             assert!(!fits(c - 1), "{rate}/s of {query} ms in {budget} ms: {} would do", c - 1);
         }

@@ -34,12 +34,19 @@ fn key(p: &Product) -> Keyset {
 }
 
 /// The page after `cursor` (the first page if `None`) of `table`, in (price, id) order.
-pub fn page(table: &[Product], signer: &CursorSigner, scope: &str, cursor: Option<&str>, limit: usize) -> Result<Page, CursorError> {
+pub fn page(
+    table: &[Product],
+    signer: &CursorSigner,
+    scope: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page, CursorError> {
     // TODO: offset pagination. Make the cursor a signed `Keyset` of the last row sent.
     let offset = match cursor {
         Some(c) => {
             let bytes = signer.decode(scope, c)?;
-            let n: [u8; 8] = bytes.try_into().map_err(|b: Vec<u8>| CursorError::Position { len: b.len(), expected: 8 })?;
+            let n: [u8; 8] =
+                bytes.try_into().map_err(|b: Vec<u8>| CursorError::Position { len: b.len(), expected: 8 })?;
             u64::from_be_bytes(n) as usize
         }
         None => 0,
@@ -113,7 +120,10 @@ mod tests {
         let cursor = first.next.unwrap();
         let last = first.rows[4];
         assert_eq!(s.decode_keyset(SCOPE, &cursor), Ok(Keyset { sort: last.price_cents, id: last.id }));
-        assert_eq!(page(&catalogue(), &s, "user:8/products?sort=price", Some(&cursor), 5), Err(CursorError::Signature));
+        assert_eq!(
+            page(&catalogue(), &s, "user:8/products?sort=price", Some(&cursor), 5),
+            Err(CursorError::Signature)
+        );
     }
 
     #[test]

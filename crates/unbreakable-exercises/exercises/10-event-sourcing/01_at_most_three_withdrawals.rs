@@ -67,8 +67,8 @@ impl Aggregate for Account {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unbreakable::events::testing::given;
     use Event::{Deposited, Withdrawn};
+    use unbreakable::events::testing::given;
 
     #[test]
     fn three_withdrawals_are_allowed() {
@@ -98,7 +98,8 @@ mod tests {
     #[test]
     fn apply_never_refuses_an_old_event() {
         // Five withdrawals recorded before the rule existed still replay.
-        let history = vec![Deposited(1000), Withdrawn(1), Withdrawn(1), Withdrawn(1), Withdrawn(1), Withdrawn(1)];
+        let history =
+            vec![Deposited(1000), Withdrawn(1), Withdrawn(1), Withdrawn(1), Withdrawn(1), Withdrawn(1)];
         let g = given::<Account>(history);
         assert_eq!(g.state().cents, 995);
         g.when(&Command::Withdraw(1)).then_expect_error(Refused::TooManyWithdrawals);

@@ -15,7 +15,8 @@
 //   that an append from `before` to `after` passed a snapshot point?
 
 use unbreakable::events::{
-    Aggregate, EventStore, EventStoreError, Expected, MemoryEventStore, MemorySnapshots, SnapshotPolicy, SnapshotStore,
+    Aggregate, EventStore, EventStoreError, Expected, MemoryEventStore, MemorySnapshots, SnapshotPolicy,
+    SnapshotStore,
 };
 
 /// A counter: each command adds its number (0 is refused).
@@ -43,7 +44,11 @@ pub struct Loaded {
     pub applied: u64,
 }
 
-pub fn load(store: &MemoryEventStore<u64>, snapshots: &MemorySnapshots<Counter>, stream: &str) -> Result<Loaded, EventStoreError> {
+pub fn load(
+    store: &MemoryEventStore<u64>,
+    snapshots: &MemorySnapshots<Counter>,
+    stream: &str,
+) -> Result<Loaded, EventStoreError> {
     // TODO: start from the latest snapshot, if there is one.
     let (start, mut state) = (0, Counter::default());
     let mut version = start;
@@ -63,7 +68,8 @@ pub fn execute(
 ) -> Result<u64, String> {
     let Loaded { mut state, version, .. } = load(store, snapshots, stream).map_err(|e| e.to_string())?;
     let events = state.handle(&add)?;
-    let appended = store.append(stream, Expected::Exactly(version), events.clone(), 0).map_err(|e| e.to_string())?;
+    let appended =
+        store.append(stream, Expected::Exactly(version), events.clone(), 0).map_err(|e| e.to_string())?;
     // TODO: save a snapshot when the append passed a snapshot point.
     Ok(appended.version)
 }
@@ -71,7 +77,7 @@ pub fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unbreakable::events::{replay, Repository};
+    use unbreakable::events::{Repository, replay};
 
     fn run(every: u64, commands: u64) -> (MemoryEventStore<u64>, MemorySnapshots<Counter>) {
         let (mut store, mut snaps) = (MemoryEventStore::new(), MemorySnapshots::new());
@@ -103,14 +109,21 @@ mod tests {
 
     #[test]
     fn agrees_with_the_crate_repository() {
-        let mut repo = Repository::<Counter, _, _>::new(MemoryEventStore::new(), MemorySnapshots::new(), SnapshotPolicy::every(4).unwrap());
+        let mut repo = Repository::<Counter, _, _>::new(
+            MemoryEventStore::new(),
+            MemorySnapshots::new(),
+            SnapshotPolicy::every(4).unwrap(),
+        );
         for i in 1..=11 {
             repo.execute("c", &i, 0).unwrap();
         }
         let (store, snaps) = run(4, 11);
         let mine = load(&store, &snaps, "c").unwrap();
         let theirs = repo.load("c").unwrap();
-        assert_eq!((mine.state, mine.version, mine.applied), (theirs.state, theirs.version, theirs.events_applied));
+        assert_eq!(
+            (mine.state, mine.version, mine.applied),
+            (theirs.state, theirs.version, theirs.events_applied)
+        );
         assert_eq!(snaps.len(), repo.snapshots().len());
     }
 

@@ -34,7 +34,11 @@ pub fn stock_now(store: &MemoryEventStore<Stock>, sku: &str) -> Result<i64, Even
     Ok(stock)
 }
 
-pub fn stock_at_version(store: &MemoryEventStore<Stock>, sku: &str, version: u64) -> Result<i64, EventStoreError> {
+pub fn stock_at_version(
+    store: &MemoryEventStore<Stock>,
+    sku: &str,
+    version: u64,
+) -> Result<i64, EventStoreError> {
     // TODO: today's stock, whatever the version.
     stock_now(store, sku)
 }

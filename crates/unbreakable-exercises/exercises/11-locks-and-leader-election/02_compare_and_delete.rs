@@ -93,7 +93,19 @@ mod tests {
     #[test]
     fn agrees_with_the_crate_lease() {
         // (who, op, at): op 0 acquire, 1 renew, 2 release; ttl 10 s.
-        let ops = [(0, 0, 0), (1, 0, 3), (0, 1, 8), (1, 2, 9), (0, 2, 30), (1, 0, 31), (0, 0, 35), (1, 1, 40), (0, 2, 41), (0, 0, 52), (1, 2, 53)];
+        let ops = [
+            (0, 0, 0),
+            (1, 0, 3),
+            (0, 1, 8),
+            (1, 2, 9),
+            (0, 2, 30),
+            (1, 0, 31),
+            (0, 0, 35),
+            (1, 1, 40),
+            (0, 2, 41),
+            (0, 0, 52),
+            (1, 2, 53),
+        ];
         let names = ["a", "b"];
         let (mut lease, mut kv) = (Lease::new(), Kv::default());
         let mut tokens = [None, None];
@@ -103,7 +115,11 @@ mod tests {
                 0 => {
                     let next = lease.last_token().0 + 1;
                     let got = lease.acquire(name, s(10), now).ok();
-                    assert_eq!(kv.set_nx_px("k", &format!("{name}:{next}"), s(10), now), got.is_some(), "{name} acquires at {at}");
+                    assert_eq!(
+                        kv.set_nx_px("k", &format!("{name}:{next}"), s(10), now),
+                        got.is_some(),
+                        "{name} acquires at {at}"
+                    );
                     if got.is_some() {
                         tokens[who] = got;
                     }

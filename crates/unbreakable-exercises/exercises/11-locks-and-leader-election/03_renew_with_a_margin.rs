@@ -31,8 +31,8 @@ pub fn renew_every(ttl: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unbreakable::lock::election::{Action, Config, Elector};
     use unbreakable::lock::Token;
+    use unbreakable::lock::election::{Action, Config, Elector};
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
@@ -68,7 +68,10 @@ mod tests {
             // Granted at 0; the renewal at `every` is lost; the one at 2 × `every` must
             // still be sent while the lease is valid by the node's own clock.
             assert!(ms(0) + every * 2 <= valid_until(ms(0), ms(0), ttl), "ttl {ttl:?}, every {every:?}");
-            assert!(every * 2 + ms(1) > valid_until(ms(0), ms(0), ttl) - ms(1), "as long as that allows: ttl {ttl:?}");
+            assert!(
+                every * 2 + ms(1) > valid_until(ms(0), ms(0), ttl) - ms(1),
+                "as long as that allows: ttl {ttl:?}"
+            );
         }
     }
 }

@@ -24,7 +24,12 @@ pub enum Refused {
     Stale(Stale),
 }
 
-pub fn lead_write(node: &mut Elector, log: &mut FencedResource<Vec<String>>, now: Duration, entry: &str) -> Result<(), Refused> {
+pub fn lead_write(
+    node: &mut Elector,
+    log: &mut FencedResource<Vec<String>>,
+    now: Duration,
+    entry: &str,
+) -> Result<(), Refused> {
     // TODO: write only while leading, and learn from a refusal.
     let term = node.newest_term();
     log.write(term, |l| l.push(entry.to_string())).map_err(Refused::Stale)
@@ -33,8 +38,8 @@ pub fn lead_write(node: &mut Elector, log: &mut FencedResource<Vec<String>>, now
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unbreakable::lock::election::{Config, Role};
     use unbreakable::lock::Token;
+    use unbreakable::lock::election::{Config, Role};
 
     fn s(v: u64) -> Duration {
         Duration::from_secs(v)

@@ -15,7 +15,8 @@ use unbreakable::retry::{Backoff, RetryPolicy};
 pub fn policy() -> RetryPolicy {
     let base = Duration::from_millis(100);
     let retries = 3;
-    RetryPolicy::new(Backoff::exponential(base).build().expect("a valid backoff"), retries).expect("a valid policy")
+    RetryPolicy::new(Backoff::exponential(base).build().expect("a valid backoff"), retries)
+        .expect("a valid policy")
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use unbreakable::retry::{Backoff, RetryPolicy};
 
 pub fn policy_from_setting(value: &str) -> Result<RetryPolicy, String> {
     let backoff = Backoff::exponential(Duration::from_millis(100)).build().expect("a valid backoff");
-    let retries: u32 = value.trim().parse().map_err(|e| format!("RETRIES={value:?} is not a whole number ({e}); try 3"))?;
+    let retries: u32 =
+        value.trim().parse().map_err(|e| format!("RETRIES={value:?} is not a whole number ({e}); try 3"))?;
     RetryPolicy::new(backoff, retries).map_err(|e| format!("RETRIES={value}: {e}"))
 }
 

@@ -38,8 +38,9 @@ mod tests {
     #[test]
     fn a_bad_ten_minutes_in_an_hour() {
         // One request a second for an hour; minutes 20 to 29 lose 30% of requests.
-        let records: Vec<(Duration, bool)> =
-            (0..3600u64).map(|s| (Duration::from_secs(s), !((1200..1800).contains(&s) && s % 10 < 3))).collect();
+        let records: Vec<(Duration, bool)> = (0..3600u64)
+            .map(|s| (Duration::from_secs(s), !((1200..1800).contains(&s) && s % 10 < 3)))
+            .collect();
         let overall = records.iter().filter(|r| r.1).count() as f64 / records.len() as f64;
         assert!(overall > 0.94, "the day looks fine: {overall}");
         let shares = success_by_minute(&records);

@@ -21,7 +21,9 @@ pub enum HttpError {
 pub fn classify(e: &HttpError) -> ErrorClass {
     match e {
         HttpError::TimedOut => ErrorClass::Timeout,
-        HttpError::Status { code: 429 | 503, retry_after: Some(d) } => ErrorClass::Throttled { retry_after: *d },
+        HttpError::Status { code: 429 | 503, retry_after: Some(d) } => {
+            ErrorClass::Throttled { retry_after: *d }
+        }
         HttpError::Status { code, .. } if *code >= 500 || *code == 429 => ErrorClass::Transient,
         HttpError::Status { .. } => ErrorClass::Permanent,
     }
@@ -56,7 +58,13 @@ mod tests {
     async fn a_bad_request_is_tried_once() {
         let mut calls = 0;
         let r: Result<(), _> = Retry::seeded(policy(), 1, 0)
-            .run(|_| { calls += 1; async { Err(status(400)) } }, classify)
+            .run(
+                |_| {
+                    calls += 1;
+                    async { Err(status(400)) }
+                },
+                classify,
+            )
             .await;
         assert_eq!(calls, 1);
         assert!(matches!(r, Err(RetryError::Permanent { attempts: 1, .. })), "{r:?}");
@@ -71,7 +79,13 @@ mod tests {
                 |_| {
                     calls += 1;
                     let first = calls == 1;
-                    async move { if first { Err(HttpError::Status { code: 429, retry_after: Some(Duration::from_secs(2)) }) } else { Ok("ok") } }
+                    async move {
+                        if first {
+                            Err(HttpError::Status { code: 429, retry_after: Some(Duration::from_secs(2)) })
+                        } else {
+                            Ok("ok")
+                        }
+                    }
                 },
                 classify,
             )

@@ -12,13 +12,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use unbreakable::retry::{Backoff, ErrorClass, Retry, RetryError, RetryPolicy};
 
-pub async fn call_with_metrics<F, Fut>(op: F, delays: Arc<Mutex<Vec<Duration>>>) -> Result<&'static str, RetryError<&'static str>>
+pub async fn call_with_metrics<F, Fut>(
+    op: F,
+    delays: Arc<Mutex<Vec<Duration>>>,
+) -> Result<&'static str, RetryError<&'static str>>
 where
     F: FnMut(u32) -> Fut,
     Fut: std::future::Future<Output = Result<&'static str, &'static str>>,
 {
-    let policy = RetryPolicy::new(Backoff::exponential(Duration::from_millis(100)).build().expect("valid"), 4).expect("valid");
-    let mut retry = Retry::seeded(policy, 1, 0).on_retry(move |event| delays.lock().expect("not poisoned").push(event.delay));
+    let policy =
+        RetryPolicy::new(Backoff::exponential(Duration::from_millis(100)).build().expect("valid"), 4)
+            .expect("valid");
+    let mut retry = Retry::seeded(policy, 1, 0)
+        .on_retry(move |event| delays.lock().expect("not poisoned").push(event.delay));
     retry.run(op, |_| ErrorClass::Transient).await
 }
 

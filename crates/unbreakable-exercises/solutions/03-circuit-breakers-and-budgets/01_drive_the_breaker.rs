@@ -34,7 +34,8 @@ mod tests {
 
     #[test]
     fn opens_after_the_threshold_probes_after_the_cool_down_and_closes() {
-        let mut b = BreakerConfig { failure_threshold: 3, cool_down: s(5), ..Default::default() }.build().unwrap();
+        let mut b =
+            BreakerConfig { failure_threshold: 3, cool_down: s(5), ..Default::default() }.build().unwrap();
         for t in 0..3 {
             assert_eq!(call(&mut b, s(t), false), Ok(false));
         }
@@ -48,7 +49,8 @@ mod tests {
 
     #[test]
     fn a_failed_probe_opens_it_again() {
-        let mut b = BreakerConfig { failure_threshold: 1, cool_down: s(10), ..Default::default() }.build().unwrap();
+        let mut b =
+            BreakerConfig { failure_threshold: 1, cool_down: s(10), ..Default::default() }.build().unwrap();
         assert_eq!(call(&mut b, s(0), false), Ok(false));
         assert_eq!(call(&mut b, s(10), false), Ok(false));
         assert_eq!(b.state().name(), "open");

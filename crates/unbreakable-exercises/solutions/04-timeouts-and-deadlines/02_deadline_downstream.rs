@@ -14,7 +14,12 @@
 use std::time::Duration;
 use unbreakable::deadline::{Deadline, DeadlineExceeded};
 
-pub fn downstream(deadline: Deadline, now: Duration, reserve: Duration, local_timeout: Duration) -> Result<Deadline, DeadlineExceeded> {
+pub fn downstream(
+    deadline: Deadline,
+    now: Duration,
+    reserve: Duration,
+    local_timeout: Duration,
+) -> Result<Deadline, DeadlineExceeded> {
     Ok(deadline.for_downstream(now, reserve)?.or_timeout(now, local_timeout))
 }
 

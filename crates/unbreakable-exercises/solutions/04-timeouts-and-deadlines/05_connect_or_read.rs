@@ -14,7 +14,12 @@
 use std::time::Duration;
 use unbreakable::deadline::timeouts::Timeouts;
 
-pub fn may_retry(timeouts: &Timeouts, connect: Option<Duration>, first_byte: Option<Duration>, idempotent: bool) -> bool {
+pub fn may_retry(
+    timeouts: &Timeouts,
+    connect: Option<Duration>,
+    first_byte: Option<Duration>,
+    idempotent: bool,
+) -> bool {
     use unbreakable::deadline::timeouts::Fired;
     match timeouts.decide(connect, first_byte).fired {
         Fired::Neither => false,

@@ -26,7 +26,8 @@ where
     R: Future<Output = Result<Vec<String>, String>>,
 {
     let price_cents = price.await?;
-    let reviews = unbreakable::degrade::with_fallback(Duration::from_millis(300), reviews, |_| Vec::new()).await;
+    let reviews =
+        unbreakable::degrade::with_fallback(Duration::from_millis(300), reviews, |_| Vec::new()).await;
     Ok(Page { price_cents, banner: reviews.is_fallback(), reviews: reviews.value })
 }
 

@@ -21,7 +21,11 @@ where
 {
     let t = Duration::from_millis(200);
     let placeholder = |_: &_| String::from("(unavailable)");
-    let (a, b, c) = tokio::join!(with_fallback(t, recs, placeholder), with_fallback(t, reviews, placeholder), with_fallback(t, recent, placeholder));
+    let (a, b, c) = tokio::join!(
+        with_fallback(t, recs, placeholder),
+        with_fallback(t, reviews, placeholder),
+        with_fallback(t, recent, placeholder)
+    );
     [a.value, b.value, c.value]
 }
 
@@ -46,7 +50,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_live_parts_are_shown() {
         let clock = Clock::start();
-        let s = sidebar(async { Ok("kettle".to_string()) }, hang(), async { Ok("toaster".to_string()) }).await;
+        let s =
+            sidebar(async { Ok("kettle".to_string()) }, hang(), async { Ok("toaster".to_string()) }).await;
         assert_eq!(s, ["kettle", "(unavailable)", "toaster"]);
         assert_eq!(clock.now(), Duration::from_millis(200));
     }

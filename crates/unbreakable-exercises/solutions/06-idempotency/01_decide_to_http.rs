@@ -20,8 +20,13 @@ pub enum Answer {
     Unprocessable422,
 }
 
-pub fn answer(entry: Option<&Entry<String>>, request: &Fingerprint, now: Duration, policy: &Policy) -> Answer {
-    use unbreakable::idempotency::{decide, Decision};
+pub fn answer(
+    entry: Option<&Entry<String>>,
+    request: &Fingerprint,
+    now: Duration,
+    policy: &Policy,
+) -> Answer {
+    use unbreakable::idempotency::{Decision, decide};
     match decide(entry, request, now, policy) {
         Decision::Execute | Decision::Reclaim { .. } => Answer::RunHandler,
         Decision::Replay(body) => Answer::Replay { status: 200, body },

@@ -30,7 +30,9 @@ mod tests {
     fn a_retry_two_hours_later_is_replayed() {
         let mut store = MemoryStore::new(policy_for(h(2)));
         let key = IdempotencyKey::new("pay-1").unwrap();
-        let Begun::Execute(lease) = store.begin_at(&key, "pay 500", Duration::ZERO).unwrap() else { panic!("a new key executes") };
+        let Begun::Execute(lease) = store.begin_at(&key, "pay 500", Duration::ZERO).unwrap() else {
+            panic!("a new key executes")
+        };
         store.complete(&key, lease, &"tx-1".to_string()).unwrap();
         assert_eq!(store.begin_at(&key, "pay 500", h(2)).unwrap(), Begun::Replay("tx-1".to_string()));
     }

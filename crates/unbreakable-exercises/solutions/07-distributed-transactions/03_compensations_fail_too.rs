@@ -13,7 +13,11 @@
 
 use unbreakable::transactions::saga::Saga;
 
-pub fn compensate(saga: &mut Saga, mut undo: impl FnMut(usize) -> bool, max_tries: u32) -> Result<u32, usize> {
+pub fn compensate(
+    saga: &mut Saga,
+    mut undo: impl FnMut(usize) -> bool,
+    max_tries: u32,
+) -> Result<u32, usize> {
     use unbreakable::transactions::saga::Action;
     let mut calls = 0;
     let mut tries = 0;

@@ -15,7 +15,8 @@ use unbreakable::transactions::two_phase::{Coordinator, Msg, Outcome, Participan
 
 pub fn run(votes: &[Vote]) -> (Option<Outcome>, Vec<i64>) {
     let mut coord = Coordinator::new(votes.len());
-    let mut parts: Vec<Participant> = votes.iter().enumerate().map(|(i, v)| Participant::new(i, *v)).collect();
+    let mut parts: Vec<Participant> =
+        votes.iter().enumerate().map(|(i, v)| Participant::new(i, *v)).collect();
     let mut queue: VecDeque<Msg> = coord.start().into();
     while let Some(m) = queue.pop_front() {
         match m {

@@ -16,9 +16,19 @@ use std::time::Duration;
 use unbreakable::error::ConfigError;
 use unbreakable::pool::{busy_connections, smallest_pool};
 
-pub fn pool_for_budget(per_second: f64, query: Duration, budget: Duration, max: u32) -> Result<u32, ConfigError> {
+pub fn pool_for_budget(
+    per_second: f64,
+    query: Duration,
+    budget: Duration,
+    max: u32,
+) -> Result<u32, ConfigError> {
     if budget <= query {
-        return Err(ConfigError::new("budget", format!("a budget of {budget:?} leaves no time to wait for a {query:?} query; give more than the query takes")));
+        return Err(ConfigError::new(
+            "budget",
+            format!(
+                "a budget of {budget:?} leaves no time to wait for a {query:?} query; give more than the query takes"
+            ),
+        ));
     }
     smallest_pool(per_second, query, budget - query, max)
 }
@@ -43,7 +53,8 @@ mod tests {
     fn the_pool_meets_the_budget_and_one_fewer_does_not() {
         for (rate, query, budget) in [(400.0, 20, 21), (50.0, 100, 110), (1000.0, 5, 6), (200.0, 20, 25)] {
             let c = pool_for_budget(rate, ms(query), ms(budget), 500).unwrap();
-            let fits = |c: u32| erlang_c(rate, ms(query), c).is_some_and(|e| e.mean_wait + ms(query) <= ms(budget));
+            let fits =
+                |c: u32| erlang_c(rate, ms(query), c).is_some_and(|e| e.mean_wait + ms(query) <= ms(budget));
             assert!(fits(c), "{rate}/s of {query} ms in {budget} ms: {c} connections do not fit");
             assert!(!fits(c - 1), "{rate}/s of {query} ms in {budget} ms: {} would do", c - 1);
         }

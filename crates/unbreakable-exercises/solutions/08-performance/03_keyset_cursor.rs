@@ -34,7 +34,13 @@ fn key(p: &Product) -> Keyset {
 }
 
 /// The page after `cursor` (the first page if `None`) of `table`, in (price, id) order.
-pub fn page(table: &[Product], signer: &CursorSigner, scope: &str, cursor: Option<&str>, limit: usize) -> Result<Page, CursorError> {
+pub fn page(
+    table: &[Product],
+    signer: &CursorSigner,
+    scope: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page, CursorError> {
     let after = cursor.map(|c| signer.decode_keyset(scope, c)).transpose()?;
     let mut rows: Vec<Product> = table.iter().copied().filter(|p| after.is_none_or(|a| key(p) > a)).collect();
     rows.sort_by_key(key);
@@ -108,7 +114,10 @@ mod tests {
         let cursor = first.next.unwrap();
         let last = first.rows[4];
         assert_eq!(s.decode_keyset(SCOPE, &cursor), Ok(Keyset { sort: last.price_cents, id: last.id }));
-        assert_eq!(page(&catalogue(), &s, "user:8/products?sort=price", Some(&cursor), 5), Err(CursorError::Signature));
+        assert_eq!(
+            page(&catalogue(), &s, "user:8/products?sort=price", Some(&cursor), 5),
+            Err(CursorError::Signature)
+        );
     }
 
     #[test]

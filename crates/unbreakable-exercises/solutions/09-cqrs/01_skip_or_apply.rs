@@ -28,7 +28,7 @@ pub fn outcome(stored: u64, position: u64) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unbreakable::cqrs::{decide, Delivery};
+    use unbreakable::cqrs::{Delivery, decide};
 
     #[test]
     fn the_rule() {

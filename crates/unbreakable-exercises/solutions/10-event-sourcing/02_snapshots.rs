@@ -15,7 +15,8 @@
 //   that an append from `before` to `after` passed a snapshot point?
 
 use unbreakable::events::{
-    Aggregate, EventStore, EventStoreError, Expected, MemoryEventStore, MemorySnapshots, SnapshotPolicy, SnapshotStore,
+    Aggregate, EventStore, EventStoreError, Expected, MemoryEventStore, MemorySnapshots, SnapshotPolicy,
+    SnapshotStore,
 };
 
 /// A counter: each command adds its number (0 is refused).
@@ -43,7 +44,11 @@ pub struct Loaded {
     pub applied: u64,
 }
 
-pub fn load(store: &MemoryEventStore<u64>, snapshots: &MemorySnapshots<Counter>, stream: &str) -> Result<Loaded, EventStoreError> {
+pub fn load(
+    store: &MemoryEventStore<u64>,
+    snapshots: &MemorySnapshots<Counter>,
+    stream: &str,
+) -> Result<Loaded, EventStoreError> {
     let (start, mut state) = snapshots.load(stream, u64::MAX)?.unwrap_or((0, Counter::default()));
     let mut version = start;
     let applied = store.visit_stream(stream, start + 1..=u64::MAX, |r| {
@@ -62,7 +67,8 @@ pub fn execute(
 ) -> Result<u64, String> {
     let Loaded { mut state, version, .. } = load(store, snapshots, stream).map_err(|e| e.to_string())?;
     let events = state.handle(&add)?;
-    let appended = store.append(stream, Expected::Exactly(version), events.clone(), 0).map_err(|e| e.to_string())?;
+    let appended =
+        store.append(stream, Expected::Exactly(version), events.clone(), 0).map_err(|e| e.to_string())?;
     if policy.due(version, appended.version) {
         for e in &events {
             state.apply(e);
@@ -75,7 +81,7 @@ pub fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unbreakable::events::{replay, Repository};
+    use unbreakable::events::{Repository, replay};
 
     fn run(every: u64, commands: u64) -> (MemoryEventStore<u64>, MemorySnapshots<Counter>) {
         let (mut store, mut snaps) = (MemoryEventStore::new(), MemorySnapshots::new());
@@ -107,14 +113,21 @@ mod tests {
 
     #[test]
     fn agrees_with_the_crate_repository() {
-        let mut repo = Repository::<Counter, _, _>::new(MemoryEventStore::new(), MemorySnapshots::new(), SnapshotPolicy::every(4).unwrap());
+        let mut repo = Repository::<Counter, _, _>::new(
+            MemoryEventStore::new(),
+            MemorySnapshots::new(),
+            SnapshotPolicy::every(4).unwrap(),
+        );
         for i in 1..=11 {
             repo.execute("c", &i, 0).unwrap();
         }
         let (store, snaps) = run(4, 11);
         let mine = load(&store, &snaps, "c").unwrap();
         let theirs = repo.load("c").unwrap();
-        assert_eq!((mine.state, mine.version, mine.applied), (theirs.state, theirs.version, theirs.events_applied));
+        assert_eq!(
+            (mine.state, mine.version, mine.applied),
+            (theirs.state, theirs.version, theirs.events_applied)
+        );
         assert_eq!(snaps.len(), repo.snapshots().len());
     }
 

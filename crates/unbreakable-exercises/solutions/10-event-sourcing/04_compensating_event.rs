@@ -20,7 +20,10 @@ pub enum Movement {
     Deposited(i64),
     Withdrawn(i64),
     /// A correction of the event at `of_version` by `delta` cents.
-    Corrected { of_version: u64, delta: i64 },
+    Corrected {
+        of_version: u64,
+        delta: i64,
+    },
 }
 
 pub fn balance(events: impl IntoIterator<Item = Movement>) -> i64 {
@@ -34,7 +37,13 @@ pub fn balance(events: impl IntoIterator<Item = Movement>) -> i64 {
         .sum()
 }
 
-pub fn correct_deposit(store: &mut MemoryEventStore<Movement>, account: &str, version: u64, right_cents: i64, at_ms: u64) -> Result<(), String> {
+pub fn correct_deposit(
+    store: &mut MemoryEventStore<Movement>,
+    account: &str,
+    version: u64,
+    right_cents: i64,
+    at_ms: u64,
+) -> Result<(), String> {
     let stream = store.stream(account);
     let current = stream.len() as u64;
     let wrong = match stream.iter().find(|r| r.version == version).map(|r| r.event) {
@@ -52,7 +61,8 @@ mod tests {
 
     fn ledger() -> MemoryEventStore<Movement> {
         let mut s = MemoryEventStore::new();
-        let history = vec![Movement::Deposited(50_000), Movement::Deposited(1_000_000), Movement::Withdrawn(20_000)];
+        let history =
+            vec![Movement::Deposited(50_000), Movement::Deposited(1_000_000), Movement::Withdrawn(20_000)];
         s.append("alice", Expected::Exactly(0), history, 1_000).unwrap();
         s
     }

@@ -24,7 +24,12 @@ pub enum Refused {
     Stale(Stale),
 }
 
-pub fn lead_write(node: &mut Elector, log: &mut FencedResource<Vec<String>>, now: Duration, entry: &str) -> Result<(), Refused> {
+pub fn lead_write(
+    node: &mut Elector,
+    log: &mut FencedResource<Vec<String>>,
+    now: Duration,
+    entry: &str,
+) -> Result<(), Refused> {
     let term = node.leader(now).ok_or(Refused::NotLeader)?;
     log.write(term, |l| l.push(entry.to_string())).map_err(|stale| {
         node.observe(stale.newest);
@@ -35,8 +40,8 @@ pub fn lead_write(node: &mut Elector, log: &mut FencedResource<Vec<String>>, now
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unbreakable::lock::election::{Config, Role};
     use unbreakable::lock::Token;
+    use unbreakable::lock::election::{Config, Role};
 
     fn s(v: u64) -> Duration {
         Duration::from_secs(v)

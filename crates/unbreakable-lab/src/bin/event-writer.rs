@@ -40,7 +40,11 @@ fn main() -> ExitCode {
         eprintln!("usage: event-writer <database> <events per stream>");
         return ExitCode::from(2);
     };
-    match per_stream.parse().map_err(|e| format!("{e}")).and_then(|n| run(Path::new(db), n).map_err(|e| e.to_string())) {
+    match per_stream
+        .parse()
+        .map_err(|e| format!("{e}"))
+        .and_then(|n| run(Path::new(db), n).map_err(|e| e.to_string()))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("event-writer: {e}");
@@ -55,7 +59,10 @@ fn run(db: &Path, per_stream: u64) -> Result<(), Box<dyn std::error::Error>> {
     let mut out = stdout.lock();
     let mut i = 0u64;
     loop {
-        let mut open = STREAMS.iter().filter_map(|s| store.version(s).ok().filter(|v| *v < per_stream).map(|v| (*s, v))).collect::<Vec<_>>();
+        let mut open = STREAMS
+            .iter()
+            .filter_map(|s| store.version(s).ok().filter(|v| *v < per_stream).map(|v| (*s, v)))
+            .collect::<Vec<_>>();
         if open.is_empty() {
             return Ok(());
         }

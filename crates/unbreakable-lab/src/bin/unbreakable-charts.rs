@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use unbreakable_lab::charts::book::{catalog, SEED};
 use unbreakable_lab::charts::SIZE;
+use unbreakable_lab::charts::book::{SEED, catalog};
 
 struct Args {
     out: PathBuf,
@@ -37,7 +37,9 @@ fn parse() -> Result<Args, String> {
             "--out" => a.out = it.next().ok_or("--out needs a directory")?.into(),
             "--seed" => {
                 let v = it.next().ok_or("--seed needs a number")?;
-                a.seed = v.parse().map_err(|_| format!("--seed takes a whole number from 0 to 2^64-1, not `{v}`"))?;
+                a.seed = v
+                    .parse()
+                    .map_err(|_| format!("--seed takes a whole number from 0 to 2^64-1, not `{v}`"))?;
             }
             "--only" => a.only.push(it.next().ok_or("--only needs a chart id (see --list)")?),
             "--list" => a.list = true,
@@ -101,7 +103,10 @@ fn main() -> ExitCode {
         let secs = t.elapsed().as_secs_f64();
         match result {
             Ok(n) => {
-                println!("      wrote {n} chart(s) in {secs:.2} s  [elapsed {:.1} s]", start.elapsed().as_secs_f64());
+                println!(
+                    "      wrote {n} chart(s) in {secs:.2} s  [elapsed {:.1} s]",
+                    start.elapsed().as_secs_f64()
+                );
                 rows.extend(e.ids.iter().map(|id| (id.to_string(), secs, "ok")));
             }
             Err(err) => {
@@ -111,9 +116,9 @@ fn main() -> ExitCode {
             }
         }
     }
-    let listing = serde_json::to_string_pretty(&index).map_err(std::io::Error::other).and_then(|json| {
-        std::fs::write(args.out.join("index.json"), json + "\n")
-    });
+    let listing = serde_json::to_string_pretty(&index)
+        .map_err(std::io::Error::other)
+        .and_then(|json| std::fs::write(args.out.join("index.json"), json + "\n"));
     if let Err(e) = listing {
         eprintln!("error: cannot write {}: {e}", args.out.join("index.json").display());
         failed += 1;

@@ -2,27 +2,27 @@
 //! functions on the runs they make, and the chart command ([`catalog`]) runs the same
 //! scenarios with the same seeds and writes the same charts to files.
 
+use crate::deadline::choice::{empirical_false_timeout_rate, empirical_timeout_at, false_timeout_rate};
+use crate::degrade::Status;
 use crate::error::Error;
 use crate::retry::expected_attempts;
+use crate::scenarios::Run;
 use crate::scenarios::amplification::Amplification;
+use crate::scenarios::bimodal::Bimodal;
 use crate::scenarios::chain::{Chain, FailureType};
+use crate::scenarios::checkout::{Choice, StockOutage};
 use crate::scenarios::contention::{self, Algorithm, Point};
 use crate::scenarios::expectation;
 use crate::scenarios::flash_sale::FlashSale;
 use crate::scenarios::herd::Herd;
-use crate::scenarios::widget::Widget;
-use crate::scenarios::Run;
-use crate::deadline::choice::{empirical_false_timeout_rate, empirical_timeout_at, false_timeout_rate};
-use crate::degrade::Status;
-use crate::scenarios::bimodal::Bimodal;
-use crate::scenarios::checkout::{Choice, StockOutage};
-use crate::scenarios::shop_day::{Day, ShopDay};
-use crate::scenarios::wasted::{Propagation, WastedRun, WastedWork};
-use crate::scenarios::weather::{Answer, Protection, Weather, WeatherRun};
 use crate::scenarios::order_saga::{OrderSaga, SagaRun, Snapshot, SpanKind};
 use crate::scenarios::payments::{LossyPayments, Tally};
+use crate::scenarios::shop_day::{Day, ShopDay};
 use crate::scenarios::two_pc::{Blocked, Blocking, CrashAt};
-use crate::sim::{rng, Latency, Recorder};
+use crate::scenarios::wasted::{Propagation, WastedRun, WastedWork};
+use crate::scenarios::weather::{Answer, Protection, Weather, WeatherRun};
+use crate::scenarios::widget::Widget;
+use crate::sim::{Latency, Recorder, rng};
 
 use super::{Chart, Mark, Series};
 use crate::scenarios::replay::{RebuildWork, SNAPSHOT_COSTS};
@@ -45,14 +45,27 @@ pub fn success_share(rec: &Recorder, bin: f64, horizon: f64) -> Vec<(f64, f64)> 
 
 /// Rows per second in bins of `bin` seconds (only rows that match `keep`; empty for a bin
 /// that is not a positive number).
-pub fn rate(rec: &Recorder, bin: f64, horizon: f64, keep: impl Fn(&crate::sim::Attempt) -> bool) -> Vec<(f64, f64)> {
-    rec.count_per_bin(bin, horizon, keep).iter().enumerate().map(|(i, &k)| (i as f64 * bin, k as f64 / bin)).collect()
+pub fn rate(
+    rec: &Recorder,
+    bin: f64,
+    horizon: f64,
+    keep: impl Fn(&crate::sim::Attempt) -> bool,
+) -> Vec<(f64, f64)> {
+    rec.count_per_bin(bin, horizon, keep)
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (i as f64 * bin, k as f64 / bin))
+        .collect()
 }
 
 /// Chapter 01: the share of user requests that succeed over time, one line per failure.
 pub fn chain_success(runs: &[(FailureType, Recorder)], seed: u64) -> Chart {
-    let mut c = Chart::lines("What each kind of failure does to the user", "time (s)", "share of requests that succeed")
-        .caption(format!("gateway -> service -> database, 20 requests/s for 10 min, 30 s bins; seed {seed}"));
+    let mut c = Chart::lines(
+        "What each kind of failure does to the user",
+        "time (s)",
+        "share of requests that succeed",
+    )
+    .caption(format!("gateway -> service -> database, 20 requests/s for 10 min, 30 s bins; seed {seed}"));
     for (kind, rec) in runs {
         c = c.with(Series::line(kind.name(), success_share(rec, 30.0, 600.0)));
     }
@@ -71,22 +84,29 @@ pub fn widget_timeline(with: &Run, without: &Run, seed: u64) -> Chart {
 /// Chapter 02: requests per second reaching the server, per strategy, with its capacity.
 pub fn herd_load(runs: &[Run], herd: &Herd, seed: u64) -> Chart {
     let horizon = 60.0;
-    let mut c = Chart::lines("The thundering herd: load on the server", "time (s)", "requests per second reaching the server")
-        .caption(format!(
-            "{} clients, server down 0-{} s, then {} req/s recovering from {:.0}%; 0.5 s bins; seed {seed}",
-            herd.clients,
-            herd.outage.as_secs(),
-            herd.capacity,
-            herd.recovery_from * 100.0
-        ))
-        .log_y();
+    let mut c = Chart::lines(
+        "The thundering herd: load on the server",
+        "time (s)",
+        "requests per second reaching the server",
+    )
+    .caption(format!(
+        "{} clients, server down 0-{} s, then {} req/s recovering from {:.0}%; 0.5 s bins; seed {seed}",
+        herd.clients,
+        herd.outage.as_secs(),
+        herd.capacity,
+        herd.recovery_from * 100.0
+    ))
+    .log_y();
     for r in runs {
         let pts = rate(&r.recorder, 0.5, horizon, |a| a.outcome.reached_server());
         c = c.with(Series::line(r.name(), pts));
     }
     if let Some(r) = runs.first() {
-        let cap = (0..=(horizon as usize * 2)).map(|i| i as f64 / 2.0).map(|t| (t, r.service.capacity_at(crate::sim::secs(t)).unwrap_or(0.0)));
-        let cap = cap.map(|(t, v)| (t, if r.service.is_down(crate::sim::secs(t)) { 0.0 } else { v })).collect();
+        let cap = (0..=(horizon as usize * 2))
+            .map(|i| i as f64 / 2.0)
+            .map(|t| (t, r.service.capacity_at(crate::sim::secs(t)).unwrap_or(0.0)));
+        let cap =
+            cap.map(|(t, v)| (t, if r.service.is_down(crate::sim::secs(t)) { 0.0 } else { v })).collect();
         c = c.with(Series::line("capacity", cap).with_mark(Mark::Reference));
     }
     c
@@ -94,8 +114,12 @@ pub fn herd_load(runs: &[Run], herd: &Herd, seed: u64) -> Chart {
 
 /// Chapter 02: share of clients served by each time, per strategy.
 pub fn herd_served(runs: &[Run], herd: &Herd, seed: u64) -> Chart {
-    let mut c = Chart::lines("The thundering herd: clients served over time", "time (s)", "share of clients served")
-        .caption(format!("{} clients; a client is served when its request succeeds; seed {seed}", herd.clients));
+    let mut c =
+        Chart::lines("The thundering herd: clients served over time", "time (s)", "share of clients served")
+            .caption(format!(
+                "{} clients; a client is served when its request succeeds; seed {seed}",
+                herd.clients
+            ));
     for r in runs {
         let mut done: Vec<f64> = r.jobs().iter().filter(|j| j.2).map(|j| j.1.as_secs_f64()).collect();
         done.sort_by(f64::total_cmp);
@@ -124,8 +148,14 @@ pub fn flash_sale(without: &Run, with: &Run, sale: &FlashSale, seed: u64) -> Cha
         ));
     for (name, r) in [("without backoff", without), ("with backoff", with)] {
         let ours = r.groups.first().map_or(0..0, |g| g.1.clone());
-        c = c.with(Series::line(format!("our requests, {name}"), rate(&r.recorder, 1.0, h, |a| ours.contains(&a.client))));
-        c = c.with(Series::line(format!("payments served, {name}"), rate(&r.recorder, 1.0, h, |a| a.outcome.is_success())));
+        c = c.with(Series::line(
+            format!("our requests, {name}"),
+            rate(&r.recorder, 1.0, h, |a| ours.contains(&a.client)),
+        ));
+        c = c.with(Series::line(
+            format!("payments served, {name}"),
+            rate(&r.recorder, 1.0, h, |a| a.outcome.is_success()),
+        ));
     }
     c
 }
@@ -153,18 +183,26 @@ pub fn contention(points: &[Point], calls: bool, runs: u32, seed: u64) -> Chart 
 /// Chapter 03: calls per user request at each layer, with and without a budget.
 pub fn amplification(a: &Amplification, none: &[f64], budget: &[f64], seed: u64) -> Chart {
     let layer = |v: &[f64]| v.iter().enumerate().map(|(k, &c)| (k as f64, c)).collect::<Vec<_>>();
-    Chart::lines("Retry amplification down a call chain", "layer (0 = the user's call)", "calls per user request")
-        .caption(format!("{} layers, {} tries each, the bottom always fails; seed {seed}", a.layers, a.tries))
-        .log_y()
-        .with(Series::line("3 tries per layer", layer(none)).with_mark(Mark::LineDots))
-        .with(Series::line("with a 10% retry budget per layer", layer(budget)).with_mark(Mark::LineDots))
-        .with(Series::line("tries^layer (formula)", layer(&a.predicted())).with_mark(Mark::Reference))
+    Chart::lines(
+        "Retry amplification down a call chain",
+        "layer (0 = the user's call)",
+        "calls per user request",
+    )
+    .caption(format!("{} layers, {} tries each, the bottom always fails; seed {seed}", a.layers, a.tries))
+    .log_y()
+    .with(Series::line("3 tries per layer", layer(none)).with_mark(Mark::LineDots))
+    .with(Series::line("with a 10% retry budget per layer", layer(budget)).with_mark(Mark::LineDots))
+    .with(Series::line("tries^layer (formula)", layer(&a.predicted())).with_mark(Mark::Reference))
 }
 
 /// Chapter 02: simulated mean attempts against the formula, for several max retries.
 pub fn expectation(checks: &[expectation::Check], seed: u64) -> Chart {
-    let mut c = Chart::lines("Expected attempts: simulation against the formula", "failure probability p", "attempts per request")
-        .caption(format!("dots: simulation; dashed: (1 - p^(n+1)) / (1 - p); seed {seed}"));
+    let mut c = Chart::lines(
+        "Expected attempts: simulation against the formula",
+        "failure probability p",
+        "attempts per request",
+    )
+    .caption(format!("dots: simulation; dashed: (1 - p^(n+1)) / (1 - p); seed {seed}"));
     let mut ns: Vec<u32> = checks.iter().map(|k| k.n).collect();
     ns.dedup();
     for n in ns {
@@ -185,15 +223,19 @@ pub fn expectation_grid() -> Vec<(f64, u32)> {
 /// independent timeouts and with a propagated deadline.
 pub fn wasted_work(runs: &[WastedRun], w: &WastedWork, seed: u64) -> Chart {
     let until = w.horizon.as_secs_f64() + 120.0;
-    let mut c = Chart::lines("Work nobody will read: independent timeouts vs a propagated deadline", "time (s)", "wasted service-seconds per second")
-        .caption(format!(
-            "client -> A -> B -> C, {} s budget, {} req/s; C {}x slower {}-{} s; 10 s bins; seed {seed}",
-            w.budget.as_secs(),
-            w.rate,
-            w.slowdown.2,
-            w.slowdown.0.as_secs(),
-            w.slowdown.1.as_secs()
-        ));
+    let mut c = Chart::lines(
+        "Work nobody will read: independent timeouts vs a propagated deadline",
+        "time (s)",
+        "wasted service-seconds per second",
+    )
+    .caption(format!(
+        "client -> A -> B -> C, {} s budget, {} req/s; C {}x slower {}-{} s; 10 s bins; seed {seed}",
+        w.budget.as_secs(),
+        w.rate,
+        w.slowdown.2,
+        w.slowdown.0.as_secs(),
+        w.slowdown.1.as_secs()
+    ));
     c = c.shade(w.slowdown.0.as_secs_f64(), w.slowdown.1.as_secs_f64(), "C slowed down");
     for r in runs {
         c = c.with(Series::line(r.propagation.name(), r.wasted_per_bin(10.0, until)));
@@ -210,10 +252,22 @@ fn steps(per_hour: &[(f64, f64)]) -> Vec<(f64, f64)> {
 /// and requests waiting for a thread.
 pub fn weather(run: &WeatherRun, w: &Weather, seed: u64) -> Chart {
     let (bin, h) = (5.0, w.horizon.as_secs_f64());
-    let title = format!("Weather service hangs {}-{} s: {}", w.hang.0.as_secs(), w.hang.1.as_secs(), run.protection.name());
-    let c = Chart::lines(title, "time (s)", "answers per second; queued: requests waiting")
-        .caption(format!("{} threads, {} req/s, users give up after {} s; {bin} s bins; seed {seed}", w.threads, w.rate, w.patience.as_secs()));
-    let queued = (0..=(h / bin) as u32).map(|i| f64::from(i) * bin).map(|t| (t, run.queued_at(crate::sim::secs(t)) as f64)).collect();
+    let title = format!(
+        "Weather service hangs {}-{} s: {}",
+        w.hang.0.as_secs(),
+        w.hang.1.as_secs(),
+        run.protection.name()
+    );
+    let c = Chart::lines(title, "time (s)", "answers per second; queued: requests waiting").caption(format!(
+        "{} threads, {} req/s, users give up after {} s; {bin} s bins; seed {seed}",
+        w.threads,
+        w.rate,
+        w.patience.as_secs()
+    ));
+    let queued = (0..=(h / bin) as u32)
+        .map(|i| f64::from(i) * bin)
+        .map(|t| (t, run.queued_at(crate::sim::secs(t)) as f64))
+        .collect();
     c.shade(w.hang.0.as_secs_f64(), w.hang.1.as_secs_f64(), "weather service hangs")
         .with(Series::line("served: live weather", run.per_second(Answer::Live, bin, h)))
         .with(Series::line("served: cached weather", run.per_second(Answer::Cached, bin, h)))
@@ -233,7 +287,11 @@ pub fn timeout_choice(latency: &Latency, seed: u64) -> Result<Chart, Error> {
     samples.sort_unstable();
     let grid: Vec<f64> = (1..=80).map(|i| f64::from(i) * 10.0).collect();
     let ms = |x: f64| std::time::Duration::from_secs_f64(x / 1000.0);
-    let observed = grid.iter().map(|&t| (t, empirical_false_timeout_rate(&samples, ms(t)))).filter(|p| p.1 > 0.0).collect();
+    let observed = grid
+        .iter()
+        .map(|&t| (t, empirical_false_timeout_rate(&samples, ms(t))))
+        .filter(|p| p.1 > 0.0)
+        .collect();
     let formula = grid.iter().map(|&t| (t, false_timeout_rate(latency, ms(t)))).collect();
     let mut c = Chart::lines("Choosing a timeout: how many good requests it cuts off", "timeout (ms)", "false-timeout rate")
         .caption(format!("latency log-normal, median 80 ms, sigma 0.5; 100,000 samples; verticals: p99 and p99.9 of the samples; seed {seed}"))
@@ -251,19 +309,29 @@ pub fn timeout_choice(latency: &Latency, seed: u64) -> Result<Chart, Error> {
 /// simulation and from Erlang B.
 pub fn bimodal(points: &[(f64, crate::scenarios::bimodal::Measured)], b: &Bimodal, seed: u64) -> Chart {
     let pct = |p: f64| p * 100.0;
-    Chart::lines("Bimodal latency: a few hanging requests eat the thread pool", "requests that hang (%)", "requests served per second")
-        .caption(format!(
-            "{} threads, {} req/s offered, {} ms normally, hanging ones hold a thread {} s; seed {seed}",
-            b.threads,
-            b.rate,
-            b.fast.as_millis(),
-            b.hang.as_secs()
-        ))
-        .with(Series::line("simulated", points.iter().map(|(p, m)| (pct(*p), m.served_per_sec)).collect()).with_mark(Mark::Dots))
-        .with(
-            Series::line("Erlang B", points.iter().map(|(p, m)| (pct(*p), b.rate * (1.0 - m.predicted_turned_away))).collect())
-                .with_mark(Mark::Reference),
+    Chart::lines(
+        "Bimodal latency: a few hanging requests eat the thread pool",
+        "requests that hang (%)",
+        "requests served per second",
+    )
+    .caption(format!(
+        "{} threads, {} req/s offered, {} ms normally, hanging ones hold a thread {} s; seed {seed}",
+        b.threads,
+        b.rate,
+        b.fast.as_millis(),
+        b.hang.as_secs()
+    ))
+    .with(
+        Series::line("simulated", points.iter().map(|(p, m)| (pct(*p), m.served_per_sec)).collect())
+            .with_mark(Mark::Dots),
+    )
+    .with(
+        Series::line(
+            "Erlang B",
+            points.iter().map(|(p, m)| (pct(*p), b.rate * (1.0 - m.predicted_turned_away))).collect(),
         )
+        .with_mark(Mark::Reference),
+    )
 }
 
 /// The hang shares the bimodal chart sweeps: 0% to 10%.
@@ -294,7 +362,9 @@ pub fn shop_sales(days: &[Day], d: &ShopDay, seed: u64) -> Chart {
 /// Chapter 05: the traffic assumption (visits per hour, sampled and the model's rate)
 /// and the error pages each way of handling the outage shows.
 pub fn shop_traffic(days: &[Day], d: &ShopDay, seed: u64) -> Chart {
-    let model = (0..=24).map(|h| (f64::from(h), d.traffic.rate_at(crate::sim::secs(f64::from(h) * 3600.0)) * 3600.0)).collect();
+    let model = (0..=24)
+        .map(|h| (f64::from(h), d.traffic.rate_at(crate::sim::secs(f64::from(h) * 3600.0)) * 3600.0))
+        .collect();
     let mut c = Chart::lines("Visits and error pages per hour", "hour of the day", "pages per hour")
         .caption(format!(
             "Poisson visits, peak {} per second at 20:00; the modes that catch the error show no error pages; seed {seed}",
@@ -306,7 +376,10 @@ pub fn shop_traffic(days: &[Day], d: &ShopDay, seed: u64) -> Chart {
     }
     c = c.with(Series::line("visit rate of the model", model).with_mark(Mark::Reference));
     for day in days.iter().filter(|day| day.visits.iter().any(|v| matches!(v.status, Status::Error(_)))) {
-        c = c.with(Series::line(format!("error pages: {}", day.name()), steps(&day.per_hour(|v| matches!(v.status, Status::Error(_))))));
+        c = c.with(Series::line(
+            format!("error pages: {}", day.name()),
+            steps(&day.per_hour(|v| matches!(v.status, Status::Error(_)))),
+        ));
     }
     c
 }
@@ -380,25 +453,52 @@ pub fn blocking(points: &[(f64, Blocked, Blocked)], b: &Blocking, seed: u64) -> 
 /// Chapter 07: how long the prepared participants hold their locks, and how long the
 /// blocked requests wait, against the coordinator's downtime.
 pub fn lock_time(points: &[(f64, Blocked, Blocked)], b: &Blocking, seed: u64) -> Chart {
-    let secs = |f: fn(&Blocked) -> f64, pick: fn(&(f64, Blocked, Blocked)) -> &Blocked| points.iter().map(|p| (p.0, f(pick(p)))).collect::<Vec<_>>();
+    let secs = |f: fn(&Blocked) -> f64, pick: fn(&(f64, Blocked, Blocked)) -> &Blocked| {
+        points.iter().map(|p| (p.0, f(pick(p)))).collect::<Vec<_>>()
+    };
     let lock = |x: &Blocked| x.max_lock().as_secs_f64();
     let wait = |x: &Blocked| x.mean_wait_s;
-    Chart::lines("Two-phase commit: locks held through the coordinator's outage", "coordinator downtime (s)", "seconds")
-        .caption(format!("{} participants; the longest lock, and the mean wait of a blocked request; seed {seed}", b.participants))
-        .with(Series::line(format!("longest lock, {}", CrashAt::AfterPrepare.name()), secs(lock, |p| &p.1)).with_mark(Mark::Dots))
-        .with(Series::line(format!("longest lock, {}", CrashAt::AfterDecision.name()), secs(lock, |p| &p.2)).with_mark(Mark::Hollow))
-        .with(Series::line("mean wait of a blocked request", secs(wait, |p| &p.1)).with_mark(Mark::Dots))
-        .with(Series::line("downtime, and half of it", points.iter().map(|p| (p.0, p.0)).chain([(f64::NAN, f64::NAN)]).chain(points.iter().map(|p| (p.0, p.0 / 2.0))).collect()).with_mark(Mark::Reference))
+    Chart::lines(
+        "Two-phase commit: locks held through the coordinator's outage",
+        "coordinator downtime (s)",
+        "seconds",
+    )
+    .caption(format!(
+        "{} participants; the longest lock, and the mean wait of a blocked request; seed {seed}",
+        b.participants
+    ))
+    .with(
+        Series::line(format!("longest lock, {}", CrashAt::AfterPrepare.name()), secs(lock, |p| &p.1))
+            .with_mark(Mark::Dots),
+    )
+    .with(
+        Series::line(format!("longest lock, {}", CrashAt::AfterDecision.name()), secs(lock, |p| &p.2))
+            .with_mark(Mark::Hollow),
+    )
+    .with(Series::line("mean wait of a blocked request", secs(wait, |p| &p.1)).with_mark(Mark::Dots))
+    .with(
+        Series::line(
+            "downtime, and half of it",
+            points
+                .iter()
+                .map(|p| (p.0, p.0))
+                .chain([(f64::NAN, f64::NAN)])
+                .chain(points.iter().map(|p| (p.0, p.0 / 2.0)))
+                .collect(),
+        )
+        .with_mark(Mark::Reference),
+    )
 }
 
 /// Chapter 07: a saga's steps, compensations and retries on a timeline.
 pub fn saga_timeline(run: &SagaRun, saga: &OrderSaga, seed: u64) -> Chart {
     let failed = saga.fail_step.map_or("nothing fails".to_string(), |i| format!("step {} fails", i + 1));
-    let mut c = Chart::gantt("An order saga: steps, then compensations in reverse", "time (s)").caption(format!(
-        "{failed}; each compensation fails {} time(s) first; {:.0}% of answers lost; seed {seed}",
-        saga.compensation_failures,
-        saga.lost_acks * 100.0
-    ));
+    let mut c =
+        Chart::gantt("An order saga: steps, then compensations in reverse", "time (s)").caption(format!(
+            "{failed}; each compensation fails {} time(s) first; {:.0}% of answers lost; seed {seed}",
+            saga.compensation_failures,
+            saga.lost_acks * 100.0
+        ));
     for span in &run.spans {
         let mark = match span.kind {
             SpanKind::Step => Mark::Line,
@@ -407,7 +507,10 @@ pub fn saga_timeline(run: &SagaRun, saga: &OrderSaga, seed: u64) -> Chart {
             SpanKind::Retried => Mark::Reference,
             SpanKind::AnswerLost => Mark::Hollow,
         };
-        c = c.with(Series::line(span.label, vec![(span.start.as_secs_f64(), span.end.as_secs_f64())]).with_mark(mark));
+        c = c.with(
+            Series::line(span.label, vec![(span.start.as_secs_f64(), span.end.as_secs_f64())])
+                .with_mark(mark),
+        );
     }
     // What other users could see meanwhile: one row per observable state, a bar while
     // it held.
@@ -476,7 +579,11 @@ pub fn catalog() -> Vec<Entry> {
             ids: &["01-chain-success"],
             build: |seed| {
                 let chain = Chain::default();
-                let runs = FailureType::ALL.iter().map(|&k| Ok((k, chain.run(k, seed)?))).collect::<Result<Vec<_>, Error>>()?;
+                let runs = FailureType::ALL.iter().map(|&k| Ok((k, chain.run(k, seed)?))).collect::<Result<
+                    Vec<_>,
+                    Error,
+                >>(
+                )?;
                 Ok(vec![chain_success(&runs, seed)])
             },
         },
@@ -595,8 +702,10 @@ pub fn catalog() -> Vec<Entry> {
                 let points = Blocking::downtimes()
                     .into_iter()
                     .map(|d| {
-                        let prepare = Blocking { downtime: d, crash: CrashAt::AfterPrepare, ..b }.run(seed)?;
-                        let decision = Blocking { downtime: d, crash: CrashAt::AfterDecision, ..b }.run(seed)?;
+                        let prepare =
+                            Blocking { downtime: d, crash: CrashAt::AfterPrepare, ..b }.run(seed)?;
+                        let decision =
+                            Blocking { downtime: d, crash: CrashAt::AfterDecision, ..b }.run(seed)?;
                         Ok((d.as_secs_f64(), prepare, decision))
                     })
                     .collect::<Result<Vec<_>, Error>>()?;
@@ -616,7 +725,10 @@ pub fn catalog() -> Vec<Entry> {
                 let w = crate::scenarios::conn_pool::ConnPool::widget();
                 let sweep = pool_sweep_example();
                 let points = sweep.sweep(&pool_sweep_sizes(), seed)?;
-                Ok(vec![super::perf::pool_widget(&w.run(seed)?, &w, seed), super::perf::pool_sweep(&points, &sweep, seed)])
+                Ok(vec![
+                    super::perf::pool_widget(&w.run(seed)?, &w, seed),
+                    super::perf::pool_sweep(&points, &sweep, seed),
+                ])
             },
         },
         Entry {
@@ -642,7 +754,10 @@ pub fn catalog() -> Vec<Entry> {
             build: |seed| {
                 let sim = crate::cqrs::lag::LagSim::default();
                 let runs = crate::cqrs::lag::sweep(&sim, &crate::cqrs::lag::poll_grid(), seed)?;
-                Ok(vec![super::cqrs::lag_percentiles(&runs, &sim, seed), super::cqrs::lag_vs_poll(&runs, &sim, seed)])
+                Ok(vec![
+                    super::cqrs::lag_percentiles(&runs, &sim, seed),
+                    super::cqrs::lag_vs_poll(&runs, &sim, seed),
+                ])
             },
         },
         Entry {
@@ -650,7 +765,10 @@ pub fn catalog() -> Vec<Entry> {
             build: |seed| {
                 let w = RebuildWork::default();
                 let (per_event, read, write, source) = SNAPSHOT_COSTS;
-                Ok(vec![super::replay::rebuild_work(&w.run(seed)?, &w, seed), super::replay::snapshot_interval(per_event, read, write, source)])
+                Ok(vec![
+                    super::replay::rebuild_work(&w.run(seed)?, &w, seed),
+                    super::replay::snapshot_interval(per_event, read, write, source),
+                ])
             },
         },
         Entry {
@@ -686,7 +804,11 @@ pub fn catalog() -> Vec<Entry> {
             ids: &["11-election-timing"],
             build: |seed| {
                 let sweep = super::locks::election_sweep(super::locks::TRIALS, seed)?;
-                Ok(vec![super::locks::election_cdf(&sweep, &crate::scenarios::election::RaftElection::default(), seed)])
+                Ok(vec![super::locks::election_cdf(
+                    &sweep,
+                    &crate::scenarios::election::RaftElection::default(),
+                    seed,
+                )])
             },
         },
         Entry {
@@ -694,8 +816,14 @@ pub fn catalog() -> Vec<Entry> {
             build: |seed| {
                 use crate::scenarios::email_job::{Coordination, EmailJob};
                 let job = EmailJob::default();
-                let runs = Coordination::ALL.iter().map(|&h| Ok((h, job.run(h)?))).collect::<Result<Vec<_>, Error>>()?;
-                Ok(vec![super::locks::email_leaderless(&super::locks::email_sweep()?, seed), super::locks::email_per_user(&runs, &job)])
+                let runs = Coordination::ALL
+                    .iter()
+                    .map(|&h| Ok((h, job.run(h)?)))
+                    .collect::<Result<Vec<_>, Error>>()?;
+                Ok(vec![
+                    super::locks::email_leaderless(&super::locks::email_sweep()?, seed),
+                    super::locks::email_per_user(&runs, &job),
+                ])
             },
         },
     ]
@@ -736,8 +864,10 @@ pub fn pool_too_large_sizes() -> Vec<u32> {
 ///
 /// # Errors
 /// If a payload cannot be built or a codec fails.
-pub fn compression_sizes(seed: u64) -> Result<Vec<(String, crate::perf::compression::Codec, i32, f64)>, Error> {
-    use crate::perf::compression::{size, Codec};
+pub fn compression_sizes(
+    seed: u64,
+) -> Result<Vec<(String, crate::perf::compression::Codec, i32, f64)>, Error> {
+    use crate::perf::compression::{Codec, size};
     use crate::perf::payloads::Payload;
     let mut out = Vec::new();
     for p in [Payload::ProductPage, Payload::List20, Payload::List1000] {
@@ -761,7 +891,9 @@ pub fn compression_sizes(seed: u64) -> Result<Vec<(String, crate::perf::compress
 ///
 /// # Errors
 /// What SQLite reports.
-pub fn drift_points(seed: u64) -> Result<Vec<(u32, crate::perf::pagination::Drift, crate::perf::pagination::Drift)>, Error> {
+pub fn drift_points(
+    seed: u64,
+) -> Result<Vec<(u32, crate::perf::pagination::Drift, crate::perf::pagination::Drift)>, Error> {
     use crate::perf::pagination::Churn;
     (0..=8)
         .map(|k| {

@@ -2,8 +2,8 @@
 
 use std::sync::Once;
 
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -50,7 +50,9 @@ fn color(i: usize) -> RGBColor {
 
 /// `(lo, hi)` of the values, widened if empty or flat.
 fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -66,9 +68,11 @@ pub(super) fn draw<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>)
     area.fill(&WHITE).map_err(err)?;
     let head = if c.caption.is_empty() { 40 } else { 62 };
     let (top, body) = area.split_vertically(head);
-    top.draw_text(&c.title, &(FONT, 20).into_font().style(FontStyle::Bold).color(&BLACK), (14, 10)).map_err(err)?;
+    top.draw_text(&c.title, &(FONT, 20).into_font().style(FontStyle::Bold).color(&BLACK), (14, 10))
+        .map_err(err)?;
     if !c.caption.is_empty() {
-        top.draw_text(&c.caption, &(FONT, 13).into_font().color(&RGBColor(90, 90, 90)), (14, 38)).map_err(err)?;
+        top.draw_text(&c.caption, &(FONT, 13).into_font().color(&RGBColor(90, 90, 90)), (14, 38))
+            .map_err(err)?;
     }
     match c.kind {
         Kind::Lines => lines(c, &body),
@@ -119,12 +123,16 @@ macro_rules! plot_series {
                         $chart.draw_series(LineSeries::new(seg.clone(), col.stroke_width(2))).map_err(err)?;
                     }
                     Mark::Reference => {
-                        $chart.draw_series(DashedLineSeries::new(seg.clone(), 6, 4, BLACK.stroke_width(1))).map_err(err)?;
+                        $chart
+                            .draw_series(DashedLineSeries::new(seg.clone(), 6, 4, BLACK.stroke_width(1)))
+                            .map_err(err)?;
                     }
                     Mark::Dots => {}
                 }
                 if s.mark == Mark::Hollow {
-                    $chart.draw_series(seg.iter().map(|&p| Circle::new(p, 4, col.stroke_width(2)))).map_err(err)?;
+                    $chart
+                        .draw_series(seg.iter().map(|&p| Circle::new(p, 4, col.stroke_width(2))))
+                        .map_err(err)?;
                 }
                 if dots && s.mark != Mark::Reference {
                     $chart.draw_series(seg.iter().map(|&p| Circle::new(p, 3, col.filled()))).map_err(err)?;
@@ -140,7 +148,10 @@ macro_rules! mesh_and_series {
     ($chart:ident, $c:expr, $keep:expr, $lo:expr, $hi:expr) => {{
         for b in &$c.bands {
             $chart
-                .draw_series(std::iter::once(Rectangle::new([(b.from, $lo), (b.to, $hi)], RGBAColor(120, 120, 120, 0.12).filled())))
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(b.from, $lo), (b.to, $hi)],
+                    RGBAColor(120, 120, 120, 0.12).filled(),
+                )))
                 .map_err(err)?;
         }
         $chart
@@ -156,7 +167,9 @@ macro_rules! mesh_and_series {
             .map_err(err)?;
         for b in &$c.bands {
             let style = (FONT, 12).into_font().color(&RGBColor(90, 90, 90));
-            $chart.draw_series(std::iter::once(Text::new(b.label.clone(), (b.from, $hi), style))).map_err(err)?;
+            $chart
+                .draw_series(std::iter::once(Text::new(b.label.clone(), (b.from, $hi), style)))
+                .map_err(err)?;
         }
         plot_series!($chart, $c, $keep);
     }};
@@ -171,7 +184,8 @@ fn legend<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Resul
         match s.mark {
             Mark::Reference => {
                 for k in 0..3 {
-                    area.draw(&PathElement::new(vec![(4 + 8 * k, y), (9 + 8 * k, y)], BLACK.stroke_width(1))).map_err(err)?;
+                    area.draw(&PathElement::new(vec![(4 + 8 * k, y), (9 + 8 * k, y)], BLACK.stroke_width(1)))
+                        .map_err(err)?;
                 }
             }
             Mark::Dots => area.draw(&Circle::new((14, y), 4, col.filled())).map_err(err)?,
@@ -263,7 +277,9 @@ fn timeline<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Res
         let col = color(i);
         let (a, b) = span(s.points.iter().map(|p| p.0));
         if !s.points.is_empty() {
-            chart.draw_series(LineSeries::new([(a.max(0.0), y), (b, y)], col.mix(0.5).stroke_width(2))).map_err(err)?;
+            chart
+                .draw_series(LineSeries::new([(a.max(0.0), y), (b, y)], col.mix(0.5).stroke_width(2)))
+                .map_err(err)?;
         }
         chart.draw_series(s.points.iter().map(|p| Circle::new((p.0, y), 6, col.filled()))).map_err(err)?;
     }
@@ -314,7 +330,9 @@ fn gantt<DB: DrawingBackend>(c: &Chart, area: &DrawingArea<DB, Shift>) -> Result
         let y = (n - 1 - row) as f64;
         let col = gantt_color(s.mark);
         chart
-            .draw_series(s.points.iter().map(|&(a, b)| Rectangle::new([(a, y - 0.3), (b.max(a + x1 * 0.002), y + 0.3)], col.filled())))
+            .draw_series(s.points.iter().map(|&(a, b)| {
+                Rectangle::new([(a, y - 0.3), (b.max(a + x1 * 0.002), y + 0.3)], col.filled())
+            }))
             .map_err(err)?;
     }
     Ok(())

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{Chart, Mark, Series};
 use crate::error::Error;
-use crate::scenarios::election::{cdf, RaftElection, Trial};
+use crate::scenarios::election::{RaftElection, Trial, cdf};
 use crate::scenarios::email_job::{Coordination, EmailJob, EmailRun};
 use crate::scenarios::locks::{PauseRace, Protection, RaceRun, SpanKind, Stop};
 use crate::scenarios::migration::{self, Migration, MigrationRun};
@@ -50,17 +50,28 @@ pub fn race_timeline(run: &RaceRun, race: &PauseRace) -> Chart {
 /// A deployment's instances as a Gantt chart: waiting for the lock, migrating, crashed,
 /// serving.
 pub fn migration_timeline(run: &MigrationRun, m: &Migration, seed: u64) -> Chart {
-    let ttl = m.ttl.map_or("a lock without expiry".to_string(), |t| format!("a {:.0} s lease renewed every {:.0} s", t.as_secs_f64(), m.renew_every.as_secs_f64()));
+    let ttl = m.ttl.map_or("a lock without expiry".to_string(), |t| {
+        format!("a {:.0} s lease renewed every {:.0} s", t.as_secs_f64(), m.renew_every.as_secs_f64())
+    });
     let how = match run.guard {
         migration::Guard::NoLock => "no lock".to_string(),
         migration::Guard::Lease => ttl,
     };
-    let crash = m.crash_after.map_or(String::new(), |c| format!(", the first migrator crashes after {:.0} s", c.as_secs_f64()));
+    let crash = m
+        .crash_after
+        .map_or(String::new(), |c| format!(", the first migrator crashes after {:.0} s", c.as_secs_f64()));
     let mut c = Chart::gantt(
-        format!("{} instances, one schema: {} migration(s) run, {} at once", m.instances, run.started, run.most_at_once),
+        format!(
+            "{} instances, one schema: {} migration(s) run, {} at once",
+            m.instances, run.started, run.most_at_once
+        ),
         "time (s)",
     )
-    .caption(format!("{how}; a {:.0} s migration{crash}; starts within {:.0} s, seed {seed}", m.duration.as_secs_f64(), m.start_spread.as_secs_f64()))
+    .caption(format!(
+        "{how}; a {:.0} s migration{crash}; starts within {:.0} s, seed {seed}",
+        m.duration.as_secs_f64(),
+        m.start_spread.as_secs_f64()
+    ))
     .key(Mark::State, "started, waiting for the lock")
     .key(Mark::Line, "running the migration")
     .key(Mark::Reference, "crashed")

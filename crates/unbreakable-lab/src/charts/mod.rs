@@ -11,9 +11,9 @@
 
 pub mod book;
 pub mod cqrs;
-pub mod perf;
 mod draw;
 pub mod locks;
+pub mod perf;
 pub mod replay;
 
 use std::io::Write;
@@ -21,7 +21,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use draw::{register_fonts, PALETTE};
+pub use draw::{PALETTE, register_fonts};
 
 use crate::Error;
 
@@ -343,7 +343,11 @@ mod tests {
     #[test]
     fn empty_and_degenerate_data_still_draw() {
         Chart::lines("empty", "x", "y").to_svg(SIZE).unwrap();
-        Chart::lines("flat", "x", "y").with(Series::line("z", vec![(1.0, 0.0)])).log_y().to_svg(SIZE).unwrap();
+        Chart::lines("flat", "x", "y")
+            .with(Series::line("z", vec![(1.0, 0.0)]))
+            .log_y()
+            .to_svg(SIZE)
+            .unwrap();
         Chart::timeline("tl", "s").with(Series::line("r", vec![(0.0, 0.0)])).to_svg(SIZE).unwrap();
     }
 

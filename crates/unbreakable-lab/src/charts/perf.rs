@@ -44,10 +44,19 @@ pub fn pool_sweep(points: &[SweepPoint], x: &ConnPool, seed: u64) -> Chart {
             x.horizon.as_secs()
         ))
         .log_y()
-        .with(Series::line("simulated", points.iter().map(|p| (f64::from(p.size), pos(p.mean_wait_ms))).collect()).with_mark(Mark::Dots))
         .with(
-            Series::line("Erlang C", points.iter().filter_map(|p| p.erlang_wait_ms.map(|w| (f64::from(p.size), pos(w)))).collect())
-                .with_mark(Mark::Reference),
+            Series::line(
+                "simulated",
+                points.iter().map(|p| (f64::from(p.size), pos(p.mean_wait_ms))).collect(),
+            )
+            .with_mark(Mark::Dots),
+        )
+        .with(
+            Series::line(
+                "Erlang C",
+                points.iter().filter_map(|p| p.erlang_wait_ms.map(|w| (f64::from(p.size), pos(w)))).collect(),
+            )
+            .with_mark(Mark::Reference),
         )
 }
 
@@ -62,7 +71,8 @@ pub fn compression_saved(rows: &[(String, Codec, i32, f64)]) -> Chart {
         }
     }
     for (p, codec) in keys {
-        let pts = rows.iter().filter(|r| r.0 == p && r.1 == codec).map(|r| (f64::from(r.2), r.3 * 100.0)).collect();
+        let pts =
+            rows.iter().filter(|r| r.0 == p && r.1 == codec).map(|r| (f64::from(r.2), r.3 * 100.0)).collect();
         c = c.with(Series::line(format!("{p}, {}", codec.name()), pts).with_mark(Mark::LineDots));
     }
     c
@@ -73,10 +83,20 @@ pub fn compression_delivery(ms: &[Measured], payload: &str) -> Chart {
     let Some(first) = ms.first() else { return Chart::lines("no data", "", "") };
     let bws: Vec<f64> = (0..=40).map(|k| 1e5 * 10f64.powf(f64::from(k) / 10.0)).collect(); // 0.8 Mbit/s .. 8 Gbit/s
     let mbit = |b: f64| (b * 8.0 / 1e6).log10();
-    let mut c = Chart::lines(format!("When compression pays: {payload}"), "bandwidth (log10 Mbit/s)", "time to deliver (ms, log)")
-        .caption("compress + send + decompress, measured CPU times on this machine; round trips left out")
-        .log_y()
-        .with(Series::line("uncompressed", bws.iter().map(|&b| (mbit(b), first.original as f64 / b * 1e3)).collect()).with_mark(Mark::Reference));
+    let mut c = Chart::lines(
+        format!("When compression pays: {payload}"),
+        "bandwidth (log10 Mbit/s)",
+        "time to deliver (ms, log)",
+    )
+    .caption("compress + send + decompress, measured CPU times on this machine; round trips left out")
+    .log_y()
+    .with(
+        Series::line(
+            "uncompressed",
+            bws.iter().map(|&b| (mbit(b), first.original as f64 / b * 1e3)).collect(),
+        )
+        .with_mark(Mark::Reference),
+    );
     for m in ms {
         c = c.with(Series::line(
             format!("{} {}", m.codec.name(), m.level),
@@ -88,30 +108,70 @@ pub fn compression_delivery(ms: &[Measured], payload: &str) -> Chart {
 
 /// Duplicates and skipped rows against inserts between page reads, offsets and cursors.
 pub fn offset_drift(points: &[(u32, Drift, Drift)], seed: u64) -> Chart {
-    let s = |f: fn(&(u32, Drift, Drift)) -> f64| points.iter().map(|p| (f64::from(p.0), f(p))).collect::<Vec<_>>();
-    Chart::lines("Paging while the list changes: offsets against a cursor", "new rows between two page reads", "rows")
-        .caption(format!("20 pages of 20 from 2,000 rows newest first, 1 random delete between reads; seed {seed}"))
-        .with(Series::line("offset: shown twice", s(|p| f64::from(p.1.duplicates))).with_mark(Mark::LineDots))
-        .with(Series::line("offset: skipped", s(|p| f64::from(p.1.skipped))).with_mark(Mark::Hollow))
-        .with(Series::line("cursor: shown twice or skipped", s(|p| f64::from(p.2.duplicates + p.2.skipped))).with_mark(Mark::Reference))
+    let s = |f: fn(&(u32, Drift, Drift)) -> f64| {
+        points.iter().map(|p| (f64::from(p.0), f(p))).collect::<Vec<_>>()
+    };
+    Chart::lines(
+        "Paging while the list changes: offsets against a cursor",
+        "new rows between two page reads",
+        "rows",
+    )
+    .caption(format!(
+        "20 pages of 20 from 2,000 rows newest first, 1 random delete between reads; seed {seed}"
+    ))
+    .with(Series::line("offset: shown twice", s(|p| f64::from(p.1.duplicates))).with_mark(Mark::LineDots))
+    .with(Series::line("offset: skipped", s(|p| f64::from(p.1.skipped))).with_mark(Mark::Hollow))
+    .with(
+        Series::line("cursor: shown twice or skipped", s(|p| f64::from(p.2.duplicates + p.2.skipped)))
+            .with_mark(Mark::Reference),
+    )
 }
 
 /// Page latency against depth (measured).
 pub fn pagination_depth(points: &[DepthPoint], what: &str) -> Chart {
-    Chart::lines(format!("Page latency against depth: {what}"), "page number (20 rows a page)", "median time (ms, log)")
-        .caption("measured on this machine; median of repeated queries")
-        .log_y()
-        .with(Series::line("offset", points.iter().map(|p| (p.page as f64, p.offset_ms.max(1e-3))).collect()).with_mark(Mark::LineDots))
-        .with(Series::line("keyset (cursor)", points.iter().map(|p| (p.page as f64, p.keyset_ms.max(1e-3))).collect()).with_mark(Mark::LineDots))
+    Chart::lines(
+        format!("Page latency against depth: {what}"),
+        "page number (20 rows a page)",
+        "median time (ms, log)",
+    )
+    .caption("measured on this machine; median of repeated queries")
+    .log_y()
+    .with(
+        Series::line("offset", points.iter().map(|p| (p.page as f64, p.offset_ms.max(1e-3))).collect())
+            .with_mark(Mark::LineDots),
+    )
+    .with(
+        Series::line(
+            "keyset (cursor)",
+            points.iter().map(|p| (p.page as f64, p.keyset_ms.max(1e-3))).collect(),
+        )
+        .with_mark(Mark::LineDots),
+    )
 }
 
 /// Throughput and latency against pool size on the real database (measured).
 pub fn pool_size_real(points: &[SizePoint], clients: usize, cores: usize) -> Chart {
-    Chart::lines("A CPU-bound query against pool size, real PostgreSQL", "connections in the pool", "per second / ms")
-        .caption(format!("{clients} clients in a closed loop, {cores} cores; measured on this machine"))
-        .with(Series::line("queries per second", points.iter().map(|p| (p.pool as f64, p.per_second)).collect()).with_mark(Mark::LineDots))
-        .with(Series::line("query time inside the database, p50 (ms)", points.iter().map(|p| (p.pool as f64, p.query_p50_ms)).collect()).with_mark(Mark::Hollow))
-        .with(Series::line("request time, p50 (ms)", points.iter().map(|p| (p.pool as f64, p.p50_ms)).collect()).with_mark(Mark::Dots))
+    Chart::lines(
+        "A CPU-bound query against pool size, real PostgreSQL",
+        "connections in the pool",
+        "per second / ms",
+    )
+    .caption(format!("{clients} clients in a closed loop, {cores} cores; measured on this machine"))
+    .with(
+        Series::line("queries per second", points.iter().map(|p| (p.pool as f64, p.per_second)).collect())
+            .with_mark(Mark::LineDots),
+    )
+    .with(
+        Series::line(
+            "query time inside the database, p50 (ms)",
+            points.iter().map(|p| (p.pool as f64, p.query_p50_ms)).collect(),
+        )
+        .with_mark(Mark::Hollow),
+    )
+    .with(
+        Series::line("request time, p50 (ms)", points.iter().map(|p| (p.pool as f64, p.p50_ms)).collect())
+            .with_mark(Mark::Dots),
+    )
 }
 
 /// Chapter 08's "too large" pool in simulation: throughput, time inside the database and

@@ -8,10 +8,10 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{outbox, CqrsError, EventType};
+use super::{CqrsError, EventType, outbox};
 
 /// The tables of the write model (the outbox's are added by [`outbox::install`]).
 pub const SCHEMA: &str = "
@@ -201,10 +201,20 @@ pub struct Catalogue {
 
 fn check(c: &Command) -> Result<(), CatalogueError> {
     match c {
-        Command::AddCategory { name, .. } | Command::RenameCategory { name, .. } if name.trim().is_empty() => Err(CatalogueError::Invalid("empty name")),
-        Command::AddProduct { name, .. } if name.trim().is_empty() => Err(CatalogueError::Invalid("empty name")),
-        Command::AddProduct { price_cents, stock, .. } if *price_cents < 0 || *stock < 0 => Err(CatalogueError::Invalid("negative price or stock")),
-        Command::ChangePrice { price_cents, .. } if *price_cents < 0 => Err(CatalogueError::Invalid("negative price")),
+        Command::AddCategory { name, .. } | Command::RenameCategory { name, .. }
+            if name.trim().is_empty() =>
+        {
+            Err(CatalogueError::Invalid("empty name"))
+        }
+        Command::AddProduct { name, .. } if name.trim().is_empty() => {
+            Err(CatalogueError::Invalid("empty name"))
+        }
+        Command::AddProduct { price_cents, stock, .. } if *price_cents < 0 || *stock < 0 => {
+            Err(CatalogueError::Invalid("negative price or stock"))
+        }
+        Command::ChangePrice { price_cents, .. } if *price_cents < 0 => {
+            Err(CatalogueError::Invalid("negative price"))
+        }
         Command::SetStock { stock, .. } if *stock < 0 => Err(CatalogueError::Invalid("negative stock")),
         _ => Ok(()),
     }
@@ -212,7 +222,10 @@ fn check(c: &Command) -> Result<(), CatalogueError> {
 
 fn exists(tx: &Connection, table: &str, id: i64) -> rusqlite::Result<bool> {
     let key = if table == "inventory" { "product_id" } else { "id" };
-    tx.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {key} = ?1"))?.query_row(params![id], |_| Ok(())).optional().map(|o| o.is_some())
+    tx.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {key} = ?1"))?
+        .query_row(params![id], |_| Ok(()))
+        .optional()
+        .map(|o| o.is_some())
 }
 
 /// Checks `c` against the tables and applies it on `tx`; returns the event. Used inside
@@ -224,11 +237,16 @@ fn change(tx: &Connection, c: &Command) -> Result<CatalogueEvent, CatalogueError
             if exists(tx, "categories", id)? {
                 return Err(CatalogueError::Duplicate(id));
             }
-            tx.prepare_cached("INSERT INTO categories (id, name) VALUES (?1, ?2)")?.execute(params![id, name])?;
+            tx.prepare_cached("INSERT INTO categories (id, name) VALUES (?1, ?2)")?
+                .execute(params![id, name])?;
             CatalogueEvent::CategoryAdded { id, name }
         }
         Command::RenameCategory { id, name } => {
-            if tx.prepare_cached("UPDATE categories SET name = ?2 WHERE id = ?1")?.execute(params![id, name])? == 0 {
+            if tx
+                .prepare_cached("UPDATE categories SET name = ?2 WHERE id = ?1")?
+                .execute(params![id, name])?
+                == 0
+            {
                 return Err(CatalogueError::UnknownCategory(id));
             }
             CatalogueEvent::CategoryRenamed { id, name }
@@ -240,19 +258,30 @@ fn change(tx: &Connection, c: &Command) -> Result<CatalogueEvent, CatalogueError
             if exists(tx, "products", id)? {
                 return Err(CatalogueError::Duplicate(id));
             }
-            tx.prepare_cached("INSERT INTO products (id, name, category_id, price_cents) VALUES (?1, ?2, ?3, ?4)")?
-                .execute(params![id, name, category_id, price_cents])?;
-            tx.prepare_cached("INSERT INTO inventory (product_id, stock) VALUES (?1, ?2)")?.execute(params![id, stock])?;
+            tx.prepare_cached(
+                "INSERT INTO products (id, name, category_id, price_cents) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![id, name, category_id, price_cents])?;
+            tx.prepare_cached("INSERT INTO inventory (product_id, stock) VALUES (?1, ?2)")?
+                .execute(params![id, stock])?;
             CatalogueEvent::ProductAdded { id, name, category_id, price_cents, stock }
         }
         Command::ChangePrice { id, price_cents } => {
-            if tx.prepare_cached("UPDATE products SET price_cents = ?2 WHERE id = ?1")?.execute(params![id, price_cents])? == 0 {
+            if tx
+                .prepare_cached("UPDATE products SET price_cents = ?2 WHERE id = ?1")?
+                .execute(params![id, price_cents])?
+                == 0
+            {
                 return Err(CatalogueError::UnknownProduct(id));
             }
             CatalogueEvent::PriceChanged { id, price_cents }
         }
         Command::SetStock { id, stock } => {
-            if tx.prepare_cached("UPDATE inventory SET stock = ?2 WHERE product_id = ?1")?.execute(params![id, stock])? == 0 {
+            if tx
+                .prepare_cached("UPDATE inventory SET stock = ?2 WHERE product_id = ?1")?
+                .execute(params![id, stock])?
+                == 0
+            {
                 return Err(CatalogueError::UnknownProduct(id));
             }
             CatalogueEvent::StockChanged { id, stock }
@@ -324,7 +353,11 @@ impl Catalogue {
     ///
     /// # Errors
     /// As [`execute`](Self::execute).
-    pub fn execute_all(&mut self, commands: impl IntoIterator<Item = Command>, at_ms: u64) -> Result<u64, CatalogueError> {
+    pub fn execute_all(
+        &mut self,
+        commands: impl IntoIterator<Item = Command>,
+        at_ms: u64,
+    ) -> Result<u64, CatalogueError> {
         let tx = self.conn.transaction()?;
         let mut n = 0;
         for c in commands {
@@ -342,7 +375,12 @@ impl Catalogue {
     ///
     /// # Errors
     /// [`CatalogueError::Crashed`] for the injected crash; as [`execute`](Self::execute).
-    pub fn execute_dual_write(&mut self, c: &Command, crash_after_commit: bool, mut publish: impl FnMut(CatalogueEvent)) -> Result<(), CatalogueError> {
+    pub fn execute_dual_write(
+        &mut self,
+        c: &Command,
+        crash_after_commit: bool,
+        mut publish: impl FnMut(CatalogueEvent),
+    ) -> Result<(), CatalogueError> {
         let tx = self.conn.transaction()?;
         let event = change(&tx, c)?;
         tx.commit()?;
@@ -360,9 +398,16 @@ impl Catalogue {
     pub fn search(&self, q: &Query) -> Result<Vec<Hit>, CatalogueError> {
         let pattern = format!("%{}%", q.term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         let mut s = self.conn.prepare_cached(SEARCH_SQL)?;
-        let rows = s.query_map(params![q.category, pattern, i64::try_from(q.limit).unwrap_or(i64::MAX)], |r| {
-            Ok(Hit { id: r.get(0)?, name: r.get(1)?, category: r.get(2)?, price_cents: r.get(3)?, stock: r.get(4)? })
-        })?;
+        let rows =
+            s.query_map(params![q.category, pattern, i64::try_from(q.limit).unwrap_or(i64::MAX)], |r| {
+                Ok(Hit {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    category: r.get(2)?,
+                    price_cents: r.get(3)?,
+                    stock: r.get(4)?,
+                })
+            })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -374,7 +419,15 @@ impl Catalogue {
         let mut s = self.conn.prepare_cached(
             "SELECT p.id, p.name, c.name, p.price_cents, i.stock FROM products p JOIN categories c ON c.id = p.category_id JOIN inventory i ON i.product_id = p.id ORDER BY p.id",
         )?;
-        let rows = s.query_map([], |r| Ok(Hit { id: r.get(0)?, name: r.get(1)?, category: r.get(2)?, price_cents: r.get(3)?, stock: r.get(4)? }))?;
+        let rows = s.query_map([], |r| {
+            Ok(Hit {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                category: r.get(2)?,
+                price_cents: r.get(3)?,
+                stock: r.get(4)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -398,8 +451,20 @@ pub fn article_commands() -> Vec<Command> {
     vec![
         Command::AddCategory { id: 1, name: "Input Devices".into() },
         Command::AddCategory { id: 2, name: "Adapters".into() },
-        Command::AddProduct { id: 1, name: "Mechanical Keyboard".into(), category_id: 1, price_cents: 14_900, stock: 45 },
-        Command::AddProduct { id: 2, name: "Wireless Mouse".into(), category_id: 1, price_cents: 7_900, stock: 120 },
+        Command::AddProduct {
+            id: 1,
+            name: "Mechanical Keyboard".into(),
+            category_id: 1,
+            price_cents: 14_900,
+            stock: 45,
+        },
+        Command::AddProduct {
+            id: 2,
+            name: "Wireless Mouse".into(),
+            category_id: 1,
+            price_cents: 7_900,
+            stock: 120,
+        },
         Command::AddProduct { id: 3, name: "USB-C Hub".into(), category_id: 2, price_cents: 4_900, stock: 0 },
     ]
 }
@@ -415,7 +480,10 @@ mod tests {
             c.execute(&cmd, 0).unwrap();
         }
         assert_eq!((c.count("products").unwrap(), c.count("outbox").unwrap()), (3, 5));
-        assert!(matches!(c.execute(&Command::ChangePrice { id: 9, price_cents: 1 }, 0), Err(CatalogueError::UnknownProduct(9))));
+        assert!(matches!(
+            c.execute(&Command::ChangePrice { id: 9, price_cents: 1 }, 0),
+            Err(CatalogueError::UnknownProduct(9))
+        ));
         assert_eq!(c.count("outbox").unwrap(), 5, "a refused command records nothing");
         let hits = c.search(&Query { term: "input".into(), category: Some(1), limit: 20 }).unwrap();
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![2, 1], "cheapest first");

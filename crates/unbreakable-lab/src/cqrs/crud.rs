@@ -2,7 +2,7 @@
 //! straight from the tables the writes change. No outbox, no relay, no projection, no
 //! lag: a read after a write always sees it.
 
-use rusqlite::{params, Connection};
+use rusqlite::{Connection, params};
 
 use super::catalogue::{Hit, Query};
 
@@ -30,8 +30,20 @@ impl Crud {
     ///
     /// # Errors
     /// SQLite errors (a duplicate id, a negative price or stock).
-    pub fn add(&self, id: i64, name: &str, (category_id, category): (i64, &str), price_cents: i64, stock: i64) -> rusqlite::Result<()> {
-        self.conn.execute("INSERT INTO products VALUES (?1, ?2, ?3, ?4, ?5, ?6)", params![id, name, category_id, category, price_cents, stock]).map(|_| ())
+    pub fn add(
+        &self,
+        id: i64,
+        name: &str,
+        (category_id, category): (i64, &str),
+        price_cents: i64,
+        stock: i64,
+    ) -> rusqlite::Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO products VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, name, category_id, category, price_cents, stock],
+            )
+            .map(|_| ())
     }
 
     /// Changes a price; `false` if there is no such product.
@@ -39,7 +51,10 @@ impl Crud {
     /// # Errors
     /// SQLite errors.
     pub fn change_price(&self, id: i64, price_cents: i64) -> rusqlite::Result<bool> {
-        Ok(self.conn.execute("UPDATE products SET price_cents = ?2 WHERE id = ?1", params![id, price_cents])? == 1)
+        Ok(self
+            .conn
+            .execute("UPDATE products SET price_cents = ?2 WHERE id = ?1", params![id, price_cents])?
+            == 1)
     }
 
     /// The chapter's query, straight from the table.
@@ -52,9 +67,18 @@ impl Crud {
              WHERE (?1 IS NULL OR category_id = ?1) AND (name || ' ' || category) LIKE ?2
              ORDER BY price_cents, id LIMIT ?3",
         )?;
-        let rows = s.query_map(params![q.category, format!("%{}%", q.term), i64::try_from(q.limit).unwrap_or(i64::MAX)], |r| {
-            Ok(Hit { id: r.get(0)?, name: r.get(1)?, category: r.get(2)?, price_cents: r.get(3)?, stock: r.get(4)? })
-        })?;
+        let rows = s.query_map(
+            params![q.category, format!("%{}%", q.term), i64::try_from(q.limit).unwrap_or(i64::MAX)],
+            |r| {
+                Ok(Hit {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    category: r.get(2)?,
+                    price_cents: r.get(3)?,
+                    stock: r.get(4)?,
+                })
+            },
+        )?;
         rows.collect()
     }
 }

@@ -37,14 +37,30 @@ pub const CATEGORIES: [(&str, &str); 20] = [
     ("Controllers", "Controller"),
 ];
 
-const ADJECTIVES: [&str; 12] = ["Wireless", "Mechanical", "Ergonomic", "Compact", "Portable", "Gaming", "Silent", "Backlit", "Rugged", "Slim", "Pro", "Ultra"];
+const ADJECTIVES: [&str; 12] = [
+    "Wireless",
+    "Mechanical",
+    "Ergonomic",
+    "Compact",
+    "Portable",
+    "Gaming",
+    "Silent",
+    "Backlit",
+    "Rugged",
+    "Slim",
+    "Pro",
+    "Ultra",
+];
 const BRANDS: [&str; 8] = ["Norda", "Keyra", "Voltix", "Lumen", "Arcade", "Tessel", "Quill", "Orbis"];
 
 /// The commands that create the catalogue: the categories (ids 1 to 20), then `n`
 /// products (ids 1 to `n`).
 pub fn commands(n: u64, seed: u64) -> impl Iterator<Item = Command> {
     let mut r = rng(seed);
-    let cats = CATEGORIES.iter().enumerate().map(|(i, (name, _))| Command::AddCategory { id: i as i64 + 1, name: (*name).to_string() });
+    let cats = CATEGORIES
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| Command::AddCategory { id: i as i64 + 1, name: (*name).to_string() });
     let products = (1..=n).map(move |id| {
         let c = r.random_range(0..CATEGORIES.len());
         let name = format!(
@@ -56,7 +72,13 @@ pub fn commands(n: u64, seed: u64) -> impl Iterator<Item = Command> {
         );
         let dollars: f64 = (5f64.ln() + r.random::<f64>() * (2000f64.ln() - 5f64.ln())).exp();
         let stock = if r.random_bool(0.1) { 0 } else { r.random_range(1..=500) };
-        Command::AddProduct { id: id as i64, name, category_id: c as i64 + 1, price_cents: (dollars * 100.0).round() as i64, stock }
+        Command::AddProduct {
+            id: id as i64,
+            name,
+            category_id: c as i64 + 1,
+            price_cents: (dollars * 100.0).round() as i64,
+            stock,
+        }
     });
     cats.chain(products)
 }
@@ -81,7 +103,8 @@ pub fn generated(dir: &Path, n: u64, seed: u64) -> Result<(Catalogue, bool), Cat
             return Ok((c, false));
         }
     }
-    std::fs::create_dir_all(dir).map_err(|e| CatalogueError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CatalogueError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
     let tmp = file.with_extension("building");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
@@ -94,7 +117,8 @@ pub fn generated(dir: &Path, n: u64, seed: u64) -> Result<(Catalogue, bool), Cat
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
     }
-    std::fs::rename(&tmp, &file).map_err(|e| CatalogueError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+    std::fs::rename(&tmp, &file)
+        .map_err(|e| CatalogueError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
     Ok((Catalogue::open(&file)?, true))
 }
 

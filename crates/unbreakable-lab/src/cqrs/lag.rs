@@ -38,7 +38,12 @@ impl Default for LagSim {
     /// 50 writes/s (a busy admin team and a price feed), a poll every 100 ms, 0.2 ms per
     /// event, 20 minutes.
     fn default() -> Self {
-        Self { writes_per_second: 50.0, poll: Duration::from_millis(100), per_event: Duration::from_micros(200), horizon: Duration::from_secs(1200) }
+        Self {
+            writes_per_second: 50.0,
+            poll: Duration::from_millis(100),
+            per_event: Duration::from_micros(200),
+            horizon: Duration::from_secs(1200),
+        }
     }
 }
 
@@ -79,16 +84,26 @@ impl LagSim {
     /// bound, and the distribution would depend on the horizon).
     pub fn run(&self, seed: u64) -> Result<LagRun, Error> {
         if !(self.writes_per_second.is_finite() && self.writes_per_second > 0.0) {
-            return Err(ConfigError::new("writes_per_second", format!("{} is not a rate; use a positive number of writes per second", self.writes_per_second)).into());
+            return Err(ConfigError::new(
+                "writes_per_second",
+                format!(
+                    "{} is not a rate; use a positive number of writes per second",
+                    self.writes_per_second
+                ),
+            )
+            .into());
         }
         if self.poll.is_zero() {
-            return Err(ConfigError::new("poll", "a poll interval of 0 is a busy loop; use at least 1 ms").into());
+            return Err(
+                ConfigError::new("poll", "a poll interval of 0 is a busy loop; use at least 1 ms").into()
+            );
         }
         if self.writes_per_second * self.per_event.as_secs_f64() >= 1.0 {
             return Err(ConfigError::new("per_event", "the relay is slower than the writes (rate x per_event >= 1): the lag grows without bound; shorten per_event or lower the rate").into());
         }
         let mut r = rng(seed);
-        let (poll, cost, end) = (self.poll.as_nanos() as u64, self.per_event.as_nanos() as u64, self.horizon.as_nanos() as u64);
+        let (poll, cost, end) =
+            (self.poll.as_nanos() as u64, self.per_event.as_nanos() as u64, self.horizon.as_nanos() as u64);
         // Commits: Poisson arrivals.
         let mut commits = Vec::new();
         let mut t = 0f64;
@@ -143,7 +158,9 @@ pub fn sweep(sim: &LagSim, polls: &[Duration], seed: u64) -> Result<Vec<LagRun>,
 #[cfg(feature = "frames")]
 pub fn summary(runs: &[LagRun]) -> Result<polars::prelude::DataFrame, Error> {
     use polars::prelude::*;
-    let col = |name: &str, f: &dyn Fn(&LagRun) -> f64| Column::new(name.into(), runs.iter().map(f).collect::<Vec<f64>>());
+    let col = |name: &str, f: &dyn Fn(&LagRun) -> f64| {
+        Column::new(name.into(), runs.iter().map(f).collect::<Vec<f64>>())
+    };
     Ok(DataFrame::new_infer_height(vec![
         col("poll_ms", &|r| r.poll_ms),
         col("mean_ms", &|r| r.mean()),

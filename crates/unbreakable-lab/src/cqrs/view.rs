@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::catalogue::{CatalogueEvent, Hit};
 use super::Projection;
+use super::catalogue::{CatalogueEvent, Hit};
 
 /// One product as the read model holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -141,7 +141,13 @@ impl CatalogueView {
 }
 
 fn hit(r: &ViewRow) -> Hit {
-    Hit { id: r.id, name: r.name.clone(), category: r.category.clone(), price_cents: r.price_cents, stock: r.stock }
+    Hit {
+        id: r.id,
+        name: r.name.clone(),
+        category: r.category.clone(),
+        price_cents: r.price_cents,
+        stock: r.stock,
+    }
 }
 
 /// The chapter's query on the read model's frame: rows whose `search` text contains the
@@ -151,7 +157,10 @@ fn hit(r: &ViewRow) -> Hit {
 /// # Errors
 /// A polars error (a frame without the read model's columns).
 #[cfg(feature = "frames")]
-pub fn search_frame(df: &polars::prelude::DataFrame, q: &super::catalogue::Query) -> Result<polars::prelude::DataFrame, crate::Error> {
+pub fn search_frame(
+    df: &polars::prelude::DataFrame,
+    q: &super::catalogue::Query,
+) -> Result<polars::prelude::DataFrame, crate::Error> {
     use polars::prelude::*;
     let term = q.term.to_lowercase();
     let search = df.column("search")?.str()?;
@@ -159,7 +168,9 @@ pub fn search_frame(df: &polars::prelude::DataFrame, q: &super::catalogue::Query
     let mask: BooleanChunked = search
         .iter()
         .zip(category.iter())
-        .map(|(s, c)| Some(q.category.is_none_or(|k| c == Some(k)) && s.is_some_and(|s| s.contains(term.as_str()))))
+        .map(|(s, c)| {
+            Some(q.category.is_none_or(|k| c == Some(k)) && s.is_some_and(|s| s.contains(term.as_str())))
+        })
         .collect();
     let found = df.filter(&mask)?;
     let sorted = found.sort(["price_cents", "id"], SortMultipleOptions::default())?;
@@ -172,7 +183,8 @@ pub fn search_frame(df: &polars::prelude::DataFrame, q: &super::catalogue::Query
 /// A polars error (a frame without the read model's columns).
 #[cfg(feature = "frames")]
 pub fn hits(df: &polars::prelude::DataFrame) -> Result<Vec<Hit>, crate::Error> {
-    let (id, name, category) = (df.column("id")?.i64()?, df.column("name")?.str()?, df.column("category")?.str()?);
+    let (id, name, category) =
+        (df.column("id")?.i64()?, df.column("name")?.str()?, df.column("category")?.str()?);
     let (price, stock) = (df.column("price_cents")?.i64()?, df.column("stock")?.i64()?);
     Ok((0..df.height())
         .map(|i| Hit {

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::error::{check_probability, ConfigError};
+use crate::error::{ConfigError, check_probability};
 use crate::sim::Latency;
 
 /// The standard normal CDF, from the crate's latency module.
@@ -96,7 +96,10 @@ pub fn timeout_at(latency: &Latency, q: f64) -> Result<Duration, ConfigError> {
 pub fn empirical_timeout_at(samples: &[Duration], q: f64) -> Result<Duration, ConfigError> {
     check_probability("q", q)?;
     if samples.is_empty() {
-        return Err(ConfigError::new("samples", "a percentile of no samples is undefined; record some latencies first"));
+        return Err(ConfigError::new(
+            "samples",
+            "a percentile of no samples is undefined; record some latencies first",
+        ));
     }
     let mut s = samples.to_vec();
     s.sort_unstable();

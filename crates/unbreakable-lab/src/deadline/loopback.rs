@@ -25,9 +25,9 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinSet;
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{Instant, sleep, timeout};
 
-use super::timeouts::{call, call_tcp, Decision, Fired, Timeouts};
+use super::timeouts::{Decision, Fired, Timeouts, call, call_tcp};
 use crate::sim::run_paused;
 
 /// The request the demonstrations send.
@@ -188,7 +188,10 @@ pub struct Trial {
 }
 
 impl Trial {
-    fn from_result(result: Result<super::timeouts::Reply, super::timeouts::CallError>, waited: Duration) -> Self {
+    fn from_result(
+        result: Result<super::timeouts::Reply, super::timeouts::CallError>,
+        waited: Duration,
+    ) -> Self {
         match result {
             Ok(_) => Trial { fired: Fired::Neither, waited, error: None },
             Err(e) => match e.fired() {
@@ -294,7 +297,11 @@ mod tests {
             let (c, b) = server.phases();
             let want = t.decide(c, b);
             let got = simulate(t, server, Duration::ZERO).unwrap();
-            assert_eq!((got.fired, got.waited, got.error), (want.fired, want.returns_after, None), "{server:?}");
+            assert_eq!(
+                (got.fired, got.waited, got.error),
+                (want.fired, want.returns_after, None),
+                "{server:?}"
+            );
         }
         // A slow handshake counts against the connection timeout only.
         let slow = simulate(t, Server::Answers { after: ms(100) }, ms(4000)).unwrap();
@@ -311,8 +318,18 @@ mod tests {
         for c in compare(t, &demo_servers(t)).unwrap() {
             assert_eq!(c.real.error, None, "{:?}", c.server);
             assert_eq!(c.real.fired, c.predicted.fired, "{:?}", c.server);
-            assert!(c.real.waited + ms(2) >= c.predicted.returns_after, "{:?} fired early: {:?}", c.server, c.real.waited);
-            assert!(c.real.waited < c.predicted.returns_after + ms(5000), "{:?} took {:?}", c.server, c.real.waited);
+            assert!(
+                c.real.waited + ms(2) >= c.predicted.returns_after,
+                "{:?} fired early: {:?}",
+                c.server,
+                c.real.waited
+            );
+            assert!(
+                c.real.waited < c.predicted.returns_after + ms(5000),
+                "{:?} took {:?}",
+                c.server,
+                c.real.waited
+            );
         }
     }
 }

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::page::{storefront, Dependency, Health, Mode, Page, Rendered, Section, Shown, Status, CACHE_MISS_PENALTY, FAIL_FAST};
+use super::page::{
+    CACHE_MISS_PENALTY, Dependency, FAIL_FAST, Health, Mode, Page, Rendered, Section, Shown, Status,
+    storefront,
+};
 
 /// One row of the article's table: a component down, what users get without degradation and
 /// with it.
@@ -27,8 +30,12 @@ pub fn describe(rendered: &Rendered, section: &Section) -> String {
             // The article's own words already say the page fails ("500 error page");
             // otherwise say so, so that an essential section's failure is not mistaken
             // for a broken part of a working page.
-            Some(by) if by == section.name && section.symptom.contains(&code.to_string()) => section.symptom.into(),
-            Some(by) if by == section.name => format!("{}: the whole page fails (HTTP {code})", section.symptom),
+            Some(by) if by == section.name && section.symptom.contains(&code.to_string()) => {
+                section.symptom.into()
+            }
+            Some(by) if by == section.name => {
+                format!("{}: the whole page fails (HTTP {code})", section.symptom)
+            }
             Some(by) => format!("HTTP {code}: {by} failed"),
             None => format!("HTTP {code}"),
         },
@@ -47,7 +54,9 @@ pub fn table(pages: &[Page], components: &[Dependency]) -> Vec<Row> {
     components
         .iter()
         .filter_map(|&component| {
-            let (page, section) = pages.iter().find_map(|p| p.sections.iter().find(|s| s.dependency == component).map(|s| (p, s)))?;
+            let (page, section) = pages
+                .iter()
+                .find_map(|p| p.sections.iter().find(|s| s.dependency == component).map(|s| (p, s)))?;
             let health = Health::with_down(&[component]);
             Some(Row {
                 component,
@@ -60,8 +69,13 @@ pub fn table(pages: &[Page], components: &[Dependency]) -> Vec<Row> {
 }
 
 /// The article's five components, in its order.
-pub const ARTICLE_COMPONENTS: [Dependency; 5] =
-    [Dependency::Database, Dependency::Search, Dependency::Recommendations, Dependency::ImageCdn, Dependency::Payments];
+pub const ARTICLE_COMPONENTS: [Dependency; 5] = [
+    Dependency::Database,
+    Dependency::Search,
+    Dependency::Recommendations,
+    Dependency::ImageCdn,
+    Dependency::Payments,
+];
 
 /// The article's widget: what the product page looks like with `health`, degrading.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -82,7 +96,9 @@ pub fn widget(health: &Health) -> WidgetView {
     let page = product.render(health, Mode::Degrade);
     let normal = product.render(&Health::all_up(), Mode::Degrade).latency;
     let (level, headline) = match page.status {
-        Status::Full if page.latency > normal => ("DEGRADED", format!("Every feature works, {} ms slower", (page.latency - normal).as_millis())),
+        Status::Full if page.latency > normal => {
+            ("DEGRADED", format!("Every feature works, {} ms slower", (page.latency - normal).as_millis()))
+        }
         Status::Full => ("FULL", "All systems operational".to_string()),
         Status::Degraded => ("DEGRADED", "The page works; some parts fall back".to_string()),
         Status::Error(code) => ("DOWN", format!("HTTP {code}: nothing to show")),
@@ -97,7 +113,10 @@ pub fn widget(health: &Health) -> WidgetView {
                 match (d, product.sections.iter().find(|s| s.dependency == d)) {
                     (Dependency::Gateway, _) => "every request fails: the gateway is the front door.".into(),
                     (Dependency::Cache, _) if health.is_up(Dependency::Database) => {
-                        format!("every read goes to the database: pages are {} ms slower.", (FAIL_FAST + CACHE_MISS_PENALTY - Dependency::Cache.latency()).as_millis())
+                        format!(
+                            "every read goes to the database: pages are {} ms slower.",
+                            (FAIL_FAST + CACHE_MISS_PENALTY - Dependency::Cache.latency()).as_millis()
+                        )
                     }
                     (Dependency::Cache, _) => "no cache to fall back on.".into(),
                     (_, Some(s)) => format!("{}: {}.", s.name, describe(&page, s)),
@@ -140,7 +159,9 @@ mod tests {
             // Without it, an essential section takes the page down; others show their symptom.
             match section.importance {
                 Importance::Essential => assert_eq!(without.status, Status::Error(500)),
-                Importance::NiceToHave => assert_eq!(without.section(section.name), Some(&Shown::Broken(section.symptom))),
+                Importance::NiceToHave => {
+                    assert_eq!(without.section(section.name), Some(&Shown::Broken(section.symptom)))
+                }
             }
             assert!(row.without.starts_with(section.symptom), "{row:?}");
         }

@@ -18,5 +18,7 @@ pub use unbreakable::degrade::*;
 pub mod article;
 pub mod page;
 
-pub use article::{describe, table, widget, Row, WidgetView, ARTICLE_COMPONENTS};
-pub use page::{storefront, Dependency, Fallback, Health, Importance, Mode, Page, Rendered, Section, Shown, Status};
+pub use article::{ARTICLE_COMPONENTS, Row, WidgetView, describe, table, widget};
+pub use page::{
+    Dependency, Fallback, Health, Importance, Mode, Page, Rendered, Section, Shown, Status, storefront,
+};

@@ -266,20 +266,44 @@ impl Page {
     /// fallback on a section that does not read through the cache.
     pub fn new(name: &'static str, sections: Vec<Section>) -> Result<Self, ConfigError> {
         if sections.is_empty() {
-            return Err(ConfigError::new("sections", format!("page \"{name}\" has no sections; give it at least one")));
+            return Err(ConfigError::new(
+                "sections",
+                format!("page \"{name}\" has no sections; give it at least one"),
+            ));
         }
         for (i, s) in sections.iter().enumerate() {
             if sections[..i].iter().any(|o| o.name == s.name) {
-                return Err(ConfigError::new("sections", format!("two sections are named \"{}\"; names must differ", s.name)));
+                return Err(ConfigError::new(
+                    "sections",
+                    format!("two sections are named \"{}\"; names must differ", s.name),
+                ));
             }
             if s.dependency == Dependency::Gateway {
-                return Err(ConfigError::new("sections", format!("section \"{}\" depends on the gateway, which every page already does; pick what it calls behind it", s.name)));
+                return Err(ConfigError::new(
+                    "sections",
+                    format!(
+                        "section \"{}\" depends on the gateway, which every page already does; pick what it calls behind it",
+                        s.name
+                    ),
+                ));
             }
             if s.cached && s.dependency != Dependency::Database {
-                return Err(ConfigError::new("cached", format!("section \"{}\" reads through the cache but calls {}; only database reads are cached", s.name, s.dependency)));
+                return Err(ConfigError::new(
+                    "cached",
+                    format!(
+                        "section \"{}\" reads through the cache but calls {}; only database reads are cached",
+                        s.name, s.dependency
+                    ),
+                ));
             }
             if s.fallback == Fallback::StaleCache && !s.cached {
-                return Err(ConfigError::new("fallback", format!("section \"{}\" falls back to the cache but does not read through it; set `cached` or pick another fallback", s.name)));
+                return Err(ConfigError::new(
+                    "fallback",
+                    format!(
+                        "section \"{}\" falls back to the cache but does not read through it; set `cached` or pick another fallback",
+                        s.name
+                    ),
+                ));
             }
         }
         Ok(Self { name, sections })
@@ -290,7 +314,12 @@ impl Page {
     pub fn render(&self, health: &Health, mode: Mode) -> Rendered {
         let gateway = Dependency::Gateway;
         if !health.is_up(gateway) {
-            return Rendered { status: Status::Error(502), sections: Vec::new(), failed_by: Some("API gateway"), latency: FAIL_FAST };
+            return Rendered {
+                status: Status::Error(502),
+                sections: Vec::new(),
+                failed_by: Some("API gateway"),
+                latency: FAIL_FAST,
+            };
         }
         let mut slowest = Duration::ZERO;
         let mut sections = Vec::with_capacity(self.sections.len());
@@ -299,7 +328,12 @@ impl Page {
             slowest = slowest.max(took);
             if let Shown::Broken(_) = shown {
                 if mode == Mode::FailWhole || s.importance == Importance::Essential {
-                    return Rendered { status: Status::Error(500), sections: Vec::new(), failed_by: Some(s.name), latency: gateway.latency() + took };
+                    return Rendered {
+                        status: Status::Error(500),
+                        sections: Vec::new(),
+                        failed_by: Some(s.name),
+                        latency: gateway.latency() + took,
+                    };
                 }
             }
             sections.push((s.name, shown));
@@ -390,10 +424,7 @@ pub fn storefront() -> [Page; 2] {
         },
     ];
     // Both lists are valid by construction; `new` checks them anyway.
-    [
-        Page { name: "product page", sections: product },
-        Page { name: "checkout", sections: checkout },
-    ]
+    [Page { name: "product page", sections: product }, Page { name: "checkout", sections: checkout }]
 }
 
 #[cfg(test)]
@@ -418,7 +449,10 @@ mod tests {
         let both = Health::with_down(&[Dependency::Database, Dependency::Cache]);
         assert_eq!(product.render(&both, Mode::Degrade).status, Status::Error(500));
         // Gateway down: nothing can degrade in front of the front door.
-        assert_eq!(product.render(&Health::with_down(&[Dependency::Gateway]), Mode::Degrade).status, Status::Error(502));
+        assert_eq!(
+            product.render(&Health::with_down(&[Dependency::Gateway]), Mode::Degrade).status,
+            Status::Error(502)
+        );
     }
 
     #[test]

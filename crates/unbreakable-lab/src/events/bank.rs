@@ -79,7 +79,9 @@ impl Aggregate for Account {
         match request {
             Request::Deposit(a, _) | Request::Withdraw(a, _) if *a <= 0 => Err(Refused::NotPositive(*a)),
             Request::Deposit(a, memo) => Ok(vec![Movement::Deposited { amount: *a, memo: memo.clone() }]),
-            Request::Withdraw(a, _) if *a > self.balance => Err(Refused::Insufficient { balance: self.balance, amount: *a }),
+            Request::Withdraw(a, _) if *a > self.balance => {
+                Err(Refused::Insufficient { balance: self.balance, amount: *a })
+            }
             Request::Withdraw(a, memo) => Ok(vec![Movement::Withdrawn { amount: *a, memo: memo.clone() }]),
         }
     }
@@ -111,7 +113,11 @@ mod tests {
 
     #[test]
     fn the_article_ledger_is_4000() {
-        let mut repo = Repository::<Account, _, _>::new(MemoryEventStore::new(), MemorySnapshots::new(), SnapshotPolicy::never());
+        let mut repo = Repository::<Account, _, _>::new(
+            MemoryEventStore::new(),
+            MemorySnapshots::new(),
+            SnapshotPolicy::never(),
+        );
         for (t, r) in article_requests().iter().enumerate() {
             repo.execute("alice", r, t as u64).unwrap();
         }

@@ -108,9 +108,13 @@ fn decide(on_hand: i64, sold: u64, returned: u64, c: &StockCommand) -> Result<Ve
         Receive(n) => Ok(vec![StockEvent::ItemReceived(*n)]),
         Sell(n) if i64::from(*n) > on_hand => Err(StockError::NotEnough { on_hand, wanted: *n }),
         Sell(n) => Ok(vec![StockEvent::ItemSold(*n)]),
-        Return(n) if u64::from(*n) > sold - returned => Err(StockError::NeverSold { returnable: sold - returned, wanted: *n }),
+        Return(n) if u64::from(*n) > sold - returned => {
+            Err(StockError::NeverSold { returnable: sold - returned, wanted: *n })
+        }
         Return(n) => Ok(vec![StockEvent::ItemReturned(*n)]),
-        Adjust(d, reason) if reason.trim().is_empty() || *d == 0 || on_hand + d < 0 => Err(StockError::BadAdjustment),
+        Adjust(d, reason) if reason.trim().is_empty() || *d == 0 || on_hand + d < 0 => {
+            Err(StockError::BadAdjustment)
+        }
         Adjust(d, reason) => Ok(vec![StockEvent::Adjusted { delta: *d, reason: reason.clone() }]),
     }
 }
@@ -180,7 +184,11 @@ pub fn article_history() -> Vec<(u64, StockEvent)> {
 /// Replays `events` through two models side by side and returns the index of the first
 /// event after which `view(a)` and `view(b)` disagree, with both values: the event that
 /// exposes a difference between the two. `None` if they agree throughout.
-pub fn first_divergence<A, B, V: PartialEq>(events: &[A::Event], view_a: impl Fn(&A) -> V, view_b: impl Fn(&B) -> V) -> Option<(usize, V, V)>
+pub fn first_divergence<A, B, V: PartialEq>(
+    events: &[A::Event],
+    view_a: impl Fn(&A) -> V,
+    view_b: impl Fn(&B) -> V,
+) -> Option<(usize, V, V)>
 where
     A: Aggregate,
     B: Aggregate<Event = A::Event>,
@@ -202,7 +210,9 @@ mod tests {
     use super::*;
     use crate::events::calendar::end_of;
     use crate::events::testing::given;
-    use crate::events::{replay, EventStore, Expected, MemoryEventStore, MemorySnapshots, Repository, SnapshotPolicy};
+    use crate::events::{
+        EventStore, Expected, MemoryEventStore, MemorySnapshots, Repository, SnapshotPolicy, replay,
+    };
 
     fn events() -> Vec<StockEvent> {
         article_history().into_iter().map(|(_, e)| e).collect()
@@ -225,14 +235,23 @@ mod tests {
         let evs = events();
         assert_eq!(replay::<BuggyStock>(&evs).0.on_hand, 45);
         assert_eq!(replay::<Stock>(&evs).on_hand, 47);
-        assert_eq!(first_divergence::<Stock, BuggyStock, _>(&evs, |s| s.on_hand, |b| b.0.on_hand), Some((3, 47, 45)));
+        assert_eq!(
+            first_divergence::<Stock, BuggyStock, _>(&evs, |s| s.on_hand, |b| b.0.on_hand),
+            Some((3, 47, 45))
+        );
     }
 
     #[test]
     fn rules() {
-        given::<Stock>(events()).when(&StockCommand::Sell(48)).then_expect_error(StockError::NotEnough { on_hand: 47, wanted: 48 });
-        given::<Stock>(events()).when(&StockCommand::Return(4)).then_expect_error(StockError::NeverSold { returnable: 3, wanted: 4 });
-        given::<Stock>(events()).when(&StockCommand::Adjust(-1, "".into())).then_expect_error(StockError::BadAdjustment);
+        given::<Stock>(events())
+            .when(&StockCommand::Sell(48))
+            .then_expect_error(StockError::NotEnough { on_hand: 47, wanted: 48 });
+        given::<Stock>(events())
+            .when(&StockCommand::Return(4))
+            .then_expect_error(StockError::NeverSold { returnable: 3, wanted: 4 });
+        given::<Stock>(events())
+            .when(&StockCommand::Adjust(-1, "".into()))
+            .then_expect_error(StockError::BadAdjustment);
         given::<Stock>(events())
             .when(&StockCommand::Adjust(-1, "count found 46".into()))
             .then_expect(vec![StockEvent::Adjusted { delta: -1, reason: "count found 46".into() }]);

@@ -38,13 +38,19 @@ impl Transfer {
     pub fn new(from: impl Into<String>, to: impl Into<String>, amount: Cents) -> Result<Self, ConfigError> {
         let (from, to) = (from.into(), to.into());
         if amount <= 0 {
-            return Err(ConfigError::new("amount", format!("{amount} cents: a transfer moves a positive amount")));
+            return Err(ConfigError::new(
+                "amount",
+                format!("{amount} cents: a transfer moves a positive amount"),
+            ));
         }
         if from.is_empty() || to.is_empty() {
             return Err(ConfigError::new("account", "account names must not be empty"));
         }
         if from == to {
-            return Err(ConfigError::new("account", format!("\"{from}\" pays itself; pick two different accounts")));
+            return Err(ConfigError::new(
+                "account",
+                format!("\"{from}\" pays itself; pick two different accounts"),
+            ));
         }
         Ok(Self { from, to, amount })
     }
@@ -121,7 +127,12 @@ pub trait Ledger {
     ///
     /// # Errors
     /// [`LedgerError`]; nothing is applied.
-    fn transfer(&mut self, key: Option<&IdempotencyKey>, transfer: &Transfer, now: SimTime) -> Result<Applied, LedgerError>;
+    fn transfer(
+        &mut self,
+        key: Option<&IdempotencyKey>,
+        transfer: &Transfer,
+        now: SimTime,
+    ) -> Result<Applied, LedgerError>;
 
     /// An account's balance.
     ///
@@ -143,13 +154,22 @@ pub trait Ledger {
 }
 
 /// Applies `t` to `balances`, checking accounts and funds; returns the two new balances.
-pub(crate) fn apply(balances: &mut BTreeMap<String, Cents>, t: &Transfer) -> Result<(Cents, Cents), LedgerError> {
+pub(crate) fn apply(
+    balances: &mut BTreeMap<String, Cents>,
+    t: &Transfer,
+) -> Result<(Cents, Cents), LedgerError> {
     let from = *balances.get(&t.from).ok_or_else(|| LedgerError::UnknownAccount(t.from.clone()))?;
     let to = *balances.get(&t.to).ok_or_else(|| LedgerError::UnknownAccount(t.to.clone()))?;
     if from < t.amount {
-        return Err(LedgerError::InsufficientFunds { account: t.from.clone(), balance: from, amount: t.amount });
+        return Err(LedgerError::InsufficientFunds {
+            account: t.from.clone(),
+            balance: from,
+            amount: t.amount,
+        });
     }
-    let to_after = to.checked_add(t.amount).ok_or_else(|| LedgerError::Storage(format!("\"{}\" would overflow", t.to)))?;
+    let to_after = to
+        .checked_add(t.amount)
+        .ok_or_else(|| LedgerError::Storage(format!("\"{}\" would overflow", t.to)))?;
     balances.insert(t.from.clone(), from - t.amount);
     balances.insert(t.to.clone(), to_after);
     Ok((from - t.amount, to_after))
@@ -208,18 +228,34 @@ pub(crate) fn open(accounts: &[(&str, Cents)]) -> Result<BTreeMap<String, Cents>
     let mut total: Cents = 0;
     for &(name, balance) in accounts {
         if name.is_empty() || balance < 0 {
-            return Err(ConfigError::new("accounts", format!("\"{name}\" with {balance} cents: names must not be empty, balances not negative")));
+            return Err(ConfigError::new(
+                "accounts",
+                format!("\"{name}\" with {balance} cents: names must not be empty, balances not negative"),
+            ));
         }
         if balances.insert(name.to_string(), balance).is_some() {
             return Err(ConfigError::new("accounts", format!("\"{name}\" is listed twice")));
         }
-        total = total.checked_add(balance).ok_or_else(|| ConfigError::new("accounts", format!("the opening balances add up to more than {} cents; open with less money", Cents::MAX)))?;
+        total = total.checked_add(balance).ok_or_else(|| {
+            ConfigError::new(
+                "accounts",
+                format!(
+                    "the opening balances add up to more than {} cents; open with less money",
+                    Cents::MAX
+                ),
+            )
+        })?;
     }
     Ok(balances)
 }
 
 impl Ledger for MemoryLedger {
-    fn transfer(&mut self, key: Option<&IdempotencyKey>, t: &Transfer, now: SimTime) -> Result<Applied, LedgerError> {
+    fn transfer(
+        &mut self,
+        key: Option<&IdempotencyKey>,
+        t: &Transfer,
+        now: SimTime,
+    ) -> Result<Applied, LedgerError> {
         let lease = match key {
             Some(key) => match self.keys.begin_at(key, &t.request_bytes(), now)? {
                 Begun::Replay(receipt) => return Ok(Applied { receipt, replayed: true }),
@@ -252,7 +288,10 @@ impl Ledger for MemoryLedger {
     fn total(&self) -> Result<Cents, LedgerError> {
         // Transfers conserve money and `open` checked the opening total, so this cannot
         // overflow; checked all the same.
-        self.balances.values().try_fold(0, |sum: Cents, b| sum.checked_add(*b)).ok_or_else(|| LedgerError::Storage("the balances overflow".into()))
+        self.balances
+            .values()
+            .try_fold(0, |sum: Cents, b| sum.checked_add(*b))
+            .ok_or_else(|| LedgerError::Storage("the balances overflow".into()))
     }
 
     fn applied(&self) -> Result<u64, LedgerError> {
@@ -278,8 +317,14 @@ mod tests {
         // if the first was stored; here it simply executes.
         let small = Transfer::new("a", "b", 50).unwrap();
         assert!(l.transfer(Some(&k), &small, Duration::ZERO).is_ok());
-        assert!(matches!(l.transfer(Some(&k), &t, Duration::ZERO), Err(LedgerError::Key(KeyError::Mismatch { .. }))));
-        assert!(matches!(l.transfer(None, &Transfer::new("a", "zed", 1).unwrap(), Duration::ZERO), Err(LedgerError::UnknownAccount(_))));
+        assert!(matches!(
+            l.transfer(Some(&k), &t, Duration::ZERO),
+            Err(LedgerError::Key(KeyError::Mismatch { .. }))
+        ));
+        assert!(matches!(
+            l.transfer(None, &Transfer::new("a", "zed", 1).unwrap(), Duration::ZERO),
+            Err(LedgerError::UnknownAccount(_))
+        ));
     }
 
     #[test]

@@ -42,19 +42,35 @@ impl Collection {
         if self.items.is_empty() {
             return "(empty)".into();
         }
-        self.items.iter().map(|(id, i)| format!("{id}: {} x{}", i.name, i.stock)).collect::<Vec<_>>().join(", ")
+        self.items
+            .iter()
+            .map(|(id, i)| format!("{id}: {} x{}", i.name, i.stock))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Applies `op`; returns the HTTP status a server would answer.
     pub fn apply(&mut self, op: &Operation) -> u16 {
         match op {
-            Operation::Get(id) => if self.items.contains_key(id) { 200 } else { 404 },
+            Operation::Get(id) => {
+                if self.items.contains_key(id) {
+                    200
+                } else {
+                    404
+                }
+            }
             Operation::Put(id, item) => {
                 let created = self.items.insert(*id, item.clone()).is_none();
                 self.next_id = self.next_id.max(*id);
                 if created { 201 } else { 200 }
             }
-            Operation::Delete(id) => if self.items.remove(id).is_some() { 204 } else { 404 },
+            Operation::Delete(id) => {
+                if self.items.remove(id).is_some() {
+                    204
+                } else {
+                    404
+                }
+            }
             Operation::Post(item) => {
                 // Ids are exhausted only after a PUT to the largest id: answer 507
                 // (insufficient storage) rather than overflow.
@@ -208,7 +224,18 @@ pub fn verdicts(rows: &[Row]) -> Vec<(&'static str, &'static str)> {
         }
     }
     out.into_iter()
-        .map(|(m, v)| (m, if v.iter().all(|&x| x) { "yes" } else if v.iter().any(|&x| x) { "depends" } else { "no" }))
+        .map(|(m, v)| {
+            (
+                m,
+                if v.iter().all(|&x| x) {
+                    "yes"
+                } else if v.iter().any(|&x| x) {
+                    "depends"
+                } else {
+                    "no"
+                },
+            )
+        })
         .collect()
 }
 
@@ -230,7 +257,10 @@ mod tests {
     #[test]
     fn the_experiment_reproduces_the_usual_table() {
         let rows = experiment(&examples(), 3);
-        assert_eq!(verdicts(&rows), vec![("GET", "yes"), ("PUT", "yes"), ("DELETE", "yes"), ("POST", "no"), ("PATCH", "depends")]);
+        assert_eq!(
+            verdicts(&rows),
+            vec![("GET", "yes"), ("PUT", "yes"), ("DELETE", "yes"), ("POST", "no"), ("PATCH", "depends")]
+        );
         assert!(rows[0].safe && !rows[1].safe);
         // A second DELETE answers 404, but deletes nothing more.
         assert_eq!(rows[2].statuses, vec![204, 404, 404]);

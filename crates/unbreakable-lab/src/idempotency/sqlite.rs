@@ -16,14 +16,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTimeError};
 
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::ledger::{apply, open, Applied, Cents, Ledger, LedgerError, Receipt, Transfer};
+use super::ledger::{Applied, Cents, Ledger, LedgerError, Receipt, Transfer, apply, open};
 use super::{Entry, IdempotencyKey, Policy, RunError, StoreError};
 use crate::error::ConfigError;
 use crate::sim::SimTime;
 
-pub use unbreakable::idempotency::sqlite::{system_clock, SqliteStore, BUSY_TIMEOUT};
+pub use unbreakable::idempotency::sqlite::{BUSY_TIMEOUT, SqliteStore, system_clock};
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS accounts (
@@ -76,10 +76,12 @@ impl SqliteLedger {
         let conn = store.connection_mut();
         conn.execute_batch(SCHEMA).map_err(storage)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
-        let existing: i64 = tx.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0)).map_err(storage)?;
+        let existing: i64 =
+            tx.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0)).map_err(storage)?;
         if existing == 0 {
             for (name, balance) in &balances {
-                tx.execute("INSERT INTO accounts (name, balance) VALUES (?1, ?2)", params![name, balance]).map_err(storage)?;
+                tx.execute("INSERT INTO accounts (name, balance) VALUES (?1, ?2)", params![name, balance])
+                    .map_err(storage)?;
             }
         }
         tx.commit().map_err(storage)?;
@@ -127,12 +129,17 @@ fn apply_in(tx: &Transaction<'_>, t: &Transfer) -> Result<Receipt, LedgerError> 
     // Read the two balances, apply the pure rule, write them back.
     let mut balances = BTreeMap::new();
     for name in [&t.from, &t.to] {
-        let b: Option<i64> = tx.query_row("SELECT balance FROM accounts WHERE name = ?1", params![name], |r| r.get(0)).optional().map_err(storage)?;
+        let b: Option<i64> = tx
+            .query_row("SELECT balance FROM accounts WHERE name = ?1", params![name], |r| r.get(0))
+            .optional()
+            .map_err(storage)?;
         balances.insert(name.clone(), b.ok_or_else(|| LedgerError::UnknownAccount(name.clone()))?);
     }
     let (from_after, to_after) = apply(&mut balances, t)?;
-    tx.execute("UPDATE accounts SET balance = ?2 WHERE name = ?1", params![t.from, from_after]).map_err(storage)?;
-    tx.execute("UPDATE accounts SET balance = ?2 WHERE name = ?1", params![t.to, to_after]).map_err(storage)?;
+    tx.execute("UPDATE accounts SET balance = ?2 WHERE name = ?1", params![t.from, from_after])
+        .map_err(storage)?;
+    tx.execute("UPDATE accounts SET balance = ?2 WHERE name = ?1", params![t.to, to_after])
+        .map_err(storage)?;
     tx.execute(
         "INSERT INTO transfers (payer, payee, amount, payer_after, payee_after) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![t.from, t.to, t.amount, from_after, to_after],
@@ -145,9 +152,18 @@ impl Ledger for SqliteLedger {
     /// Applies `t`, at most once per `key`. `now` is ignored: a durable ledger shared by
     /// processes times its keys on the wall clock (see [`with_clock`](SqliteLedger::with_clock)),
     /// never on a caller's clock, whose origin differs from process to process.
-    fn transfer(&mut self, key: Option<&IdempotencyKey>, t: &Transfer, _now: SimTime) -> Result<Applied, LedgerError> {
+    fn transfer(
+        &mut self,
+        key: Option<&IdempotencyKey>,
+        t: &Transfer,
+        _now: SimTime,
+    ) -> Result<Applied, LedgerError> {
         let Some(key) = key else {
-            let tx = self.store.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+            let tx = self
+                .store
+                .connection_mut()
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
             let receipt = apply_in(&tx, t)?;
             tx.commit().map_err(storage)?;
             return Ok(Applied { receipt, replayed: false });
@@ -170,19 +186,26 @@ impl Ledger for SqliteLedger {
     }
 
     fn total(&self) -> Result<Cents, LedgerError> {
-        self.store.connection().query_row("SELECT COALESCE(SUM(balance), 0) FROM accounts", [], |r| r.get(0)).map_err(storage)
+        self.store
+            .connection()
+            .query_row("SELECT COALESCE(SUM(balance), 0) FROM accounts", [], |r| r.get(0))
+            .map_err(storage)
     }
 
     fn applied(&self) -> Result<u64, LedgerError> {
-        self.store.connection().query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get::<_, i64>(0)).map(count).map_err(storage)
+        self.store
+            .connection()
+            .query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get::<_, i64>(0))
+            .map(count)
+            .map_err(storage)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     fn temp(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("unbreakable-sqlite-{}-{name}", std::process::id()));
@@ -202,20 +225,44 @@ mod tests {
             move || Ok(Duration::from_millis(wall.load(Ordering::SeqCst)))
         };
         let first = {
-            let mut l = SqliteLedger::open(&path, &[("alice", 500_000), ("bob", 300_000)], Policy::default()).unwrap().with_clock(clock(&wall));
+            let mut l = SqliteLedger::open(&path, &[("alice", 500_000), ("bob", 300_000)], Policy::default())
+                .unwrap()
+                .with_clock(clock(&wall));
             l.transfer(Some(&key), &t, Duration::ZERO).unwrap()
         };
         // A new process: the opening balances are ignored, the key is remembered.
-        let mut l = SqliteLedger::open(&path, &[("alice", 1), ("bob", 1)], Policy::default()).unwrap().with_clock(clock(&wall));
+        let mut l = SqliteLedger::open(&path, &[("alice", 1), ("bob", 1)], Policy::default())
+            .unwrap()
+            .with_clock(clock(&wall));
         let again = l.transfer(Some(&key), &t, Duration::from_secs(5)).unwrap();
         assert!(again.replayed);
         assert_eq!(again.receipt, first.receipt);
-        assert_eq!((l.balance("alice").unwrap(), l.balance("bob").unwrap(), l.applied().unwrap()), (450_000, 350_000, 1));
+        assert_eq!(
+            (l.balance("alice").unwrap(), l.balance("bob").unwrap(), l.applied().unwrap()),
+            (450_000, 350_000, 1)
+        );
         let other = Transfer::new("alice", "bob", 1).unwrap();
-        assert!(matches!(l.transfer(Some(&key), &other, Duration::ZERO), Err(LedgerError::Key(super::super::KeyError::Mismatch { .. }))));
-        assert!(matches!(l.transfer(None, &Transfer::new("alice", "bob", 10_000_000).unwrap(), Duration::ZERO), Err(LedgerError::InsufficientFunds { .. })));
-        assert!(matches!(l.transfer(Some(&IdempotencyKey::new("k2").unwrap()), &Transfer::new("alice", "zed", 1).unwrap(), Duration::ZERO), Err(LedgerError::UnknownAccount(_))));
-        assert_eq!(l.tx_for(&IdempotencyKey::new("k2").unwrap()).unwrap(), None, "a refused transfer stores no key");
+        assert!(matches!(
+            l.transfer(Some(&key), &other, Duration::ZERO),
+            Err(LedgerError::Key(super::super::KeyError::Mismatch { .. }))
+        ));
+        assert!(matches!(
+            l.transfer(None, &Transfer::new("alice", "bob", 10_000_000).unwrap(), Duration::ZERO),
+            Err(LedgerError::InsufficientFunds { .. })
+        ));
+        assert!(matches!(
+            l.transfer(
+                Some(&IdempotencyKey::new("k2").unwrap()),
+                &Transfer::new("alice", "zed", 1).unwrap(),
+                Duration::ZERO
+            ),
+            Err(LedgerError::UnknownAccount(_))
+        ));
+        assert_eq!(
+            l.tx_for(&IdempotencyKey::new("k2").unwrap()).unwrap(),
+            None,
+            "a refused transfer stores no key"
+        );
         assert_eq!(l.integrity_check().unwrap(), "ok");
         // After the retention (by the wall clock) the key is forgotten.
         assert_eq!(l.purge().unwrap(), 0);
@@ -236,7 +283,10 @@ mod tests {
         let t = Transfer::new("alice", "bob", 100).unwrap();
         let key = IdempotencyKey::new("transfer-1").unwrap();
         let accounts = [("alice", 500_000), ("bob", 300_000)];
-        let first = SqliteLedger::open(&path, &accounts, Policy::default()).unwrap().transfer(Some(&key), &t, Duration::ZERO).unwrap();
+        let first = SqliteLedger::open(&path, &accounts, Policy::default())
+            .unwrap()
+            .transfer(Some(&key), &t, Duration::ZERO)
+            .unwrap();
         let mut other = SqliteLedger::open(&path, &accounts, Policy::default()).unwrap();
         let retry = other.transfer(Some(&key), &t, Duration::from_secs(25 * 3600)).unwrap();
         assert!(retry.replayed, "the retry executed again");
@@ -257,7 +307,8 @@ mod tests {
                 .map(|_| {
                     let (path, barrier) = (path.clone(), barrier.clone());
                     std::thread::spawn(move || {
-                        let mut l = SqliteLedger::open(&path, &[("alice", 0), ("bob", 0)], Policy::default()).unwrap();
+                        let mut l = SqliteLedger::open(&path, &[("alice", 0), ("bob", 0)], Policy::default())
+                            .unwrap();
                         let key = IdempotencyKey::new(format!("round-{round}")).unwrap();
                         let t = Transfer::new("alice", "bob", 100).unwrap();
                         barrier.wait();
@@ -266,7 +317,11 @@ mod tests {
                 })
                 .collect();
             let results: Vec<Applied> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-            assert_eq!(results.iter().filter(|a| !a.replayed).count(), 1, "round {round}: exactly one executes");
+            assert_eq!(
+                results.iter().filter(|a| !a.replayed).count(),
+                1,
+                "round {round}: exactly one executes"
+            );
             assert_eq!(results[0].receipt, results[1].receipt);
         }
         let l = SqliteLedger::open(&path, &[("x", 0)], Policy::default()).unwrap();

@@ -62,7 +62,10 @@ impl Codec {
         if l.contains(&level) {
             Ok(())
         } else {
-            Err(ConfigError::new("level", format!("{level} is not a {} level; use {}..={}", self.name(), l.start(), l.end())))
+            Err(ConfigError::new(
+                "level",
+                format!("{level} is not a {} level; use {}..={}", self.name(), l.start(), l.end()),
+            ))
         }
     }
 }
@@ -77,7 +80,10 @@ pub fn compress(bytes: &[u8], codec: Codec, level: i32) -> io::Result<Vec<u8>> {
     match codec {
         Codec::Gzip => {
             let level = u32::try_from(level).expect("checked above");
-            let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 3), flate2::Compression::new(level));
+            let mut e = flate2::write::GzEncoder::new(
+                Vec::with_capacity(bytes.len() / 3),
+                flate2::Compression::new(level),
+            );
             e.write_all(bytes)?;
             e.finish()
         }
@@ -188,7 +194,10 @@ pub fn measure(bytes: &[u8], codec: Codec, level: i32, runs: u32) -> Result<Meas
         let back = decompress(&compressed, codec)?;
         d_times.push(t.elapsed());
         if back != bytes {
-            return Err(crate::Error::Io(io::Error::other(format!("{} level {level} did not round-trip", codec.name()))));
+            return Err(crate::Error::Io(io::Error::other(format!(
+                "{} level {level} did not round-trip",
+                codec.name()
+            ))));
         }
     }
     Ok(Measured {
@@ -218,7 +227,13 @@ fn median(v: &mut [Duration]) -> Duration {
 /// names: 1 Mbit/s (3G), 10 Mbit/s (4G), 100 Mbit/s (broadband), 1 Gbit/s (LAN),
 /// 10 Gbit/s (data centre).
 pub fn links() -> [(&'static str, f64); 5] {
-    [("1 Mbit/s", 125e3), ("10 Mbit/s", 1.25e6), ("100 Mbit/s", 12.5e6), ("1 Gbit/s", 125e6), ("10 Gbit/s", 1.25e9)]
+    [
+        ("1 Mbit/s", 125e3),
+        ("10 Mbit/s", 1.25e6),
+        ("100 Mbit/s", 12.5e6),
+        ("1 Gbit/s", 125e6),
+        ("10 Gbit/s", 1.25e9),
+    ]
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::pool::{quantile, DbError};
+use super::pool::{DbError, quantile};
 
 /// Creates users, orders and order lines: user 1 has `orders` orders, each with 3 lines.
 ///
@@ -46,8 +46,10 @@ pub async fn pg_shop(client: &tokio_postgres::Client, orders: i64) -> Result<(),
 const PROFILE: &str = "SELECT id, name, email, bio FROM users WHERE id = $1";
 const HISTORY: &str = "SELECT o.id, o.placed_at, o.total_cents, l.line, l.sku, l.qty, l.price_cents
      FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.user_id = $1 ORDER BY o.placed_at DESC, l.line";
-const ORDER_PAGE: &str = "SELECT id, placed_at, total_cents FROM orders WHERE user_id = $1 ORDER BY placed_at DESC LIMIT $2";
-const LINES_OF_ONE: &str = "SELECT order_id, line, sku, qty, price_cents FROM order_lines WHERE order_id = $1 ORDER BY line";
+const ORDER_PAGE: &str =
+    "SELECT id, placed_at, total_cents FROM orders WHERE user_id = $1 ORDER BY placed_at DESC LIMIT $2";
+const LINES_OF_ONE: &str =
+    "SELECT order_id, line, sku, qty, price_cents FROM order_lines WHERE order_id = $1 ORDER BY line";
 const LINES_OF_MANY: &str = "SELECT order_id, line, sku, qty, price_cents FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, line";
 const PAGE_JOINED: &str = "SELECT o.id, o.placed_at, o.total_cents, l.line, l.sku, l.qty, l.price_cents
      FROM (SELECT * FROM orders WHERE user_id = $1 ORDER BY placed_at DESC LIMIT $2) o
@@ -96,8 +98,12 @@ where
 pub async fn pg_lazy(client: &tokio_postgres::Client, page: i64, runs: u32) -> Result<Lazy, DbError> {
     let user = 1i64;
     let (profile, history) = (client.prepare(PROFILE).await?, client.prepare(HISTORY).await?);
-    let (order_page, one, many, joined) =
-        (client.prepare(ORDER_PAGE).await?, client.prepare(LINES_OF_ONE).await?, client.prepare(LINES_OF_MANY).await?, client.prepare(PAGE_JOINED).await?);
+    let (order_page, one, many, joined) = (
+        client.prepare(ORDER_PAGE).await?,
+        client.prepare(LINES_OF_ONE).await?,
+        client.prepare(LINES_OF_MANY).await?,
+        client.prepare(PAGE_JOINED).await?,
+    );
     let history_rows = client.query(&history, &[&user]).await?.len();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let eager = timed(runs, || async {

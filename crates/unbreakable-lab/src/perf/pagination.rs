@@ -8,10 +8,10 @@
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use rusqlite::{params, Connection};
+use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::pool::{quantile, DbError};
+use super::pool::{DbError, quantile};
 use crate::error::ConfigError;
 use crate::sim::rng;
 
@@ -33,9 +33,11 @@ pub fn sqlite_products(n: u64) -> rusqlite::Result<Connection> {
 }
 
 /// The offset query: page `page` (from 1) of `limit`.
-pub const SQLITE_OFFSET: &str = "SELECT id, price_cents, name FROM products ORDER BY id DESC LIMIT ?1 OFFSET ?2";
+pub const SQLITE_OFFSET: &str =
+    "SELECT id, price_cents, name FROM products ORDER BY id DESC LIMIT ?1 OFFSET ?2";
 /// The keyset query: the `limit` rows after (older than) id `?2`.
-pub const SQLITE_KEYSET: &str = "SELECT id, price_cents, name FROM products WHERE id < ?2 ORDER BY id DESC LIMIT ?1";
+pub const SQLITE_KEYSET: &str =
+    "SELECT id, price_cents, name FROM products WHERE id < ?2 ORDER BY id DESC LIMIT ?1";
 
 fn sqlite_ids(c: &Connection, sql: &str, limit: u64, arg: i64) -> rusqlite::Result<Vec<i64>> {
     let mut st = c.prepare_cached(sql)?;
@@ -99,7 +101,13 @@ fn median_ms(mut f: impl FnMut() -> Result<(), DbError>, runs: u32) -> Result<f6
 ///
 /// # Errors
 /// What SQLite reports, or two queries that disagree.
-pub fn sqlite_depth(c: &Connection, n: u64, pages: &[u64], limit: u64, runs: u32) -> Result<Vec<DepthPoint>, DbError> {
+pub fn sqlite_depth(
+    c: &Connection,
+    n: u64,
+    pages: &[u64],
+    limit: u64,
+    runs: u32,
+) -> Result<Vec<DepthPoint>, DbError> {
     let e = |e: rusqlite::Error| DbError(format!("SQLite: {e}"));
     pages
         .iter()
@@ -111,7 +119,8 @@ pub fn sqlite_depth(c: &Connection, n: u64, pages: &[u64], limit: u64, runs: u32
                 return Err(DbError(format!("page {page}: offset and keyset disagree")));
             }
             let offset_ms = median_ms(|| sqlite_offset_page(c, page, limit).map(drop).map_err(e), runs)?;
-            let keyset_ms = median_ms(|| sqlite_keyset_page(c, Some(after), limit).map(drop).map_err(e), runs)?;
+            let keyset_ms =
+                median_ms(|| sqlite_keyset_page(c, Some(after), limit).map(drop).map_err(e), runs)?;
             Ok(DepthPoint { page, offset_ms, keyset_ms })
         })
         .collect()
@@ -170,8 +179,12 @@ impl Churn {
         let mut seen = std::collections::HashMap::<i64, u32>::new();
         let mut last = None;
         for page in 1..=u64::from(self.pages) {
-            let ids = if keyset { sqlite_keyset_page(&c, last, self.limit) } else { sqlite_offset_page(&c, page, self.limit) }
-                .map_err(sql)?;
+            let ids = if keyset {
+                sqlite_keyset_page(&c, last, self.limit)
+            } else {
+                sqlite_offset_page(&c, page, self.limit)
+            }
+            .map_err(sql)?;
             for &id in &ids {
                 *seen.entry(id).or_default() += 1;
             }
@@ -187,7 +200,8 @@ impl Churn {
             }
         }
         let lowest = seen.keys().copied().min().unwrap_or(i64::MAX);
-        let skipped = (lowest..=self.rows as i64).filter(|id| !deleted.contains(id) && !seen.contains_key(id)).count();
+        let skipped =
+            (lowest..=self.rows as i64).filter(|id| !deleted.contains(id) && !seen.contains_key(id)).count();
         Ok(Drift {
             duplicates: seen.values().map(|&k| k - 1).sum(),
             skipped: skipped as u32,
@@ -217,19 +231,29 @@ pub async fn pg_products(client: &tokio_postgres::Client, n: i64) -> Result<(), 
 /// The PostgreSQL offset query.
 pub const PG_OFFSET: &str = "SELECT id, price_cents, name FROM products ORDER BY id DESC LIMIT $1 OFFSET $2";
 /// The PostgreSQL keyset query.
-pub const PG_KEYSET: &str = "SELECT id, price_cents, name FROM products WHERE id < $2 ORDER BY id DESC LIMIT $1";
+pub const PG_KEYSET: &str =
+    "SELECT id, price_cents, name FROM products WHERE id < $2 ORDER BY id DESC LIMIT $1";
 
 /// As [`sqlite_depth`], on PostgreSQL (prepared statements, so planning is not timed).
 ///
 /// # Errors
 /// What PostgreSQL reports, or two queries that disagree.
-pub async fn pg_depth(client: &tokio_postgres::Client, n: i64, pages: &[i64], limit: i64, runs: u32) -> Result<Vec<DepthPoint>, DbError> {
+pub async fn pg_depth(
+    client: &tokio_postgres::Client,
+    n: i64,
+    pages: &[i64],
+    limit: i64,
+    runs: u32,
+) -> Result<Vec<DepthPoint>, DbError> {
     let (off, key) = (client.prepare(PG_OFFSET).await?, client.prepare(PG_KEYSET).await?);
     let mut out = Vec::new();
     for &page in pages {
         let (offset, after) = ((page - 1) * limit, n + 1 - (page - 1) * limit);
-        let ids = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>();
-        if ids(client.query(&off, &[&limit, &offset]).await?) != ids(client.query(&key, &[&limit, &after]).await?) {
+        let ids =
+            |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>();
+        if ids(client.query(&off, &[&limit, &offset]).await?)
+            != ids(client.query(&key, &[&limit, &after]).await?)
+        {
             return Err(DbError(format!("page {page}: offset and keyset disagree")));
         }
         let time = |stmt: &tokio_postgres::Statement, arg: i64| {
@@ -255,9 +279,16 @@ pub async fn pg_depth(client: &tokio_postgres::Client, n: i64, pages: &[i64], li
 ///
 /// # Errors
 /// What PostgreSQL reports.
-pub async fn pg_plans(client: &tokio_postgres::Client, n: i64, page: i64, limit: i64) -> Result<(String, String), DbError> {
+pub async fn pg_plans(
+    client: &tokio_postgres::Client,
+    n: i64,
+    page: i64,
+    limit: i64,
+) -> Result<(String, String), DbError> {
     let explain = |sql: String| async move {
-        let rows = client.simple_query(&format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {sql}")).await?;
+        let rows = client
+            .simple_query(&format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {sql}"))
+            .await?;
         let lines: Vec<String> = rows
             .iter()
             .filter_map(|m| match m {
@@ -269,8 +300,14 @@ pub async fn pg_plans(client: &tokio_postgres::Client, n: i64, page: i64, limit:
     };
     let offset = (page - 1) * limit;
     let after = n + 1 - offset;
-    let a = explain(format!("SELECT id, price_cents, name FROM products ORDER BY id DESC LIMIT {limit} OFFSET {offset}")).await?;
-    let b = explain(format!("SELECT id, price_cents, name FROM products WHERE id < {after} ORDER BY id DESC LIMIT {limit}")).await?;
+    let a = explain(format!(
+        "SELECT id, price_cents, name FROM products ORDER BY id DESC LIMIT {limit} OFFSET {offset}"
+    ))
+    .await?;
+    let b = explain(format!(
+        "SELECT id, price_cents, name FROM products WHERE id < {after} ORDER BY id DESC LIMIT {limit}"
+    ))
+    .await?;
     Ok((a, b))
 }
 

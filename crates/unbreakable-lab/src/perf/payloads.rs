@@ -8,13 +8,13 @@
 //! decides how well it compresses; a learner can check the claim on their own payloads
 //! with [`measure`](super::compression::measure).
 
-use rand::seq::IndexedRandom as _;
 use rand::Rng;
+use rand::seq::IndexedRandom as _;
 use serde::Serialize;
 
 use crate::error::ConfigError;
 use crate::scenarios::widget::Widget;
-use crate::sim::{rng, SimRng};
+use crate::sim::{SimRng, rng};
 
 /// One product as a list endpoint returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,23 +48,98 @@ pub struct Product {
 }
 
 const ADJECTIVES: &[&str] = &[
-    "Classic", "Lightweight", "Waterproof", "Organic", "Wireless", "Compact", "Premium", "Vintage", "Ergonomic",
-    "Stainless", "Recycled", "Insulated", "Foldable", "Rechargeable", "Handmade", "Adjustable",
+    "Classic",
+    "Lightweight",
+    "Waterproof",
+    "Organic",
+    "Wireless",
+    "Compact",
+    "Premium",
+    "Vintage",
+    "Ergonomic",
+    "Stainless",
+    "Recycled",
+    "Insulated",
+    "Foldable",
+    "Rechargeable",
+    "Handmade",
+    "Adjustable",
 ];
 const NOUNS: &[&str] = &[
-    "Backpack", "Water Bottle", "Desk Lamp", "Running Shoe", "Coffee Grinder", "Headphones", "Yoga Mat", "Rain Jacket",
-    "Chef Knife", "Notebook", "Phone Case", "Travel Mug", "Keyboard", "Sunglasses", "Blanket", "Tent",
+    "Backpack",
+    "Water Bottle",
+    "Desk Lamp",
+    "Running Shoe",
+    "Coffee Grinder",
+    "Headphones",
+    "Yoga Mat",
+    "Rain Jacket",
+    "Chef Knife",
+    "Notebook",
+    "Phone Case",
+    "Travel Mug",
+    "Keyboard",
+    "Sunglasses",
+    "Blanket",
+    "Tent",
 ];
-const BRANDS: &[&str] = &["Northwind", "Acme", "Fabrikam", "Contoso", "Tailspin", "Woodgrove", "Litware", "Proseware"];
+const BRANDS: &[&str] =
+    &["Northwind", "Acme", "Fabrikam", "Contoso", "Tailspin", "Woodgrove", "Litware", "Proseware"];
 const CATEGORIES: &[&str] = &[
-    "outdoor/camping", "outdoor/hiking", "home/kitchen", "home/office", "electronics/audio", "electronics/accessories",
-    "sports/fitness", "fashion/accessories",
+    "outdoor/camping",
+    "outdoor/hiking",
+    "home/kitchen",
+    "home/office",
+    "electronics/audio",
+    "electronics/accessories",
+    "sports/fitness",
+    "fashion/accessories",
 ];
-const TAGS: &[&str] = &["new", "sale", "bestseller", "eco", "gift", "limited", "bundle", "clearance", "exclusive", "staff-pick"];
+const TAGS: &[&str] = &[
+    "new",
+    "sale",
+    "bestseller",
+    "eco",
+    "gift",
+    "limited",
+    "bundle",
+    "clearance",
+    "exclusive",
+    "staff-pick",
+];
 const WORDS: &[&str] = &[
-    "durable", "everyday", "comfortable", "designed", "for", "with", "and", "the", "a", "made", "from", "materials",
-    "that", "last", "easy", "to", "clean", "perfect", "travel", "home", "office", "quality", "fits", "most", "keeps",
-    "your", "gear", "dry", "warm", "light", "strong", "simple",
+    "durable",
+    "everyday",
+    "comfortable",
+    "designed",
+    "for",
+    "with",
+    "and",
+    "the",
+    "a",
+    "made",
+    "from",
+    "materials",
+    "that",
+    "last",
+    "easy",
+    "to",
+    "clean",
+    "perfect",
+    "travel",
+    "home",
+    "office",
+    "quality",
+    "fits",
+    "most",
+    "keeps",
+    "your",
+    "gear",
+    "dry",
+    "warm",
+    "light",
+    "strong",
+    "simple",
 ];
 
 fn sentence(r: &mut SimRng, words: usize) -> String {
@@ -75,7 +150,8 @@ fn sentence(r: &mut SimRng, words: usize) -> String {
 
 /// Product `id`, drawn from `r`.
 pub fn product(id: u64, r: &mut SimRng) -> Product {
-    let name = format!("{} {}", ADJECTIVES.choose(r).expect("non-empty"), NOUNS.choose(r).expect("non-empty"));
+    let name =
+        format!("{} {}", ADJECTIVES.choose(r).expect("non-empty"), NOUNS.choose(r).expect("non-empty"));
     let k = r.random_range(1..=4);
     let mut tags: Vec<&'static str> = TAGS.choose_multiple(r, k).copied().collect();
     tags.sort_unstable();
@@ -134,7 +210,8 @@ pub enum Payload {
 
 impl Payload {
     /// All four, smallest first.
-    pub const ALL: [Payload; 4] = [Payload::ProductPage, Payload::List20, Payload::List1000, Payload::EventLog];
+    pub const ALL: [Payload; 4] =
+        [Payload::ProductPage, Payload::List20, Payload::List1000, Payload::EventLog];
 
     /// Its name in tables and charts.
     pub fn name(self) -> &'static str {
@@ -159,10 +236,17 @@ impl Payload {
                 let long = (0..6).map(|_| sentence(&mut r, 18)).collect::<Vec<_>>().join(" ");
                 let reviews: Vec<Review> = (0..10)
                     .map(|i| {
-                        let (author, rating) = (format!("customer{}", r.random_range(1000..9999)), r.random_range(1..=5));
+                        let (author, rating) =
+                            (format!("customer{}", r.random_range(1000..9999)), r.random_range(1..=5));
                         let title = sentence(&mut r, 4);
                         let words = r.random_range(15..40);
-                        Review { author, rating, title, body: sentence(&mut r, words), verified_purchase: i % 3 != 0 }
+                        Review {
+                            author,
+                            rating,
+                            title,
+                            body: sentence(&mut r, words),
+                            verified_purchase: i % 3 != 0,
+                        }
                     })
                     .collect();
                 let related: Vec<Product> = (2..10).map(|id| product(id, &mut r)).collect();
@@ -170,7 +254,9 @@ impl Payload {
                     "product": main, "long_description": long, "reviews": reviews, "related": related,
                 }))
             }
-            Payload::List20 => to(serde_json::json!({ "items": products(20, seed), "next_cursor": "AbC123", "limit": 20 })),
+            Payload::List20 => {
+                to(serde_json::json!({ "items": products(20, seed), "next_cursor": "AbC123", "limit": 20 }))
+            }
             Payload::List1000 => to(serde_json::json!({ "items": products(1000, seed), "limit": 1000 })),
             Payload::EventLog => {
                 let run = Widget::default().run(false, seed)?;

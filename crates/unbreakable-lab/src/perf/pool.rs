@@ -104,7 +104,12 @@ pub const CPU_QUERY: &str = "SELECT sum(i::bigint * i % 7) FROM generate_series(
 ///
 /// # Errors
 /// The first database or pool error.
-pub async fn pool_size_sweep(pg: &Postgres, sizes: &[usize], clients: usize, for_each: Duration) -> Result<Vec<SizePoint>, DbError> {
+pub async fn pool_size_sweep(
+    pg: &Postgres,
+    sizes: &[usize],
+    clients: usize,
+    for_each: Duration,
+) -> Result<Vec<SizePoint>, DbError> {
     let mut out = Vec::new();
     for &size in sizes {
         let pool = pg.pool(size)?;

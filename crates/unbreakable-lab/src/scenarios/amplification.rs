@@ -12,9 +12,9 @@ use std::time::Duration;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::error::{check_probability, ConfigError};
+use crate::error::{ConfigError, check_probability};
 use crate::retry::RetryRatio;
-use crate::sim::{rng, SimRng, SimTime};
+use crate::sim::{SimRng, SimTime, rng};
 
 /// The experiment's settings.
 ///
@@ -66,15 +66,21 @@ impl Amplification {
             return Err(ConfigError::new("layers", format!("{} layers is outside 1..=10", self.layers)));
         }
         if self.tries == 0 || self.tries > 10 {
-            return Err(ConfigError::new("tries", format!("{} tries is outside 1..=10 (1 means no retries)", self.tries)));
+            return Err(ConfigError::new(
+                "tries",
+                format!("{} tries is outside 1..=10 (1 means no retries)", self.tries),
+            ));
         }
         check_probability("bottom_failure", self.bottom_failure)?;
-        let mut budgets = match budget {
-            Some(r) => Some(
-                (0..self.layers).map(|_| RetryRatio::new(r, Duration::from_secs(60))).collect::<Result<Vec<_>, _>>()?,
-            ),
-            None => None,
-        };
+        let mut budgets =
+            match budget {
+                Some(r) => Some(
+                    (0..self.layers)
+                        .map(|_| RetryRatio::new(r, Duration::from_secs(60)))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                None => None,
+            };
         let mut calls = vec![0u64; self.layers as usize + 1];
         let mut r = rng(seed);
         let mut ok = 0u64;
@@ -91,7 +97,14 @@ impl Amplification {
         })
     }
 
-    fn call(&self, layer: usize, now: SimTime, calls: &mut [u64], mut budgets: Option<&mut [RetryRatio]>, r: &mut SimRng) -> bool {
+    fn call(
+        &self,
+        layer: usize,
+        now: SimTime,
+        calls: &mut [u64],
+        mut budgets: Option<&mut [RetryRatio]>,
+        r: &mut SimRng,
+    ) -> bool {
         calls[layer] += 1;
         if layer == self.layers as usize {
             return r.random::<f64>() >= self.bottom_failure;
@@ -133,6 +146,10 @@ mod tests {
         for (k, c) in res.calls_per_request.iter().enumerate() {
             assert!(*c <= (1.0f64 / 0.9).powi(k as i32) + 0.01, "layer {k}: {c}");
         }
-        assert!(res.calls_per_request[5] > 1.6, "the budget is used, not ignored: {}", res.calls_per_request[5]);
+        assert!(
+            res.calls_per_request[5] > 1.6,
+            "the budget is used, not ignored: {}",
+            res.calls_per_request[5]
+        );
     }
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::error::{check_probability, ConfigError};
-use crate::sim::{erlang_b, rng, Arrivals, WorkerPool};
+use crate::error::{ConfigError, check_probability};
+use crate::sim::{Arrivals, WorkerPool, erlang_b, rng};
 
 /// The experiment's settings.
 ///
@@ -79,7 +79,10 @@ impl Bimodal {
         if self.warm_up >= self.horizon {
             return Err(ConfigError::new(
                 "warm_up",
-                format!("a warm-up of {:?} leaves nothing of the {:?} horizon to count; make it shorter", self.warm_up, self.horizon),
+                format!(
+                    "a warm-up of {:?} leaves nothing of the {:?} horizon to count; make it shorter",
+                    self.warm_up, self.horizon
+                ),
             ));
         }
         let mut pool = WorkerPool::new(self.threads)?;
@@ -94,7 +97,8 @@ impl Bimodal {
                 served += u64::from(ok);
             }
         }
-        let mean_hold = (1.0 - self.hang_share) * self.fast.as_secs_f64() + self.hang_share * self.hang.as_secs_f64();
+        let mean_hold =
+            (1.0 - self.hang_share) * self.fast.as_secs_f64() + self.hang_share * self.hang.as_secs_f64();
         let window = (self.horizon - self.warm_up).as_secs_f64();
         let b = erlang_b(self.threads, self.rate * mean_hold)
             .ok_or_else(|| ConfigError::new("rate", "the offered load must be a positive number"))?;
@@ -120,7 +124,12 @@ mod tests {
         // Erlang B at 5095 erlangs on 1000 threads turns away 80.4%; the simulation
         // (300 s counted, about 300,000 requests) within 1 percentage point.
         assert!((o.predicted_turned_away - 0.804).abs() < 0.001, "{}", o.predicted_turned_away);
-        assert!((o.turned_away - o.predicted_turned_away).abs() < 0.01, "{} vs {}", o.turned_away, o.predicted_turned_away);
+        assert!(
+            (o.turned_away - o.predicted_turned_away).abs() < 0.01,
+            "{} vs {}",
+            o.turned_away,
+            o.predicted_turned_away
+        );
         // Without the hangs, nothing is turned away.
         let healthy = Bimodal { hang_share: 0.0, ..Bimodal::default() }.run(1).unwrap();
         assert_eq!(healthy.turned_away, 0.0);

@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::ConfigError;
-use crate::sim::{rng, substream, Arrivals, Attempt, Effect, Latency, Outcome, Recorder, ServiceConfig, ServiceModel};
+use crate::sim::{
+    Arrivals, Attempt, Effect, Latency, Outcome, Recorder, ServiceConfig, ServiceModel, rng, substream,
+};
 
 /// The article's failure types, each made concrete as faults on one link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -28,8 +30,13 @@ pub enum FailureType {
 
 impl FailureType {
     /// All of them, baseline first.
-    pub const ALL: [FailureType; 5] =
-        [FailureType::None, FailureType::Network, FailureType::Hardware, FailureType::Software, FailureType::Human];
+    pub const ALL: [FailureType; 5] = [
+        FailureType::None,
+        FailureType::Network,
+        FailureType::Hardware,
+        FailureType::Software,
+        FailureType::Human,
+    ];
 
     /// Legend name.
     pub fn name(self) -> &'static str {
@@ -82,14 +89,23 @@ fn min(m: u64) -> Duration {
 impl Chain {
     /// The three links with the faults of `kind`.
     pub fn links(&self, kind: FailureType) -> [ServiceConfig; 3] {
-        let mut gateway = ServiceConfig::new(Latency::Normal { mean: Duration::from_millis(5), sd: Duration::from_millis(1) });
-        let mut service = ServiceConfig::new(Latency::LogNormal { median: Duration::from_millis(40), sigma: 0.4 });
-        let mut database = ServiceConfig::new(Latency::LogNormal { median: Duration::from_millis(8), sigma: 0.5 });
+        let mut gateway = ServiceConfig::new(Latency::Normal {
+            mean: Duration::from_millis(5),
+            sd: Duration::from_millis(1),
+        });
+        let mut service =
+            ServiceConfig::new(Latency::LogNormal { median: Duration::from_millis(40), sigma: 0.4 });
+        let mut database =
+            ServiceConfig::new(Latency::LogNormal { median: Duration::from_millis(8), sigma: 0.5 });
         match kind {
             FailureType::None => {}
             FailureType::Network => {
                 database = database
-                    .with_fault(Duration::ZERO, self.horizon.max(Duration::from_secs(1)), Effect::Errors { rate: 0.05 })
+                    .with_fault(
+                        Duration::ZERO,
+                        self.horizon.max(Duration::from_secs(1)),
+                        Effect::Errors { rate: 0.05 },
+                    )
                     .with_fault(min(5), min(6), Effect::Down);
             }
             FailureType::Hardware => database = database.with_fault(min(3), min(8), Effect::Down),
@@ -155,7 +171,8 @@ mod tests {
     fn each_failure_hurts_when_and_where_it_should() {
         let c = Chain::default();
         let share_ok = |rec: &Recorder, from: u64, to: u64| {
-            let rows: Vec<_> = rec.attempts().iter().filter(|a| a.sent >= min(from) && a.sent < min(to)).collect();
+            let rows: Vec<_> =
+                rec.attempts().iter().filter(|a| a.sent >= min(from) && a.sent < min(to)).collect();
             rows.iter().filter(|a| a.outcome.is_success()).count() as f64 / rows.len() as f64
         };
         let base = c.run(FailureType::None, 1).unwrap();

@@ -21,8 +21,8 @@ use std::time::Duration;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::error::{check_probability, ConfigError};
-use crate::sim::{rng, Arrivals};
+use crate::error::{ConfigError, check_probability};
+use crate::sim::{Arrivals, rng};
 
 /// What the checkout does while the stock database is down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -68,7 +68,13 @@ pub struct StockOutage {
 
 impl Default for StockOutage {
     fn default() -> Self {
-        Self { rate: 0.5, outage: Duration::from_secs(1800), come_back: 0.5, margin: 10.0, oversell_cost: 40.0 }
+        Self {
+            rate: 0.5,
+            outage: Duration::from_secs(1800),
+            come_back: 0.5,
+            margin: 10.0,
+            oversell_cost: 40.0,
+        }
     }
 }
 
@@ -154,7 +160,8 @@ impl StockOutage {
                 let mut mean = [0.0; 2];
                 for (i, c) in Choice::ALL.iter().enumerate() {
                     for k in 0..runs {
-                        mean[i] += self.run(*c, s, seed.wrapping_add(u64::from(k)))?.dollars / f64::from(runs);
+                        mean[i] +=
+                            self.run(*c, s, seed.wrapping_add(u64::from(k)))?.dollars / f64::from(runs);
                     }
                 }
                 Ok((s, mean))
@@ -174,7 +181,10 @@ mod tests {
         // loses the half that never comes back. No stock: degrading oversells everything.
         let plenty = x.sweep(&[5000], 200, 1).unwrap()[0].1;
         assert_eq!(plenty[1], 0.0);
-        assert!((plenty[0] - x.expected(Choice::FailFast, 5000)).abs() < 0.03 * x.expected(Choice::FailFast, 5000));
+        assert!(
+            (plenty[0] - x.expected(Choice::FailFast, 5000)).abs()
+                < 0.03 * x.expected(Choice::FailFast, 5000)
+        );
         let none = x.sweep(&[0], 200, 1).unwrap()[0].1;
         assert_eq!(none[0], 0.0);
         assert!((none[1] - 36_000.0).abs() < 0.03 * 36_000.0, "{}", none[1]);

@@ -13,7 +13,7 @@ use rand_distr::Distribution;
 use serde::Serialize;
 
 use crate::error::ConfigError;
-use crate::sim::{erlang_c, substream, Arrivals, Latency, SimTime, WorkerPool};
+use crate::sim::{Arrivals, Latency, SimTime, WorkerPool, erlang_c, substream};
 
 /// The experiment's settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -216,7 +216,8 @@ impl PoolRun {
         (0..=steps)
             .map(|k| {
                 let t = step * k;
-                let (mut busy, mut waiting, mut completed, mut waited, mut started) = (0, 0, 0, Duration::ZERO, 0u32);
+                let (mut busy, mut waiting, mut completed, mut waited, mut started) =
+                    (0, 0, 0, Duration::ZERO, 0u32);
                 for r in self.requests.iter().take_while(|r| r.arrived <= t) {
                     match (r.start, r.end) {
                         (Some(s), Some(_)) if s > t => waiting += 1,
@@ -281,7 +282,11 @@ impl PoolRun {
         let mean = waits.iter().map(Duration::as_secs_f64).sum::<f64>() / served * 1e3;
         let p_wait = waits.iter().filter(|w| !w.is_zero()).count() as f64 / served;
         waits.sort_unstable();
-        let pick = |q: f64| waits.get(((q * waits.len() as f64).ceil() as usize).saturating_sub(1)).map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        let pick = |q: f64| {
+            waits
+                .get(((q * waits.len() as f64).ceil() as usize).saturating_sub(1))
+                .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        };
         let max_queue = self.max_queue();
         Summary {
             requests: self.requests.len(),

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::error::ConfigError;
 use crate::retry::{Backoff, Jitter};
-use crate::sim::{substream, EventQueue, SimRng};
+use crate::sim::{EventQueue, SimRng, substream};
 
 /// The five algorithms of the blog post.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -35,8 +35,13 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// All five, in the blog's legend order.
-    pub const ALL: [Algorithm; 5] =
-        [Algorithm::NoBackoff, Algorithm::Exponential, Algorithm::FullJitter, Algorithm::EqualJitter, Algorithm::Decorrelated];
+    pub const ALL: [Algorithm; 5] = [
+        Algorithm::NoBackoff,
+        Algorithm::Exponential,
+        Algorithm::FullJitter,
+        Algorithm::EqualJitter,
+        Algorithm::Decorrelated,
+    ];
 
     /// Legend name.
     pub fn name(self) -> &'static str {
@@ -167,7 +172,13 @@ pub fn sweep(clients: &[u32], runs: u32, seed: u64) -> Result<Vec<Point>, Config
             time += t.as_secs_f64() * 1e3;
             events += e;
         }
-        Point { clients: n, algorithm: a, calls: calls as f64 / f64::from(runs), time_ms: time / f64::from(runs), events }
+        Point {
+            clients: n,
+            algorithm: a,
+            calls: calls as f64 / f64::from(runs),
+            time_ms: time / f64::from(runs),
+            events,
+        }
     };
     let jobs: Vec<(u32, Algorithm)> = clients.iter().flat_map(|&n| Algorithm::ALL.map(|a| (n, a))).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len().max(1));
@@ -178,7 +189,12 @@ pub fn sweep(clients: &[u32], runs: u32, seed: u64) -> Result<Vec<Point>, Config
                 let jobs = &jobs;
                 let point = &point;
                 s.spawn(move || {
-                    jobs.iter().enumerate().skip(t).step_by(threads).map(|(i, &(n, a))| (i, point(n, a))).collect::<Vec<_>>()
+                    jobs.iter()
+                        .enumerate()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|(i, &(n, a))| (i, point(n, a)))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -212,7 +228,10 @@ mod tests {
     fn without_backoff_work_grows_with_the_square_of_clients() {
         // The blog: "the total amount of work done by the system increases with N^2".
         // Doubling N should multiply the calls by about 4 (2 if it grew linearly).
-        let mean = |n| (0..20).map(|r| run_once(n, Algorithm::NoBackoff, &mut substream(3, r)).0).sum::<u64>() as f64 / 20.0;
+        let mean = |n| {
+            (0..20).map(|r| run_once(n, Algorithm::NoBackoff, &mut substream(3, r)).0).sum::<u64>() as f64
+                / 20.0
+        };
         let (a, b, c) = (mean(25), mean(50), mean(100));
         for ratio in [b / a, c / b] {
             assert!((2.8..5.0).contains(&ratio), "doubling N multiplied calls by {ratio}");

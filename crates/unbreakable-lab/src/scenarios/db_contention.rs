@@ -35,7 +35,7 @@ use rand_distr::{Distribution, Exp};
 use serde::Serialize;
 
 use crate::error::ConfigError;
-use crate::sim::{nearest_rank, secs, substream, EventQueue, SimRng, SimTime};
+use crate::sim::{EventQueue, SimRng, SimTime, nearest_rank, secs, substream};
 
 /// The most queries one run may simulate (horizon and warm-up times the fastest the
 /// database can go): a bound that turns a unit mistake into an error, not a hang.
@@ -101,29 +101,53 @@ impl DbContention {
     /// zero horizon, or a run of more than [`MAX_QUERIES`] queries.
     pub fn validate(&self) -> Result<(), ConfigError> {
         const MOST: u32 = 100_000;
-        for (field, v, what) in [("cores", self.cores, "CPUs"), ("pool", self.pool, "connections"), ("clients", self.clients, "clients")] {
+        for (field, v, what) in [
+            ("cores", self.cores, "CPUs"),
+            ("pool", self.pool, "connections"),
+            ("clients", self.clients, "clients"),
+        ] {
             if v == 0 || v > MOST {
-                return Err(ConfigError::new(field, format!("{v} {what} is outside 1..={MOST}; use at least one")));
+                return Err(ConfigError::new(
+                    field,
+                    format!("{v} {what} is outside 1..={MOST}; use at least one"),
+                ));
             }
         }
         if self.cpu.is_zero() {
-            return Err(ConfigError::new("cpu", "a query needs some CPU work: set a mean above zero, such as 4.4 ms"));
+            return Err(ConfigError::new(
+                "cpu",
+                "a query needs some CPU work: set a mean above zero, such as 4.4 ms",
+            ));
         }
         if !(0.0..1.0).contains(&self.sigma) {
-            return Err(ConfigError::new("sigma", format!("σ = {} is outside 0..1 (0: no contention; 1 would make every query wait for all the others)", self.sigma)));
+            return Err(ConfigError::new(
+                "sigma",
+                format!(
+                    "σ = {} is outside 0..1 (0: no contention; 1 would make every query wait for all the others)",
+                    self.sigma
+                ),
+            ));
         }
         if !(self.kappa.is_finite() && self.kappa >= 0.0) {
-            return Err(ConfigError::new("kappa", format!("κ = {} must be a number of 0 or more (0: no coherency cost)", self.kappa)));
+            return Err(ConfigError::new(
+                "kappa",
+                format!("κ = {} must be a number of 0 or more (0: no coherency cost)", self.kappa),
+            ));
         }
         if self.horizon.is_zero() {
-            return Err(ConfigError::new("horizon", "nothing is measured in a horizon of zero: set a few seconds or more"));
+            return Err(ConfigError::new(
+                "horizon",
+                "nothing is measured in a horizon of zero: set a few seconds or more",
+            ));
         }
         let most = (1..=self.pool.min(self.clients)).map(|n| self.usl(n)).fold(0.0, f64::max);
         let queries = most * self.warmup.saturating_add(self.horizon).as_secs_f64();
         if queries > MAX_QUERIES {
             return Err(ConfigError::new(
                 "horizon",
-                format!("{queries:.0} queries to simulate is more than {MAX_QUERIES:.0}: shorten `horizon` or `warmup`, or check the unit of `cpu`"),
+                format!(
+                    "{queries:.0} queries to simulate is more than {MAX_QUERIES:.0}: shorten `horizon` or `warmup`, or check the unit of `cpu`"
+                ),
             ));
         }
         Ok(())
@@ -202,7 +226,13 @@ impl DbContention {
             running += pk * f64::from(n);
             waiting += pk * f64::from(k - n);
         }
-        Ok(Theory { per_second: x, in_db_ms: running / x * 1e3, wait_ms: waiting / x * 1e3, running, waiting })
+        Ok(Theory {
+            per_second: x,
+            in_db_ms: running / x * 1e3,
+            wait_ms: waiting / x * 1e3,
+            running,
+            waiting,
+        })
     }
 
     /// Runs it with `seed`: every query answered inside the measured window.
@@ -212,7 +242,8 @@ impl DbContention {
     pub fn run(&self, seed: u64) -> Result<DbRun, ConfigError> {
         self.validate()?;
         let m = self.clients as usize;
-        let cpu = Exp::new(1.0 / self.cpu.as_secs_f64()).map_err(|e| ConfigError::new("cpu", format!("{e}")))?;
+        let cpu =
+            Exp::new(1.0 / self.cpu.as_secs_f64()).map_err(|e| ConfigError::new("cpu", format!("{e}")))?;
         let think = (!self.think.is_zero())
             .then(|| Exp::new(1.0 / self.think.as_secs_f64()))
             .transpose()
@@ -476,12 +507,18 @@ mod tests {
 
     #[test]
     fn same_seed_same_queries_and_the_pool_caps_the_database() {
-        let x = DbContention { pool: 4, clients: 8, horizon: Duration::from_secs(2), ..DbContention::postgres_2_cores() };
+        let x = DbContention {
+            pool: 4,
+            clients: 8,
+            horizon: Duration::from_secs(2),
+            ..DbContention::postgres_2_cores()
+        };
         let a = x.run(7).unwrap();
         assert_eq!(a, x.run(7).unwrap());
         assert_ne!(a, x.run(8).unwrap());
         // Never more than 4 queries inside the database at once.
-        let mut edges: Vec<(SimTime, i32)> = a.queries.iter().flat_map(|q| [(q.started, 1), (q.done, -1)]).collect();
+        let mut edges: Vec<(SimTime, i32)> =
+            a.queries.iter().flat_map(|q| [(q.started, 1), (q.done, -1)]).collect();
         edges.sort_unstable_by_key(|e| (e.0, e.1));
         let mut n = 0;
         for (_, d) in edges {

@@ -22,7 +22,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use crate::error::ConfigError;
-use crate::sim::{rng, SimRng};
+use crate::sim::{SimRng, rng};
 
 /// The experiment's settings.
 ///
@@ -129,10 +129,16 @@ impl RaftElection {
             return Err(ConfigError::new("servers", "an election needs 3 to 99 servers"));
         }
         if self.delay_lo > self.delay_hi || self.persist_lo > self.persist_hi {
-            return Err(ConfigError::new("delay_lo", "the fastest message must not be slower than the slowest"));
+            return Err(ConfigError::new(
+                "delay_lo",
+                "the fastest message must not be slower than the slowest",
+            ));
         }
         if self.min_timeout <= self.delay_hi * 2 + self.persist_hi {
-            return Err(ConfigError::new("min_timeout", "Raft needs the election timeout well above the broadcast time; raise it above two slowest messages"));
+            return Err(ConfigError::new(
+                "min_timeout",
+                "Raft needs the election timeout well above the broadcast time; raise it above two slowest messages",
+            ));
         }
         Ok(())
     }

@@ -35,7 +35,8 @@ pub enum Coordination {
 
 impl Coordination {
     /// All three.
-    pub const ALL: [Coordination; 3] = [Coordination::None, Coordination::Election, Coordination::ElectionIdempotent];
+    pub const ALL: [Coordination; 3] =
+        [Coordination::None, Coordination::Election, Coordination::ElectionIdempotent];
 
     /// A name for tables.
     pub fn name(self) -> &'static str {
@@ -102,7 +103,11 @@ impl Default for EmailJob {
             users: 10_000,
             rate: 1000.0,
             batch: 100,
-            election: Config { ttl: Duration::from_secs(10), renew_every: Duration::from_secs(10) / 3, ..Config::default() },
+            election: Config {
+                ttl: Duration::from_secs(10),
+                renew_every: Duration::from_secs(10) / 3,
+                ..Config::default()
+            },
             tick: Duration::from_millis(10),
             faults: vec![Fault { at: Duration::from_millis(4250), node: None, kind: FaultKind::Crash }],
             horizon: Duration::from_secs(300),
@@ -155,7 +160,10 @@ impl EmailRun {
     /// `(e-mails received, users)` for every count that occurs.
     pub fn histogram(&self) -> Vec<(u32, usize)> {
         let max = self.per_user.iter().copied().max().unwrap_or(0);
-        (0..=max).map(|k| (k, self.per_user.iter().filter(|&&c| c == k).count())).filter(|&(_, n)| n > 0).collect()
+        (0..=max)
+            .map(|k| (k, self.per_user.iter().filter(|&&c| c == k).count()))
+            .filter(|&(_, n)| n > 0)
+            .collect()
     }
 }
 
@@ -202,7 +210,14 @@ impl EmailJob {
         if how == Coordination::None {
             per_user.iter_mut().for_each(|c| *c = self.servers as u32);
             let t = Duration::from_secs_f64(self.users as f64 / self.rate);
-            return Ok(EmailRun { per_user, finished_at: Some(t), leaderless: Duration::ZERO, reigns: Vec::new(), stale_writes: 0, shared_terms: 0 });
+            return Ok(EmailRun {
+                per_user,
+                finished_at: Some(t),
+                leaderless: Duration::ZERO,
+                reigns: Vec::new(),
+                stale_writes: 0,
+                shared_terms: 0,
+            });
         }
         let idempotent = how == Coordination::ElectionIdempotent;
         let mut delivered = vec![false; self.users];
@@ -233,13 +248,22 @@ impl EmailJob {
             while next_fault < faults.len() && faults[next_fault].at <= t {
                 let f = faults[next_fault];
                 next_fault += 1;
-                let who = f.node.filter(|&n| n < self.servers).or_else(|| nodes.iter().position(|n| n.cursor.is_some())).unwrap_or(0);
+                let who = f
+                    .node
+                    .filter(|&n| n < self.servers)
+                    .or_else(|| nodes.iter().position(|n| n.cursor.is_some()))
+                    .unwrap_or(0);
                 let n = &mut nodes[who];
                 match f.kind {
                     FaultKind::Crash => {
                         n.alive = false;
                         if let Some((_, term)) = n.cursor.take() {
-                            reigns.push(Reign { node: who, term: term.0, from: n.reign_start.as_secs_f64(), to: t.as_secs_f64() });
+                            reigns.push(Reign {
+                                node: who,
+                                term: term.0,
+                                from: n.reign_start.as_secs_f64(),
+                                to: t.as_secs_f64(),
+                            });
                         }
                     }
                     FaultKind::Pause(d) => n.paused_until = n.paused_until.max(t + d),
@@ -255,7 +279,13 @@ impl EmailJob {
                 // A leader that wakes from a pause first sends what it was about to send.
                 if woke {
                     if let Some((cursor, term)) = n.cursor {
-                        let c = self.send(cursor, per_tick.max(1.0) as usize, idempotent, &mut per_user, &mut delivered);
+                        let c = self.send(
+                            cursor,
+                            per_tick.max(1.0) as usize,
+                            idempotent,
+                            &mut per_user,
+                            &mut delivered,
+                        );
                         match checkpoint.write(term, |ck| *ck = (*ck).max(c)) {
                             Ok(()) => n.cursor = Some((c, term)),
                             Err(stale) => {
@@ -288,7 +318,12 @@ impl EmailJob {
                 }
                 let Some(term) = n.elector.leader(t) else {
                     if let Some((_, term)) = n.cursor.take() {
-                        reigns.push(Reign { node: i, term: term.0, from: n.reign_start.as_secs_f64(), to: t.as_secs_f64() });
+                        reigns.push(Reign {
+                            node: i,
+                            term: term.0,
+                            from: n.reign_start.as_secs_f64(),
+                            to: t.as_secs_f64(),
+                        });
                     }
                     continue;
                 };
@@ -346,7 +381,12 @@ impl EmailJob {
         }
         for (i, n) in nodes.iter().enumerate() {
             if let Some((_, term)) = n.cursor {
-                reigns.push(Reign { node: i, term: term.0, from: n.reign_start.as_secs_f64(), to: t.min(self.horizon).as_secs_f64() });
+                reigns.push(Reign {
+                    node: i,
+                    term: term.0,
+                    from: n.reign_start.as_secs_f64(),
+                    to: t.min(self.horizon).as_secs_f64(),
+                });
             }
         }
         reigns.sort_by(|a, b| a.from.total_cmp(&b.from));
@@ -354,7 +394,14 @@ impl EmailJob {
     }
 
     /// Sends to up to `k` users from `from`; returns the next user.
-    fn send(&self, from: usize, k: usize, idempotent: bool, per_user: &mut [u32], delivered: &mut [bool]) -> usize {
+    fn send(
+        &self,
+        from: usize,
+        k: usize,
+        idempotent: bool,
+        per_user: &mut [u32],
+        delivered: &mut [bool],
+    ) -> usize {
         let to = (from + k).min(self.users);
         for u in from..to {
             if !(idempotent && delivered[u]) {
@@ -386,7 +433,11 @@ mod tests {
         assert_eq!(r.skipped(), 0);
         assert!(r.duplicates() > 0 && r.duplicates() < 100, "{}", r.duplicates());
         assert_eq!(r.reigns.len(), 2);
-        assert!(r.leaderless > Duration::from_secs(5) && r.leaderless < Duration::from_secs(13), "{:?}", r.leaderless);
+        assert!(
+            r.leaderless > Duration::from_secs(5) && r.leaderless < Duration::from_secs(13),
+            "{:?}",
+            r.leaderless
+        );
         let i = job.run(Coordination::ElectionIdempotent).unwrap();
         assert!(i.per_user.iter().all(|&c| c == 1));
     }

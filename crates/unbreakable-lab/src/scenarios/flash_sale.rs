@@ -62,16 +62,30 @@ impl FlashSale {
             Backoff::immediate()
         };
         let name = if with_backoff { "with backoff" } else { "without backoff" };
-        let mut ours = Group::new("our service", self.workers, Strategy::new(name, RetryPolicy::new(backoff, self.max_retries)?));
+        let mut ours = Group::new(
+            "our service",
+            self.workers,
+            Strategy::new(name, RetryPolicy::new(backoff, self.max_retries)?),
+        );
         ours.jobs = 10_000; // more than fit in the horizon: the workers never run dry
-        let mut others = Group::new("other merchants", 0, Strategy::new("no retries", RetryPolicy::no_retries()));
+        let mut others =
+            Group::new("other merchants", 0, Strategy::new("no retries", RetryPolicy::no_retries()));
         others.start = Start::Poisson(Arrivals::flat(self.background));
-        let service = ServiceConfig::new(Latency::Normal { mean: Duration::from_secs(1), sd: Duration::from_millis(100) })
-            .with_error_latency(Latency::Fixed(Self::ERROR_LATENCY))
-            .with_fast_fail(Self::ERROR_LATENCY)
-            .with_fault(self.incident.0, self.incident.1, Effect::Errors { rate: 1.0 })
-            .with_capacity(Capacity::rejecting(self.capacity).with_reject_cost(1.0));
-        Population { groups: vec![ours, others], service, timeout: Duration::from_secs(5), horizon: self.horizon }.run(seed)
+        let service = ServiceConfig::new(Latency::Normal {
+            mean: Duration::from_secs(1),
+            sd: Duration::from_millis(100),
+        })
+        .with_error_latency(Latency::Fixed(Self::ERROR_LATENCY))
+        .with_fast_fail(Self::ERROR_LATENCY)
+        .with_fault(self.incident.0, self.incident.1, Effect::Errors { rate: 1.0 })
+        .with_capacity(Capacity::rejecting(self.capacity).with_reject_cost(1.0));
+        Population {
+            groups: vec![ours, others],
+            service,
+            timeout: Duration::from_secs(5),
+            horizon: self.horizon,
+        }
+        .run(seed)
     }
 }
 
@@ -107,9 +121,18 @@ mod tests {
             run.recorder
                 .attempts()
                 .iter()
-                .filter(|x| x.outcome.is_success() && x.finished > sale.incident.1 && x.finished <= sale.incident.1 + Duration::from_secs(20))
+                .filter(|x| {
+                    x.outcome.is_success()
+                        && x.finished > sale.incident.1
+                        && x.finished <= sale.incident.1 + Duration::from_secs(20)
+                })
                 .count()
         };
-        assert!(served_after(&hammer) * 5 < served_after(&gentle), "{} vs {}", served_after(&hammer), served_after(&gentle));
+        assert!(
+            served_after(&hammer) * 5 < served_after(&gentle),
+            "{} vs {}",
+            served_after(&hammer),
+            served_after(&gentle)
+        );
     }
 }

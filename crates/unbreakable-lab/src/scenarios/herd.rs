@@ -77,7 +77,9 @@ impl Herd {
             out.push(Strategy::new(j.name(), RetryPolicy::new(exp(j)?, n)?));
         }
         let full = RetryPolicy::new(exp(Jitter::Full)?, n)?;
-        out.push(Strategy::new("full jitter + breaker", full).guarded(Guard::Breaker(BreakerConfig::default())));
+        out.push(
+            Strategy::new("full jitter + breaker", full).guarded(Guard::Breaker(BreakerConfig::default())),
+        );
         out.push(Strategy::new("full jitter + budget", full).guarded(Guard::Quota(RetryQuota::default())));
         Ok(out)
     }
@@ -87,8 +89,13 @@ impl Herd {
         let mut g = Group::new(strategy.name.clone(), self.clients, strategy);
         g.instances = self.instances;
         g.start = Start::Uniform { from: Duration::ZERO, over: Duration::from_secs(1) };
-        Population { groups: vec![g], service: self.service(), timeout: Duration::from_secs(1), horizon: Duration::from_secs(1) }
-            .run(seed)
+        Population {
+            groups: vec![g],
+            service: self.service(),
+            timeout: Duration::from_secs(1),
+            horizon: Duration::from_secs(1),
+        }
+        .run(seed)
     }
 
     /// Runs every strategy with the same seed (common random numbers: the clients start
@@ -108,7 +115,8 @@ mod tests {
         let runs = h.run_all(7).unwrap();
         let by = |name: &str| runs.iter().find(|r| r.groups[0].0 == name).unwrap();
         let ok = |r: &Run| r.jobs().iter().filter(|j| j.2).count();
-        let peak_after_outage = |r: &Run| r.recorder.load_per_bin(0.5, 60.0)[20..].iter().copied().max().unwrap_or(0);
+        let peak_after_outage =
+            |r: &Run| r.recorder.load_per_bin(0.5, 60.0)[20..].iter().copied().max().unwrap_or(0);
 
         // Every immediate retry lands in the outage: 9 attempts each, nobody is served.
         let imm = by("immediate");
@@ -123,7 +131,12 @@ mod tests {
         // Without jitter the clients come back in waves: the peak after the outage is
         // far above full jitter's.
         let exp = by("exponential");
-        assert!(peak_after_outage(exp) > 2 * peak_after_outage(full), "{} vs {}", peak_after_outage(exp), peak_after_outage(full));
+        assert!(
+            peak_after_outage(exp) > 2 * peak_after_outage(full),
+            "{} vs {}",
+            peak_after_outage(exp),
+            peak_after_outage(full)
+        );
 
         // A breaker per process cuts the load in the outage to a few probes.
         let breaker = by("full jitter + breaker");

@@ -177,13 +177,19 @@ impl PauseRace {
     /// A debit larger than the balance, a zero poll, or a horizon before client 1 stops.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.debit1 > self.balance || self.debit2 > self.balance {
-            return Err(ConfigError::new("debit1", "each debit must fit in the opening balance, or nothing is at stake"));
+            return Err(ConfigError::new(
+                "debit1",
+                "each debit must fit in the opening balance, or nothing is at stake",
+            ));
         }
         if self.poll.is_zero() {
             return Err(ConfigError::new("poll", "client 2 needs a time between requests above zero"));
         }
         if self.horizon <= self.stop_at {
-            return Err(ConfigError::new("horizon", "the experiment must run past the moment client 1 stops"));
+            return Err(ConfigError::new(
+                "horizon",
+                "the experiment must run past the moment client 1 stops",
+            ));
         }
         Ok(())
     }
@@ -204,14 +210,20 @@ impl PauseRace {
         let (mut paid_out, mut refused) = (0, 0);
 
         // Client 1: lock at 0, read at 0, stop at `stop_at` with its write pending.
-        let t1 = if locked { lock.acquire("client-1", ttl, Duration::ZERO).unwrap_or(Token(0)) } else { Token(0) };
+        let t1 =
+            if locked { lock.acquire("client-1", ttl, Duration::ZERO).unwrap_or(Token(0)) } else { Token(0) };
         let seen1 = *account.value();
         let wake = match self.stop {
             Stop::Pause(p) => Some(self.stop_at + p),
             Stop::Crash => None,
         };
         let stop_end = wake.unwrap_or(self.horizon).min(self.horizon);
-        spans.push(Span { client: 1, kind: SpanKind::Stopped, start: secs(self.stop_at), end: secs(stop_end) });
+        spans.push(Span {
+            client: 1,
+            kind: SpanKind::Stopped,
+            start: secs(self.stop_at),
+            end: secs(stop_end),
+        });
 
         // Client 2: ask until granted.
         let mut t = self.first_poll;
@@ -222,7 +234,12 @@ impl PauseRace {
                 acquired = Some((t, token));
                 break;
             }
-            spans.push(Span { client: 2, kind: SpanKind::Waiting, start: secs(t), end: secs(t + self.poll / 4) });
+            spans.push(Span {
+                client: 2,
+                kind: SpanKind::Waiting,
+                start: secs(t),
+                end: secs(t + self.poll / 4),
+            });
             t += self.poll;
         }
         // Client 1's lease, as the lock service counts it.
@@ -315,6 +332,9 @@ mod tests {
         assert_eq!(r.client2_acquired, None);
         assert_eq!(r.paid_out, 0);
         let expiring = PauseRace { stop: Stop::Crash, ..PauseRace::default() };
-        assert_eq!(expiring.run(Protection::Lease).unwrap().client2_acquired, Some(Duration::from_millis(10_500)));
+        assert_eq!(
+            expiring.run(Protection::Lease).unwrap().client2_acquired,
+            Some(Duration::from_millis(10_500))
+        );
     }
 }

@@ -166,10 +166,16 @@ impl Migration {
             return Err(ConfigError::new("instances", "use 1 to 50 instances"));
         }
         if self.duration.is_zero() || self.poll.is_zero() || self.renew_every.is_zero() {
-            return Err(ConfigError::new("duration", "the migration, the poll and the renewal interval must all be above zero"));
+            return Err(ConfigError::new(
+                "duration",
+                "the migration, the poll and the renewal interval must all be above zero",
+            ));
         }
         if self.ttl.is_some_and(|t| self.renew_every >= t) {
-            return Err(ConfigError::new("renew_every", "renew more often than the lease lasts, or the lease runs out while the holder works"));
+            return Err(ConfigError::new(
+                "renew_every",
+                "renew more often than the lease lasts, or the lease runs out while the holder works",
+            ));
         }
         if self.horizon <= self.start_spread {
             return Err(ConfigError::new("horizon", "the experiment must run past the last start"));
@@ -193,7 +199,8 @@ impl Migration {
         let (mut started, mut completed, mut running, mut most_at_once) = (0u32, 0u32, 0u32, 0u32);
         let mut ready: Option<Duration> = None;
         let mut crash_used = self.crash_after.is_none();
-        let mut queue: BinaryHeap<Reverse<(Duration, Step, usize)>> = starts.iter().enumerate().map(|(i, &t)| Reverse((t, Step::Start, i))).collect();
+        let mut queue: BinaryHeap<Reverse<(Duration, Step, usize)>> =
+            starts.iter().enumerate().map(|(i, &t)| Reverse((t, Step::Start, i))).collect();
         let secs = |d: Duration| d.as_secs_f64();
         let owner = |i: usize| format!("instance-{}", i + 1);
         let id = |i: usize| u8::try_from(i + 1).unwrap_or(u8::MAX);
@@ -210,10 +217,20 @@ impl Migration {
                     };
                     if ready.is_some() {
                         if since < now {
-                            spans.push(Span { instance: id(i), kind: SpanKind::Waiting, start: secs(since), end: secs(now) });
+                            spans.push(Span {
+                                instance: id(i),
+                                kind: SpanKind::Waiting,
+                                start: secs(since),
+                                end: secs(now),
+                            });
                         }
                         state[i] = State::Serving;
-                        spans.push(Span { instance: id(i), kind: SpanKind::Serving, start: secs(now), end: secs(self.horizon) });
+                        spans.push(Span {
+                            instance: id(i),
+                            kind: SpanKind::Serving,
+                            start: secs(now),
+                            end: secs(self.horizon),
+                        });
                         continue;
                     }
                     let token = match guard {
@@ -223,7 +240,12 @@ impl Migration {
                     match token {
                         Some(token) => {
                             if since < now {
-                                spans.push(Span { instance: id(i), kind: SpanKind::Waiting, start: secs(since), end: secs(now) });
+                                spans.push(Span {
+                                    instance: id(i),
+                                    kind: SpanKind::Waiting,
+                                    start: secs(since),
+                                    end: secs(now),
+                                });
                             }
                             state[i] = State::Migrating { since: now, token };
                             started += 1;
@@ -235,7 +257,11 @@ impl Migration {
                             }
                             if !crash_used {
                                 crash_used = true;
-                                queue.push(Reverse((now + self.crash_after.unwrap_or_default(), Step::Crash, i)));
+                                queue.push(Reverse((
+                                    now + self.crash_after.unwrap_or_default(),
+                                    Step::Crash,
+                                    i,
+                                )));
                             }
                         }
                         None => {
@@ -244,15 +270,27 @@ impl Migration {
                         }
                     }
                 }
-                (Step::Renew, State::Migrating { token, .. }) if lock.renew(&owner(i), token, ttl, now).is_ok() => {
+                (Step::Renew, State::Migrating { token, .. })
+                    if lock.renew(&owner(i), token, ttl, now).is_ok() =>
+                {
                     queue.push(Reverse((now + self.renew_every, Step::Renew, i)));
                 }
                 (Step::Crash, State::Migrating { since, .. }) => {
                     // The transaction is rolled back; the lease is left to expire.
                     running -= 1;
                     state[i] = State::Crashed;
-                    spans.push(Span { instance: id(i), kind: SpanKind::Migrating, start: secs(since), end: secs(now) });
-                    spans.push(Span { instance: id(i), kind: SpanKind::Crashed, start: secs(now), end: secs(self.horizon) });
+                    spans.push(Span {
+                        instance: id(i),
+                        kind: SpanKind::Migrating,
+                        start: secs(since),
+                        end: secs(now),
+                    });
+                    spans.push(Span {
+                        instance: id(i),
+                        kind: SpanKind::Crashed,
+                        start: secs(now),
+                        end: secs(self.horizon),
+                    });
                 }
                 (Step::Finish, State::Migrating { since, token }) => {
                     running -= 1;
@@ -262,8 +300,18 @@ impl Migration {
                         lock.release(&owner(i), token, now);
                     }
                     state[i] = State::Serving;
-                    spans.push(Span { instance: id(i), kind: SpanKind::Migrating, start: secs(since), end: secs(now) });
-                    spans.push(Span { instance: id(i), kind: SpanKind::Serving, start: secs(now), end: secs(self.horizon) });
+                    spans.push(Span {
+                        instance: id(i),
+                        kind: SpanKind::Migrating,
+                        start: secs(since),
+                        end: secs(now),
+                    });
+                    spans.push(Span {
+                        instance: id(i),
+                        kind: SpanKind::Serving,
+                        start: secs(now),
+                        end: secs(self.horizon),
+                    });
                 }
                 // A renewal or finish of an instance that crashed, and so on: nothing.
                 _ => {}
@@ -272,12 +320,19 @@ impl Migration {
         // Instances still waiting at the horizon.
         for (i, s) in state.iter().enumerate() {
             if let State::Waiting { since } = *s {
-                spans.push(Span { instance: id(i), kind: SpanKind::Waiting, start: secs(since), end: secs(self.horizon) });
+                spans.push(Span {
+                    instance: id(i),
+                    kind: SpanKind::Waiting,
+                    start: secs(since),
+                    end: secs(self.horizon),
+                });
             }
         }
-        let serving: Vec<f64> = spans.iter().filter(|s| s.kind == SpanKind::Serving).map(|s| s.start).collect();
+        let serving: Vec<f64> =
+            spans.iter().filter(|s| s.kind == SpanKind::Serving).map(|s| s.start).collect();
         let crashed = state.iter().filter(|s| **s == State::Crashed).count();
-        let all_serving_at = (serving.len() + crashed == n).then(|| serving.iter().copied().fold(0.0, f64::max));
+        let all_serving_at =
+            (serving.len() + crashed == n).then(|| serving.iter().copied().fold(0.0, f64::max));
         Ok(MigrationRun {
             guard,
             starts: starts.iter().map(|&d| secs(d)).collect(),
@@ -332,7 +387,11 @@ mod tests {
         let forever = Migration { ttl: None, ..m };
         let r = forever.run(Guard::Lease, SEED).unwrap();
         assert_eq!((r.started, r.completed, r.ready_at, r.all_serving_at), (1, 0, None, None));
-        assert_eq!(r.spans.iter().filter(|s| s.kind == SpanKind::Waiting).count(), 4, "the other four wait to the end");
+        assert_eq!(
+            r.spans.iter().filter(|s| s.kind == SpanKind::Waiting).count(),
+            4,
+            "the other four wait to the end"
+        );
     }
 
     #[test]
@@ -340,8 +399,20 @@ mod tests {
         let m = Migration::default();
         assert_eq!(m.run(Guard::Lease, 7).unwrap(), m.run(Guard::Lease, 7).unwrap());
         assert_ne!(m.run(Guard::Lease, 7).unwrap().starts, m.run(Guard::Lease, 8).unwrap().starts);
-        assert!(Migration { instances: 0, ..m }.run(Guard::Lease, 1).unwrap_err().to_string().contains("instances"));
-        assert!(Migration { renew_every: Duration::from_secs(10), ..m }.validate().unwrap_err().to_string().contains("renew"));
+        assert!(
+            Migration { instances: 0, ..m }
+                .run(Guard::Lease, 1)
+                .unwrap_err()
+                .to_string()
+                .contains("instances")
+        );
+        assert!(
+            Migration { renew_every: Duration::from_secs(10), ..m }
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("renew")
+        );
         assert!(Migration { poll: Duration::ZERO, ..m }.validate().is_err());
     }
 }

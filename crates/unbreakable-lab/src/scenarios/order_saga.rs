@@ -27,8 +27,8 @@ use crate::error::check_probability;
 use crate::idempotency::ledger::{Cents, Ledger, MemoryLedger, Transfer};
 use crate::idempotency::{IdempotencyKey, Policy};
 use crate::retry::{Backoff, Jitter};
-use crate::sim::{rng, Latency, SimTime};
-use crate::transactions::saga::{Action, Saga, Status, ORDER_FLOW};
+use crate::sim::{Latency, SimTime, rng};
+use crate::transactions::saga::{Action, ORDER_FLOW, Saga, Status};
 
 /// What a span of the timeline was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -214,7 +214,14 @@ impl World {
     }
 
     fn snapshot(&self, at: SimTime, after: &'static str) -> Snapshot {
-        Snapshot { at, after, order: self.order, reserved: i64::from(self.reservations), charged: self.charged, shipped: self.shipments > 0 }
+        Snapshot {
+            at,
+            after,
+            order: self.order,
+            reserved: i64::from(self.reservations),
+            charged: self.charged,
+            shipped: self.shipments > 0,
+        }
     }
 }
 
@@ -226,12 +233,18 @@ impl OrderSaga {
     /// outside 0-1, a zero timeout, or a non-positive price.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.fail_step.is_some_and(|s| s >= ORDER_FLOW.len()) {
-            return Err(ConfigError::new("fail_step", format!("the order flow has steps 0 to {}", ORDER_FLOW.len() - 1)));
+            return Err(ConfigError::new(
+                "fail_step",
+                format!("the order flow has steps 0 to {}", ORDER_FLOW.len() - 1),
+            ));
         }
         if self.compensation_failures > MAX_COMPENSATION_FAILURES {
             return Err(ConfigError::new(
                 "compensation_failures",
-                format!("{} is more than {MAX_COMPENSATION_FAILURES}; a compensation that keeps failing needs a person, not more retries", self.compensation_failures),
+                format!(
+                    "{} is more than {MAX_COMPENSATION_FAILURES}; a compensation that keeps failing needs a person, not more retries",
+                    self.compensation_failures
+                ),
             ));
         }
         check_probability("lost_acks", self.lost_acks)?;
@@ -249,7 +262,17 @@ impl OrderSaga {
         self.validate()?;
         let mut r = rng(seed);
         let ledger = MemoryLedger::new(&[("customer", OPENING), ("shop", OPENING)], Policy::default())?;
-        let mut w = World { idempotent: self.idempotent, order: "none", stock: STOCK, reservations: 0, ledger, charged: 0, shipments: 0, seen: BTreeSet::new(), price: self.price };
+        let mut w = World {
+            idempotent: self.idempotent,
+            order: "none",
+            stock: STOCK,
+            reservations: 0,
+            ledger,
+            charged: 0,
+            shipments: 0,
+            seen: BTreeSet::new(),
+            price: self.price,
+        };
         let mut saga = Saga::new(ORDER_FLOW.len())?;
         let mut now = SimTime::ZERO;
         let (mut spans, mut snapshots) = (Vec::new(), vec![w.snapshot(now, "start")]);
@@ -288,7 +311,12 @@ impl OrderSaga {
             let ack_lost = ok && r.random::<f64>() < self.lost_acks;
             if ok && !ack_lost {
                 now += took;
-                spans.push(Span { label, start, end: now, kind: if compensating { SpanKind::Compensation } else { SpanKind::Step } });
+                spans.push(Span {
+                    label,
+                    start,
+                    end: now,
+                    kind: if compensating { SpanKind::Compensation } else { SpanKind::Step },
+                });
                 saga.record(action, true).map_err(|e| ConfigError::new("saga", e.to_string()))?;
             } else if fails_for_good {
                 now += took;
@@ -298,7 +326,12 @@ impl OrderSaga {
                 // No answer (service down, or the answer was lost): wait out the timeout,
                 // back off, and send the same action again.
                 now += self.timeout;
-                spans.push(Span { label, start, end: now, kind: if ack_lost { SpanKind::AnswerLost } else { SpanKind::Retried } });
+                spans.push(Span {
+                    label,
+                    start,
+                    end: now,
+                    kind: if ack_lost { SpanKind::AnswerLost } else { SpanKind::Retried },
+                });
                 now += delays.next().unwrap_or(self.timeout);
             }
         }
@@ -323,10 +356,20 @@ mod tests {
 
     #[test]
     fn payment_declined_runs_the_compensations_in_reverse() {
-        let run = OrderSaga { fail_step: Some(2), compensation_failures: 2, ..OrderSaga::default() }.run(1).unwrap();
+        let run = OrderSaga { fail_step: Some(2), compensation_failures: 2, ..OrderSaga::default() }
+            .run(1)
+            .unwrap();
         assert_eq!(run.status, Status::Compensated);
-        let done: Vec<&str> = run.spans.iter().filter(|s| !matches!(s.kind, SpanKind::Retried | SpanKind::AnswerLost)).map(|s| s.label).collect();
-        assert_eq!(done, ["create order", "reserve inventory", "process payment", "release inventory", "cancel order"]);
+        let done: Vec<&str> = run
+            .spans
+            .iter()
+            .filter(|s| !matches!(s.kind, SpanKind::Retried | SpanKind::AnswerLost))
+            .map(|s| s.label)
+            .collect();
+        assert_eq!(
+            done,
+            ["create order", "reserve inventory", "process payment", "release inventory", "cancel order"]
+        );
         // Each compensation failed twice first and was retried.
         assert_eq!(run.spans.iter().filter(|s| s.kind == SpanKind::Retried).count(), 4);
         assert_eq!((run.customer_change, run.stock_missing, run.money_created), (0, 0, 0));
@@ -335,7 +378,11 @@ mod tests {
     #[test]
     fn without_idempotency_a_lost_refund_answer_refunds_twice() {
         // Shipping fails; the refund's answer is lost at least once for some seed.
-        let bad = (0..200).map(|seed| OrderSaga { fail_step: Some(3), lost_acks: 0.5, idempotent: false, ..OrderSaga::default() }.run(seed).unwrap());
+        let bad = (0..200).map(|seed| {
+            OrderSaga { fail_step: Some(3), lost_acks: 0.5, idempotent: false, ..OrderSaga::default() }
+                .run(seed)
+                .unwrap()
+        });
         assert!(bad.into_iter().any(|r| r.customer_change > 0), "some run should refund twice");
     }
 

@@ -13,7 +13,7 @@ use rand::Rng;
 
 use crate::error::Error;
 use crate::retry::{ErrorClass, Retry, RetryPolicy};
-use crate::sim::{run_paused, substream, Attempt, Outcome, Recorder, ServiceConfig, SimClock};
+use crate::sim::{Attempt, Outcome, Recorder, ServiceConfig, SimClock, run_paused, substream};
 
 /// Runs `clients` clients, started uniformly over `spread`, each sending one request with
 /// `policy` to one shared service, until all are done. Returns one row per attempt, in
@@ -22,7 +22,13 @@ use crate::sim::{run_paused, substream, Attempt, Outcome, Recorder, ServiceConfi
 ///
 /// # Errors
 /// An invalid service configuration, or a runtime the OS refuses to build.
-pub fn clients(clients: u32, spread: Duration, service: ServiceConfig, policy: RetryPolicy, seed: u64) -> Result<Recorder, Error> {
+pub fn clients(
+    clients: u32,
+    spread: Duration,
+    service: ServiceConfig,
+    policy: RetryPolicy,
+    seed: u64,
+) -> Result<Recorder, Error> {
     let service = Rc::new(RefCell::new(service.build()?));
     let rec = run_paused(async move {
         let clock = SimClock::start();
@@ -44,7 +50,13 @@ pub fn clients(clients: u32, spread: Duration, service: ServiceConfig, policy: R
                                 let latency = r.latency.unwrap_or(Duration::from_secs(3600));
                                 tokio::time::sleep(latency).await;
                                 let outcome = if r.latency.is_some() { r.outcome } else { Outcome::TimedOut };
-                                rec.borrow_mut().record(Attempt { client: c, attempt, sent, finished: sent + latency, outcome });
+                                rec.borrow_mut().record(Attempt {
+                                    client: c,
+                                    attempt,
+                                    sent,
+                                    finished: sent + latency,
+                                    outcome,
+                                });
                                 if outcome.is_success() { Ok(()) } else { Err(outcome) }
                             }
                         },

@@ -15,11 +15,11 @@
 use rand::Rng;
 use serde::Serialize;
 
-use crate::error::{check_probability, ConfigError};
+use crate::error::{ConfigError, check_probability};
 use crate::idempotency::ledger::{Cents, Ledger, MemoryLedger, Transfer};
 use crate::idempotency::{IdempotencyKey, Policy};
 use crate::retry::MAX_RETRIES;
-use crate::sim::{rng, SimTime};
+use crate::sim::{SimTime, rng};
 
 /// The experiment's settings.
 ///
@@ -76,7 +76,10 @@ impl LossyPayments {
         check_probability("loss", self.loss)?;
         check_probability("duplicate", self.duplicate)?;
         if self.max_retries > MAX_RETRIES {
-            return Err(ConfigError::new("max_retries", format!("{} retries is more than {MAX_RETRIES}", self.max_retries)));
+            return Err(ConfigError::new(
+                "max_retries",
+                format!("{} retries is more than {MAX_RETRIES}", self.max_retries),
+            ));
         }
         if self.amount <= 0 {
             return Err(ConfigError::new("amount", "payments move a positive amount"));
@@ -118,7 +121,11 @@ impl LossyPayments {
             let before = ledger.applied().unwrap_or(0);
             let mut answered = false;
             for _attempt in 0..=self.max_retries {
-                let (request_lost, dup, response_lost) = (r.random::<f64>() < self.loss, r.random::<f64>() < self.duplicate, r.random::<f64>() < self.loss);
+                let (request_lost, dup, response_lost) = (
+                    r.random::<f64>() < self.loss,
+                    r.random::<f64>() < self.duplicate,
+                    r.random::<f64>() < self.loss,
+                );
                 if request_lost {
                     continue;
                 }
@@ -161,7 +168,11 @@ mod tests {
             // Extra charges per payment are at most `max_retries`; a generous bound on
             // their standard deviation is the square root of the mean times that.
             let se = (mean * f64::from(x.max_retries) / n).sqrt();
-            assert!((mean - x.expected_extra()).abs() < 4.0 * se + 1e-9, "loss {loss}: {mean} vs {}", x.expected_extra());
+            assert!(
+                (mean - x.expected_extra()).abs() < 4.0 * se + 1e-9,
+                "loss {loss}: {mean} vs {}",
+                x.expected_extra()
+            );
             assert_eq!((keyed.extra_charges, keyed.double_charged), (0, 0));
             assert!(bare.money_conserved && keyed.money_conserved);
             // The same network: the same payments are never applied either way.
@@ -174,6 +185,9 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused() {
-        assert_eq!(LossyPayments { loss: 2.0, ..LossyPayments::default() }.run(true, 1).unwrap_err().field, "loss");
+        assert_eq!(
+            LossyPayments { loss: 2.0, ..LossyPayments::default() }.run(true, 1).unwrap_err().field,
+            "loss"
+        );
     }
 }

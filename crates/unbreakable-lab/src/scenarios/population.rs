@@ -11,7 +11,9 @@ use crate::error::ConfigError;
 use crate::retry::{
     AdaptiveThrottle, BreakerConfig, CircuitBreaker, RetryPolicy, RetryQuota, RetryRatio, RetryToken,
 };
-use crate::sim::{substream, Arrivals, Attempt, EventQueue, Outcome, Recorder, ServiceConfig, ServiceModel, SimRng, SimTime};
+use crate::sim::{
+    Arrivals, Attempt, EventQueue, Outcome, Recorder, ServiceConfig, ServiceModel, SimRng, SimTime, substream,
+};
 
 /// What guards a client's retries, shared by the clients of one instance.
 #[derive(Debug, Clone, Serialize)]
@@ -215,10 +217,16 @@ impl Population {
         let mut total = 0u64;
         for g in &self.groups {
             if g.instances == 0 {
-                return Err(ConfigError::new("instances", format!("group `{}` needs at least one instance", g.name)));
+                return Err(ConfigError::new(
+                    "instances",
+                    format!("group `{}` needs at least one instance", g.name),
+                ));
             }
             if g.jobs == 0 {
-                return Err(ConfigError::new("jobs", format!("group `{}` needs at least one job per client", g.name)));
+                return Err(ConfigError::new(
+                    "jobs",
+                    format!("group `{}` needs at least one job per client", g.name),
+                ));
             }
             match g.strategy.guard {
                 Guard::Breaker(b) => drop(b.build()?),
@@ -235,7 +243,9 @@ impl Population {
         if total > MAX_CLIENTS {
             return Err(ConfigError::new(
                 "groups",
-                format!("about {total} jobs is more than {MAX_CLIENTS}; use fewer clients, jobs or a shorter horizon"),
+                format!(
+                    "about {total} jobs is more than {MAX_CLIENTS}; use fewer clients, jobs or a shorter horizon"
+                ),
             ));
         }
         Ok(())
@@ -312,7 +322,13 @@ impl Population {
                         _ => None,
                     };
                     if let Some(outcome) = refused {
-                        rec.record(Attempt { client: id, attempt: c.attempt, sent: now, finished: now, outcome });
+                        rec.record(Attempt {
+                            client: id,
+                            attempt: c.attempt,
+                            sent: now,
+                            finished: now,
+                            outcome,
+                        });
                         self.after_failure(id, now, outcome, &mut clients, &mut guards, &mut q, &mut rec);
                         continue;
                     }
@@ -375,11 +391,21 @@ impl Population {
             _ => true,
         };
         if !allowed {
-            rec.record(Attempt { client: id, attempt: c.attempt + 1, sent: now, finished: now, outcome: Outcome::BudgetExhausted });
+            rec.record(Attempt {
+                client: id,
+                attempt: c.attempt + 1,
+                sent: now,
+                finished: now,
+                outcome: Outcome::BudgetExhausted,
+            });
             return self.next_job(id, now, clients, q);
         }
         let backoff = policy.backoff();
-        let u = if backoff.jitter().is_some_and(|j| j != crate::retry::Jitter::None) { c.rng.random::<f64>() } else { 0.0 };
+        let u = if backoff.jitter().is_some_and(|j| j != crate::retry::Jitter::None) {
+            c.rng.random::<f64>()
+        } else {
+            0.0
+        };
         let delay = backoff.delay(c.attempt, c.previous, u);
         c.previous = delay;
         c.attempt += 1;

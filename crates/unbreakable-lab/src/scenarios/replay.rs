@@ -11,7 +11,10 @@ use rand::Rng;
 
 use crate::error::Error;
 use crate::events::bank::{Account, Movement};
-use crate::events::{EventStore, EventStoreError, Expected, MemoryEventStore, MemorySnapshots, Repository, SnapshotPolicy, SnapshotStore};
+use crate::events::{
+    EventStore, EventStoreError, Expected, MemoryEventStore, MemorySnapshots, Repository, SnapshotPolicy,
+    SnapshotStore,
+};
 use crate::sim::rng;
 
 impl From<EventStoreError> for Error {
@@ -46,7 +49,14 @@ pub fn movements(n: u64, seed: u64) -> Vec<Movement> {
 ///
 /// # Errors
 /// Store errors.
-pub fn fill<St, Sn>(store: &mut St, snaps: &mut Sn, policy: SnapshotPolicy, stream: &str, events: &[Movement], batch: usize) -> Result<u64, Error>
+pub fn fill<St, Sn>(
+    store: &mut St,
+    snaps: &mut Sn,
+    policy: SnapshotPolicy,
+    stream: &str,
+    events: &[Movement],
+    batch: usize,
+) -> Result<u64, Error>
 where
     St: EventStore<Movement>,
     Sn: SnapshotStore<Account>,
@@ -113,7 +123,8 @@ impl RebuildWork {
         let mut out = Vec::new();
         let mut store = MemoryEventStore::new();
         store.append("acct", Expected::Exactly(0), events, 0)?;
-        let full = Repository::<Account, _, _>::new(store.clone(), MemorySnapshots::new(), SnapshotPolicy::never());
+        let full =
+            Repository::<Account, _, _>::new(store.clone(), MemorySnapshots::new(), SnapshotPolicy::never());
         for &interval in &self.intervals {
             let policy = match interval {
                 Some(n) => SnapshotPolicy::every(n)?,
@@ -134,9 +145,16 @@ impl RebuildWork {
             for &v in &versions {
                 let l = repo.state_at("acct", v)?;
                 if interval.is_some() && l.state != full.state_at("acct", v)?.state {
-                    return Err(Error::Data(format!("snapshot + tail differs from a full replay at version {v}")));
+                    return Err(Error::Data(format!(
+                        "snapshot + tail differs from a full replay at version {v}"
+                    )));
                 }
-                out.push(Rebuild { interval, version: v, events_applied: l.events_applied, from_snapshot: l.from_snapshot.is_some() });
+                out.push(Rebuild {
+                    interval,
+                    version: v,
+                    events_applied: l.events_applied,
+                    from_snapshot: l.from_snapshot.is_some(),
+                });
             }
         }
         Ok(out)
@@ -149,7 +167,8 @@ impl RebuildWork {
 /// 28 November 2026, the workbook's 2-core build machine: 0.40 us per event read, decoded
 /// and applied; a snapshot read 5.2 us; a snapshot written in its own durable commit 70 us);
 /// the notebook measures its own and draws the same chart from them.
-pub const SNAPSHOT_COSTS: (f64, f64, f64, &str) = (0.40, 5.2, 70.0, "SQLite costs measured by replay_bench (release) on the workbook machine");
+pub const SNAPSHOT_COSTS: (f64, f64, f64, &str) =
+    (0.40, 5.2, 70.0, "SQLite costs measured by replay_bench (release) on the workbook machine");
 
 /// Expected cost of one command (load + append) per snapshot interval `n`, in the units
 /// of the inputs: reading a snapshot, replaying on average `(n - 1) / 2` events after it,
@@ -187,7 +206,12 @@ pub struct Timed {
 ///
 /// # Errors
 /// Store errors.
-pub fn time_rebuilds<St, Sn>(name: &'static str, repo: &Repository<Account, St, Sn>, lengths: &[u64], repeats: usize) -> Result<Vec<Timed>, Error>
+pub fn time_rebuilds<St, Sn>(
+    name: &'static str,
+    repo: &Repository<Account, St, Sn>,
+    lengths: &[u64],
+    repeats: usize,
+) -> Result<Vec<Timed>, Error>
 where
     St: EventStore<Movement>,
     Sn: SnapshotStore<Account>,
@@ -206,7 +230,13 @@ where
                 return Err(Error::Data(format!("{stream} is at version {}, not {length}", l.version)));
             }
         }
-        out.push(Timed { store: name, interval: repo.policy().interval(), length, events_applied: applied, micros: best });
+        out.push(Timed {
+            store: name,
+            interval: repo.policy().interval(),
+            length,
+            events_applied: applied,
+            micros: best,
+        });
     }
     Ok(out)
 }

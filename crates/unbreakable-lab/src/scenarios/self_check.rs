@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::ConfigError;
-use crate::sim::{substream, Arrivals, Latency, WorkerPool};
+use crate::sim::{Arrivals, Latency, WorkerPool, substream};
 
 /// The projection-lag experiment's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -120,7 +120,10 @@ impl ProjectionLag {
     /// keep up on average (`writes_per_sec * mean apply >= 1`: the lag would grow without bound).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.writes_per_sec.is_finite() && self.writes_per_sec > 0.0) {
-            return Err(ConfigError::new("writes_per_sec", format!("{} is not a positive rate", self.writes_per_sec)));
+            return Err(ConfigError::new(
+                "writes_per_sec",
+                format!("{} is not a positive rate", self.writes_per_sec),
+            ));
         }
         self.apply.validate()?;
         if self.utilisation() >= 1.0 {
@@ -237,7 +240,11 @@ mod tests {
 
     #[test]
     fn nothing_is_stale_when_the_read_comes_after_every_lag() {
-        let x = ProjectionLag { read_after: Duration::from_secs(10), horizon: Duration::from_secs(20), ..ProjectionLag::default() };
+        let x = ProjectionLag {
+            read_after: Duration::from_secs(10),
+            horizon: Duration::from_secs(20),
+            ..ProjectionLag::default()
+        };
         assert_eq!(x.run(1).unwrap().stale_share(), 0.0);
         // A read before the event is even published is always stale.
         let early = ProjectionLag { read_after: Duration::from_millis(1), ..x };
@@ -251,6 +258,10 @@ mod tests {
         let e = x.run(1).unwrap_err().to_string();
         assert!(e.contains("falls behind"), "{e}");
         assert!(ProjectionLag { writes_per_sec: 0.0, ..x }.run(1).is_err());
-        assert!(ProjectionLag { apply: Latency::Fixed(Duration::from_millis(1)), ..x }.predicted_stale().is_none());
+        assert!(
+            ProjectionLag { apply: Latency::Fixed(Duration::from_millis(1)), ..x }
+                .predicted_stale()
+                .is_none()
+        );
     }
 }

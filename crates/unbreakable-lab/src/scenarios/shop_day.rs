@@ -26,9 +26,9 @@ use std::time::Duration;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::degrade::{storefront, Dependency, Health, Mode, Shown, Status};
-use crate::error::{check_probability, ConfigError};
-use crate::sim::{count_in_bins, rng, substream, Arrivals, SimTime};
+use crate::degrade::{Dependency, Health, Mode, Shown, Status, storefront};
+use crate::error::{ConfigError, check_probability};
+use crate::sim::{Arrivals, SimTime, count_in_bins, rng, substream};
 
 /// The day's settings.
 ///
@@ -100,7 +100,11 @@ impl Day {
     pub fn per_hour(&self, keep: impl Fn(&Visit) -> bool) -> Vec<(f64, f64)> {
         let hours = self.visits.last().map_or(0, |v| v.at.as_secs() / 3600 + 1).max(24);
         let times = self.visits.iter().filter(|v| keep(v)).map(|v| v.at);
-        count_in_bins(times, 3600.0, hours as f64 * 3600.0).iter().enumerate().map(|(h, &k)| (h as f64 + 0.5, k as f64)).collect()
+        count_in_bins(times, 3600.0, hours as f64 * 3600.0)
+            .iter()
+            .enumerate()
+            .map(|(h, &k)| (h as f64 + 0.5, k as f64))
+            .collect()
     }
 
     /// Purchases made in `[from, to)`.
@@ -163,7 +167,8 @@ impl ShopDay {
                     _ => 0.0,
                 };
                 let can_pay = checkout.render(health, how).section("payment") == Some(&Shown::Live);
-                let p = self.conversion * ((1.0 - self.via_recommendations) + self.via_recommendations * recs);
+                let p =
+                    self.conversion * ((1.0 - self.via_recommendations) + self.via_recommendations * recs);
                 let served = !matches!(page.status, Status::Error(_));
                 Visit { at, status: page.status, bought: served && can_pay && u < p }
             })
@@ -192,10 +197,19 @@ mod tests {
             let se = (want * (1.0 - want) / base).sqrt();
             assert!((got - want).abs() <= 3.0 * se + 1e-9, "{mode:?}: {got} vs {want}");
             // Outside the outage, every mode sells exactly as on a normal day.
-            assert_eq!(day.sales_between(Duration::ZERO, d.outage.0), normal.sales_between(Duration::ZERO, d.outage.0));
+            assert_eq!(
+                day.sales_between(Duration::ZERO, d.outage.0),
+                normal.sales_between(Duration::ZERO, d.outage.0)
+            );
         }
         assert!((d.predicted_share(Mode::Degrade) - 0.85).abs() < 1e-12);
-        let errors = d.run(Some(Mode::FailWhole), 5).unwrap().visits.iter().filter(|v| v.status == Status::Error(500)).count();
+        let errors = d
+            .run(Some(Mode::FailWhole), 5)
+            .unwrap()
+            .visits
+            .iter()
+            .filter(|v| v.status == Status::Error(500))
+            .count();
         assert!(errors > 10_000, "{errors}");
     }
 

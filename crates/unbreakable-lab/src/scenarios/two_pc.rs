@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::error::ConfigError;
 use crate::scenarios::order_saga::{OrderSaga, SpanKind};
-use crate::sim::{rng, Arrivals, Latency, SimTime};
+use crate::sim::{Arrivals, Latency, SimTime, rng};
 use crate::transactions::two_phase::{Coordinator, Msg, Outcome, Participant, Vote};
 
 /// Where the coordinator crashes.
@@ -123,8 +123,9 @@ impl Blocking {
         self.validate()?;
         let mut r = rng(seed);
         let n = self.participants;
-        let mut parts: Vec<Participant> =
-            (0..n).map(|i| Participant::new(i, if self.one_votes_no && i == n - 1 { Vote::No } else { Vote::Yes })).collect();
+        let mut parts: Vec<Participant> = (0..n)
+            .map(|i| Participant::new(i, if self.one_votes_no && i == n - 1 { Vote::No } else { Vote::Yes }))
+            .collect();
         let mut coord = Coordinator::new(n);
         let mut d = || self.message_delay.sample(&mut r);
         let prepares = coord.start();
@@ -176,7 +177,12 @@ impl Blocking {
         // A participant that voted no released its locks when it voted.
         for (p, part) in parts.iter().enumerate() {
             if part.vote == Vote::No {
-                lock_held[p] = lock_held[p].min(votes.iter().find(|v| matches!(v.1, Msg::Voted(q, _) if q == p)).map_or(SimTime::ZERO, |v| v.0));
+                lock_held[p] = lock_held[p].min(
+                    votes
+                        .iter()
+                        .find(|v| matches!(v.1, Msg::Voted(q, _) if q == p))
+                        .map_or(SimTime::ZERO, |v| v.0),
+                );
             }
         }
         let (mut blocked, mut waited) = (0u64, 0.0);
@@ -187,7 +193,12 @@ impl Blocking {
                 waited += (*held - t).as_secs_f64();
             }
         }
-        Ok(Blocked { decision, lock_held, blocked, mean_wait_s: if blocked > 0 { waited / blocked as f64 } else { 0.0 } })
+        Ok(Blocked {
+            decision,
+            lock_held,
+            blocked,
+            mean_wait_s: if blocked > 0 { waited / blocked as f64 } else { 0.0 },
+        })
     }
 
     /// The downtimes the blocking chart sweeps: 0 to 120 s.
@@ -227,8 +238,18 @@ pub fn compare(downtime: Duration, seed: u64) -> Result<Vec<Comparison>, ConfigE
         _ => 0.0,
     };
     Ok(vec![
-        Comparison { design: "two-phase commit", lock_s: twopc.max_lock().as_secs_f64(), blocked: twopc.blocked, intermediate_visible_s: 0.0 },
-        Comparison { design: "saga", lock_s: 0.0, blocked: 0, intermediate_visible_s: visible + downtime.as_secs_f64() },
+        Comparison {
+            design: "two-phase commit",
+            lock_s: twopc.max_lock().as_secs_f64(),
+            blocked: twopc.blocked,
+            intermediate_visible_s: 0.0,
+        },
+        Comparison {
+            design: "saga",
+            lock_s: 0.0,
+            blocked: 0,
+            intermediate_visible_s: visible + downtime.as_secs_f64(),
+        },
     ])
 }
 
@@ -245,10 +266,20 @@ mod tests {
             assert!((30.0..30.05).contains(&lock), "{crash:?}: {lock}");
             // Poisson: blocked ~ 10/s x 3 participants x 30 s = 900, sd 30.
             let expected: f64 = run.lock_held.iter().map(|h| h.as_secs_f64() * b.request_rate).sum();
-            assert!((run.blocked as f64 - expected).abs() < 4.0 * expected.sqrt(), "{} vs {expected}", run.blocked);
+            assert!(
+                (run.blocked as f64 - expected).abs() < 4.0 * expected.sqrt(),
+                "{} vs {expected}",
+                run.blocked
+            );
         }
-        assert_eq!(Blocking { crash: CrashAt::AfterPrepare, ..Blocking::default() }.run(1).unwrap().decision, Outcome::Abort);
-        assert_eq!(Blocking { crash: CrashAt::AfterDecision, ..Blocking::default() }.run(1).unwrap().decision, Outcome::Commit);
+        assert_eq!(
+            Blocking { crash: CrashAt::AfterPrepare, ..Blocking::default() }.run(1).unwrap().decision,
+            Outcome::Abort
+        );
+        assert_eq!(
+            Blocking { crash: CrashAt::AfterDecision, ..Blocking::default() }.run(1).unwrap().decision,
+            Outcome::Commit
+        );
         let fine = Blocking { crash: CrashAt::Never, ..Blocking::default() }.run(1).unwrap();
         assert!(fine.max_lock() < Duration::from_millis(30) && fine.decision == Outcome::Commit);
     }

@@ -26,9 +26,9 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::{sleep, timeout};
 
-use crate::deadline::{within, Deadline};
+use crate::deadline::{Deadline, within};
 use crate::error::ConfigError;
-use crate::sim::{bins, rng, run_paused, substream, Arrivals, Latency, SimClock, SimTime};
+use crate::sim::{Arrivals, Latency, SimClock, SimTime, bins, rng, run_paused, substream};
 
 /// How the chain bounds its waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -162,7 +162,12 @@ impl WastedRun {
             .map(|h| {
                 let sum = |waiting: bool| {
                     // `+ 0.0`: an empty float sum is -0.0, which prints as "-0".
-                    self.busy.iter().filter(|b| b.hop == h && b.waiting == waiting).map(|b| self.wasted(b).as_secs_f64()).sum::<f64>() + 0.0
+                    self.busy
+                        .iter()
+                        .filter(|b| b.hop == h && b.waiting == waiting)
+                        .map(|b| self.wasted(b).as_secs_f64())
+                        .sum::<f64>()
+                        + 0.0
                 };
                 (hop_name(h), sum(false), sum(true))
             })
@@ -228,7 +233,13 @@ impl Chain {
 
     /// Starts hop `hop` of request `request` as its own task, as a remote service would
     /// run it: whoever called it can stop waiting, but cannot stop it.
-    fn spawn(self: &Arc<Self>, request: u32, hop: u32, works: Arc<[Duration]>, deadline: Option<Deadline>) -> tokio::task::JoinHandle<Result<(), HopError>> {
+    fn spawn(
+        self: &Arc<Self>,
+        request: u32,
+        hop: u32,
+        works: Arc<[Duration]>,
+        deadline: Option<Deadline>,
+    ) -> tokio::task::JoinHandle<Result<(), HopError>> {
         self.live.fetch_add(1, Ordering::SeqCst);
         let chain = Arc::clone(self);
         tokio::spawn(async move {
@@ -237,7 +248,13 @@ impl Chain {
         })
     }
 
-    async fn hop(self: Arc<Self>, request: u32, hop: u32, works: Arc<[Duration]>, deadline: Option<Deadline>) -> Result<(), HopError> {
+    async fn hop(
+        self: Arc<Self>,
+        request: u32,
+        hop: u32,
+        works: Arc<[Duration]>,
+        deadline: Option<Deadline>,
+    ) -> Result<(), HopError> {
         let now = self.clock.now();
         if let Some(d) = deadline {
             d.check(now).map_err(|_| HopError::FailFast)?;
@@ -292,10 +309,16 @@ impl WastedWork {
             return Err(ConfigError::new("hops", format!("{} hops is outside 1..={MAX_HOPS}", self.hops)));
         }
         if self.budget.is_zero() || self.hop_timeout.is_zero() {
-            return Err(ConfigError::new("budget", "the client budget and the hop timeout must be longer than zero"));
+            return Err(ConfigError::new(
+                "budget",
+                "the client budget and the hop timeout must be longer than zero",
+            ));
         }
         if !(self.slowdown.2.is_finite() && self.slowdown.2 > 0.0) {
-            return Err(ConfigError::new("slowdown", format!("factor {} must be a positive number (1.0: no slowdown)", self.slowdown.2)));
+            return Err(ConfigError::new(
+                "slowdown",
+                format!("factor {} must be a positive number (1.0: no slowdown)", self.slowdown.2),
+            ));
         }
         self.hop_work.validate()?;
         self.leaf_work.validate()
@@ -314,7 +337,8 @@ impl WastedWork {
         let plans: Vec<(SimTime, Arc<[Duration]>)> = arrivals
             .iter()
             .map(|&t| {
-                let mut works: Vec<Duration> = (0..self.hops - 1).map(|_| self.hop_work.sample(&mut work_rng)).collect();
+                let mut works: Vec<Duration> =
+                    (0..self.hops - 1).map(|_| self.hop_work.sample(&mut work_rng)).collect();
                 let mut leaf = self.leaf_work.sample(&mut work_rng);
                 if self.slowdown.0 <= t && t < self.slowdown.1 {
                     leaf = leaf.mul_f64(self.slowdown.2);
@@ -338,7 +362,8 @@ impl WastedWork {
                 let chain = Arc::clone(&chain);
                 clients.push(tokio::spawn(async move {
                     let sent = chain.clock.now();
-                    let deadline = (chain.propagation == Propagation::Deadline).then(|| Deadline::after(sent, chain.cfg.budget));
+                    let deadline = (chain.propagation == Propagation::Deadline)
+                        .then(|| Deadline::after(sent, chain.cfg.budget));
                     let first = chain.spawn(i as u32, 0, works, deadline);
                     let ok = matches!(timeout(chain.cfg.budget, first).await, Ok(Ok(Ok(()))));
                     Request { sent, done: chain.clock.now(), ok }
@@ -392,7 +417,12 @@ mod tests {
     fn a_hop_with_no_budget_left_fails_fast_without_working() {
         let s = Duration::from_secs;
         // A works 20 s, B 20 s: B's call to C would start at 40 s, past the 30 s budget.
-        let w = WastedWork { hop_work: Latency::Fixed(s(20)), slowdown: (s(0), s(0), 1.0), horizon: s(20), ..WastedWork::default() };
+        let w = WastedWork {
+            hop_work: Latency::Fixed(s(20)),
+            slowdown: (s(0), s(0), 1.0),
+            horizon: s(20),
+            ..WastedWork::default()
+        };
         let run = w.run(Propagation::Deadline, 3).unwrap();
         assert!(run.requests.iter().all(|r| !r.ok));
         // B stops its work at the deadline; C never starts.
@@ -402,7 +432,10 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused() {
-        assert_eq!(WastedWork { hops: 0, ..WastedWork::default() }.run(Propagation::Deadline, 1).unwrap_err().field, "hops");
+        assert_eq!(
+            WastedWork { hops: 0, ..WastedWork::default() }.run(Propagation::Deadline, 1).unwrap_err().field,
+            "hops"
+        );
         let w = WastedWork { slowdown: (Duration::ZERO, Duration::ZERO, f64::NAN), ..WastedWork::default() };
         assert_eq!(w.validate().unwrap_err().field, "slowdown");
     }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::ConfigError;
-use crate::sim::{count_in_bins, rng, substream, Arrivals, Latency, SimTime, WorkerPool};
+use crate::sim::{Arrivals, Latency, SimTime, WorkerPool, count_in_bins, rng, substream};
 
 /// How the API calls the weather service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -151,7 +151,11 @@ impl WeatherRun {
     /// [`count_in_bins`]: empty for a nonsense bin).
     pub fn per_second(&self, answer: Answer, bin: f64, until: f64) -> Vec<(f64, f64)> {
         let answered = self.requests.iter().filter(|r| r.answer == answer).map(|r| r.answered);
-        count_in_bins(answered, bin, until).iter().enumerate().map(|(i, &k)| (i as f64 * bin, k as f64 / bin)).collect()
+        count_in_bins(answered, bin, until)
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (i as f64 * bin, k as f64 / bin))
+            .collect()
     }
 
     /// Requests waiting in the queue for a thread at time `t`.
@@ -161,7 +165,10 @@ impl WeatherRun {
 
     /// Threads busy at time `t`.
     pub fn busy_at(&self, t: SimTime) -> usize {
-        self.requests.iter().filter(|r| r.started.is_some_and(|s| s <= t) && r.released.is_some_and(|e| t < e)).count()
+        self.requests
+            .iter()
+            .filter(|r| r.started.is_some_and(|s| s <= t) && r.released.is_some_and(|e| t < e))
+            .count()
     }
 }
 
@@ -175,10 +182,16 @@ impl Weather {
         WorkerPool::new(self.threads)?;
         self.weather.validate()?;
         if self.patience.is_zero() {
-            return Err(ConfigError::new("patience", "users who give up at once are never served; use a few seconds"));
+            return Err(ConfigError::new(
+                "patience",
+                "users who give up at once are never served; use a few seconds",
+            ));
         }
         if self.hang.1 < self.hang.0 {
-            return Err(ConfigError::new("hang", format!("the hang ends ({:?}) before it starts ({:?})", self.hang.1, self.hang.0)));
+            return Err(ConfigError::new(
+                "hang",
+                format!("the hang ends ({:?}) before it starts ({:?})", self.hang.1, self.hang.0),
+            ));
         }
         Ok(())
     }
@@ -191,7 +204,10 @@ impl Weather {
     pub fn run(&self, protection: Protection, seed: u64) -> Result<WeatherRun, ConfigError> {
         self.validate()?;
         if protection == Protection::ReadTimeout(Duration::ZERO) {
-            return Err(ConfigError::new("timeout", "a zero read timeout fails every call; use a high percentile of the latency"));
+            return Err(ConfigError::new(
+                "timeout",
+                "a zero read timeout fails every call; use a high percentile of the latency",
+            ));
         }
         let arrivals = Arrivals::flat(self.rate).sample(self.horizon, &mut rng(seed))?;
         let mut latency_rng = substream(seed, 1);
@@ -214,7 +230,13 @@ impl Weather {
             };
             let slot = pool.admit_with(arrived, Some(self.patience), |start| hold_from(start).0);
             let served = match slot {
-                Err(_) => Served { arrived, started: None, released: None, answered: arrived + self.patience, answer: Answer::Failed },
+                Err(_) => Served {
+                    arrived,
+                    started: None,
+                    released: None,
+                    answered: arrived + self.patience,
+                    answer: Answer::Failed,
+                },
                 Ok(slot) => {
                     let (_, answered) = hold_from(slot.start);
                     let late = slot.end > arrived + self.patience;
@@ -225,14 +247,21 @@ impl Weather {
                         (false, false) => Answer::Unavailable,
                     };
                     let answered_at = if late { arrived + self.patience } else { slot.end };
-                    Served { arrived, started: Some(slot.start), released: Some(slot.end), answered: answered_at, answer }
+                    Served {
+                        arrived,
+                        started: Some(slot.start),
+                        released: Some(slot.end),
+                        answered: answered_at,
+                        answer,
+                    }
                 }
             };
             requests.push(served);
         }
         // The cache holds the last live answer: a fallback is cached weather if a live
         // answer came in within the TTL before it.
-        let mut live: Vec<SimTime> = requests.iter().filter(|r| r.answer == Answer::Live).map(|r| r.answered).collect();
+        let mut live: Vec<SimTime> =
+            requests.iter().filter(|r| r.answer == Answer::Live).map(|r| r.answered).collect();
         live.sort_unstable();
         for r in requests.iter_mut().filter(|r| r.answer == Answer::Unavailable) {
             let before = live.partition_point(|&t| t <= r.answered);

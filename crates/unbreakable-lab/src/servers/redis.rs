@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_loopback_port, last_lines, venv, ChildGuard, ServerError};
+use super::{ChildGuard, ServerError, free_loopback_port, last_lines, venv};
 
 const WHAT: &str = "Redis";
 
@@ -81,11 +81,17 @@ impl RedisServer {
                 return Ok(server);
             }
             if let Ok(Some(status)) = server.child.0.try_wait() {
-                return Err(ServerError::Start { what: WHAT, detail: format!("exited with {status}: {}", tail(&log)) });
+                return Err(ServerError::Start {
+                    what: WHAT,
+                    detail: format!("exited with {status}: {}", tail(&log)),
+                });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Err(ServerError::Start { what: WHAT, detail: format!("no answer to PING within 10 s: {}", tail(&log)) })
+        Err(ServerError::Start {
+            what: WHAT,
+            detail: format!("no answer to PING within 10 s: {}", tail(&log)),
+        })
     }
 
     /// Whether it answers `PING` with `+PONG`.

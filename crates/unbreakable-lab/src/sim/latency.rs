@@ -114,15 +114,21 @@ impl Latency {
     /// ```
     pub fn sampler(&self) -> LatencySampler {
         // Parameters a distribution refuses give their mean (or median), as always.
-        let or_secs = |d: Option<Prepared>, fallback: Duration| d.unwrap_or(Prepared::Secs(fallback.as_secs_f64()));
+        let or_secs =
+            |d: Option<Prepared>, fallback: Duration| d.unwrap_or(Prepared::Secs(fallback.as_secs_f64()));
         LatencySampler(match *self {
             Latency::Fixed(d) => Prepared::Fixed(d),
             Latency::Uniform { lo, hi } => Prepared::Uniform { lo: lo.as_secs_f64(), hi: hi.as_secs_f64() },
-            Latency::Normal { mean, sd } => or_secs(Normal::new(mean.as_secs_f64(), sd.as_secs_f64()).map(Prepared::Normal).ok(), mean),
-            Latency::LogNormal { median, sigma } => {
-                or_secs(LogNormal::new(median.as_secs_f64().ln(), sigma).map(Prepared::LogNormal).ok(), median)
+            Latency::Normal { mean, sd } => {
+                or_secs(Normal::new(mean.as_secs_f64(), sd.as_secs_f64()).map(Prepared::Normal).ok(), mean)
             }
-            Latency::Exponential { mean } => or_secs(Exp::new(1.0 / mean.as_secs_f64()).map(Prepared::Exponential).ok(), mean),
+            Latency::LogNormal { median, sigma } => or_secs(
+                LogNormal::new(median.as_secs_f64().ln(), sigma).map(Prepared::LogNormal).ok(),
+                median,
+            ),
+            Latency::Exponential { mean } => {
+                or_secs(Exp::new(1.0 / mean.as_secs_f64()).map(Prepared::Exponential).ok(), mean)
+            }
         })
     }
 }
@@ -136,7 +142,10 @@ enum Prepared {
     Fixed(Duration),
     /// Always this many seconds (parameters a distribution refused).
     Secs(f64),
-    Uniform { lo: f64, hi: f64 },
+    Uniform {
+        lo: f64,
+        hi: f64,
+    },
     Normal(Normal<f64>),
     LogNormal(LogNormal<f64>),
     Exponential(Exp<f64>),
@@ -159,8 +168,9 @@ impl Distribution<Duration> for LatencySampler {
 /// The standard normal CDF (Abramowitz and Stegun 7.1.26, error below 1.5e-7).
 pub(crate) fn normal_cdf(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs() / std::f64::consts::SQRT_2);
-    let poly = t * (0.254_829_592
-        + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erf = 1.0 - poly * (-(x * x) / 2.0).exp();
     if x >= 0.0 { 0.5 * (1.0 + erf) } else { 0.5 * (1.0 - erf) }
 }

@@ -30,13 +30,13 @@ mod traffic;
 
 use std::time::Duration;
 
-pub use latency::{Latency, LatencySampler};
 pub(crate) use latency::normal_cdf as latency_normal_cdf;
-pub use pool::{erlang_b, erlang_c, PoolTimeout, Slot, WorkerPool, MAX_WORKERS};
+pub use latency::{Latency, LatencySampler};
+pub use pool::{MAX_WORKERS, PoolTimeout, Slot, WorkerPool, erlang_b, erlang_c};
 pub use queue::EventQueue;
 pub use recorder::{Attempt, Outcome, Recorder};
-pub use rng::{rng, substream, unit, SimRng};
-pub use runtime::{run_paused, SimClock};
+pub use rng::{SimRng, rng, substream, unit};
+pub use runtime::{SimClock, run_paused};
 pub use service::{Capacity, Effect, FaultWindow, Overflow, Recovery, Response, ServiceConfig, ServiceModel};
 pub use traffic::{ArrivalTimes, Arrivals, RateShape};
 
@@ -47,7 +47,11 @@ pub type SimTime = Duration;
 /// beyond what a `Duration` holds, some 584 billion years, give `Duration::MAX`).
 #[inline]
 pub fn secs(s: f64) -> Duration {
-    if s.is_finite() && s > 0.0 { Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX) } else { Duration::ZERO }
+    if s.is_finite() && s > 0.0 {
+        Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
+    } else {
+        Duration::ZERO
+    }
 }
 
 /// Nanoseconds of a time, saturating at `u64::MAX` (584 years): the integer clock of the
@@ -102,9 +106,15 @@ mod tests {
     #[test]
     fn nearest_rank_quantiles() {
         let v = [5.0, 1.0, 4.0, 2.0, 3.0];
-        assert_eq!((nearest_rank(&v, 0.0), nearest_rank(&v, 0.5), nearest_rank(&v, 0.99), nearest_rank(&v, 1.0)), (Some(1.0), Some(3.0), Some(5.0), Some(5.0)));
+        assert_eq!(
+            (nearest_rank(&v, 0.0), nearest_rank(&v, 0.5), nearest_rank(&v, 0.99), nearest_rank(&v, 1.0)),
+            (Some(1.0), Some(3.0), Some(5.0), Some(5.0))
+        );
         assert_eq!(nearest_rank::<u32>(&[], 0.5), None);
-        assert_eq!(nearest_rank(&[Duration::from_millis(7), Duration::from_millis(3)], 0.5), Some(Duration::from_millis(3)));
+        assert_eq!(
+            nearest_rank(&[Duration::from_millis(7), Duration::from_millis(3)], 0.5),
+            Some(Duration::from_millis(3))
+        );
     }
 
     /// Bug: `Duration::from_secs_f64` panicked on a huge sample (a log-normal with a wide

@@ -2,7 +2,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use super::{nanos, SimTime};
+use super::{SimTime, nanos};
 use crate::error::ConfigError;
 
 /// A request waited too long for a free worker and left the queue.
@@ -92,7 +92,12 @@ impl WorkerPool {
     ///
     /// # Errors
     /// [`PoolTimeout`] if it would wait longer than `max_wait`; the pool is unchanged.
-    pub fn admit(&mut self, now: SimTime, service: Duration, max_wait: Option<Duration>) -> Result<Slot, PoolTimeout> {
+    pub fn admit(
+        &mut self,
+        now: SimTime,
+        service: Duration,
+        max_wait: Option<Duration>,
+    ) -> Result<Slot, PoolTimeout> {
         self.admit_with(now, max_wait, |_| service)
     }
 
@@ -102,7 +107,12 @@ impl WorkerPool {
     /// # Errors
     /// [`PoolTimeout`] if it would wait longer than `max_wait`; the pool is unchanged and
     /// `service` is not called.
-    pub fn admit_with(&mut self, now: SimTime, max_wait: Option<Duration>, service: impl FnOnce(SimTime) -> Duration) -> Result<Slot, PoolTimeout> {
+    pub fn admit_with(
+        &mut self,
+        now: SimTime,
+        max_wait: Option<Duration>,
+        service: impl FnOnce(SimTime) -> Duration,
+    ) -> Result<Slot, PoolTimeout> {
         let now = nanos(now).max(self.last_arrival);
         self.last_arrival = now;
         let Some(mut first) = self.free_at.peek_mut() else {
@@ -182,7 +192,7 @@ pub fn erlang_b(c: u32, a: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{rng, Arrivals, Latency};
+    use crate::sim::{Arrivals, Latency, rng};
 
     #[test]
     fn erlang_b_known_values() {

@@ -1,7 +1,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::{nanos, SimTime};
+use super::{SimTime, nanos};
 
 /// A discrete-event queue: events come out in time order, ties in the order they were
 /// scheduled, so a run is a pure function of its seed.

@@ -192,7 +192,10 @@ impl Recorder {
             ),
             Column::new("outcome".into(), a.iter().map(|x| x.outcome.as_str()).collect::<Vec<_>>()),
             Column::new("ok".into(), a.iter().map(|x| x.outcome.is_success()).collect::<Vec<_>>()),
-            Column::new("reached_server".into(), a.iter().map(|x| x.outcome.reached_server()).collect::<Vec<_>>()),
+            Column::new(
+                "reached_server".into(),
+                a.iter().map(|x| x.outcome.reached_server()).collect::<Vec<_>>(),
+            ),
         ])?;
         Ok(df)
     }
@@ -212,7 +215,9 @@ mod tests {
     #[test]
     fn load_per_bin_counts_and_refuses_nonsense_bins() {
         let mut rec = Recorder::new();
-        for (i, outcome) in [Outcome::Success, Outcome::BreakerOpen, Outcome::ServerError].into_iter().enumerate() {
+        for (i, outcome) in
+            [Outcome::Success, Outcome::BreakerOpen, Outcome::ServerError].into_iter().enumerate()
+        {
             let t = Duration::from_millis(400 * i as u64);
             rec.record(Attempt { client: 0, attempt: i as u32, sent: t, finished: t, outcome });
         }

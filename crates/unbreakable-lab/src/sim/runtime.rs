@@ -1,6 +1,5 @@
 use std::future::Future;
 
-
 /// Runs `fut` to completion on a `current_thread` tokio runtime whose clock starts
 /// paused: every `tokio::time::sleep` and timeout completes in virtual time, as soon as
 /// nothing else can run. One seed, one run, the same result every time.
@@ -25,10 +24,7 @@ use std::future::Future;
 /// assert_eq!(waited, Duration::from_secs(3600));
 /// ```
 pub fn run_paused<F: Future>(fut: F) -> std::io::Result<F::Output> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?;
     Ok(rt.block_on(fut))
 }
 

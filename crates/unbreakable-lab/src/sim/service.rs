@@ -4,7 +4,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::{Latency, Outcome, SimTime};
-use crate::error::{check_probability, ConfigError};
+use crate::error::{ConfigError, check_probability};
 
 /// What a fault window does to requests that arrive inside it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -89,7 +89,12 @@ pub struct Capacity {
 impl Capacity {
     /// `per_second` with a burst of one second's worth, rejecting the overflow.
     pub fn rejecting(per_second: f64) -> Self {
-        Self { per_second, burst: per_second.ceil().max(1.0) as u32, overflow: Overflow::Reject, reject_cost: 0.0 }
+        Self {
+            per_second,
+            burst: per_second.ceil().max(1.0) as u32,
+            overflow: Overflow::Reject,
+            reject_cost: 0.0,
+        }
     }
 
     /// `per_second` served first come, first served, waiting at most `max_wait`.
@@ -224,7 +229,10 @@ impl ServiceConfig {
             if !(c.per_second.is_finite() && c.per_second > 0.0) {
                 return Err(ConfigError::new(
                     "capacity.per_second",
-                    format!("capacity must be a positive number of requests per second, got {}", c.per_second),
+                    format!(
+                        "capacity must be a positive number of requests per second, got {}",
+                        c.per_second
+                    ),
                 ));
             }
             check_probability("capacity.reject_cost", c.reject_cost)?;
@@ -296,13 +304,8 @@ impl ServiceModel {
     /// The share of capacity available at `t` under the recovery curve, in `(0, 1]`.
     pub fn capacity_factor(&self, t: SimTime) -> f64 {
         let Some(r) = self.config.recovery else { return 1.0 };
-        let last_end = self
-            .config
-            .faults
-            .iter()
-            .filter(|w| w.effect == Effect::Down && w.end <= t)
-            .map(|w| w.end)
-            .max();
+        let last_end =
+            self.config.faults.iter().filter(|w| w.effect == Effect::Down && w.end <= t).map(|w| w.end).max();
         match last_end {
             None => 1.0,
             Some(end) if r.ramp.is_zero() => {
@@ -454,10 +457,8 @@ mod tests {
     fn nonsense_is_rejected_with_a_message() {
         let e = ServiceConfig::new(fixed(1)).with_failure_rate(1.5).build().unwrap_err();
         assert_eq!(e.field, "failure_rate");
-        let e = ServiceConfig::new(fixed(1))
-            .with_fault(secs(2.0), secs(1.0), Effect::Down)
-            .build()
-            .unwrap_err();
+        let e =
+            ServiceConfig::new(fixed(1)).with_fault(secs(2.0), secs(1.0), Effect::Down).build().unwrap_err();
         assert!(e.message.contains("end after it starts"));
         let e = ServiceConfig::new(fixed(1)).with_capacity(Capacity::rejecting(0.0)).build().unwrap_err();
         assert_eq!(e.field, "capacity.per_second");

@@ -96,7 +96,10 @@ impl Arrivals {
     /// Checks the parameters and gives the expected number of arrivals in `horizon`.
     fn expected(&self, horizon: Duration) -> Result<f64, ConfigError> {
         if !(self.peak_per_sec.is_finite() && self.peak_per_sec > 0.0) {
-            return Err(ConfigError::new("peak_per_sec", format!("{} is not a positive rate", self.peak_per_sec)));
+            return Err(ConfigError::new(
+                "peak_per_sec",
+                format!("{} is not a positive rate", self.peak_per_sec),
+            ));
         }
         if let RateShape::Daily { trough, .. } = self.shape {
             crate::error::check_probability("trough", trough)?;
@@ -105,7 +108,9 @@ impl Arrivals {
         if expected > MAX_ARRIVALS as f64 {
             return Err(ConfigError::new(
                 "horizon",
-                format!("{expected:.0} arrivals expected, more than {MAX_ARRIVALS}; shorten the horizon or lower the rate"),
+                format!(
+                    "{expected:.0} arrivals expected, more than {MAX_ARRIVALS}; shorten the horizon or lower the rate"
+                ),
             ));
         }
         Ok(expected)

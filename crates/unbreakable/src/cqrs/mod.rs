@@ -54,4 +54,4 @@ pub mod outbox;
 pub mod relay;
 
 pub use error::CqrsError;
-pub use projection::{decide, Delivery, Projection, Projector};
+pub use projection::{Delivery, Projection, Projector, decide};

@@ -13,9 +13,9 @@
 //!   the event as JSON.
 //! * `checkpoints (name TEXT PRIMARY KEY, position)`: how far each reader got.
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
-use serde::de::DeserializeOwned;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::CqrsError;
 use crate::events::EventType;
@@ -69,8 +69,11 @@ pub fn install(conn: &Connection) -> Result<(), CqrsError> {
 /// # Errors
 /// [`CqrsError::Codec`] if the event does not serialise; storage errors.
 pub fn record<E: Serialize + EventType>(tx: &Connection, event: &E, at_ms: u64) -> Result<u64, CqrsError> {
-    let data = serde_json::to_string(event)
-        .map_err(|e| CqrsError::Codec { position: 0, event_type: event.event_type().to_string(), source: Box::new(e) })?;
+    let data = serde_json::to_string(event).map_err(|e| CqrsError::Codec {
+        position: 0,
+        event_type: event.event_type().to_string(),
+        source: Box::new(e),
+    })?;
     tx.prepare_cached("INSERT INTO outbox (event_type, at_ms, data) VALUES (?1, ?2, ?3)")
         .and_then(|mut s| s.execute(params![event.event_type(), sql(at_ms), data]))
         .map_err(storage)?;
@@ -93,7 +96,11 @@ pub struct OutboxEvent<E> {
 /// # Errors
 /// Storage errors; [`CqrsError::Codec`] for an event that does not decode (nothing
 /// after it is returned).
-pub fn read_after<E: DeserializeOwned>(conn: &Connection, after: u64, limit: usize) -> Result<Vec<OutboxEvent<E>>, CqrsError> {
+pub fn read_after<E: DeserializeOwned>(
+    conn: &Connection,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<OutboxEvent<E>>, CqrsError> {
     let mut q = conn
         .prepare_cached("SELECT position, event_type, at_ms, data FROM outbox WHERE position > ?1 ORDER BY position LIMIT ?2")
         .map_err(storage)?;
@@ -117,7 +124,9 @@ pub fn read_after<E: DeserializeOwned>(conn: &Connection, after: u64, limit: usi
 /// # Errors
 /// Storage errors.
 pub fn head(conn: &Connection) -> Result<u64, CqrsError> {
-    conn.query_row("SELECT COALESCE(MAX(position), 0) FROM outbox", [], |r| r.get(0)).map(unsql).map_err(storage)
+    conn.query_row("SELECT COALESCE(MAX(position), 0) FROM outbox", [], |r| r.get(0))
+        .map(unsql)
+        .map_err(storage)
 }
 
 /// The position stored for the reader `name` (0 if it has none).

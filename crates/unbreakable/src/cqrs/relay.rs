@@ -16,8 +16,8 @@
 use rusqlite::{Connection, TransactionBehavior};
 use serde::de::DeserializeOwned;
 
-use super::outbox::{self, storage, OutboxEvent};
-use super::{decide, CqrsError, Delivery, Projection, Projector};
+use super::outbox::{self, OutboxEvent, storage};
+use super::{CqrsError, Delivery, Projection, Projector, decide};
 use crate::idempotency::BoxError;
 
 /// Where a relay run stops as if its process were killed (for tests and notebooks).
@@ -79,7 +79,12 @@ impl Relay {
     /// # Errors
     /// [`CqrsError::Publish`] if the sink fails (nothing of this batch is marked
     /// published); storage and decoding errors.
-    pub fn run_once<E, S, X>(&self, conn: &Connection, mut sink: S, crash: CrashAt) -> Result<Published, CqrsError>
+    pub fn run_once<E, S, X>(
+        &self,
+        conn: &Connection,
+        mut sink: S,
+        crash: CrashAt,
+    ) -> Result<Published, CqrsError>
     where
         E: DeserializeOwned,
         S: FnMut(&OutboxEvent<E>) -> Result<(), X>,
@@ -179,7 +184,11 @@ pub fn project<E>(
 ///
 /// # Errors
 /// Storage and decoding errors (events before the failing one stay applied).
-pub fn catch_up<P>(conn: &Connection, projector: &mut Projector<P>, limit: usize) -> Result<Projected, CqrsError>
+pub fn catch_up<P>(
+    conn: &Connection,
+    projector: &mut Projector<P>,
+    limit: usize,
+) -> Result<Projected, CqrsError>
 where
     P: Projection,
     P::Event: DeserializeOwned,
@@ -246,17 +255,43 @@ mod tests {
         }
         let relay = Relay::new("r");
         let mut seen = Vec::new();
-        let run = relay.run_once(&conn, |e: &OutboxEvent<Priced>| { seen.push(e.clone()); Ok::<_, BoxError>(()) }, CrashAt::AfterPublishing(2)).unwrap();
+        let run = relay
+            .run_once(
+                &conn,
+                |e: &OutboxEvent<Priced>| {
+                    seen.push(e.clone());
+                    Ok::<_, BoxError>(())
+                },
+                CrashAt::AfterPublishing(2),
+            )
+            .unwrap();
         assert!(run.crashed && run.sent == 2 && relay.position(&conn).unwrap() == 0);
-        let run = relay.run_once(&conn, |e: &OutboxEvent<Priced>| { seen.push(e.clone()); Ok::<_, BoxError>(()) }, CrashAt::Never).unwrap();
+        let run = relay
+            .run_once(
+                &conn,
+                |e: &OutboxEvent<Priced>| {
+                    seen.push(e.clone());
+                    Ok::<_, BoxError>(())
+                },
+                CrashAt::Never,
+            )
+            .unwrap();
         assert_eq!((run.sent, run.position), (3, 3));
         assert_eq!(seen.len(), 5, "two events published twice");
         let mut target = Connection::open_in_memory().unwrap();
         outbox::install(&target).unwrap();
-        target.execute_batch("CREATE TABLE view (price INTEGER, updates INTEGER); INSERT INTO view VALUES (0, 0);").unwrap();
-        let r = project(&mut target, "view", &seen, |tx, e| tx.execute("UPDATE view SET price = ?1, updates = updates + 1", params![e.event.0]).map(|_| ())).unwrap();
+        target
+            .execute_batch(
+                "CREATE TABLE view (price INTEGER, updates INTEGER); INSERT INTO view VALUES (0, 0);",
+            )
+            .unwrap();
+        let r = project(&mut target, "view", &seen, |tx, e| {
+            tx.execute("UPDATE view SET price = ?1, updates = updates + 1", params![e.event.0]).map(|_| ())
+        })
+        .unwrap();
         assert_eq!((r.applied, r.skipped, r.position), (3, 2, 3));
-        let (price, updates): (i64, i64) = target.query_row("SELECT price, updates FROM view", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        let (price, updates): (i64, i64) =
+            target.query_row("SELECT price, updates FROM view", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
         assert_eq!((price, updates), (3, 3));
     }
 
@@ -265,7 +300,13 @@ mod tests {
         let mut conn = setup();
         write(&mut conn, 1);
         let relay = Relay::new("r");
-        let err = relay.run_once(&conn, |_: &OutboxEvent<Priced>| Err::<(), BoxError>("broker down".into()), CrashAt::Never).unwrap_err();
+        let err = relay
+            .run_once(
+                &conn,
+                |_: &OutboxEvent<Priced>| Err::<(), BoxError>("broker down".into()),
+                CrashAt::Never,
+            )
+            .unwrap_err();
         assert!(matches!(err, CqrsError::Publish { position: 1, .. }) && err.is_transient());
         assert_eq!(relay.position(&conn).unwrap(), 0);
     }

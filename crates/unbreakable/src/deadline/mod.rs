@@ -120,9 +120,15 @@ impl Deadline {
 ///
 /// # Cancellation
 /// On timeout `fut` is dropped at its current await point, like `tokio::time::timeout`.
-pub async fn within<F: Future>(deadline: Deadline, clock: &Clock, fut: F) -> Result<F::Output, DeadlineExceeded> {
+pub async fn within<F: Future>(
+    deadline: Deadline,
+    clock: &Clock,
+    fut: F,
+) -> Result<F::Output, DeadlineExceeded> {
     let left = deadline.check(clock.now())?;
-    tokio::time::timeout(left, fut).await.map_err(|_| DeadlineExceeded { deadline: deadline.instant(), now: clock.now() })
+    tokio::time::timeout(left, fut)
+        .await
+        .map_err(|_| DeadlineExceeded { deadline: deadline.instant(), now: clock.now() })
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 #[cfg(feature = "net")]
 use tokio::net::TcpStream;
-use tokio::time::{timeout, Instant};
+use tokio::time::{Instant, timeout};
 
 use crate::error::ConfigError;
 
@@ -127,12 +127,17 @@ impl Timeouts {
     pub fn new(connect: Duration, read: Duration) -> Result<Self, ConfigError> {
         for (field, d) in [("connect", connect), ("read", read)] {
             if d.is_zero() {
-                return Err(ConfigError::new(field, "a zero timeout fails every call; use at least a few milliseconds"));
+                return Err(ConfigError::new(
+                    field,
+                    "a zero timeout fails every call; use at least a few milliseconds",
+                ));
             }
             if d > MAX_TIMEOUT {
                 return Err(ConfigError::new(
                     field,
-                    format!("{d:?} is longer than {MAX_TIMEOUT:?}, which is no bound at all; pick a timeout from the latency you observe"),
+                    format!(
+                        "{d:?} is longer than {MAX_TIMEOUT:?}, which is no bound at all; pick a timeout from the latency you observe"
+                    ),
                 ));
             }
         }
@@ -148,7 +153,9 @@ impl Timeouts {
         if total.is_zero() || total > MAX_TIMEOUT {
             return Err(ConfigError::new(
                 "total",
-                format!("{total:?} is outside (0, {MAX_TIMEOUT:?}]; bound the whole call by what the caller can wait"),
+                format!(
+                    "{total:?} is outside (0, {MAX_TIMEOUT:?}]; bound the whole call by what the caller can wait"
+                ),
             ));
         }
         Ok(Self { total, ..self })
@@ -186,7 +193,9 @@ impl Timeouts {
             _ => return Decision { fired: Fired::Connect, returns_after: self.connect },
         };
         match first_byte {
-            Some(b) if b <= self.read => Decision { fired: Fired::Neither, returns_after: connected.saturating_add(b) },
+            Some(b) if b <= self.read => {
+                Decision { fired: Fired::Neither, returns_after: connected.saturating_add(b) }
+            }
             _ => Decision { fired: Fired::Read, returns_after: connected.saturating_add(self.read) },
         }
     }
@@ -290,7 +299,9 @@ where
     C: Future<Output = io::Result<S>>,
 {
     let total = timeouts.total;
-    timeout(total, call_phases(timeouts, connect, request)).await.map_err(|_| CallError::TotalTimeout { after: total })?
+    timeout(total, call_phases(timeouts, connect, request))
+        .await
+        .map_err(|_| CallError::TotalTimeout { after: total })?
 }
 
 async fn call_phases<S, C>(timeouts: Timeouts, connect: C, request: &[u8]) -> Result<Reply, CallError>
@@ -351,12 +362,21 @@ mod tests {
     fn decide_covers_every_phase() {
         let ms = Duration::from_millis;
         let t = Timeouts::new(ms(100), ms(300)).unwrap();
-        assert_eq!(t.decide(Some(ms(10)), Some(ms(20))), Decision { fired: Fired::Neither, returns_after: ms(30) });
+        assert_eq!(
+            t.decide(Some(ms(10)), Some(ms(20))),
+            Decision { fired: Fired::Neither, returns_after: ms(30) }
+        );
         assert_eq!(t.decide(Some(ms(100)), Some(ms(300))).fired, Fired::Neither);
-        assert_eq!(t.decide(Some(ms(101)), Some(ms(1))), Decision { fired: Fired::Connect, returns_after: ms(100) });
+        assert_eq!(
+            t.decide(Some(ms(101)), Some(ms(1))),
+            Decision { fired: Fired::Connect, returns_after: ms(100) }
+        );
         assert_eq!(t.decide(Some(ms(10)), None), Decision { fired: Fired::Read, returns_after: ms(310) });
         let short = t.with_total(ms(200)).unwrap();
-        assert_eq!(short.decide(Some(ms(10)), Some(ms(250))), Decision { fired: Fired::Total, returns_after: ms(200) });
+        assert_eq!(
+            short.decide(Some(ms(10)), Some(ms(250))),
+            Decision { fired: Fired::Total, returns_after: ms(200) }
+        );
         assert_eq!(t.with_total(Duration::ZERO).unwrap_err().field, "total");
     }
 

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-
 /// Why a fallback was served.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum FallbackReason {
@@ -73,7 +72,11 @@ impl<T> Degraded<T> {
 /// assert_eq!(recs.source, Source::Fallback(FallbackReason::Error("recommendations: connection refused".into())));
 /// # });
 /// ```
-pub async fn with_fallback<T, E, F>(timeout: Duration, call: F, fallback: impl FnOnce(&FallbackReason) -> T) -> Degraded<T>
+pub async fn with_fallback<T, E, F>(
+    timeout: Duration,
+    call: F,
+    fallback: impl FnOnce(&FallbackReason) -> T,
+) -> Degraded<T>
 where
     E: Display,
     F: Future<Output = Result<T, E>>,
@@ -105,7 +108,9 @@ mod tests {
             )
             .await;
             let at = clock.now();
-            let fast = with_fallback(Duration::from_millis(200), async { Ok::<_, String>("live") }, |_| "fallback").await;
+            let fast =
+                with_fallback(Duration::from_millis(200), async { Ok::<_, String>("live") }, |_| "fallback")
+                    .await;
             (slow, fast, at)
         })
         .unwrap();

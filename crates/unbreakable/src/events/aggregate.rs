@@ -42,7 +42,10 @@ where
 }
 
 /// The state after `events`, starting from `state`, and how many events were applied.
-pub fn replay_counted<'a, A: Aggregate>(mut state: A, events: impl IntoIterator<Item = &'a A::Event>) -> (A, u64)
+pub fn replay_counted<'a, A: Aggregate>(
+    mut state: A,
+    events: impl IntoIterator<Item = &'a A::Event>,
+) -> (A, u64)
 where
     A::Event: 'a,
 {

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{EventStoreError, EventType};
@@ -27,8 +27,19 @@ impl Upcasters {
 
     /// Decodes one stored payload, upcasting it first if an upcaster is registered
     /// for its type and version (they chain: 1 -> 2, then 2 -> 3 if registered).
-    pub(crate) fn decode<E: DeserializeOwned>(&self, position: u64, event_type: &str, schema: u32, data: &str) -> Result<E, EventStoreError> {
-        let codec = |source: String| EventStoreError::Codec { position, event_type: event_type.to_string(), schema, source: source.into() };
+    pub(crate) fn decode<E: DeserializeOwned>(
+        &self,
+        position: u64,
+        event_type: &str,
+        schema: u32,
+        data: &str,
+    ) -> Result<E, EventStoreError> {
+        let codec = |source: String| EventStoreError::Codec {
+            position,
+            event_type: event_type.to_string(),
+            schema,
+            source: source.into(),
+        };
         if self.0.is_empty() {
             return serde_json::from_str(data).map_err(|e| codec(e.to_string()));
         }
@@ -50,15 +61,19 @@ impl Upcasters {
 }
 
 /// Each event as `(type, schema version, JSON)`.
-pub(crate) fn encode<E: Serialize + EventType>(events: &[E]) -> Result<Vec<(&'static str, u32, String)>, EventStoreError> {
+pub(crate) fn encode<E: Serialize + EventType>(
+    events: &[E],
+) -> Result<Vec<(&'static str, u32, String)>, EventStoreError> {
     events
         .iter()
         .map(|e| {
-            serde_json::to_string(e).map(|json| (e.event_type(), e.schema_version(), json)).map_err(|err| EventStoreError::Codec {
-                position: 0,
-                event_type: e.event_type().to_string(),
-                schema: e.schema_version(),
-                source: Box::new(err),
+            serde_json::to_string(e).map(|json| (e.event_type(), e.schema_version(), json)).map_err(|err| {
+                EventStoreError::Codec {
+                    position: 0,
+                    event_type: e.event_type().to_string(),
+                    schema: e.schema_version(),
+                    source: Box::new(err),
+                }
             })
         })
         .collect()
@@ -66,10 +81,20 @@ pub(crate) fn encode<E: Serialize + EventType>(events: &[E]) -> Result<Vec<(&'st
 
 /// A snapshot as JSON.
 pub(crate) fn encode_snapshot<S: Serialize>(state: &S) -> Result<String, EventStoreError> {
-    serde_json::to_string(state).map_err(|e| EventStoreError::Codec { position: 0, event_type: "snapshot".into(), schema: 0, source: Box::new(e) })
+    serde_json::to_string(state).map_err(|e| EventStoreError::Codec {
+        position: 0,
+        event_type: "snapshot".into(),
+        schema: 0,
+        source: Box::new(e),
+    })
 }
 
 /// A snapshot from JSON.
 pub(crate) fn decode_snapshot<S: DeserializeOwned>(json: &str) -> Result<S, EventStoreError> {
-    serde_json::from_str(json).map_err(|e| EventStoreError::Codec { position: 0, event_type: "snapshot".into(), schema: 0, source: Box::new(e) })
+    serde_json::from_str(json).map_err(|e| EventStoreError::Codec {
+        position: 0,
+        event_type: "snapshot".into(),
+        schema: 0,
+        source: Box::new(e),
+    })
 }

@@ -10,7 +10,9 @@ use crate::idempotency::BoxError;
 /// with [`Expected::Any`](super::Expected::Any) to get past it: that is the silent
 /// overwrite this error exists to prevent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("stream `{stream}` is at version {actual}, not {expected}: another writer appended first; reload and decide again")]
+#[error(
+    "stream `{stream}` is at version {actual}, not {expected}: another writer appended first; reload and decide again"
+)]
 pub struct Conflict {
     /// The stream.
     pub stream: String,

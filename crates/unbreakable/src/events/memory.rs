@@ -61,7 +61,13 @@ impl<E> MemoryEventStore<E> {
 }
 
 impl<E: Clone> EventStore<E> for MemoryEventStore<E> {
-    fn append(&mut self, stream: &str, expected: Expected, events: Vec<E>, at_ms: u64) -> Result<Appended, EventStoreError> {
+    fn append(
+        &mut self,
+        stream: &str,
+        expected: Expected,
+        events: Vec<E>,
+        at_ms: u64,
+    ) -> Result<Appended, EventStoreError> {
         check_stream(stream)?;
         let actual = self.version(stream)?;
         if let Expected::Exactly(v) = expected {
@@ -74,7 +80,9 @@ impl<E: Clone> EventStore<E> for MemoryEventStore<E> {
             return Ok(Appended { version: actual, first_position: 0, count: 0 });
         }
         if self.log.len() as u64 + count > u64::from(u32::MAX) {
-            return Err(EventStoreError::Storage { source: "the in-memory store holds at most 2^32 - 1 events".into() });
+            return Err(EventStoreError::Storage {
+                source: "the in-memory store holds at most 2^32 - 1 events".into(),
+            });
         }
         let i = match self.index.get(stream) {
             Some(&i) => i,
@@ -91,7 +99,13 @@ impl<E: Clone> EventStore<E> for MemoryEventStore<E> {
         for (k, event) in events.into_iter().enumerate() {
             let k = k as u64;
             self.log.push((i as u32, s.len() as u32));
-            s.push(Recorded { stream: Arc::clone(&name), version: actual + k + 1, position: first_position + k, at_ms, event });
+            s.push(Recorded {
+                stream: Arc::clone(&name),
+                version: actual + k + 1,
+                position: first_position + k,
+                at_ms,
+                event,
+            });
         }
         Ok(Appended { version: actual + count, first_position, count })
     }
@@ -100,7 +114,12 @@ impl<E: Clone> EventStore<E> for MemoryEventStore<E> {
         Ok(self.stream(stream).len() as u64)
     }
 
-    fn visit_stream<F: FnMut(&Recorded<E>)>(&self, stream: &str, versions: RangeInclusive<u64>, mut f: F) -> Result<u64, EventStoreError> {
+    fn visit_stream<F: FnMut(&Recorded<E>)>(
+        &self,
+        stream: &str,
+        versions: RangeInclusive<u64>,
+        mut f: F,
+    ) -> Result<u64, EventStoreError> {
         let s = self.stream(stream);
         let from = (*versions.start()).max(1);
         let to = (*versions.end()).min(s.len() as u64);

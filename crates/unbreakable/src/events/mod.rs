@@ -61,22 +61,22 @@ pub mod aggregate;
 mod codec;
 pub mod error;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod recorded;
 pub mod repository;
 pub mod snapshot;
-#[cfg(feature = "postgres")]
-pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod store;
 pub mod testing;
 
-pub use aggregate::{replay, replay_counted, Aggregate};
+pub use aggregate::{Aggregate, replay, replay_counted};
 pub use error::{Conflict, EventStoreError};
 pub use memory::MemoryEventStore;
 pub use recorded::{Appended, EventType, Expected, Recorded};
 pub use repository::{ExecuteError, Executed, Loaded, Repository};
-pub use snapshot::{MemorySnapshots, SnapshotPolicy, SnapshotStore, DEFAULT_SNAPSHOT_EVERY};
+pub use snapshot::{DEFAULT_SNAPSHOT_EVERY, MemorySnapshots, SnapshotPolicy, SnapshotStore};
 pub use store::EventStore;
 
 #[cfg(test)]

@@ -25,11 +25,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::codec::{decode_snapshot, encode, encode_snapshot, Upcasters};
+use super::codec::{Upcasters, decode_snapshot, encode, encode_snapshot};
 use super::recorded::check_stream;
 use super::{Appended, Conflict, EventStore, EventStoreError, EventType, Expected, Recorded, SnapshotStore};
 
@@ -61,7 +61,11 @@ const SCHEMA: &str = "
 fn storage(e: postgres::Error) -> EventStoreError {
     match e.code() {
         // Serialisation failures and deadlocks: another try may succeed.
-        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::LOCK_NOT_AVAILABLE => {
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::LOCK_NOT_AVAILABLE =>
+        {
             EventStoreError::Busy { source: Box::new(e) }
         }
         _ => EventStoreError::Storage { source: Box::new(e) },
@@ -124,7 +128,12 @@ impl<E: Serialize + DeserializeOwned + EventType> PostgresEventStore<E> {
     /// The same store, passing payloads stored as `event_type` with schema version
     /// `from` through `upcast` (which returns the shape of version `from + 1`). Upcasters
     /// chain, as in the SQLite store.
-    pub fn with_upcaster(mut self, event_type: &str, from: u32, upcast: impl Fn(Value) -> Result<Value, String> + Send + Sync + 'static) -> Self {
+    pub fn with_upcaster(
+        mut self,
+        event_type: &str,
+        from: u32,
+        upcast: impl Fn(Value) -> Result<Value, String> + Send + Sync + 'static,
+    ) -> Self {
         self.upcasters.insert(event_type, from, Box::new(upcast));
         self
     }
@@ -141,25 +150,41 @@ impl<E: Serialize + DeserializeOwned + EventType> PostgresEventStore<E> {
     ///
     /// # Errors
     /// As [`EventStore::append`].
-    pub fn append_raw(&mut self, stream: &str, expected: Expected, rows: &[(&str, u32, &str)], at_ms: u64) -> Result<Appended, EventStoreError> {
+    pub fn append_raw(
+        &mut self,
+        stream: &str,
+        expected: Expected,
+        rows: &[(&str, u32, &str)],
+        at_ms: u64,
+    ) -> Result<Appended, EventStoreError> {
         check_stream(stream)?;
         let mut client = self.client();
         let mut tx = client.transaction().map_err(storage)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK_KEY]).map_err(storage)?;
-        let actual = unsql(tx.query_one("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $1", &[&stream]).map_err(storage)?.get(0));
+        let actual = unsql(
+            tx.query_one("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $1", &[&stream])
+                .map_err(storage)?
+                .get(0),
+        );
         if let Expected::Exactly(v) = expected {
             if v != actual {
                 return Err(Conflict { stream: stream.to_string(), expected: v, actual }.into());
             }
         }
-        let last = unsql(tx.query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[]).map_err(storage)?.get(0));
+        let last = unsql(
+            tx.query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[]).map_err(storage)?.get(0),
+        );
         let insert = tx
             .prepare("INSERT INTO events (position, stream, version, event_type, schema, at_ms, data) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .map_err(storage)?;
         for (k, (event_type, schema, data)) in rows.iter().enumerate() {
             let version = actual + k as u64 + 1;
             let schema = i32::try_from(*schema).unwrap_or(i32::MAX);
-            tx.execute(&insert, &[&sql(last + k as u64 + 1), &stream, &sql(version), event_type, &schema, &sql(at_ms), data]).map_err(|e| {
+            tx.execute(
+                &insert,
+                &[&sql(last + k as u64 + 1), &stream, &sql(version), event_type, &schema, &sql(at_ms), data],
+            )
+            .map_err(|e| {
                 if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
                     // Only a writer that ignores the advisory lock could have taken this
                     // version or position: never overwrite, report a conflict.
@@ -170,7 +195,11 @@ impl<E: Serialize + DeserializeOwned + EventType> PostgresEventStore<E> {
             })?;
         }
         tx.commit().map_err(storage)?;
-        Ok(Appended { version: actual + rows.len() as u64, first_position: if rows.is_empty() { 0 } else { last + 1 }, count: rows.len() as u64 })
+        Ok(Appended {
+            version: actual + rows.len() as u64,
+            first_position: if rows.is_empty() { 0 } else { last + 1 },
+            count: rows.len() as u64,
+        })
     }
 
     fn recorded(&self, row: &postgres::Row, stream: Arc<str>) -> Result<Recorded<E>, EventStoreError> {
@@ -179,23 +208,43 @@ impl<E: Serialize + DeserializeOwned + EventType> PostgresEventStore<E> {
         let schema: i32 = row.get("schema");
         let data: &str = row.get("data");
         let event = self.upcasters.decode(position, event_type, u32::try_from(schema).unwrap_or(0), data)?;
-        Ok(Recorded { stream, version: unsql(row.get("version")), position, at_ms: unsql(row.get("at_ms")), event })
+        Ok(Recorded {
+            stream,
+            version: unsql(row.get("version")),
+            position,
+            at_ms: unsql(row.get("at_ms")),
+            event,
+        })
     }
 }
 
 impl<E: Serialize + DeserializeOwned + EventType> EventStore<E> for PostgresEventStore<E> {
-    fn append(&mut self, stream: &str, expected: Expected, events: Vec<E>, at_ms: u64) -> Result<Appended, EventStoreError> {
+    fn append(
+        &mut self,
+        stream: &str,
+        expected: Expected,
+        events: Vec<E>,
+        at_ms: u64,
+    ) -> Result<Appended, EventStoreError> {
         let encoded = encode(&events)?;
         let rows: Vec<(&str, u32, &str)> = encoded.iter().map(|(t, s, j)| (*t, *s, j.as_str())).collect();
         self.append_raw(stream, expected, &rows, at_ms)
     }
 
     fn version(&self, stream: &str) -> Result<u64, EventStoreError> {
-        let row = self.client().query_one("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $1", &[&stream]).map_err(storage)?;
+        let row = self
+            .client()
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $1", &[&stream])
+            .map_err(storage)?;
         Ok(unsql(row.get(0)))
     }
 
-    fn visit_stream<F: FnMut(&Recorded<E>)>(&self, stream: &str, versions: RangeInclusive<u64>, mut f: F) -> Result<u64, EventStoreError> {
+    fn visit_stream<F: FnMut(&Recorded<E>)>(
+        &self,
+        stream: &str,
+        versions: RangeInclusive<u64>,
+        mut f: F,
+    ) -> Result<u64, EventStoreError> {
         let name: Arc<str> = Arc::from(stream);
         let rows = self
             .client()

@@ -166,7 +166,12 @@ where
     /// [`ExecuteError::Rejected`] (nothing recorded); [`ExecuteError::Store`], including a
     /// [`Conflict`](super::Conflict) when another writer appended in between (nothing
     /// recorded: execute again).
-    pub fn execute(&mut self, stream: &str, command: &A::Command, at_ms: u64) -> Result<Executed<A::Event>, ExecuteError<A::Error>> {
+    pub fn execute(
+        &mut self,
+        stream: &str,
+        command: &A::Command,
+        at_ms: u64,
+    ) -> Result<Executed<A::Event>, ExecuteError<A::Error>> {
         let Loaded { mut state, version, .. } = self.load(stream)?;
         let events = state.handle(command).map_err(ExecuteError::Rejected)?;
         let appended = self.store.append(stream, Expected::Exactly(version), events.clone(), at_ms)?;

@@ -45,10 +45,19 @@ impl SnapshotPolicy {
     /// [`MAX_EVERY`](Self::MAX_EVERY).
     pub fn every(n: u64) -> Result<Self, ConfigError> {
         if n == 0 {
-            return Err(ConfigError::new("every", "a snapshot every 0 events is not possible; use at least 1, or SnapshotPolicy::never() for no snapshots"));
+            return Err(ConfigError::new(
+                "every",
+                "a snapshot every 0 events is not possible; use at least 1, or SnapshotPolicy::never() for no snapshots",
+            ));
         }
         if n > Self::MAX_EVERY {
-            return Err(ConfigError::new("every", format!("{n} events between snapshots is more than {}; use SnapshotPolicy::never() for no snapshots", Self::MAX_EVERY)));
+            return Err(ConfigError::new(
+                "every",
+                format!(
+                    "{n} events between snapshots is more than {}; use SnapshotPolicy::never() for no snapshots",
+                    Self::MAX_EVERY
+                ),
+            ));
         }
         Ok(Self { every: Some(n) })
     }
@@ -122,6 +131,10 @@ impl<S: Clone> SnapshotStore<S> for MemorySnapshots<S> {
     }
 
     fn load(&self, stream: &str, at_most: u64) -> Result<Option<(u64, S)>, EventStoreError> {
-        Ok(self.by_stream.get(stream).and_then(|m| m.range(..=at_most).next_back()).map(|(v, s)| (*v, s.clone())))
+        Ok(self
+            .by_stream
+            .get(stream)
+            .and_then(|m| m.range(..=at_most).next_back())
+            .map(|(v, s)| (*v, s.clone())))
     }
 }

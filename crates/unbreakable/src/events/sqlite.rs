@@ -20,12 +20,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
-use serde::de::DeserializeOwned;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::codec::{decode_snapshot, encode, encode_snapshot, Upcasters};
+use super::codec::{Upcasters, decode_snapshot, encode, encode_snapshot};
 use super::recorded::check_stream;
 use super::{Appended, Conflict, EventStore, EventStoreError, EventType, Expected, Recorded, SnapshotStore};
 
@@ -64,7 +64,9 @@ const SNAPSHOT_SCHEMA: &str = "
 
 fn storage(e: rusqlite::Error) -> EventStoreError {
     match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => EventStoreError::Busy { source: Box::new(e) },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            EventStoreError::Busy { source: Box::new(e) }
+        }
         _ => EventStoreError::Storage { source: Box::new(e) },
     }
 }
@@ -109,7 +111,10 @@ pub struct SqliteEventStore<E> {
 
 impl<E> std::fmt::Debug for SqliteEventStore<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteEventStore").field("conn", &self.conn).field("upcasters", &self.upcasters.len()).finish_non_exhaustive()
+        f.debug_struct("SqliteEventStore")
+            .field("conn", &self.conn)
+            .field("upcasters", &self.upcasters.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -137,7 +142,12 @@ impl<E: Serialize + DeserializeOwned + EventType> SqliteEventStore<E> {
     /// The same store, passing payloads stored as `event_type` with schema version
     /// `from` through `upcast` (which returns the shape of version `from + 1`). Upcasters
     /// chain: a version-1 payload goes through 1 -> 2, then 2 -> 3 if registered.
-    pub fn with_upcaster(mut self, event_type: &str, from: u32, upcast: impl Fn(Value) -> Result<Value, String> + Send + Sync + 'static) -> Self {
+    pub fn with_upcaster(
+        mut self,
+        event_type: &str,
+        from: u32,
+        upcast: impl Fn(Value) -> Result<Value, String> + Send + Sync + 'static,
+    ) -> Self {
         self.upcasters.insert(event_type, from, Box::new(upcast));
         self
     }
@@ -152,11 +162,22 @@ impl<E: Serialize + DeserializeOwned + EventType> SqliteEventStore<E> {
     ///
     /// # Errors
     /// As [`EventStore::append`].
-    pub fn append_raw(&mut self, stream: &str, expected: Expected, rows: &[(&str, u32, &str)], at_ms: u64) -> Result<Appended, EventStoreError> {
+    pub fn append_raw(
+        &mut self,
+        stream: &str,
+        expected: Expected,
+        rows: &[(&str, u32, &str)],
+        at_ms: u64,
+    ) -> Result<Appended, EventStoreError> {
         check_stream(stream)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
         let actual: u64 = unsql(
-            tx.query_row("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1", params![stream], |r| r.get(0)).map_err(storage)?,
+            tx.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1",
+                params![stream],
+                |r| r.get(0),
+            )
+            .map_err(storage)?,
         );
         if let Expected::Exactly(v) = expected {
             if v != actual {
@@ -170,15 +191,17 @@ impl<E: Serialize + DeserializeOwned + EventType> SqliteEventStore<E> {
                 .map_err(storage)?;
             for (k, (event_type, schema, data)) in rows.iter().enumerate() {
                 let version = actual + k as u64 + 1;
-                insert.execute(params![stream, sql(version), event_type, schema, sql(at_ms), data]).map_err(|e| {
-                    if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
-                        // Only another writer could have taken this version: the
-                        // transaction lock makes this unreachable, but never overwrite.
-                        Conflict { stream: stream.to_string(), expected: actual, actual: version }.into()
-                    } else {
-                        storage(e)
-                    }
-                })?;
+                insert.execute(params![stream, sql(version), event_type, schema, sql(at_ms), data]).map_err(
+                    |e| {
+                        if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
+                            // Only another writer could have taken this version: the
+                            // transaction lock makes this unreachable, but never overwrite.
+                            Conflict { stream: stream.to_string(), expected: actual, actual: version }.into()
+                        } else {
+                            storage(e)
+                        }
+                    },
+                )?;
                 if k == 0 {
                     first_position = unsql(tx.last_insert_rowid());
                 }
@@ -190,32 +213,58 @@ impl<E: Serialize + DeserializeOwned + EventType> SqliteEventStore<E> {
 }
 
 impl<E: Serialize + DeserializeOwned + EventType> EventStore<E> for SqliteEventStore<E> {
-    fn append(&mut self, stream: &str, expected: Expected, events: Vec<E>, at_ms: u64) -> Result<Appended, EventStoreError> {
+    fn append(
+        &mut self,
+        stream: &str,
+        expected: Expected,
+        events: Vec<E>,
+        at_ms: u64,
+    ) -> Result<Appended, EventStoreError> {
         let encoded = encode(&events)?;
         let rows: Vec<(&str, u32, &str)> = encoded.iter().map(|(t, s, j)| (*t, *s, j.as_str())).collect();
         self.append_raw(stream, expected, &rows, at_ms)
     }
 
     fn version(&self, stream: &str) -> Result<u64, EventStoreError> {
-        let v: i64 = self.conn.query_row("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1", params![stream], |r| r.get(0)).map_err(storage)?;
+        let v: i64 = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1",
+                params![stream],
+                |r| r.get(0),
+            )
+            .map_err(storage)?;
         Ok(unsql(v))
     }
 
-    fn visit_stream<F: FnMut(&Recorded<E>)>(&self, stream: &str, versions: RangeInclusive<u64>, mut f: F) -> Result<u64, EventStoreError> {
+    fn visit_stream<F: FnMut(&Recorded<E>)>(
+        &self,
+        stream: &str,
+        versions: RangeInclusive<u64>,
+        mut f: F,
+    ) -> Result<u64, EventStoreError> {
         let name: Arc<str> = Arc::from(stream);
         let mut q = self
             .conn
             .prepare_cached("SELECT position, version, event_type, schema, at_ms, data FROM events WHERE stream = ?1 AND version BETWEEN ?2 AND ?3 ORDER BY version")
             .map_err(storage)?;
-        let mut rows = q.query(params![stream, sql(*versions.start()), sql(*versions.end())]).map_err(storage)?;
+        let mut rows =
+            q.query(params![stream, sql(*versions.start()), sql(*versions.end())]).map_err(storage)?;
         let mut n = 0;
         while let Some(row) = rows.next().map_err(storage)? {
             let position = unsql(row.get(0).map_err(storage)?);
-            let event_type: &str = row.get_ref(2).and_then(|v| v.as_str().map_err(Into::into)).map_err(storage)?;
+            let event_type: &str =
+                row.get_ref(2).and_then(|v| v.as_str().map_err(Into::into)).map_err(storage)?;
             let schema: u32 = row.get(3).map_err(storage)?;
             let data: &str = row.get_ref(5).and_then(|v| v.as_str().map_err(Into::into)).map_err(storage)?;
             let event = self.upcasters.decode(position, event_type, schema, data)?;
-            f(&Recorded { stream: Arc::clone(&name), version: unsql(row.get(1).map_err(storage)?), position, at_ms: unsql(row.get(4).map_err(storage)?), event });
+            f(&Recorded {
+                stream: Arc::clone(&name),
+                version: unsql(row.get(1).map_err(storage)?),
+                position,
+                at_ms: unsql(row.get(4).map_err(storage)?),
+                event,
+            });
             n += 1;
         }
         Ok(n)
@@ -226,7 +275,8 @@ impl<E: Serialize + DeserializeOwned + EventType> EventStore<E> for SqliteEventS
             .conn
             .prepare_cached("SELECT position, stream, version, event_type, schema, at_ms, data FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2")
             .map_err(storage)?;
-        let mut rows = q.query(params![sql(from), i64::try_from(limit).unwrap_or(i64::MAX)]).map_err(storage)?;
+        let mut rows =
+            q.query(params![sql(from), i64::try_from(limit).unwrap_or(i64::MAX)]).map_err(storage)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(storage)? {
             let position = unsql(row.get(0).map_err(storage)?);
@@ -235,7 +285,13 @@ impl<E: Serialize + DeserializeOwned + EventType> EventStore<E> for SqliteEventS
             let schema: u32 = row.get(4).map_err(storage)?;
             let data: String = row.get(6).map_err(storage)?;
             let event = self.upcasters.decode(position, &event_type, schema, &data)?;
-            out.push(Recorded { stream: Arc::from(stream), version: unsql(row.get(2).map_err(storage)?), position, at_ms: unsql(row.get(5).map_err(storage)?), event });
+            out.push(Recorded {
+                stream: Arc::from(stream),
+                version: unsql(row.get(2).map_err(storage)?),
+                position,
+                at_ms: unsql(row.get(5).map_err(storage)?),
+                event,
+            });
         }
         Ok(out)
     }
@@ -271,7 +327,10 @@ impl<S: Serialize + DeserializeOwned> SnapshotStore<S> for SqliteSnapshots<S> {
     fn save(&mut self, stream: &str, version: u64, state: &S) -> Result<(), EventStoreError> {
         let json = encode_snapshot(state)?;
         self.conn
-            .execute("INSERT OR REPLACE INTO snapshots (stream, version, data) VALUES (?1, ?2, ?3)", params![stream, sql(version), json])
+            .execute(
+                "INSERT OR REPLACE INTO snapshots (stream, version, data) VALUES (?1, ?2, ?3)",
+                params![stream, sql(version), json],
+            )
             .map_err(storage)?;
         Ok(())
     }
@@ -286,10 +345,7 @@ impl<S: Serialize + DeserializeOwned> SnapshotStore<S> for SqliteSnapshots<S> {
             )
             .optional()
             .map_err(storage)?;
-        row.map(|(v, json)| {
-            Ok((unsql(v), decode_snapshot(&json)?))
-        })
-        .transpose()
+        row.map(|(v, json)| Ok((unsql(v), decode_snapshot(&json)?))).transpose()
     }
 }
 

@@ -29,7 +29,13 @@ pub trait EventStore<E> {
     /// # Errors
     /// [`EventStoreError::Conflict`] if the stream is at another version (nothing is
     /// written); [`EventStoreError::InvalidStream`]; storage errors.
-    fn append(&mut self, stream: &str, expected: Expected, events: Vec<E>, at_ms: u64) -> Result<Appended, EventStoreError>;
+    fn append(
+        &mut self,
+        stream: &str,
+        expected: Expected,
+        events: Vec<E>,
+        at_ms: u64,
+    ) -> Result<Appended, EventStoreError>;
 
     /// The stream's current version (0 if it has no events).
     ///
@@ -42,7 +48,12 @@ pub trait EventStore<E> {
     ///
     /// # Errors
     /// Storage or decoding errors (`f` has seen the events before the failing one).
-    fn visit_stream<F: FnMut(&Recorded<E>)>(&self, stream: &str, versions: RangeInclusive<u64>, f: F) -> Result<u64, EventStoreError>;
+    fn visit_stream<F: FnMut(&Recorded<E>)>(
+        &self,
+        stream: &str,
+        versions: RangeInclusive<u64>,
+        f: F,
+    ) -> Result<u64, EventStoreError>;
 
     /// Up to `limit` events of any stream from global position `from` on, in order: what
     /// a projection or a subscriber reads, resuming from the position it stored.

@@ -26,7 +26,7 @@
 
 use std::fmt::Debug;
 
-use super::{replay, Aggregate};
+use super::{Aggregate, replay};
 
 /// The events that already happened.
 pub fn given<A: Aggregate>(events: Vec<A::Event>) -> Given<A> {
@@ -88,7 +88,9 @@ impl<A: Aggregate> Then<A> {
         A::Error: PartialEq + Debug,
     {
         match self.result {
-            Ok(events) => panic!("expected the error {expected:?}, but the command was accepted with {events:?}"),
+            Ok(events) => {
+                panic!("expected the error {expected:?}, but the command was accepted with {events:?}")
+            }
             Err(e) => assert_eq!(e, expected, "the command was refused with another error"),
         }
     }

@@ -5,7 +5,9 @@ use proptest::prelude::*;
 use super::testing::given;
 use super::*;
 
-pub(crate) use super::testing::conformance::{contract, BankAccount as Account, BankCommand as Cmd, BankEvent as Ev, Refused};
+pub(crate) use super::testing::conformance::{
+    BankAccount as Account, BankCommand as Cmd, BankEvent as Ev, Refused, contract,
+};
 
 #[test]
 fn memory_store_keeps_the_contract() {
@@ -17,7 +19,9 @@ fn the_article_ledger_sums_to_4000() {
     given::<Account>(vec![Ev::Deposited(1000), Ev::Deposited(2000), Ev::Withdrawn(500), Ev::Deposited(1500)])
         .when(&Cmd::Withdraw(4001))
         .then_expect_error(Refused::Insufficient { balance: 4000 });
-    given::<Account>(vec![Ev::Deposited(1000)]).when(&Cmd::Withdraw(1000)).then_expect(vec![Ev::Withdrawn(1000)]);
+    given::<Account>(vec![Ev::Deposited(1000)])
+        .when(&Cmd::Withdraw(1000))
+        .then_expect(vec![Ev::Withdrawn(1000)]);
     given::<Account>(vec![]).when(&Cmd::Deposit(0)).then_expect_error(Refused::NotPositive);
 }
 
@@ -39,14 +43,26 @@ fn snapshot_policy_is_validated_and_due_at_multiples() {
 
 #[test]
 fn repository_executes_refuses_and_travels_in_time() {
-    let mut repo = Repository::<Account, _, _>::new(MemoryEventStore::new(), MemorySnapshots::new(), SnapshotPolicy::every(2).unwrap());
-    for (t, c) in [Cmd::Deposit(1000), Cmd::Deposit(2000), Cmd::Withdraw(500), Cmd::Deposit(1500)].iter().enumerate() {
+    let mut repo = Repository::<Account, _, _>::new(
+        MemoryEventStore::new(),
+        MemorySnapshots::new(),
+        SnapshotPolicy::every(2).unwrap(),
+    );
+    for (t, c) in
+        [Cmd::Deposit(1000), Cmd::Deposit(2000), Cmd::Withdraw(500), Cmd::Deposit(1500)].iter().enumerate()
+    {
         repo.execute("alice", c, 1000 * t as u64).unwrap();
     }
-    assert!(matches!(repo.execute("alice", &Cmd::Withdraw(5000), 9000), Err(ExecuteError::Rejected(Refused::Insufficient { balance: 4000 }))));
+    assert!(matches!(
+        repo.execute("alice", &Cmd::Withdraw(5000), 9000),
+        Err(ExecuteError::Rejected(Refused::Insufficient { balance: 4000 }))
+    ));
     assert_eq!(repo.store().version("alice").unwrap(), 4, "a refused command records nothing");
     let now = repo.load("alice").unwrap();
-    assert_eq!((now.state.balance, now.version, now.from_snapshot, now.events_applied), (4000, 4, Some(4), 0));
+    assert_eq!(
+        (now.state.balance, now.version, now.from_snapshot, now.events_applied),
+        (4000, 4, Some(4), 0)
+    );
     assert_eq!(repo.snapshots().len(), 2);
     let at3 = repo.state_at("alice", 3).unwrap();
     assert_eq!((at3.state.balance, at3.from_snapshot, at3.events_applied), (2500, Some(2), 1));
@@ -58,7 +74,15 @@ fn repository_executes_refuses_and_travels_in_time() {
 fn race(store: &std::sync::Mutex<MemoryEventStore<Ev>>, expected: u64) -> [bool; 2] {
     std::thread::scope(|s| {
         let h: Vec<_> = (0..2)
-            .map(|i| s.spawn(move || store.lock().unwrap().append("s", Expected::Exactly(expected), vec![Ev::Deposited(i + 1)], 0).is_ok()))
+            .map(|i| {
+                s.spawn(move || {
+                    store
+                        .lock()
+                        .unwrap()
+                        .append("s", Expected::Exactly(expected), vec![Ev::Deposited(i + 1)], 0)
+                        .is_ok()
+                })
+            })
             .collect();
         let r: Vec<bool> = h.into_iter().map(|h| h.join().unwrap()).collect();
         [r[0], r[1]]
@@ -66,7 +90,10 @@ fn race(store: &std::sync::Mutex<MemoryEventStore<Ev>>, expected: u64) -> [bool;
 }
 
 fn events() -> impl Strategy<Value = Vec<Ev>> {
-    prop::collection::vec(prop_oneof![(1..1000i64).prop_map(Ev::Deposited), (1..1000i64).prop_map(Ev::Withdrawn)], 0..60)
+    prop::collection::vec(
+        prop_oneof![(1..1000i64).prop_map(Ev::Deposited), (1..1000i64).prop_map(Ev::Withdrawn)],
+        0..60,
+    )
 }
 
 proptest! {

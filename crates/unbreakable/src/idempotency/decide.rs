@@ -97,7 +97,12 @@ impl<R> Decision<R> {
 /// assert_eq!(decide(Some(&running), &pay, s(10), &p), Decision::InProgress { since: s(0) });
 /// assert_eq!(decide(Some(&running), &pay, s(60), &p), Decision::Reclaim { since: s(0) }); // its owner died
 /// ```
-pub fn decide<R: Clone>(entry: Option<&Entry<R>>, request: &Fingerprint, now: Duration, policy: &Policy) -> Decision<R> {
+pub fn decide<R: Clone>(
+    entry: Option<&Entry<R>>,
+    request: &Fingerprint,
+    now: Duration,
+    policy: &Policy,
+) -> Decision<R> {
     let Some(entry) = entry else { return Decision::Execute };
     if policy.expired(entry.created(), now) {
         return Decision::Execute;
@@ -106,7 +111,9 @@ pub fn decide<R: Clone>(entry: Option<&Entry<R>>, request: &Fingerprint, now: Du
         return Decision::Mismatch;
     }
     match entry {
-        Entry::InFlight { created, .. } if policy.lock_expired(*created, now) => Decision::Reclaim { since: *created },
+        Entry::InFlight { created, .. } if policy.lock_expired(*created, now) => {
+            Decision::Reclaim { since: *created }
+        }
         Entry::InFlight { created, .. } => Decision::InProgress { since: *created },
         Entry::Done { response, .. } => Decision::Replay(response.clone()),
     }

@@ -93,7 +93,12 @@ impl<S> Idempotent<S> {
     ///
     /// # Cancellation
     /// Dropping the future releases the key: a retry runs the handler again.
-    pub async fn run<R, E, F, Fut>(&self, key: &IdempotencyKey, request: impl Into<Fingerprint>, handler: F) -> Result<Served<R>, RunError<E>>
+    pub async fn run<R, E, F, Fut>(
+        &self,
+        key: &IdempotencyKey,
+        request: impl Into<Fingerprint>,
+        handler: F,
+    ) -> Result<Served<R>, RunError<E>>
     where
         S: KeyStore<R>,
         F: FnOnce() -> Fut,
@@ -137,7 +142,8 @@ mod tests {
             let third = edge.run(&key, b"x", || async { Ok::<_, String>(9) }).await.unwrap();
             // A call dropped by a timeout leaves nothing behind.
             let other = IdempotencyKey::new("other").unwrap();
-            let timed_out = tokio::time::timeout(Duration::from_millis(5), edge.run(&other, b"y", slow)).await;
+            let timed_out =
+                tokio::time::timeout(Duration::from_millis(5), edge.run(&other, b"y", slow)).await;
             assert!(timed_out.is_err());
             let after_drop = edge.run(&other, b"y", || async { Ok::<_, String>(3) }).await.unwrap();
             (second, third, after_drop)

@@ -38,7 +38,9 @@ pub enum KeyError {
     ///
     /// ### Handling
     /// Shed load, or raise the bound: evicting live keys would let retries execute twice.
-    #[error("the key store is full: it holds {capacity} keys that have not expired; shed load or raise its capacity (evicting live keys would let their retries execute twice)")]
+    #[error(
+        "the key store is full: it holds {capacity} keys that have not expired; shed load or raise its capacity (evicting live keys would let their retries execute twice)"
+    )]
     Full {
         /// Its bound.
         capacity: usize,
@@ -50,7 +52,9 @@ pub enum KeyError {
     /// ### Handling
     /// The handler's effect happened, possibly twice. Raise the policy's lock timeout above
     /// the longest time a handler can take, and reconcile this request by hand.
-    #[error("key {key} was lost before its result was stored: the request ran past the lock timeout, and another may have taken the key over; raise the lock timeout above the handler's longest run")]
+    #[error(
+        "key {key} was lost before its result was stored: the request ran past the lock timeout, and another may have taken the key over; raise the lock timeout above the handler's longest run"
+    )]
     LeaseLost {
         /// The key.
         key: IdempotencyKey,
@@ -126,7 +130,12 @@ impl StoreError {
     /// Whether retrying the same request with the same key later may succeed: a request
     /// in progress, a busy database, or another storage failure.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Key(KeyError::InProgress { .. }) | StoreError::Busy { .. } | StoreError::Storage { .. })
+        matches!(
+            self,
+            StoreError::Key(KeyError::InProgress { .. })
+                | StoreError::Busy { .. }
+                | StoreError::Storage { .. }
+        )
     }
 }
 
@@ -168,7 +177,8 @@ mod tests {
         assert!(e.is_transient());
         let run: RunError<std::io::Error> = RunError::Handler(std::io::Error::other("boom"));
         assert_eq!(run.source().map(|s| s.to_string()).as_deref(), Some("boom"));
-        let refused: RunError<std::io::Error> = KeyError::Mismatch { key: IdempotencyKey::new("k").unwrap() }.into();
+        let refused: RunError<std::io::Error> =
+            KeyError::Mismatch { key: IdempotencyKey::new("k").unwrap() }.into();
         assert!(matches!(refused, RunError::Store(StoreError::Key(KeyError::Mismatch { .. }))));
         assert!(refused.to_string().contains("different request"));
     }

@@ -106,7 +106,10 @@ mod tests {
     /// every process and with every Rust version.
     #[test]
     fn the_fingerprint_is_the_standard_sha256() {
-        assert_eq!(Fingerprint::of(b"").to_string(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            Fingerprint::of(b"").to_string(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
         assert_eq!(Fingerprint::from("abc"), Fingerprint::of(b"abc"));
         assert_eq!(Fingerprint::from_bytes(*Fingerprint::of(b"x").as_bytes()), Fingerprint::of(b"x"));
         assert_eq!(format!("{:?}", Fingerprint::of(b"abc")), "Fingerprint(ba7816bf8f01cfea…)");

@@ -32,10 +32,16 @@ impl IdempotencyKey {
     pub fn new(key: impl Into<String>) -> Result<Self, ConfigError> {
         let key = key.into();
         if key.is_empty() || key.len() > MAX_KEY_LEN {
-            return Err(ConfigError::new("key", format!("a key is 1 to {MAX_KEY_LEN} bytes; this one is {}", key.len())));
+            return Err(ConfigError::new(
+                "key",
+                format!("a key is 1 to {MAX_KEY_LEN} bytes; this one is {}", key.len()),
+            ));
         }
         if let Some(c) = key.chars().find(|c| !c.is_ascii_graphic()) {
-            return Err(ConfigError::new("key", format!("{c:?} is not allowed: use visible ASCII only (a UUID is a good key)")));
+            return Err(ConfigError::new(
+                "key",
+                format!("{c:?} is not allowed: use visible ASCII only (a UUID is a good key)"),
+            ));
         }
         Ok(Self(key))
     }

@@ -3,7 +3,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use super::{decide, Begun, Decision, Entry, Fingerprint, IdempotencyKey, KeyError, KeyStore, Lease, Policy, StoreError};
+use super::{
+    Begun, Decision, Entry, Fingerprint, IdempotencyKey, KeyError, KeyStore, Lease, Policy, StoreError,
+    decide,
+};
 use crate::error::ConfigError;
 use crate::time::Clock;
 
@@ -63,7 +66,14 @@ impl<R: Clone> MemoryStore<R> {
     /// An empty store holding up to [`DEFAULT_CAPACITY`] unexpired keys, whose
     /// [`KeyStore`] methods read a [`Clock`] started now.
     pub fn new(policy: Policy) -> Self {
-        Self { policy, capacity: DEFAULT_CAPACITY, clock: Clock::start(), entries: HashMap::new(), order: VecDeque::new(), next_lease: 0 }
+        Self {
+            policy,
+            capacity: DEFAULT_CAPACITY,
+            clock: Clock::start(),
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            next_lease: 0,
+        }
     }
 
     /// An empty store holding up to `capacity` unexpired keys.
@@ -72,7 +82,10 @@ impl<R: Clone> MemoryStore<R> {
     /// A capacity of zero.
     pub fn with_capacity(policy: Policy, capacity: usize) -> Result<Self, ConfigError> {
         if capacity == 0 {
-            return Err(ConfigError::new("capacity", "a store that holds no keys protects nothing; allow at least the keys of one retention period"));
+            return Err(ConfigError::new(
+                "capacity",
+                "a store that holds no keys protects nothing; allow at least the keys of one retention period",
+            ));
         }
         Ok(Self { capacity, ..Self::new(policy) })
     }
@@ -91,7 +104,12 @@ impl<R: Clone> MemoryStore<R> {
     ///
     /// # Errors
     /// [`KeyError::InProgress`], [`KeyError::Mismatch`] or [`KeyError::Full`].
-    pub fn begin_at(&mut self, key: &IdempotencyKey, request: impl Into<Fingerprint>, now: Duration) -> Result<Begun<R>, KeyError> {
+    pub fn begin_at(
+        &mut self,
+        key: &IdempotencyKey,
+        request: impl Into<Fingerprint>,
+        now: Duration,
+    ) -> Result<Begun<R>, KeyError> {
         let request = request.into();
         self.purge(now);
         let decision = decide(self.entries.get(key).map(|s| &s.entry), &request, now, &self.policy);
@@ -105,7 +123,8 @@ impl<R: Clone> MemoryStore<R> {
                 }
                 let lease = Lease::new(self.next_lease);
                 self.next_lease = self.next_lease.wrapping_add(1);
-                self.entries.insert(key.clone(), Slot { entry: Entry::InFlight { request, created: now }, lease });
+                self.entries
+                    .insert(key.clone(), Slot { entry: Entry::InFlight { request, created: now }, lease });
                 self.order.push_back((now, key.clone()));
                 if self.order.len() > 2 * self.entries.len() + QUEUE_SLACK {
                     self.rebuild_queue();
@@ -135,7 +154,8 @@ impl<R: Clone> MemoryStore<R> {
     /// was cancelled), so that a retry executes. Does nothing to a finished one, or if
     /// the lease no longer holds the key.
     pub fn release(&mut self, key: &IdempotencyKey, lease: Lease) {
-        if matches!(self.entries.get(key), Some(Slot { entry: Entry::InFlight { .. }, lease: held }) if *held == lease) {
+        if matches!(self.entries.get(key), Some(Slot { entry: Entry::InFlight { .. }, lease: held }) if *held == lease)
+        {
             self.entries.remove(key);
         }
     }
@@ -158,7 +178,8 @@ impl<R: Clone> MemoryStore<R> {
 
     /// Drops stale queue items: one item per held key, oldest first.
     fn rebuild_queue(&mut self) {
-        let mut live: Vec<(Duration, IdempotencyKey)> = self.entries.iter().map(|(k, s)| (s.entry.created(), k.clone())).collect();
+        let mut live: Vec<(Duration, IdempotencyKey)> =
+            self.entries.iter().map(|(k, s)| (s.entry.created(), k.clone())).collect();
         live.sort();
         self.order = live.into();
     }

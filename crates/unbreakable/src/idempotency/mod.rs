@@ -32,10 +32,10 @@ pub mod policy;
 pub mod sqlite;
 pub mod store;
 
-pub use decide::{decide, Decision, Entry};
+pub use decide::{Decision, Entry, decide};
 pub use error::{BoxError, KeyError, RunError, StoreError};
 pub use fingerprint::Fingerprint;
 pub use key::{IdempotencyKey, MAX_KEY_LEN};
 pub use memory::MemoryStore;
-pub use policy::{Policy, DEFAULT_LOCK_TIMEOUT, DEFAULT_RETENTION};
+pub use policy::{DEFAULT_LOCK_TIMEOUT, DEFAULT_RETENTION, Policy};
 pub use store::{Begun, KeyStore, Lease, Served};

@@ -55,7 +55,10 @@ impl Policy {
     /// A zero retention (a retry a moment later would execute again).
     pub fn new(retention: Duration) -> Result<Self, ConfigError> {
         if retention.is_zero() {
-            return Err(ConfigError::new("retention", "a zero retention forgets a key at once, so every retry executes again; keep keys longer than clients retry"));
+            return Err(ConfigError::new(
+                "retention",
+                "a zero retention forgets a key at once, so every retry executes again; keep keys longer than clients retry",
+            ));
         }
         Ok(Self { retention, lock_timeout: DEFAULT_LOCK_TIMEOUT.min(retention) })
     }
@@ -67,12 +70,18 @@ impl Policy {
     /// longer than the retention (the key would be forgotten while still locked).
     pub fn with_lock_timeout(self, lock_timeout: Duration) -> Result<Self, ConfigError> {
         if lock_timeout.is_zero() {
-            return Err(ConfigError::new("lock_timeout", "a zero lock timeout lets every repeat take over a running request; set it above the longest time a handler takes"));
+            return Err(ConfigError::new(
+                "lock_timeout",
+                "a zero lock timeout lets every repeat take over a running request; set it above the longest time a handler takes",
+            ));
         }
         if lock_timeout > self.retention {
             return Err(ConfigError::new(
                 "lock_timeout",
-                format!("{lock_timeout:?} is longer than the retention ({:?}); a key cannot stay locked after it is forgotten: shorten the lock timeout or lengthen the retention", self.retention),
+                format!(
+                    "{lock_timeout:?} is longer than the retention ({:?}); a key cannot stay locked after it is forgotten: shorten the lock timeout or lengthen the retention",
+                    self.retention
+                ),
             ));
         }
         Ok(Self { lock_timeout, ..self })
@@ -107,7 +116,11 @@ mod tests {
     fn policies_are_checked_when_built() {
         let s = Duration::from_secs;
         assert_eq!(Policy::new(Duration::ZERO).unwrap_err().field, "retention");
-        assert_eq!(Policy::new(s(10)).unwrap().lock_timeout(), s(10), "the lock timeout never exceeds the retention");
+        assert_eq!(
+            Policy::new(s(10)).unwrap().lock_timeout(),
+            s(10),
+            "the lock timeout never exceeds the retention"
+        );
         assert_eq!(Policy::default().with_lock_timeout(Duration::ZERO).unwrap_err().field, "lock_timeout");
         assert_eq!(Policy::new(s(10)).unwrap().with_lock_timeout(s(11)).unwrap_err().field, "lock_timeout");
         assert!(Policy::new(s(10)).unwrap().with_lock_timeout(s(10)).is_ok());

@@ -26,11 +26,14 @@ use std::time::{Duration, SystemTime, SystemTimeError, UNIX_EPOCH};
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha12Rng;
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
-use serde::de::DeserializeOwned;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use super::{decide, Begun, Decision, Entry, Fingerprint, IdempotencyKey, KeyError, KeyStore, Lease, Policy, RunError, Served, StoreError};
+use super::{
+    Begun, Decision, Entry, Fingerprint, IdempotencyKey, KeyError, KeyStore, Lease, Policy, RunError, Served,
+    StoreError, decide,
+};
 
 pub use rusqlite;
 
@@ -97,7 +100,8 @@ impl Row {
     /// The entry, with the response still as JSON. A fingerprint of the wrong size (a row
     /// not written by this store) never matches a request.
     fn entry(&self) -> Entry<&str> {
-        let request = <[u8; Fingerprint::LEN]>::try_from(self.fingerprint.as_slice()).map_or(Fingerprint::from_bytes([0; Fingerprint::LEN]), Fingerprint::from_bytes);
+        let request = <[u8; Fingerprint::LEN]>::try_from(self.fingerprint.as_slice())
+            .map_or(Fingerprint::from_bytes([0; Fingerprint::LEN]), Fingerprint::from_bytes);
         let created = duration(self.created_ms);
         match &self.response {
             Some(json) => Entry::Done { request, response: json.as_str(), created },
@@ -108,9 +112,11 @@ impl Row {
 
 fn load(conn: &Connection, key: &IdempotencyKey) -> Result<Option<Row>, StoreError> {
     Ok(conn
-        .query_row("SELECT fingerprint, response, created_ms FROM idempotency_keys WHERE key = ?1", params![key.as_str()], |r| {
-            Ok(Row { fingerprint: r.get(0)?, response: r.get(1)?, created_ms: r.get(2)? })
-        })
+        .query_row(
+            "SELECT fingerprint, response, created_ms FROM idempotency_keys WHERE key = ?1",
+            params![key.as_str()],
+            |r| Ok(Row { fingerprint: r.get(0)?, response: r.get(1)?, created_ms: r.get(2)? }),
+        )
         .optional()?)
 }
 
@@ -153,7 +159,10 @@ pub struct SqliteStore<R> {
 
 impl<R> std::fmt::Debug for SqliteStore<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("conn", &self.conn).field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("conn", &self.conn)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -176,7 +185,8 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
     pub fn from_connection(conn: Connection, policy: Policy) -> Result<Self, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch(SCHEMA)?;
-        let leases = ChaCha12Rng::try_from_os_rng().map_err(|e| StoreError::Storage { source: Box::new(e) })?;
+        let leases =
+            ChaCha12Rng::try_from_os_rng().map_err(|e| StoreError::Storage { source: Box::new(e) })?;
         Ok(Self { conn, policy, clock: Box::new(system_clock), leases, response: PhantomData })
     }
 
@@ -220,20 +230,27 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
     /// [`KeyStore::begin`] ([`KeyError::InProgress`]), or storage failed (see
     /// [`StoreError::is_transient`]). [`RunError::Handler`]: the handler failed; its writes
     /// are rolled back and nothing is stored under the key, so a retry executes again.
-    pub fn execute<E, F>(&mut self, key: &IdempotencyKey, request: impl Into<Fingerprint>, handler: F) -> Result<Served<R>, RunError<E>>
+    pub fn execute<E, F>(
+        &mut self,
+        key: &IdempotencyKey,
+        request: impl Into<Fingerprint>,
+        handler: F,
+    ) -> Result<Served<R>, RunError<E>>
     where
         F: FnOnce(&Transaction<'_>) -> Result<R, E>,
     {
         let request = request.into();
         let now = self.now()?;
         let policy = self.policy;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+        let tx =
+            self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
         let row = load(&tx, key)?;
         if let Some(replayed) = judge::<R>(row.as_ref(), key, &request, now, &policy)? {
             return Ok(Served { response: replayed, replayed: true });
         }
         let response = handler(&tx).map_err(RunError::Handler)?;
-        let json = serde_json::to_string(&response).map_err(|e| StoreError::Codec { key: key.clone(), source: Box::new(e) })?;
+        let json = serde_json::to_string(&response)
+            .map_err(|e| StoreError::Codec { key: key.clone(), source: Box::new(e) })?;
         store_row(&tx, key, &request, Some(&json), None, now, row.is_some())?;
         tx.commit().map_err(StoreError::from)?;
         Ok(Served { response, replayed: false })
@@ -247,7 +264,9 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
         let Some(row) = load(&self.conn, key)? else { return Ok(None) };
         Ok(Some(match row.entry() {
             Entry::InFlight { request, created } => Entry::InFlight { request, created },
-            Entry::Done { request, response, created } => Entry::Done { request, response: decode(key, response)?, created },
+            Entry::Done { request, response, created } => {
+                Entry::Done { request, response: decode(key, response)?, created }
+            }
         }))
     }
 
@@ -267,7 +286,13 @@ fn decode<R: DeserializeOwned>(key: &IdempotencyKey, json: &str) -> Result<R, St
 }
 
 /// Applies [`decide`] to a row: `Ok(Some(response))` to replay, `Ok(None)` to execute.
-fn judge<R: DeserializeOwned>(row: Option<&Row>, key: &IdempotencyKey, request: &Fingerprint, now: Duration, policy: &Policy) -> Result<Option<R>, StoreError> {
+fn judge<R: DeserializeOwned>(
+    row: Option<&Row>,
+    key: &IdempotencyKey,
+    request: &Fingerprint,
+    now: Duration,
+    policy: &Policy,
+) -> Result<Option<R>, StoreError> {
     let entry = row.map(|r| r.entry());
     match decide(entry.as_ref(), request, now, policy) {
         Decision::Replay(json) => Ok(Some(decode(key, json)?)),
@@ -279,7 +304,15 @@ fn judge<R: DeserializeOwned>(row: Option<&Row>, key: &IdempotencyKey, request: 
 
 /// Writes the key's row: a plain `INSERT` for a new key (a live row is never replaced),
 /// an `UPDATE` of the row this transaction read and judged forgotten or reclaimable.
-fn store_row(tx: &Transaction<'_>, key: &IdempotencyKey, request: &Fingerprint, response: Option<&str>, lease: Option<i64>, now: Duration, existed: bool) -> Result<(), StoreError> {
+fn store_row(
+    tx: &Transaction<'_>,
+    key: &IdempotencyKey,
+    request: &Fingerprint,
+    response: Option<&str>,
+    lease: Option<i64>,
+    now: Duration,
+    existed: bool,
+) -> Result<(), StoreError> {
     let fp = request.as_bytes().as_slice();
     if existed {
         tx.execute(
@@ -311,7 +344,8 @@ impl<R: Serialize + DeserializeOwned> KeyStore<R> for SqliteStore<R> {
     }
 
     fn complete(&mut self, key: &IdempotencyKey, lease: Lease, response: &R) -> Result<(), StoreError> {
-        let json = serde_json::to_string(response).map_err(|e| StoreError::Codec { key: key.clone(), source: Box::new(e) })?;
+        let json = serde_json::to_string(response)
+            .map_err(|e| StoreError::Codec { key: key.clone(), source: Box::new(e) })?;
         let changed = self.conn.execute(
             "UPDATE idempotency_keys SET response = ?3, lease = NULL WHERE key = ?1 AND lease = ?2",
             params![key.as_str(), lease_sql(lease), json],
@@ -323,7 +357,10 @@ impl<R: Serialize + DeserializeOwned> KeyStore<R> for SqliteStore<R> {
     }
 
     fn release(&mut self, key: &IdempotencyKey, lease: Lease) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM idempotency_keys WHERE key = ?1 AND lease = ?2", params![key.as_str(), lease_sql(lease)])?;
+        self.conn.execute(
+            "DELETE FROM idempotency_keys WHERE key = ?1 AND lease = ?2",
+            params![key.as_str(), lease_sql(lease)],
+        )?;
         Ok(())
     }
 }

@@ -69,15 +69,24 @@ impl Config {
     /// A TTL under 1 ms, a zero renewal interval, or `renew_every + margin >= ttl`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.ttl < Duration::from_millis(1) {
-            return Err(ConfigError::new("ttl", "a lease under 1 ms cannot be held; use the longest silence after which the cluster should elect someone else"));
+            return Err(ConfigError::new(
+                "ttl",
+                "a lease under 1 ms cannot be held; use the longest silence after which the cluster should elect someone else",
+            ));
         }
         if self.renew_every.is_zero() {
-            return Err(ConfigError::new("renew_every", "0 would renew in a busy loop; use about a third of the TTL"));
+            return Err(ConfigError::new(
+                "renew_every",
+                "0 would renew in a busy loop; use about a third of the TTL",
+            ));
         }
         if self.renew_every + self.margin >= self.ttl {
             return Err(ConfigError::new(
                 "renew_every",
-                format!("renewing every {:?} with a margin of {:?} leaves no time inside a lease of {:?}; renew at most every (ttl - margin) / 2", self.renew_every, self.margin, self.ttl),
+                format!(
+                    "renewing every {:?} with a margin of {:?} leaves no time inside a lease of {:?}; renew at most every (ttl - margin) / 2",
+                    self.renew_every, self.margin, self.ttl
+                ),
             ));
         }
         Ok(())
@@ -141,7 +150,13 @@ impl Elector {
     /// As [`Config::validate`].
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self { config, role: Role::Follower, valid_until: Duration::ZERO, next_at: Duration::ZERO, newest_term: Token(0) })
+        Ok(Self {
+            config,
+            role: Role::Follower,
+            valid_until: Duration::ZERO,
+            next_at: Duration::ZERO,
+            newest_term: Token(0),
+        })
     }
 
     /// Its configuration.
@@ -271,7 +286,14 @@ impl<S: LockStore> Campaign<S> {
         if owner.is_empty() {
             return Err(ConfigError::new("owner", "each node needs its own non-empty id"));
         }
-        Ok(Self { store, key: key.to_string(), owner: owner.to_string(), elector: Elector::new(config)?, clock, grant: None })
+        Ok(Self {
+            store,
+            key: key.to_string(),
+            owner: owner.to_string(),
+            elector: Elector::new(config)?,
+            clock,
+            grant: None,
+        })
     }
 
     /// Does what the elector says now (acquire, renew or nothing) and returns the term if
@@ -280,14 +302,16 @@ impl<S: LockStore> Campaign<S> {
         let now = self.clock.now();
         match self.elector.tick(now) {
             Action::Wait(_) => {}
-            Action::Acquire => match self.store.acquire(&self.key, &self.owner, self.elector.config.ttl).await {
-                Ok(grant) => {
-                    self.elector.on_granted(grant.token, now);
-                    self.grant = Some(grant);
+            Action::Acquire => {
+                match self.store.acquire(&self.key, &self.owner, self.elector.config.ttl).await {
+                    Ok(grant) => {
+                        self.elector.on_granted(grant.token, now);
+                        self.grant = Some(grant);
+                    }
+                    Err(LockError::Backend(_)) => self.elector.on_unreachable(self.clock.now()),
+                    Err(_) => self.elector.on_refused(self.clock.now()),
                 }
-                Err(LockError::Backend(_)) => self.elector.on_unreachable(self.clock.now()),
-                Err(_) => self.elector.on_refused(self.clock.now()),
-            },
+            }
             Action::Renew => {
                 let result = match &self.grant {
                     Some(g) => self.store.renew(g).await,

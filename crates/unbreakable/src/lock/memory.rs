@@ -51,7 +51,13 @@ impl MemoryLocks {
     ///
     /// # Errors
     /// As [`LockStore::acquire`].
-    pub fn acquire_at(&self, key: &str, owner: &str, ttl: Duration, now: Duration) -> Result<Grant, LockError> {
+    pub fn acquire_at(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Duration,
+        now: Duration,
+    ) -> Result<Grant, LockError> {
         check(owner, ttl)?;
         let mut leases = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
         let lease = leases.entry(key.to_string()).or_default();

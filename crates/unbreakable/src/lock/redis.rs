@@ -19,8 +19,8 @@
 
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use redis::Script;
+use redis::aio::MultiplexedConnection;
 
 use super::error::check;
 use super::{Grant, LockError, LockStore, Token};
@@ -129,7 +129,9 @@ impl LockStore for RedisLocks {
             .await
             .map_err(backend)?;
         match u64::try_from(token) {
-            Ok(t) if t > 0 => Ok(Grant { key: key.to_string(), owner: owner.to_string(), token: Token(t), ttl }),
+            Ok(t) if t > 0 => {
+                Ok(Grant { key: key.to_string(), owner: owner.to_string(), token: Token(t), ttl })
+            }
             _ => Err(LockError::Held {
                 key: key.to_string(),
                 remaining: Duration::from_millis(u64::try_from(pttl).unwrap_or(0)),

@@ -41,7 +41,12 @@ pub trait LockStore: Send + Sync {
     /// # Errors
     /// [`LockError::Held`] if another grant holds it; [`LockError::Config`] for an empty
     /// owner or a TTL under 1 ms; [`LockError::Backend`] if the service failed.
-    fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> impl Future<Output = Result<Grant, LockError>> + Send;
+    fn acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Grant, LockError>> + Send;
 
     /// Extends `grant`'s lease to its TTL from now, if it still holds the lock
     /// (compare-and-expire).

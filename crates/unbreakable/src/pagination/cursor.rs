@@ -1,5 +1,5 @@
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
@@ -89,10 +89,14 @@ impl CursorSigner {
         if secret.len() < MIN_SECRET_LEN {
             return Err(ConfigError::new(
                 "secret",
-                format!("{} bytes is too short to sign cursors; use at least {MIN_SECRET_LEN} random bytes", secret.len()),
+                format!(
+                    "{} bytes is too short to sign cursors; use at least {MIN_SECRET_LEN} random bytes",
+                    secret.len()
+                ),
             ));
         }
-        let mac = HmacSha256::new_from_slice(secret).map_err(|e| ConfigError::new("secret", e.to_string()))?;
+        let mac =
+            HmacSha256::new_from_slice(secret).map_err(|e| ConfigError::new("secret", e.to_string()))?;
         Ok(Self { mac })
     }
 
@@ -152,7 +156,8 @@ impl CursorSigner {
     /// not 16 bytes.
     pub fn decode_keyset(&self, scope: &str, cursor: &str) -> Result<Keyset, CursorError> {
         let p = self.decode(scope, cursor)?;
-        let b: [u8; 16] = p.as_slice().try_into().map_err(|_| CursorError::Position { len: p.len(), expected: 16 })?;
+        let b: [u8; 16] =
+            p.as_slice().try_into().map_err(|_| CursorError::Position { len: p.len(), expected: 16 })?;
         let (sort, id) = b.split_at(8);
         Ok(Keyset {
             sort: i64::from_be_bytes(sort.try_into().expect("8 bytes")),

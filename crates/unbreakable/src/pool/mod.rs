@@ -10,4 +10,4 @@
 
 pub mod sizing;
 
-pub use sizing::{busy_connections, erlang_c, smallest_pool, ErlangC};
+pub use sizing::{ErlangC, busy_connections, erlang_c, smallest_pool};

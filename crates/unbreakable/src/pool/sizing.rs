@@ -71,12 +71,23 @@ pub fn erlang_c(per_second: f64, hold: Duration, connections: u32) -> Option<Erl
 /// // 200 queries/s of 20 ms each keep 4 connections busy; 1 ms mean wait needs 7.
 /// assert_eq!(smallest_pool(200.0, Duration::from_millis(20), Duration::from_millis(1), 100).unwrap(), 7);
 /// ```
-pub fn smallest_pool(per_second: f64, hold: Duration, target: Duration, max: u32) -> Result<u32, ConfigError> {
+pub fn smallest_pool(
+    per_second: f64,
+    hold: Duration,
+    target: Duration,
+    max: u32,
+) -> Result<u32, ConfigError> {
     if !(per_second.is_finite() && per_second > 0.0) {
-        return Err(ConfigError::new("per_second", format!("{per_second} is not an arrival rate; give queries per second above 0")));
+        return Err(ConfigError::new(
+            "per_second",
+            format!("{per_second} is not an arrival rate; give queries per second above 0"),
+        ));
     }
     if hold.is_zero() {
-        return Err(ConfigError::new("hold", "a zero hold time needs no pool; give the mean time a query holds a connection"));
+        return Err(ConfigError::new(
+            "hold",
+            "a zero hold time needs no pool; give the mean time a query holds a connection",
+        ));
     }
     let busy = busy_connections(per_second, hold);
     (1..=max)

@@ -94,7 +94,10 @@ impl Backoff {
     /// If `delay` is longer than [`MAX_DELAY`].
     pub fn constant(delay: Duration) -> Result<Self, ConfigError> {
         if delay > MAX_DELAY {
-            return Err(ConfigError::new("delay", format!("{delay:?} is longer than the {MAX_DELAY:?} limit")));
+            return Err(ConfigError::new(
+                "delay",
+                format!("{delay:?} is longer than the {MAX_DELAY:?} limit"),
+            ));
         }
         Ok(Self { kind: Kind::Constant(delay) })
     }
@@ -110,7 +113,9 @@ impl Backoff {
         match self.kind {
             Kind::Immediate => "immediate".into(),
             Kind::Constant(d) => format!("constant {d:?}"),
-            Kind::Exponential { base, cap, jitter, .. } => format!("{} (base {base:?}, cap {cap:?})", jitter.name()),
+            Kind::Exponential { base, cap, jitter, .. } => {
+                format!("{} (base {base:?}, cap {cap:?})", jitter.name())
+            }
         }
     }
 
@@ -233,20 +238,31 @@ impl ExponentialBuilder {
             ));
         }
         if self.base > MAX_DELAY {
-            return Err(ConfigError::new("base", format!("{:?} is longer than the {MAX_DELAY:?} limit", self.base)));
+            return Err(ConfigError::new(
+                "base",
+                format!("{:?} is longer than the {MAX_DELAY:?} limit", self.base),
+            ));
         }
         let cap = self.cap.unwrap_or(DEFAULT_CAP.max(self.base));
         if cap < self.base {
             return Err(ConfigError::new(
                 "cap",
-                format!("the cap ({cap:?}) is below the base ({:?}); raise the cap or lower the base", self.base),
+                format!(
+                    "the cap ({cap:?}) is below the base ({:?}); raise the cap or lower the base",
+                    self.base
+                ),
             ));
         }
         if cap > MAX_DELAY {
             return Err(ConfigError::new("cap", format!("{cap:?} is longer than the {MAX_DELAY:?} limit")));
         }
         Ok(Backoff {
-            kind: Kind::Exponential { base: self.base, cap, jitter: self.jitter, first_exponent: self.first_exponent },
+            kind: Kind::Exponential {
+                base: self.base,
+                cap,
+                jitter: self.jitter,
+                first_exponent: self.first_exponent,
+            },
         })
     }
 }
@@ -321,7 +337,8 @@ mod tests {
 
     #[test]
     fn same_seed_same_delays() {
-        let b = Backoff::exponential(ms(5)).with_cap(ms(2000)).with_jitter(Jitter::Decorrelated).build().unwrap();
+        let b =
+            Backoff::exponential(ms(5)).with_cap(ms(2000)).with_jitter(Jitter::Decorrelated).build().unwrap();
         let a: Vec<_> = b.delays(rng(42)).take(50).collect();
         let c: Vec<_> = b.delays(rng(42)).take(50).collect();
         assert_eq!(a, c);

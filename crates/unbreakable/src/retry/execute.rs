@@ -9,7 +9,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 
 use super::budget::SharedBudget;
-use super::{os_rng, seeded_rng, Breaker, Budget, JitterRng, RetryBudget, RetryPolicy, RetryToken};
+use super::{Breaker, Budget, JitterRng, RetryBudget, RetryPolicy, RetryToken, os_rng, seeded_rng};
 use crate::deadline::Deadline;
 use crate::time::Clock;
 
@@ -163,8 +163,12 @@ impl<E: fmt::Display> fmt::Display for RetryError<E> {
             None => Ok(()),
         };
         match self {
-            RetryError::Exhausted { attempts, last } => write!(f, "gave up after {attempts} attempts: {last}"),
-            RetryError::Permanent { attempts, error } => write!(f, "permanent error after {attempts} attempts: {error}"),
+            RetryError::Exhausted { attempts, last } => {
+                write!(f, "gave up after {attempts} attempts: {last}")
+            }
+            RetryError::Permanent { attempts, error } => {
+                write!(f, "permanent error after {attempts} attempts: {error}")
+            }
             RetryError::CircuitOpen { attempts, retry_after, last: l } => {
                 write!(f, "circuit open after {attempts} attempts; retry after {retry_after:?}")?;
                 last(f, l)
@@ -272,7 +276,15 @@ impl Retry {
 
     /// A retrier drawing jitter from `rng`.
     pub fn with_rng(policy: RetryPolicy, rng: JitterRng) -> Self {
-        Self { policy, rng, breaker: None, budget: None, deadline: None, attempt_timeout: None, on_retry: None }
+        Self {
+            policy,
+            rng,
+            breaker: None,
+            budget: None,
+            deadline: None,
+            attempt_timeout: None,
+            on_retry: None,
+        }
     }
 
     /// Guards every attempt with a shared breaker.
@@ -321,13 +333,18 @@ impl Retry {
     /// # Cancellation
     /// Dropping the future stops retrying; an attempt in progress is dropped with it,
     /// and a breaker permit it held is given back without an outcome.
-    pub async fn run<T, E, F, Fut>(&mut self, mut op: F, classify: impl Fn(&E) -> ErrorClass) -> Result<T, RetryError<E>>
+    pub async fn run<T, E, F, Fut>(
+        &mut self,
+        mut op: F,
+        classify: impl Fn(&E) -> ErrorClass,
+    ) -> Result<T, RetryError<E>>
     where
         E: fmt::Debug,
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let remaining = |deadline: &Option<(Deadline, Clock)>| deadline.map(|(d, clock)| d.remaining(clock.now()));
+        let remaining =
+            |deadline: &Option<(Deadline, Clock)>| deadline.map(|(d, clock)| d.remaining(clock.now()));
         let Self { policy, rng, breaker, budget, deadline, attempt_timeout, on_retry } = self;
         let mut delays = policy.delays(&mut *rng);
         let mut token: Option<RetryToken> = None;
@@ -347,7 +364,11 @@ impl Retry {
                 Some(b) => match b.acquire() {
                     Ok(p) => Some(p),
                     Err(open) => {
-                        return Err(RetryError::CircuitOpen { attempts, retry_after: open.retry_after, last });
+                        return Err(RetryError::CircuitOpen {
+                            attempts,
+                            retry_after: open.retry_after,
+                            last,
+                        });
                     }
                 },
                 None => None,
@@ -432,7 +453,13 @@ mod tests {
             let clock = Clock::start();
             let mut calls = 0;
             let r: Result<(), _> = Retry::new(policy(3))
-                .run(|_| { calls += 1; async { Err::<(), _>("down") } }, |_| ErrorClass::Transient)
+                .run(
+                    |_| {
+                        calls += 1;
+                        async { Err::<(), _>("down") }
+                    },
+                    |_| ErrorClass::Transient,
+                )
                 .await;
             (r, clock.now(), calls)
         })
@@ -446,7 +473,10 @@ mod tests {
     fn permanent_errors_are_not_retried() {
         let r = run_paused(async {
             Retry::new(policy(5))
-                .run(|_| async { Err::<(), _>(400) }, |e| if *e == 400 { ErrorClass::Permanent } else { ErrorClass::Transient })
+                .run(
+                    |_| async { Err::<(), _>(400) },
+                    |e| if *e == 400 { ErrorClass::Permanent } else { ErrorClass::Transient },
+                )
                 .await
         })
         .unwrap();
@@ -460,7 +490,10 @@ mod tests {
         let state = run_paused(async {
             let breaker = Breaker::new(BreakerConfig { failure_threshold: 2, ..Default::default() }).unwrap();
             for _ in 0..10 {
-                let _ = Retry::new(policy(3)).with_breaker(breaker.clone()).run(|_| async { Err::<(), _>(400) }, |_| ErrorClass::Permanent).await;
+                let _ = Retry::new(policy(3))
+                    .with_breaker(breaker.clone())
+                    .run(|_| async { Err::<(), _>(400) }, |_| ErrorClass::Permanent)
+                    .await;
             }
             breaker.state()
         })
@@ -483,17 +516,26 @@ mod tests {
             early.run(|_| async { Ok::<_, &str>(()) }, |_| ErrorClass::Transient).await
         })
         .unwrap();
-        assert!(matches!(r, Err(RetryError::CircuitOpen { attempts: 0, retry_after, .. }) if retry_after == Duration::from_secs(5)), "{r:?}");
+        assert!(
+            matches!(r, Err(RetryError::CircuitOpen { attempts: 0, retry_after, .. }) if retry_after == Duration::from_secs(5)),
+            "{r:?}"
+        );
     }
 
     #[test]
     fn breaker_and_quota_stop_the_loop() {
         let r = run_paused(async {
             let breaker = Breaker::new(BreakerConfig { failure_threshold: 2, ..Default::default() }).unwrap();
-            Retry::new(policy(10)).with_breaker(breaker).run(|_| async { Err::<(), _>("500") }, |_| ErrorClass::Transient).await
+            Retry::new(policy(10))
+                .with_breaker(breaker)
+                .run(|_| async { Err::<(), _>("500") }, |_| ErrorClass::Transient)
+                .await
         })
         .unwrap();
-        assert!(matches!(r, Err(RetryError::CircuitOpen { attempts: 2, last: Some(Failure::Error("500")), .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(RetryError::CircuitOpen { attempts: 2, last: Some(Failure::Error("500")), .. })),
+            "{r:?}"
+        );
 
         let (r, left) = run_paused(async {
             let quota = Budget::new(RetryQuota::new(12, 5, 10, 1).unwrap());
@@ -504,7 +546,10 @@ mod tests {
             (r, quota.lock().available())
         })
         .unwrap();
-        assert_eq!(r, Err(RetryError::BudgetExhausted { attempts: 2, last: Some(Failure::Error("timeout")) }));
+        assert_eq!(
+            r,
+            Err(RetryError::BudgetExhausted { attempts: 2, last: Some(Failure::Error("timeout")) })
+        );
         assert_eq!(left, 2);
     }
 
@@ -516,7 +561,10 @@ mod tests {
             let log = seen.clone();
             let _ = Retry::new(policy(2))
                 .on_retry(move |e| log.lock().unwrap().push((e.attempts, e.delay)))
-                .run(|_| async { Err::<(), _>(429) }, |_| ErrorClass::Throttled { retry_after: Duration::from_secs(2) })
+                .run(
+                    |_| async { Err::<(), _>(429) },
+                    |_| ErrorClass::Throttled { retry_after: Duration::from_secs(2) },
+                )
                 .await;
             let seen = seen.lock().unwrap().clone();
             (clock.now(), seen)
@@ -552,7 +600,10 @@ mod tests {
             (r, clock.now())
         })
         .unwrap();
-        assert!(matches!(r, Err(RetryError::DeadlineExceeded { last: Some(Failure::TimedOut(_)), .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(RetryError::DeadlineExceeded { last: Some(Failure::TimedOut(_)), .. })),
+            "{r:?}"
+        );
         assert!(t <= Duration::from_secs(1), "never past the deadline: {t:?}");
     }
 
@@ -562,7 +613,10 @@ mod tests {
             run_paused(async move {
                 let clock = Clock::start();
                 let p = RetryPolicy::new(
-                    Backoff::exponential(Duration::from_millis(10)).with_jitter(Jitter::Full).build().unwrap(),
+                    Backoff::exponential(Duration::from_millis(10))
+                        .with_jitter(Jitter::Full)
+                        .build()
+                        .unwrap(),
                     8,
                 )
                 .unwrap();
@@ -571,7 +625,15 @@ mod tests {
                     Some(seed) => Retry::seeded(p, seed, 3),
                     None => Retry::new(p),
                 };
-                let _ = r.run(|_| { times.push(clock.now()); async { Err::<(), _>(()) } }, |_| ErrorClass::Transient).await;
+                let _ = r
+                    .run(
+                        |_| {
+                            times.push(clock.now());
+                            async { Err::<(), _>(()) }
+                        },
+                        |_| ErrorClass::Transient,
+                    )
+                    .await;
                 times
             })
             .unwrap()

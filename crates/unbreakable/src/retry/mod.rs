@@ -21,18 +21,18 @@
 //!   tasks, each with its own clock.
 
 mod backoff;
-pub mod budget;
 pub mod breaker;
+pub mod budget;
 mod execute;
 mod policy;
 
-pub use backoff::{Backoff, Delays, ExponentialBuilder, Jitter, DEFAULT_CAP, MAX_DELAY};
+pub use backoff::{Backoff, DEFAULT_CAP, Delays, ExponentialBuilder, Jitter, MAX_DELAY};
 pub use breaker::{
     Admission, Breaker, BreakerConfig, BreakerError, BreakerOpen, BreakerPermit, BreakerState, CircuitBreaker,
 };
 pub use budget::{AdaptiveThrottle, Budget, QuotaExhausted, RetryBudget, RetryQuota, RetryRatio, RetryToken};
 pub use execute::{ErrorClass, Failure, Retry, RetryError, RetryEvent};
-pub use policy::{RetryPolicy, MAX_RETRIES};
+pub use policy::{MAX_RETRIES, RetryPolicy};
 
 use rand::SeedableRng;
 

@@ -99,7 +99,10 @@ impl<S: Clone, P> Clone for BreakerService<S, P> {
 
 impl<S: fmt::Debug, P> fmt::Debug for BreakerService<S, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BreakerService").field("inner", &self.inner).field("breaker", &self.breaker).finish_non_exhaustive()
+        f.debug_struct("BreakerService")
+            .field("inner", &self.inner)
+            .field("breaker", &self.breaker)
+            .finish_non_exhaustive()
     }
 }
 
@@ -144,7 +147,7 @@ mod tests {
     use crate::time::run_paused;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
-    use tower::{service_fn, ServiceExt};
+    use tower::{ServiceExt, service_fn};
 
     fn server_failure(r: &Result<u16, BoxError>) -> bool {
         !matches!(r, Ok(s) if *s < 500)
@@ -172,7 +175,8 @@ mod tests {
             }
 
             let b4 = Breaker::new(BreakerConfig { failure_threshold: 3, ..Default::default() }).unwrap();
-            let svc4 = BreakerLayer::new(b4.clone(), server_failure).layer(service_fn(|code: u16| async move { Ok::<_, BoxError>(code) }));
+            let svc4 = BreakerLayer::new(b4.clone(), server_failure)
+                .layer(service_fn(|code: u16| async move { Ok::<_, BoxError>(code) }));
             for _ in 0..50 {
                 let _ = svc4.clone().oneshot(404).await;
             }
@@ -190,10 +194,11 @@ mod tests {
     fn a_dropped_probe_future_frees_its_slot() {
         let (next, state) = run_paused(async {
             let breaker = Breaker::new(BreakerConfig { failure_threshold: 1, ..Default::default() }).unwrap();
-            let svc = BreakerLayer::new(breaker.clone(), server_failure).layer(service_fn(|ms: u64| async move {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                Ok::<u16, BoxError>(if ms == 0 { 500 } else { 200 })
-            }));
+            let svc =
+                BreakerLayer::new(breaker.clone(), server_failure).layer(service_fn(|ms: u64| async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    Ok::<u16, BoxError>(if ms == 0 { 500 } else { 200 })
+                }));
             let _ = svc.clone().oneshot(0).await; // opens
             tokio::time::sleep(Duration::from_secs(5)).await; // cool-down over: half-open
             let hung = svc.clone().oneshot(60_000);

@@ -10,7 +10,7 @@ use tower_service::Service;
 
 pub use super::http::TimeoutHeader;
 use super::{BoxError, BoxFuture};
-use crate::deadline::{within, Deadline};
+use crate::deadline::{Deadline, within};
 use crate::error::ConfigError;
 use crate::time::Clock;
 
@@ -101,7 +101,10 @@ impl DeadlineLayer {
     /// A [`ConfigError`] for a zero timeout, which would refuse every request.
     pub fn with_default_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
         if timeout.is_zero() {
-            return Err(ConfigError::new("default_timeout", "a zero timeout refuses every request; use at least 1 ms"));
+            return Err(ConfigError::new(
+                "default_timeout",
+                "a zero timeout refuses every request; use at least 1 ms",
+            ));
         }
         self.default_timeout = Some(timeout);
         Ok(self)
@@ -191,7 +194,7 @@ mod tests {
     use super::*;
     use crate::deadline::DeadlineExceeded;
     use crate::time::run_paused;
-    use tower::{service_fn, ServiceExt};
+    use tower::{ServiceExt, service_fn};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -213,7 +216,8 @@ mod tests {
     fn the_earliest_of_header_extension_and_default_wins_and_is_propagated() {
         let seen = run_paused(async {
             let clock = Clock::start();
-            let client = DeadlineLayer::new(clock).with_default_timeout(ms(1000)).unwrap().propagating().layer(echo());
+            let client =
+                DeadlineLayer::new(clock).with_default_timeout(ms(1000)).unwrap().propagating().layer(echo());
             let mut seen = Vec::new();
             // Only the default.
             seen.push(client.clone().oneshot(Request::new(())).await.unwrap());
@@ -254,7 +258,10 @@ mod tests {
             let server = DeadlineLayer::new(clock).layer(slow);
             let req = Request::builder().header("x-request-timeout-ms", "0").body(()).unwrap();
             let spent = server.clone().oneshot(req).await.unwrap_err();
-            let spent = (spent.downcast_ref::<DeadlineExceeded>().copied(), calls.load(std::sync::atomic::Ordering::SeqCst));
+            let spent = (
+                spent.downcast_ref::<DeadlineExceeded>().copied(),
+                calls.load(std::sync::atomic::Ordering::SeqCst),
+            );
             let req = Request::builder().header("x-request-timeout-ms", "250").body(()).unwrap();
             let slow = server.clone().oneshot(req).await.unwrap_err();
             let at = clock.now();

@@ -39,7 +39,9 @@ impl fmt::Display for GiveUpReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GiveUpReason::Exhausted => f.write_str("retries exhausted"),
-            GiveUpReason::CircuitOpen { retry_after } => write!(f, "circuit open, retry after {retry_after:?}"),
+            GiveUpReason::CircuitOpen { retry_after } => {
+                write!(f, "circuit open, retry after {retry_after:?}")
+            }
             GiveUpReason::BudgetExhausted => f.write_str("retry budget exhausted"),
             GiveUpReason::DeadlineExceeded => f.write_str("deadline exceeded"),
         }

@@ -100,7 +100,10 @@ impl<F> FallbackLayer<F> {
     /// A [`ConfigError`] for a zero timeout, which would never let the dependency answer.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
         if timeout.is_zero() {
-            return Err(ConfigError::new("timeout", "a zero timeout always answers the fallback; use at least 1 ms"));
+            return Err(ConfigError::new(
+                "timeout",
+                "a zero timeout always answers the fallback; use at least 1 ms",
+            ));
         }
         self.timeout = Some(timeout);
         Ok(self)
@@ -186,7 +189,7 @@ mod tests {
     use crate::time::run_paused;
     use crate::tower::http::marked;
     use std::sync::Mutex;
-    use tower::{service_fn, ServiceExt};
+    use tower::{ServiceExt, service_fn};
 
     #[test]
     fn http_fallbacks_are_marked_and_the_hook_sees_each_error() {
@@ -195,7 +198,9 @@ mod tests {
             let seen = log.clone();
             let dependency = service_fn(|down: bool| async move {
                 if down {
-                    Err::<http::Response<&str>, BoxError>(Box::new(BreakerOpen { retry_after: Duration::from_secs(3) }))
+                    Err::<http::Response<&str>, BoxError>(Box::new(BreakerOpen {
+                        retry_after: Duration::from_secs(3),
+                    }))
                 } else {
                     Ok(http::Response::new("live"))
                 }

@@ -119,7 +119,14 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 /// The finest unit whose count fits gRPC's 8 digits, rounded down.
 fn format_grpc_timeout(d: Duration) -> String {
     const MAX: u128 = 99_999_999;
-    let units: [(u128, &str); 6] = [(1, "n"), (1_000, "u"), (1_000_000, "m"), (1_000_000_000, "S"), (60_000_000_000, "M"), (3_600_000_000_000, "H")];
+    let units: [(u128, &str); 6] = [
+        (1, "n"),
+        (1_000, "u"),
+        (1_000_000, "m"),
+        (1_000_000_000, "S"),
+        (60_000_000_000, "M"),
+        (3_600_000_000_000, "H"),
+    ];
     let nanos = d.as_nanos();
     for (per, unit) in units {
         if nanos / per <= MAX {
@@ -259,12 +266,18 @@ mod tests {
         assert_eq!(retry_verdict(&response(503, None)), Verdict::Retry(ErrorClass::Transient));
         assert_eq!(retry_verdict(&response(503, Some("2"))), t(2));
         assert_eq!(retry_verdict(&response(429, Some(" 1 "))), t(1));
-        assert_eq!(retry_verdict(&response(429, Some("Wed, 21 Oct 2015 07:28:00 GMT"))), Verdict::Retry(ErrorClass::Transient));
+        assert_eq!(
+            retry_verdict(&response(429, Some("Wed, 21 Oct 2015 07:28:00 GMT"))),
+            Verdict::Retry(ErrorClass::Transient)
+        );
         assert_eq!(retry_verdict(&response(404, None)), Verdict::Final);
         assert_eq!(retry_verdict(&response(200, Some("5"))), Verdict::Final);
         let open: BoxError = Box::new(BreakerOpen { retry_after: Duration::from_secs(1) });
         assert_eq!(retry_verdict::<()>(&Err(open)), Verdict::Final);
-        assert_eq!(retry_verdict::<()>(&Err("connection refused".into())), Verdict::Retry(ErrorClass::Transient));
+        assert_eq!(
+            retry_verdict::<()>(&Err("connection refused".into())),
+            Verdict::Retry(ErrorClass::Transient)
+        );
         assert!(is_server_failure(&response(502, None)));
         assert!(!is_server_failure(&response(429, None)));
     }

@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,8 +14,8 @@ use tower_service::Service;
 use super::{BoxError, BoxFuture, Elapsed, GaveUp, GiveUpReason};
 use crate::error::ConfigError;
 use crate::retry::{
-    os_rng, seeded_rng, Breaker, Budget, ErrorClass, Failure, JitterRng, Retry, RetryBudget, RetryError, RetryEvent,
-    RetryPolicy,
+    Breaker, Budget, ErrorClass, Failure, JitterRng, Retry, RetryBudget, RetryError, RetryEvent, RetryPolicy,
+    os_rng, seeded_rng,
 };
 
 /// What a [`RetryLayer`]'s classifier says about the outcome of one attempt.
@@ -41,7 +41,9 @@ impl Seed {
     fn rng(&self) -> JitterRng {
         match self {
             Seed::Os => os_rng(),
-            Seed::Seeded { seed, next_stream } => seeded_rng(*seed, next_stream.fetch_add(1, Ordering::Relaxed)),
+            Seed::Seeded { seed, next_stream } => {
+                seeded_rng(*seed, next_stream.fetch_add(1, Ordering::Relaxed))
+            }
         }
     }
 }
@@ -201,7 +203,10 @@ impl<C> RetryLayer<C> {
     /// A [`ConfigError`] for a zero timeout, which would cut every attempt.
     pub fn with_attempt_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
         if timeout.is_zero() {
-            return Err(ConfigError::new("attempt_timeout", "a zero timeout cuts every attempt; use at least 1 ms"));
+            return Err(ConfigError::new(
+                "attempt_timeout",
+                "a zero timeout cuts every attempt; use at least 1 ms",
+            ));
         }
         self.config.attempt_timeout = Some(timeout);
         Ok(self)
@@ -237,7 +242,10 @@ impl<S: Clone, C> Clone for RetryService<S, C> {
 
 impl<S: fmt::Debug, C> fmt::Debug for RetryService<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryService").field("inner", &self.inner).field("policy", &self.config.policy).finish_non_exhaustive()
+        f.debug_struct("RetryService")
+            .field("inner", &self.inner)
+            .field("policy", &self.config.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -319,7 +327,9 @@ where
                         }
                     };
                     match classify(&outcome) {
-                        Verdict::Retry(class) if class != ErrorClass::Permanent => Err(Attempt { outcome, class }),
+                        Verdict::Retry(class) if class != ErrorClass::Permanent => {
+                            Err(Attempt { outcome, class })
+                        }
                         _ => match outcome {
                             Ok(response) => Ok(response),
                             Err(e) => Err(Attempt { outcome: Err(e), class: ErrorClass::Permanent }),

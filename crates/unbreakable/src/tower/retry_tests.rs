@@ -1,14 +1,18 @@
-use std::sync::atomic::AtomicU32;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU32;
 
-use tower::{service_fn, ServiceExt};
+use tower::{ServiceExt, service_fn};
 
 use super::*;
 use crate::retry::{Backoff, BreakerConfig, Jitter, RetryQuota};
-use crate::time::{run_paused, Clock};
+use crate::time::{Clock, run_paused};
 
 fn policy(retries: u32, jitter: Jitter) -> RetryPolicy {
-    RetryPolicy::new(Backoff::exponential(Duration::from_millis(100)).with_jitter(jitter).build().unwrap(), retries).unwrap()
+    RetryPolicy::new(
+        Backoff::exponential(Duration::from_millis(100)).with_jitter(jitter).build().unwrap(),
+        retries,
+    )
+    .unwrap()
 }
 
 /// Retries 503 and errors; anything else is final.
@@ -21,7 +25,12 @@ fn retry_503(r: &Result<u16, BoxError>) -> Verdict {
 }
 
 /// A service answering `answers[n]` to call `n` (the last one from then on), counting calls.
-fn scripted(answers: Vec<Result<u16, &'static str>>) -> (impl Service<(), Response = u16, Error = BoxError, Future = impl Send> + Clone + Send + 'static, Arc<AtomicU32>) {
+fn scripted(
+    answers: Vec<Result<u16, &'static str>>,
+) -> (
+    impl Service<(), Response = u16, Error = BoxError, Future = impl Send> + Clone + Send + 'static,
+    Arc<AtomicU32>,
+) {
     let calls = Arc::new(AtomicU32::new(0));
     let counted = calls.clone();
     let answers = Arc::new(answers);
@@ -42,7 +51,8 @@ fn retries_503_responses_then_returns_the_last_response_when_it_gives_up() {
         let ok_calls = ok_calls.load(Ordering::SeqCst);
         let start = clock.now();
         let (svc, calls) = scripted(vec![Ok(503)]);
-        let gave_up = RetryLayer::new(policy(3, Jitter::None), retry_503).layer(svc).oneshot(()).await.unwrap();
+        let gave_up =
+            RetryLayer::new(policy(3, Jitter::None), retry_503).layer(svc).oneshot(()).await.unwrap();
         (ok, ok_calls, gave_up, calls.load(Ordering::SeqCst), clock.now() - start)
     })
     .unwrap();
@@ -56,7 +66,8 @@ fn a_throttled_answer_waits_what_the_server_asked() {
     let (answer, at) = run_paused(async {
         let clock = Clock::start();
         let (svc, _) = scripted(vec![Ok(429), Ok(429), Ok(200)]);
-        let answer = RetryLayer::new(policy(3, Jitter::None), retry_503).layer(svc).oneshot(()).await.unwrap();
+        let answer =
+            RetryLayer::new(policy(3, Jitter::None), retry_503).layer(svc).oneshot(()).await.unwrap();
         (answer, clock.now())
     })
     .unwrap();
@@ -67,7 +78,8 @@ fn a_throttled_answer_waits_what_the_server_asked() {
 fn errors_end_in_a_typed_gave_up_and_final_errors_pass_through() {
     let (exhausted, timed_out, final_error) = run_paused(async {
         let (svc, _) = scripted(vec![Err("connection refused")]);
-        let exhausted = RetryLayer::new(policy(2, Jitter::None), retry_503).layer(svc).oneshot(()).await.unwrap_err();
+        let exhausted =
+            RetryLayer::new(policy(2, Jitter::None), retry_503).layer(svc).oneshot(()).await.unwrap_err();
 
         let hang = service_fn(|()| std::future::pending::<Result<u16, BoxError>>());
         let timed_out = RetryLayer::new(policy(1, Jitter::None), retry_503)
@@ -80,7 +92,8 @@ fn errors_end_in_a_typed_gave_up_and_final_errors_pass_through() {
 
         let (svc, calls) = scripted(vec![Err("bad request")]);
         let never = |_: &Result<u16, BoxError>| Verdict::Final;
-        let final_error = RetryLayer::new(policy(5, Jitter::None), never).layer(svc).oneshot(()).await.unwrap_err();
+        let final_error =
+            RetryLayer::new(policy(5, Jitter::None), never).layer(svc).oneshot(()).await.unwrap_err();
         (exhausted, timed_out, (final_error.to_string(), calls.load(Ordering::SeqCst)))
     })
     .unwrap();
@@ -88,7 +101,10 @@ fn errors_end_in_a_typed_gave_up_and_final_errors_pass_through() {
     assert_eq!((gave_up.attempts(), gave_up.reason()), (3, GiveUpReason::Exhausted));
     assert_eq!(exhausted.to_string(), "gave up after 3 attempts (retries exhausted): connection refused");
     let timed_out = timed_out.downcast_ref::<GaveUp>().unwrap();
-    assert_eq!(timed_out.last().and_then(|e| e.downcast_ref::<Elapsed>()), Some(&Elapsed { after: Duration::from_millis(50) }));
+    assert_eq!(
+        timed_out.last().and_then(|e| e.downcast_ref::<Elapsed>()),
+        Some(&Elapsed { after: Duration::from_millis(50) })
+    );
     assert_eq!(final_error, ("bad request".to_owned(), 1));
 }
 
@@ -100,11 +116,16 @@ fn a_shared_breaker_and_budget_stop_the_retries() {
         let layer = RetryLayer::new(policy(5, Jitter::None), retry_503).with_breaker(breaker);
         let first = layer.layer(svc.clone()).oneshot(()).await.unwrap_err();
         let second = layer.layer(svc).oneshot(()).await.unwrap_err();
-        let reasons = [&first, &second].map(|e| e.downcast_ref::<GaveUp>().map(|g| (g.attempts(), g.reason())));
+        let reasons =
+            [&first, &second].map(|e| e.downcast_ref::<GaveUp>().map(|g| (g.attempts(), g.reason())));
 
         let (svc, _) = scripted(vec![Ok(503)]);
         let quota = Budget::new(RetryQuota::new(10, 5, 10, 1).unwrap());
-        let budget = RetryLayer::new(policy(5, Jitter::None), retry_503).with_budget(quota).layer(svc).oneshot(()).await;
+        let budget = RetryLayer::new(policy(5, Jitter::None), retry_503)
+            .with_budget(quota)
+            .layer(svc)
+            .oneshot(())
+            .await;
         (reasons, calls.load(Ordering::SeqCst), budget.unwrap())
     })
     .unwrap();
@@ -148,6 +169,7 @@ fn each_clone_draws_its_own_jitter() {
 
 #[test]
 fn a_zero_attempt_timeout_is_rejected() {
-    let e = RetryLayer::new(RetryPolicy::default(), retry_503).with_attempt_timeout(Duration::ZERO).unwrap_err();
+    let e =
+        RetryLayer::new(RetryPolicy::default(), retry_503).with_attempt_timeout(Duration::ZERO).unwrap_err();
     assert_eq!(e.field, "attempt_timeout");
 }

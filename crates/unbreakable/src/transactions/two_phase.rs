@@ -125,7 +125,8 @@ impl Participant {
             self.phase = if staged.is_some() { Phase::Prepared } else { Phase::Aborted };
             self.staged = staged;
         }
-        let vote = if matches!(self.phase, Phase::Prepared | Phase::Committed) { Vote::Yes } else { Vote::No };
+        let vote =
+            if matches!(self.phase, Phase::Prepared | Phase::Committed) { Vote::Yes } else { Vote::No };
         Msg::Voted(self.id, vote)
     }
 
@@ -282,20 +283,22 @@ pub struct Final {
 /// A [`Violation`]: a participant told to do the opposite of what it did, participants
 /// ending in different states, or a commit against a no vote.
 pub fn explore(votes: &[Vote], choices: &[u8]) -> Result<Final, Violation> {
-    let mut parts: Vec<Participant> = votes.iter().enumerate().map(|(i, v)| Participant::new(i, *v)).collect();
+    let mut parts: Vec<Participant> =
+        votes.iter().enumerate().map(|(i, v)| Participant::new(i, *v)).collect();
     let mut coord = Coordinator::new(votes.len());
     let mut flight: Vec<Msg> = coord.start();
     let mut steps = 0;
-    let deliver = |m: Msg, parts: &mut Vec<Participant>, coord: &mut Coordinator| -> Result<Vec<Msg>, Violation> {
-        Ok(match m {
-            Msg::Prepare(p) => vec![parts[p].on_prepare()],
-            Msg::Voted(p, v) => coord.on_vote(p, v),
-            Msg::Decide(p, d) => {
-                parts[p].on_decide(d)?;
-                Vec::new()
-            }
-        })
-    };
+    let deliver =
+        |m: Msg, parts: &mut Vec<Participant>, coord: &mut Coordinator| -> Result<Vec<Msg>, Violation> {
+            Ok(match m {
+                Msg::Prepare(p) => vec![parts[p].on_prepare()],
+                Msg::Voted(p, v) => coord.on_vote(p, v),
+                Msg::Decide(p, d) => {
+                    parts[p].on_decide(d)?;
+                    Vec::new()
+                }
+            })
+        };
     for &c in choices {
         steps += 1;
         match c % 16 {

@@ -1,8 +1,8 @@
 use serde_json::json;
 
 use super::*;
-use crate::events::tests::{contract, Account, Ev};
-use crate::events::{replay, Repository, SnapshotPolicy};
+use crate::events::tests::{Account, Ev, contract};
+use crate::events::{Repository, SnapshotPolicy, replay};
 
 /// A fresh directory for one test's database file.
 fn temp(name: &str) -> std::path::PathBuf {
@@ -59,7 +59,14 @@ fn an_old_schema_is_upcast_on_read_and_never_rewritten() {
     {
         let mut store = SqliteEventStore::<Ev>::open(&path).unwrap();
         // Version 1 stored deposits in cents under another name.
-        store.append_raw("a", Expected::Exactly(0), &[("Deposited", 1, r#"{"DepositCents":{"cents":150000}}"#)], 0).unwrap();
+        store
+            .append_raw(
+                "a",
+                Expected::Exactly(0),
+                &[("Deposited", 1, r#"{"DepositCents":{"cents":150000}}"#)],
+                0,
+            )
+            .unwrap();
         store.append("a", Expected::Exactly(1), vec![Ev::Withdrawn(500)], 0).unwrap();
         let err = store.read_stream("a", 1).unwrap_err();
         assert!(matches!(&err, EventStoreError::Codec { position: 1, schema: 1, .. }), "{err}");
@@ -70,7 +77,8 @@ fn an_old_schema_is_upcast_on_read_and_never_rewritten() {
     });
     let events: Vec<Ev> = store.read_stream("a", 1).unwrap().into_iter().map(|r| r.event).collect();
     assert_eq!(events, vec![Ev::Deposited(1500), Ev::Withdrawn(500)]);
-    let raw: String = store.connection().query_row("SELECT data FROM events WHERE position = 1", [], |r| r.get(0)).unwrap();
+    let raw: String =
+        store.connection().query_row("SELECT data FROM events WHERE position = 1", [], |r| r.get(0)).unwrap();
     assert!(raw.contains("DepositCents"), "the stored row is untouched");
     cleanup(&path);
 }

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::{replay, Aggregate, EventStore, EventStoreError, EventType, Expected};
+use crate::events::{Aggregate, EventStore, EventStoreError, EventType, Expected, replay};
 
 /// The article's bank account: balance in dollars, no overdraft.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +68,9 @@ impl Aggregate for BankAccount {
         match *c {
             BankCommand::Deposit(n) | BankCommand::Withdraw(n) if n <= 0 => Err(Refused::NotPositive),
             BankCommand::Deposit(n) => Ok(vec![BankEvent::Deposited(n)]),
-            BankCommand::Withdraw(n) if n > self.balance => Err(Refused::Insufficient { balance: self.balance }),
+            BankCommand::Withdraw(n) if n > self.balance => {
+                Err(Refused::Insufficient { balance: self.balance })
+            }
             BankCommand::Withdraw(n) => Ok(vec![BankEvent::Withdrawn(n)]),
         }
     }
@@ -88,17 +90,24 @@ impl Aggregate for BankAccount {
 pub fn contract<S: EventStore<BankEvent>>(mut store: S) {
     // A new stream: version 0; an append expecting 0 creates it.
     assert_eq!(store.version("a").unwrap(), 0);
-    let first = store.append("a", Expected::Exactly(0), vec![BankEvent::Deposited(1000), BankEvent::Deposited(2000)], 10).unwrap();
+    let first = store
+        .append("a", Expected::Exactly(0), vec![BankEvent::Deposited(1000), BankEvent::Deposited(2000)], 10)
+        .unwrap();
     assert_eq!((first.version, first.count), (2, 2));
     assert_eq!(first.first_position, 1);
     // A stale version is a typed conflict and writes nothing.
     let err = store.append("a", Expected::Exactly(1), vec![BankEvent::Withdrawn(500)], 11).unwrap_err();
-    assert!(matches!(&err, EventStoreError::Conflict(c) if c.expected == 1 && c.actual == 2 && c.stream == "a"), "{err}");
+    assert!(
+        matches!(&err, EventStoreError::Conflict(c) if c.expected == 1 && c.actual == 2 && c.stream == "a"),
+        "{err}"
+    );
     assert!(err.is_transient());
     assert_eq!(store.version("a").unwrap(), 2);
     // Another stream interleaves in the global order.
     store.append("b", Expected::Exactly(0), vec![BankEvent::Deposited(7)], 12).unwrap();
-    store.append("a", Expected::Exactly(2), vec![BankEvent::Withdrawn(500), BankEvent::Deposited(1500)], 13).unwrap();
+    store
+        .append("a", Expected::Exactly(2), vec![BankEvent::Withdrawn(500), BankEvent::Deposited(1500)], 13)
+        .unwrap();
     store.append("a", Expected::Any, vec![], 14).unwrap();
     // Reading a stream: versions 1.. without gaps, positions increasing.
     let a = store.read_stream("a", 1).unwrap();
@@ -111,7 +120,10 @@ pub fn contract<S: EventStore<BankEvent>>(mut store: S) {
     // Reading everything from a position, in pages.
     let all = store.read_all(1, 100).unwrap();
     assert_eq!(all.len(), 5);
-    assert_eq!(all.iter().map(|r| (&*r.stream, r.version)).collect::<Vec<_>>(), vec![("a", 1), ("a", 2), ("b", 1), ("a", 3), ("a", 4)]);
+    assert_eq!(
+        all.iter().map(|r| (&*r.stream, r.version)).collect::<Vec<_>>(),
+        vec![("a", 1), ("a", 2), ("b", 1), ("a", 3), ("a", 4)]
+    );
     let page = store.read_all(all[2].position, 2).unwrap();
     assert_eq!(page, all[2..4].to_vec());
     assert!(store.read_all(all[4].position + 1, 10).unwrap().is_empty());
@@ -120,7 +132,12 @@ pub fn contract<S: EventStore<BankEvent>>(mut store: S) {
     assert_eq!(store.visit_stream("a", 2..=3, |r| seen.push(r.version)).unwrap(), 2);
     assert_eq!(seen, vec![2, 3]);
     // Bad names are refused.
-    assert!(matches!(store.append("", Expected::Any, vec![BankEvent::Deposited(1)], 0), Err(EventStoreError::InvalidStream { .. })));
-    assert!(matches!(store.append(&"x".repeat(201), Expected::Any, vec![BankEvent::Deposited(1)], 0), Err(EventStoreError::InvalidStream { .. })));
+    assert!(matches!(
+        store.append("", Expected::Any, vec![BankEvent::Deposited(1)], 0),
+        Err(EventStoreError::InvalidStream { .. })
+    ));
+    assert!(matches!(
+        store.append(&"x".repeat(201), Expected::Any, vec![BankEvent::Deposited(1)], 0),
+        Err(EventStoreError::InvalidStream { .. })
+    ));
 }
-

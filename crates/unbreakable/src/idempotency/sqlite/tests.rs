@@ -1,5 +1,5 @@
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Deserialize;
 
@@ -44,7 +44,8 @@ const HOUR: u64 = 3_600_000;
 fn two_processes_agree_on_key_age_through_wall_clock_time() {
     let path = temp("two-processes");
     let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
-    let mut a: SqliteStore<Charge> = SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    let mut a: SqliteStore<Charge> =
+        SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
     let charge = |tx: &Transaction<'_>| -> Result<Charge, rusqlite::Error> {
         tx.execute_batch("CREATE TABLE IF NOT EXISTS charges (n INTEGER); INSERT INTO charges VALUES (1)")?;
         Ok(Charge { id: "ch_1".into(), cents: 500 })
@@ -52,7 +53,8 @@ fn two_processes_agree_on_key_age_through_wall_clock_time() {
     let first = a.execute(&key("k"), b"charge 500", charge).unwrap();
     assert!(!first.replayed);
     wall.fetch_add(HOUR, Ordering::SeqCst);
-    let mut b: SqliteStore<Charge> = SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    let mut b: SqliteStore<Charge> =
+        SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
     let again = b.execute(&key("k"), b"charge 500", charge).unwrap();
     assert_eq!(again, Served { response: first.response.clone(), replayed: true });
     // Even a process whose wall clock runs behind (skew) does not overwrite the live key.
@@ -73,7 +75,8 @@ fn the_default_clock_is_epoch_time() {
     let path = temp("epoch");
     let mut s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap();
     s.execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(1)).unwrap();
-    let created: i64 = s.connection().query_row("SELECT created_ms FROM idempotency_keys", [], |r| r.get(0)).unwrap();
+    let created: i64 =
+        s.connection().query_row("SELECT created_ms FROM idempotency_keys", [], |r| r.get(0)).unwrap();
     let now = millis(system_clock().unwrap());
     assert!((now - 60_000..=now).contains(&created), "created_ms {created} is not epoch time near {now}");
     drop(s);
@@ -94,9 +97,14 @@ fn a_failed_handler_rolls_back_its_writes_and_stores_no_key() {
     let rows: i64 = s.connection().query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 0);
     assert!(s.get(&key("k")).unwrap().is_none());
-    let ok = s.execute(&key("k"), b"x", |tx| tx.execute("INSERT INTO t VALUES (2)", []).map(|n| n as i64)).unwrap();
+    let ok = s
+        .execute(&key("k"), b"x", |tx| tx.execute("INSERT INTO t VALUES (2)", []).map(|n| n as i64))
+        .unwrap();
     assert_eq!(ok, Served { response: 1, replayed: false });
-    assert!(matches!(s.execute(&key("k"), b"y", |_| Ok::<_, rusqlite::Error>(0)), Err(RunError::Store(StoreError::Key(KeyError::Mismatch { .. })))));
+    assert!(matches!(
+        s.execute(&key("k"), b"y", |_| Ok::<_, rusqlite::Error>(0)),
+        Err(RunError::Store(StoreError::Key(KeyError::Mismatch { .. })))
+    ));
     drop(s);
     cleanup(&path);
 }
@@ -107,13 +115,22 @@ fn a_failed_handler_rolls_back_its_writes_and_stores_no_key() {
 fn a_dead_processes_key_is_reclaimed_after_the_lock_timeout() {
     let path = temp("reclaim");
     let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
-    let mut dead: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
-    let Begun::Execute(old) = dead.begin(&key("k"), &Fingerprint::of(b"x")).unwrap() else { panic!("a new key executes") };
-    let mut s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    let mut dead: SqliteStore<u32> =
+        SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    let Begun::Execute(old) = dead.begin(&key("k"), &Fingerprint::of(b"x")).unwrap() else {
+        panic!("a new key executes")
+    };
+    let mut s: SqliteStore<u32> =
+        SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
     wall.fetch_add(59_000, Ordering::SeqCst);
-    assert!(matches!(s.execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(2)), Err(RunError::Store(StoreError::Key(KeyError::InProgress { .. })))));
+    assert!(matches!(
+        s.execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(2)),
+        Err(RunError::Store(StoreError::Key(KeyError::InProgress { .. })))
+    ));
     wall.fetch_add(1_000, Ordering::SeqCst);
-    let Begun::Execute(new) = s.begin(&key("k"), &Fingerprint::of(b"x")).unwrap() else { panic!("reclaimed") };
+    let Begun::Execute(new) = s.begin(&key("k"), &Fingerprint::of(b"x")).unwrap() else {
+        panic!("reclaimed")
+    };
     assert!(matches!(dead.complete(&key("k"), old, &1), Err(StoreError::Key(KeyError::LeaseLost { .. }))));
     dead.release(&key("k"), old).unwrap(); // does nothing
     s.complete(&key("k"), new, &2).unwrap();
@@ -132,8 +149,10 @@ fn the_edge_runs_over_the_sqlite_store() {
     let k = key("k");
     let (failed, first, again) = crate::time::run_paused(async {
         let failed = edge.run(&k, b"x", || async { Err::<Charge, _>("declined") }).await;
-        let first = edge.run(&k, b"x", || async { Ok::<_, String>(Charge { id: "a".into(), cents: 1 }) }).await;
-        let again = edge.run(&k, b"x", || async { Ok::<_, String>(Charge { id: "b".into(), cents: 2 }) }).await;
+        let first =
+            edge.run(&k, b"x", || async { Ok::<_, String>(Charge { id: "a".into(), cents: 1 }) }).await;
+        let again =
+            edge.run(&k, b"x", || async { Ok::<_, String>(Charge { id: "b".into(), cents: 2 }) }).await;
         (failed, first.unwrap(), again.unwrap())
     })
     .unwrap();
@@ -158,7 +177,10 @@ fn storage_errors_tell_busy_from_constraint_from_other() {
     holder.execute_batch("ROLLBACK").unwrap();
     assert!(s.execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(1)).is_ok());
 
-    let constraint = storage(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT), None));
+    let constraint = storage(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+        None,
+    ));
     assert!(matches!(constraint, StoreError::Constraint { .. }) && !constraint.is_transient());
     assert!(matches!(storage(rusqlite::Error::InvalidQuery), StoreError::Storage { .. }));
     drop((s, holder));
@@ -173,7 +195,9 @@ fn a_response_of_another_type_is_a_codec_error() {
     let mut s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap();
     s.execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(7)).unwrap();
     let mut other: SqliteStore<Charge> = SqliteStore::open(&path, Policy::default()).unwrap();
-    let e = other.execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(Charge { id: "x".into(), cents: 1 })).unwrap_err();
+    let e = other
+        .execute(&key("k"), b"x", |_| Ok::<_, rusqlite::Error>(Charge { id: "x".into(), cents: 1 }))
+        .unwrap_err();
     assert!(matches!(e, RunError::Store(StoreError::Codec { .. })), "{e:?}");
     drop((s, other));
     cleanup(&path);
@@ -183,7 +207,8 @@ fn a_response_of_another_type_is_a_codec_error() {
 fn purge_forgets_keys_past_the_retention() {
     let path = temp("purge");
     let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
-    let mut s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    let mut s: SqliteStore<u32> =
+        SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
     s.execute(&key("a"), b"x", |_| Ok::<_, rusqlite::Error>(1)).unwrap();
     assert_eq!(s.purge().unwrap(), 0);
     wall.fetch_add(24 * HOUR, Ordering::SeqCst);

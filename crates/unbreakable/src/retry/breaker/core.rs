@@ -8,7 +8,6 @@ use serde::Serialize;
 use super::super::budget::WindowedCount;
 use crate::error::ConfigError;
 
-
 /// The state of a [`CircuitBreaker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum BreakerState {
@@ -124,7 +123,9 @@ impl BreakerConfig {
             if !(r.is_finite() && r > 0.0 && r <= 1.0) {
                 return Err(ConfigError::new(
                     "failure_ratio",
-                    format!("{r} is not a share of calls in (0, 1]; 0.5 (half the calls failing) is a common choice"),
+                    format!(
+                        "{r} is not a share of calls in (0, 1]; 0.5 (half the calls failing) is a common choice"
+                    ),
                 ));
             }
             if self.minimum_throughput == 0 || self.minimum_throughput > MAX_THRESHOLD {
@@ -141,17 +142,25 @@ impl BreakerConfig {
             if d.is_zero() {
                 return Err(ConfigError::new(
                     field,
-                    format!("{field} must be longer than zero (try {hint}): a zero cool-down never stops traffic, a zero window never counts"),
+                    format!(
+                        "{field} must be longer than zero (try {hint}): a zero cool-down never stops traffic, a zero window never counts"
+                    ),
                 ));
             }
             if d > MAX_PERIOD {
-                return Err(ConfigError::new(field, format!("{d:?} is longer than a day ({MAX_PERIOD:?}); is the unit right? (try {hint})")));
+                return Err(ConfigError::new(
+                    field,
+                    format!("{d:?} is longer than a day ({MAX_PERIOD:?}); is the unit right? (try {hint})"),
+                ));
             }
         }
         if self.probes == 0 || self.probes > MAX_THRESHOLD {
             return Err(ConfigError::new(
                 "probes",
-                format!("{} is outside 1..={MAX_THRESHOLD}: half-open needs at least one probe request (1 is usual)", self.probes),
+                format!(
+                    "{} is outside 1..={MAX_THRESHOLD}: half-open needs at least one probe request (1 is usual)",
+                    self.probes
+                ),
             ));
         }
         let calls = if self.failure_ratio.is_some() {
@@ -251,7 +260,8 @@ impl CircuitBreaker {
         if s.name() != self.state.name() {
             self.transitions += 1;
         }
-        if matches!(s, BreakerState::HalfOpen { .. }) && !matches!(self.state, BreakerState::HalfOpen { .. }) {
+        if matches!(s, BreakerState::HalfOpen { .. }) && !matches!(self.state, BreakerState::HalfOpen { .. })
+        {
             self.episode += 1;
         }
         self.state = s;
@@ -393,7 +403,8 @@ mod tests {
 
     #[test]
     fn failures_outside_the_window_do_not_trip() {
-        let mut b = BreakerConfig { failure_threshold: 3, window: s(10), ..Default::default() }.build().unwrap();
+        let mut b =
+            BreakerConfig { failure_threshold: 3, window: s(10), ..Default::default() }.build().unwrap();
         b.record_failure(s(0));
         b.record_failure(s(5));
         b.record_failure(s(11)); // the first is 11 s old: only 2 in the window
@@ -489,11 +500,32 @@ mod tests {
     /// zero).
     #[test]
     fn huge_periods_are_refused_and_late_clocks_do_not_overflow() {
-        assert_eq!(BreakerConfig { cool_down: Duration::MAX, ..Default::default() }.build().unwrap_err().field, "cool_down");
-        assert_eq!(BreakerConfig { window: Duration::from_secs(86_401), ..Default::default() }.build().unwrap_err().field, "window");
-        assert_eq!(BreakerConfig { failure_ratio: Some(1.5), ..Default::default() }.build().unwrap_err().field, "failure_ratio");
-        assert_eq!(BreakerConfig { failure_ratio: Some(0.5), minimum_throughput: 0, ..Default::default() }.build().unwrap_err().field, "minimum_throughput");
-        assert_eq!(BreakerConfig { probes: u32::MAX, ..Default::default() }.build().unwrap_err().field, "probes");
+        assert_eq!(
+            BreakerConfig { cool_down: Duration::MAX, ..Default::default() }.build().unwrap_err().field,
+            "cool_down"
+        );
+        assert_eq!(
+            BreakerConfig { window: Duration::from_secs(86_401), ..Default::default() }
+                .build()
+                .unwrap_err()
+                .field,
+            "window"
+        );
+        assert_eq!(
+            BreakerConfig { failure_ratio: Some(1.5), ..Default::default() }.build().unwrap_err().field,
+            "failure_ratio"
+        );
+        assert_eq!(
+            BreakerConfig { failure_ratio: Some(0.5), minimum_throughput: 0, ..Default::default() }
+                .build()
+                .unwrap_err()
+                .field,
+            "minimum_throughput"
+        );
+        assert_eq!(
+            BreakerConfig { probes: u32::MAX, ..Default::default() }.build().unwrap_err().field,
+            "probes"
+        );
         let mut b = BreakerConfig { failure_threshold: 1, ..Default::default() }.build().unwrap();
         b.record_failure(Duration::MAX);
         assert_eq!(b.state(), BreakerState::Open { until: Duration::MAX });
@@ -501,8 +533,14 @@ mod tests {
 
     #[test]
     fn bad_config_is_rejected() {
-        assert_eq!(BreakerConfig { failure_threshold: 0, ..Default::default() }.build().unwrap_err().field, "failure_threshold");
-        assert_eq!(BreakerConfig { cool_down: Duration::ZERO, ..Default::default() }.build().unwrap_err().field, "cool_down");
+        assert_eq!(
+            BreakerConfig { failure_threshold: 0, ..Default::default() }.build().unwrap_err().field,
+            "failure_threshold"
+        );
+        assert_eq!(
+            BreakerConfig { cool_down: Duration::ZERO, ..Default::default() }.build().unwrap_err().field,
+            "cool_down"
+        );
         assert_eq!(BreakerConfig { probes: 0, ..Default::default() }.build().unwrap_err().field, "probes");
     }
 

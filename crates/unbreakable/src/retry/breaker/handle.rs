@@ -100,7 +100,11 @@ impl Breaker {
     ///
     /// # Cancellation
     /// Dropping the future drops `call` and records nothing; a probe's slot is freed.
-    pub async fn call<T, E, F>(&self, call: F, is_failure: impl FnOnce(&E) -> bool) -> Result<T, BreakerError<E>>
+    pub async fn call<T, E, F>(
+        &self,
+        call: F,
+        is_failure: impl FnOnce(&E) -> bool,
+    ) -> Result<T, BreakerError<E>>
     where
         F: Future<Output = Result<T, E>>,
     {

@@ -10,5 +10,7 @@
 mod core;
 mod handle;
 
-pub use self::core::{Admission, BreakerConfig, BreakerOpen, BreakerState, CircuitBreaker, MAX_PERIOD, MAX_THRESHOLD};
+pub use self::core::{
+    Admission, BreakerConfig, BreakerOpen, BreakerState, CircuitBreaker, MAX_PERIOD, MAX_THRESHOLD,
+};
 pub use handle::{Breaker, BreakerError, BreakerPermit};

@@ -3,7 +3,6 @@ use std::time::Duration;
 use super::WindowedCount;
 use crate::error::ConfigError;
 
-
 /// Client-side adaptive throttling (Google SRE, "Handling Overload").
 ///
 /// The client counts, over the last `window`, the `requests` it attempted and the

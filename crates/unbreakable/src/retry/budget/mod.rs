@@ -17,9 +17,9 @@ mod window;
 pub use adaptive::AdaptiveThrottle;
 pub use quota::{QuotaExhausted, RetryQuota, RetryToken};
 pub use ratio::RetryRatio;
-pub(crate) use shared::SharedBudget;
 pub use shared::Budget;
-pub use window::{WindowedCount, MAX_BUCKETS};
+pub(crate) use shared::SharedBudget;
+pub use window::{MAX_BUCKETS, WindowedCount};
 
 use std::time::Duration;
 

@@ -77,9 +77,17 @@ impl RetryQuota {
     ///
     /// # Errors
     /// A zero capacity, a zero cost, or a cost above the capacity.
-    pub fn new(capacity: u32, retry_cost: u32, timeout_cost: u32, success_refund: u32) -> Result<Self, ConfigError> {
+    pub fn new(
+        capacity: u32,
+        retry_cost: u32,
+        timeout_cost: u32,
+        success_refund: u32,
+    ) -> Result<Self, ConfigError> {
         if capacity == 0 {
-            return Err(ConfigError::new("capacity", "a quota of 0 tokens allows no retry; use RetryPolicy::no_retries() for that"));
+            return Err(ConfigError::new(
+                "capacity",
+                "a quota of 0 tokens allows no retry; use RetryPolicy::no_retries() for that",
+            ));
         }
         for (field, cost) in [("retry_cost", retry_cost), ("timeout_cost", timeout_cost)] {
             if cost == 0 || cost > capacity {

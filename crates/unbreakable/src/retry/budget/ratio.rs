@@ -1,8 +1,7 @@
 use std::time::Duration;
 
 use super::WindowedCount;
-use crate::error::{check_probability, ConfigError};
-
+use crate::error::{ConfigError, check_probability};
 
 /// Google SRE's per-client retry budget: a client retries only while retries make up
 /// less than `ratio` of the requests it sent in the last `window` ("Handling Overload":

@@ -1,8 +1,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-
-
 /// The most buckets a [`WindowedCount`] keeps: a bound on its memory (and on the
 /// division that sizes a bucket, which a huge count would otherwise turn into a division
 /// by zero).
