@@ -89,13 +89,13 @@ async fn memory_locks_keep_the_rules() {
 }
 
 /// The same on a real Redis, on real time (short leases). Skips with one printed line only
-/// if the server binary is absent; a server that starts and a rule that breaks fail.
+/// if the server binary is absent (a failure under `CI=true`); a server that starts and a rule that breaks fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_locks_keep_the_rules() {
     let server = match RedisServer::start() {
         Ok(s) => s,
         Err(e @ ServerError::NotInstalled { .. }) => {
-            println!("skipped: {e}");
+            unbreakable_lab::servers::unavailable(&e, "skipped");
             return;
         }
         Err(e) => panic!("{e}"),

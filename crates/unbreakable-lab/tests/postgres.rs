@@ -1,18 +1,20 @@
 //! The private PostgreSQL server: it starts, answers, and leaves nothing behind, also
 //! when the code using it panics. These tests skip (with a printed line) only when the
-//! binaries are not installed; a server that is installed but fails to start fails them.
+//! binaries are not installed and `CI` is not `true`; a server that is installed but fails
+//! to start fails them, and under `CI=true` so does a missing one.
 
 use std::path::PathBuf;
 
-use unbreakable_lab::servers::ServerError;
+use unbreakable_lab::servers::{ServerError, unavailable};
 use unbreakable_lab::servers::postgres::Postgres;
 
-/// The server, or `None` with a printed line when PostgreSQL is not installed.
+/// The server, or `None` with a printed line when PostgreSQL is not installed (under
+/// `CI=true`, a panic).
 fn server() -> Option<Postgres> {
     match Postgres::start() {
         Ok(pg) => Some(pg),
         Err(e @ ServerError::NotInstalled { .. }) => {
-            println!("skipped: {e}");
+            unavailable(&e, "skipped");
             None
         }
         Err(e) => panic!("PostgreSQL is installed but did not start: {e}"),

@@ -58,6 +58,41 @@ pub fn venv() -> PathBuf {
     }
 }
 
+/// Whether a server that cannot start must fail the run: `CI=true` in the environment,
+/// as continuous integration sets it. There the suite installs every server it needs, so
+/// one that does not start is a broken set-up, not a machine without it.
+pub fn required() -> bool {
+    required_by(std::env::var("CI").ok().as_deref())
+}
+
+fn required_by(ci: Option<&str>) -> bool {
+    ci.is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// What a test or a notebook cell does when its server could not start: outside CI it
+/// prints one line, `{e}; {then}`, and returns, so the caller goes on without the server;
+/// under `CI=true` (see [`required`]) it panics with the same words, and the test or the
+/// cell fails.
+///
+/// ```no_run
+/// use unbreakable_lab::servers::{postgres::Postgres, unavailable};
+/// let pg = match Postgres::start() {
+///     Ok(pg) => Some(pg),
+///     Err(e) => { unavailable(&e, "its cells are skipped"); None }
+/// };
+/// ```
+pub fn unavailable(e: &ServerError, then: &str) {
+    let line = unavailable_line(e, then, required());
+    println!("{line}");
+}
+
+fn unavailable_line(e: &ServerError, then: &str, required: bool) -> String {
+    if required {
+        panic!("CI=true, and a server this run needs did not start: {e}");
+    }
+    format!("{e}; {then}")
+}
+
 /// A free TCP port on 127.0.0.1, as the kernel hands one out. Another process can take it
 /// before the server binds it; servers that fail to bind are started again on a new one.
 pub fn free_loopback_port() -> io::Result<u16> {
@@ -126,6 +161,29 @@ pub(crate) fn sweep_stale(parent: &std::path::Path, prefix: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn not_installed() -> ServerError {
+        ServerError::NotInstalled { what: "Redis", path: "/nowhere/redis-server".into(), env_var: "X" }
+    }
+
+    #[test]
+    fn ci_true_requires_servers_and_anything_else_does_not() {
+        assert!(required_by(Some("true")) && required_by(Some("TRUE")) && required_by(Some("1")));
+        assert!(!required_by(None) && !required_by(Some("false")) && !required_by(Some("")));
+    }
+
+    #[test]
+    fn outside_ci_an_unavailable_server_is_one_line() {
+        let line = unavailable_line(&not_installed(), "skipped", false);
+        assert_eq!(line.lines().count(), 1);
+        assert!(line.starts_with("Redis is not installed") && line.ends_with("; skipped"), "{line}");
+    }
+
+    #[test]
+    #[should_panic(expected = "CI=true, and a server this run needs did not start: Redis is not installed")]
+    fn under_ci_an_unavailable_server_fails() {
+        unavailable_line(&not_installed(), "skipped", true);
+    }
 
     #[test]
     fn stale_directories_of_dead_owners_are_swept_and_live_ones_kept() {
