@@ -4,7 +4,7 @@
 //! origin the caller chooses (any origin, as long as every call to one state machine uses
 //! the same). The async edges read time through a [`Clock`], which is
 //! `tokio::time::Instant` underneath: real time in a service, virtual time under a paused
-//! tokio runtime (`#[tokio::test(start_paused = true)]`, or the workbook's simulations).
+//! tokio runtime (`#[tokio::test(start_paused = true)]`, or a simulation driven by it).
 
 use std::time::Duration;
 

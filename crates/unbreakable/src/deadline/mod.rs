@@ -1,4 +1,4 @@
-//! Deadlines that travel with a request (the foundation of the workbook's chapter 04).
+//! Deadlines that travel with a request.
 //!
 //! A [`Deadline`] is an absolute point in time, not a timeout: every hop of a call chain
 //! sees how much of the *caller's* budget is left, keeps back what it needs for its own
@@ -32,10 +32,10 @@ pub struct DeadlineExceeded {
     pub now: Duration,
 }
 
-/// An absolute deadline on the simulation's clock.
+/// An absolute deadline on a [`Clock`](crate::time::Clock)'s time line.
 ///
 /// # Examples
-/// The article's chain: the client gives 30 s; each service spends 5 s before calling
+/// A chain of services: the client gives 30 s; each service spends 5 s before calling
 /// the next.
 /// ```
 /// use std::time::Duration;

@@ -1,13 +1,13 @@
-//! Graceful degradation: when something breaks, show what you can instead of nothing
-//! (the workbook's chapter 05).
+//! Graceful degradation: when something breaks, show what you can instead of nothing.
 //!
 //! [`with_fallback`] is the async edge a real handler uses for one nice-to-have call: a
 //! timeout, and a fallback value when the call fails or is too slow. The answer says
 //! where it came from ([`Degraded`]), so a page can show a "may be stale" banner and a
 //! service can count how often it degrades.
 //!
-//! (The workbook's page model, of essential and nice-to-have sections rendered under
-//! outages, lives in its laboratory crate, `unbreakable-lab`.)
+//! Decide per part of a response whether it is essential (its failure fails the request)
+//! or nice to have (its failure degrades it); only the nice-to-have calls go through
+//! [`with_fallback`].
 
 use std::fmt::Display;
 use std::future::Future;
