@@ -52,7 +52,9 @@ impl Upcasters {
             };
             value = Some(up(v).map_err(codec)?);
             version = version.checked_add(1).ok_or_else(|| {
-                codec(format!("an upcaster is registered from schema version {version}, which has no next version"))
+                codec(format!(
+                    "an upcaster is registered from schema version {version}, which has no next version"
+                ))
             })?;
         }
         match value {
@@ -111,10 +113,7 @@ mod tests {
         up.insert("Moved", u32::MAX, Box::new(|v| Ok(v)));
         up.insert("Moved", 0, Box::new(|v| Ok(v)));
         let r = up.decode::<u32>(7, "Moved", u32::MAX, "1");
-        assert!(
-            matches!(&r, Err(EventStoreError::Codec { position: 7, schema: u32::MAX, .. })),
-            "{r:?}"
-        );
+        assert!(matches!(&r, Err(EventStoreError::Codec { position: 7, schema: u32::MAX, .. })), "{r:?}");
         // Below the last version the chain still runs.
         let mut up = Upcasters::default();
         up.insert("Moved", 1, Box::new(|v| Ok(Value::from(v.as_u64().unwrap_or(0) + 1))));

@@ -75,7 +75,7 @@ pub use aggregate::{Aggregate, replay, replay_counted};
 pub use error::{Conflict, EventStoreError};
 pub use memory::MemoryEventStore;
 pub use recorded::{Appended, EventType, Expected, Recorded};
-pub use repository::{ExecuteError, Executed, Loaded, Repository};
+pub use repository::{ExecuteError, Executed, Loaded, Repository, SnapshotSave};
 pub use snapshot::{DEFAULT_SNAPSHOT_EVERY, MemorySnapshots, SnapshotPolicy, SnapshotStore};
 pub use store::EventStore;
 

@@ -98,3 +98,40 @@ fn snapshots_in_sqlite_serve_loads_and_time_travel() {
     assert_eq!((then.state.balance, then.from_snapshot, then.events_applied), (30, Some(10), 5));
     cleanup(&path);
 }
+
+#[test]
+fn a_snapshot_that_does_not_decode_is_ignored_and_the_state_replayed() {
+    let path = temp("bad-snapshot");
+    let store = SqliteEventStore::<Ev>::open(&path).unwrap();
+    let snaps = SqliteSnapshots::<Account>::open(&path).unwrap();
+    let mut repo = Repository::<Account, _, _>::new(store, snaps, SnapshotPolicy::every(2).unwrap());
+    for t in 0..3 {
+        repo.execute("a", &crate::events::tests::Cmd::Deposit(5), t).unwrap();
+    }
+    // The state's shape changed since the snapshot at version 2 was written.
+    repo.store().connection().execute("UPDATE snapshots SET data = '{\"cents\": \"many\"}'", []).unwrap();
+    let now = repo.load("a").unwrap();
+    assert_eq!((now.state.balance, now.from_snapshot, now.events_applied), (15, None, 3));
+    assert!(now.snapshot_ignored);
+    cleanup(&path);
+}
+
+#[test]
+fn a_snapshot_table_without_versions_is_migrated_and_its_rows_ignored() {
+    let path = temp("old-snapshots");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE snapshots (stream TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (stream, version)) WITHOUT ROWID;
+             INSERT INTO snapshots VALUES ('a', 1, '{\"balance\": 999}');",
+        )
+        .unwrap();
+    }
+    let mut store = SqliteEventStore::<Ev>::open(&path).unwrap();
+    store.append("a", Expected::Exactly(0), vec![Ev::Deposited(4)], 0).unwrap();
+    let snaps = SqliteSnapshots::<Account>::open(&path).unwrap();
+    let repo = Repository::<Account, _, _>::new(store, snaps, SnapshotPolicy::every(1).unwrap());
+    let now = repo.load("a").unwrap();
+    assert_eq!((now.state.balance, now.from_snapshot), (4, None));
+    cleanup(&path);
+}
