@@ -295,6 +295,53 @@ mod tests {
         assert_eq!((price, updates), (3, 3));
     }
 
+    fn collect(relay: &Relay, conn: &Connection) -> Vec<i64> {
+        let mut seen = Vec::new();
+        relay
+            .drain(conn, |e: &OutboxEvent<Priced>| {
+                seen.push(e.event.0);
+                Ok::<_, BoxError>(())
+            })
+            .unwrap();
+        seen
+    }
+
+    #[test]
+    fn events_recorded_after_pruning_every_published_row_are_still_relayed() {
+        let mut conn = setup();
+        for p in [1, 2, 3] {
+            write(&mut conn, p);
+        }
+        let relay = Relay::new("r");
+        assert_eq!(collect(&relay, &conn), [1, 2, 3]);
+        // Everything published is deleted: the positions must not be handed out again.
+        assert_eq!(outbox::prune(&conn, relay.position(&conn).unwrap()).unwrap(), 3);
+        assert_eq!(outbox::head(&conn).unwrap(), 3, "the head survives pruning");
+        write(&mut conn, 4);
+        write(&mut conn, 5);
+        assert_eq!(collect(&relay, &conn), [4, 5], "the relay skipped events under reused positions");
+        assert_eq!(outbox::head(&conn).unwrap(), 5);
+    }
+
+    #[test]
+    fn an_outbox_made_without_autoincrement_is_moved_to_one_with_it() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE outbox (position INTEGER PRIMARY KEY, event_type TEXT NOT NULL, at_ms INTEGER NOT NULL, data TEXT NOT NULL);
+             CREATE TABLE item (price INTEGER); INSERT INTO item VALUES (0);",
+        )
+        .unwrap();
+        write(&mut conn, 1);
+        write(&mut conn, 2);
+        outbox::install(&conn).unwrap();
+        outbox::install(&conn).unwrap(); // idempotent
+        let relay = Relay::new("r");
+        assert_eq!(collect(&relay, &conn), [1, 2]);
+        outbox::prune(&conn, 2).unwrap();
+        write(&mut conn, 3);
+        assert_eq!(collect(&relay, &conn), [3]);
+    }
+
     #[test]
     fn a_failing_sink_stores_nothing() {
         let mut conn = setup();
