@@ -110,8 +110,8 @@ mod tests {
     #[test]
     fn an_upcaster_from_the_last_schema_version_is_an_error_not_an_overflow() {
         let mut up = Upcasters::default();
-        up.insert("Moved", u32::MAX, Box::new(|v| Ok(v)));
-        up.insert("Moved", 0, Box::new(|v| Ok(v)));
+        up.insert("Moved", u32::MAX, Box::new(Ok));
+        up.insert("Moved", 0, Box::new(Ok));
         let r = up.decode::<u32>(7, "Moved", u32::MAX, "1");
         assert!(matches!(&r, Err(EventStoreError::Codec { position: 7, schema: u32::MAX, .. })), "{r:?}");
         // Below the last version the chain still runs.
