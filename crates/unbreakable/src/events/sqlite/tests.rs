@@ -135,3 +135,32 @@ fn a_snapshot_table_without_versions_is_migrated_and_its_rows_ignored() {
     assert_eq!((now.state.balance, now.from_snapshot), (4, None));
     cleanup(&path);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_locked_database_does_not_stall_the_runtime() {
+    use crate::events::offload::AsyncEventStore;
+    let path = temp("offload");
+    let store = AsyncEventStore::new(SqliteEventStore::<Ev>::open(&path).unwrap());
+    // Another process holds the write lock.
+    let locker = rusqlite::Connection::open(&path).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let writer = store.clone();
+    let append =
+        tokio::spawn(
+            async move { writer.append("a", Expected::Exactly(0), vec![Ev::Deposited(1)], 0).await },
+        );
+    // The runtime has one thread: another task still runs while the append waits for the
+    // lock (a direct call would hold that thread for the 5 s busy timeout, then fail Busy).
+    let other = tokio::spawn(async { 40 + 2 });
+    assert_eq!(other.await.unwrap(), 42);
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!append.is_finished(), "the append waits for the lock, off the runtime's thread");
+    locker.execute_batch("COMMIT").unwrap();
+    assert_eq!(append.await.unwrap().unwrap().version, 1);
+    assert_eq!(store.version("a").await.unwrap(), 1);
+    assert_eq!(store.read_stream("a", 1..=u64::MAX).await.unwrap()[0].event, Ev::Deposited(1));
+    assert_eq!(store.read_all(1, 10).await.unwrap().len(), 1);
+    cleanup(&path);
+}
