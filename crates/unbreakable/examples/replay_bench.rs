@@ -179,10 +179,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s = Account { balance: 4000, movements: 4 };
     let t3 = Instant::now();
     for v in 0..200 {
-        snaps.save("acct", v, &s)?;
+        snaps.save("acct", v, Account::SNAPSHOT_VERSION, &s)?;
     }
     let write_us = t3.elapsed().as_secs_f64() / 200.0 * 1e6;
-    let read_us = best(200, || snaps.load("acct", 150).map(|x| x.map(|(v, _)| v))) * 1e6;
+    let read_us =
+        best(200, || snaps.load("acct", 150, Account::SNAPSHOT_VERSION).map(|x| x.map(|(v, _)| v))) * 1e6;
     println!(
         "sqlite snapshot: write {write_us:.0} us (own commit), read {read_us:.1} us; replay {per_event_us:.2} us/event -> best interval sqrt(2 x write / event) = {:.0}",
         (2.0 * write_us / per_event_us).sqrt()

@@ -55,7 +55,8 @@ pub fn page(
     sorted.sort_by_key(key);
     let rows: Vec<Product> = sorted.iter().skip(offset).take(limit).copied().collect();
     let sent = offset + rows.len();
-    let next = (sent < sorted.len()).then(|| signer.encode(scope, &(sent as u64).to_be_bytes()));
+    let next =
+        (sent < sorted.len()).then(|| signer.encode(scope, &(sent as u64).to_be_bytes())).transpose()?;
     Ok(Page { rows, next })
 }
 

@@ -10,8 +10,8 @@
 // below N, whatever the stream's length; the state is the same either way, only the work
 // changes.
 // Chapter: 10-event-sourcing, "Replay at scale: the work" and "Which snapshot interval?".
-// Hint: which `SnapshotStore` method gives the latest snapshot at or before a version,
-//   which versions does `visit_stream` then need, and which `SnapshotPolicy` method says
+// Hint: which `SnapshotStore` method gives the latest snapshot at or before a version
+//   (saved with `Counter::SNAPSHOT_VERSION`), which versions does `visit_stream` then need, and which `SnapshotPolicy` method says
 //   that an append from `before` to `after` passed a snapshot point?
 
 use unbreakable::events::{

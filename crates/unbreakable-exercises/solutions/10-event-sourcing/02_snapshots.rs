@@ -10,8 +10,8 @@
 // below N, whatever the stream's length; the state is the same either way, only the work
 // changes.
 // Chapter: 10-event-sourcing, "Replay at scale: the work" and "Which snapshot interval?".
-// Hint: which `SnapshotStore` method gives the latest snapshot at or before a version,
-//   which versions does `visit_stream` then need, and which `SnapshotPolicy` method says
+// Hint: which `SnapshotStore` method gives the latest snapshot at or before a version
+//   (saved with `Counter::SNAPSHOT_VERSION`), which versions does `visit_stream` then need, and which `SnapshotPolicy` method says
 //   that an append from `before` to `after` passed a snapshot point?
 
 use unbreakable::events::{
@@ -49,7 +49,8 @@ pub fn load(
     snapshots: &MemorySnapshots<Counter>,
     stream: &str,
 ) -> Result<Loaded, EventStoreError> {
-    let (start, mut state) = snapshots.load(stream, u64::MAX)?.unwrap_or((0, Counter::default()));
+    let (start, mut state) =
+        snapshots.load(stream, u64::MAX, Counter::SNAPSHOT_VERSION)?.unwrap_or((0, Counter::default()));
     let mut version = start;
     let applied = store.visit_stream(stream, start + 1..=u64::MAX, |r| {
         state.apply(&r.event);
@@ -73,7 +74,9 @@ pub fn execute(
         for e in &events {
             state.apply(e);
         }
-        snapshots.save(stream, appended.version, &state).map_err(|e| e.to_string())?;
+        // The append has committed: a snapshot that fails to save is only a cache
+        // missed, never an error (a caller would retry and append twice).
+        let _ = snapshots.save(stream, appended.version, Counter::SNAPSHOT_VERSION, &state);
     }
     Ok(appended.version)
 }

@@ -71,7 +71,7 @@ where
             state.apply(e);
         }
         if policy.due(v, after) {
-            snaps.save(stream, after, &state)?;
+            snaps.save(stream, after, Account::SNAPSHOT_VERSION, &state)?;
             saved += 1;
         }
     }
@@ -137,7 +137,12 @@ impl RebuildWork {
                 for rec in store.stream("acct") {
                     crate::events::Aggregate::apply(&mut state, &rec.event);
                     if rec.version % n == 0 {
-                        snaps.save("acct", rec.version, &state)?;
+                        snaps.save(
+                            "acct",
+                            rec.version,
+                            <Account as crate::events::Aggregate>::SNAPSHOT_VERSION,
+                            &state,
+                        )?;
                     }
                 }
             }

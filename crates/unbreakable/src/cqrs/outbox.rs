@@ -8,9 +8,12 @@
 //!
 //! Two tables:
 //!
-//! * `outbox (position INTEGER PRIMARY KEY, event_type, at_ms, data)`: the position is
-//!   the row id, increasing in commit order (one writer at a time in SQLite); `data` is
-//!   the event as JSON.
+//! * `outbox (position INTEGER PRIMARY KEY AUTOINCREMENT, event_type, at_ms, data)`: the
+//!   position is the row id, increasing in commit order (one writer at a time in SQLite)
+//!   and never reused, also after [`prune`] deleted the rows before it (without
+//!   `AUTOINCREMENT`, SQLite hands out the largest remaining id plus one, so a relay
+//!   that had published position 3 would skip the next events if rows 1-3 were deleted);
+//!   `data` is the event as JSON.
 //! * `checkpoints (name TEXT PRIMARY KEY, position)`: how far each reader got.
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -23,7 +26,7 @@ use crate::events::EventType;
 /// The outbox and checkpoint tables.
 pub const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS outbox (
-        position   INTEGER PRIMARY KEY,
+        position   INTEGER PRIMARY KEY AUTOINCREMENT,
         event_type TEXT NOT NULL,
         at_ms      INTEGER NOT NULL,
         data       TEXT NOT NULL
@@ -49,12 +52,49 @@ pub(crate) fn unsql(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Creates the outbox and checkpoint tables on `conn` if they are missing.
+/// Creates the outbox and checkpoint tables on `conn` if they are missing, and moves an
+/// outbox made without `AUTOINCREMENT` (by an earlier version) to one with it, keeping
+/// its rows and positions.
 ///
 /// # Errors
 /// A storage error.
 pub fn install(conn: &Connection) -> Result<(), CqrsError> {
-    conn.execute_batch(SCHEMA).map_err(storage)
+    conn.execute_batch(SCHEMA).map_err(storage)?;
+    let ddl: String = conn
+        .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'", [], |r| r.get(0))
+        .map_err(storage)?;
+    if !ddl.to_ascii_uppercase().contains("AUTOINCREMENT") {
+        conn.execute_batch(
+            "SAVEPOINT outbox_autoincrement;
+             ALTER TABLE outbox RENAME TO outbox_reusing_ids;
+             CREATE TABLE outbox (
+                 position   INTEGER PRIMARY KEY AUTOINCREMENT,
+                 event_type TEXT NOT NULL,
+                 at_ms      INTEGER NOT NULL,
+                 data       TEXT NOT NULL
+             );
+             INSERT INTO outbox (position, event_type, at_ms, data)
+                 SELECT position, event_type, at_ms, data FROM outbox_reusing_ids;
+             DROP TABLE outbox_reusing_ids;
+             RELEASE outbox_autoincrement;",
+        )
+        .map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// Deletes the outbox rows at or before `up_to`, and returns how many. Pass the lowest
+/// position every reader of the outbox has stored (for one relay,
+/// [`Relay::position`](super::relay::Relay::position)): rows after it are still to be
+/// published. Positions are never reused, so events recorded afterwards keep
+/// increasing positions and no reader skips them.
+///
+/// # Errors
+/// Storage errors.
+pub fn prune(conn: &Connection, up_to: u64) -> Result<u64, CqrsError> {
+    conn.execute("DELETE FROM outbox WHERE position <= ?1", params![sql(up_to)])
+        .map(|n| n as u64)
+        .map_err(storage)
 }
 
 /// Records `event` in the outbox, stamped `at_ms` (the caller's clock), and returns its
@@ -119,12 +159,17 @@ pub fn read_after<E: DeserializeOwned>(
     Ok(out)
 }
 
-/// The highest position in the outbox (0 if it is empty).
+/// The highest position the outbox has given out (0 if it never held an event), also when
+/// [`prune`] has deleted that row.
 ///
 /// # Errors
 /// Storage errors.
 pub fn head(conn: &Connection) -> Result<u64, CqrsError> {
-    conn.query_row("SELECT COALESCE(MAX(position), 0) FROM outbox", [], |r| r.get(0))
+    conn.query_row(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0), COALESCE((SELECT MAX(position) FROM outbox), 0))",
+        [],
+        |r| r.get(0),
+    )
         .map(unsql)
         .map_err(storage)
 }

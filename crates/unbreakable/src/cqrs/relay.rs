@@ -11,7 +11,8 @@
 //! * [`catch_up`] does the same for an in-memory [`Projector`]: it reads after the
 //!   projector's own position, so a projector restored from a saved copy resumes there.
 //!
-//! The relay's crash points can be injected ([`CrashAt`]), so tests need no real kill.
+//! The relay's crash points can be injected through a hidden test hook
+//! (`Relay::run_once_crashing`), so tests need no real kill.
 
 use rusqlite::{Connection, TransactionBehavior};
 use serde::de::DeserializeOwned;
@@ -20,7 +21,9 @@ use super::outbox::{self, OutboxEvent, storage};
 use super::{CqrsError, Delivery, Projection, Projector, decide};
 use crate::idempotency::BoxError;
 
-/// Where a relay run stops as if its process were killed (for tests and notebooks).
+/// Where a relay run stops as if its process were killed: a test hook for
+/// `Relay::run_once_crashing`, not part of the supported API.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub enum CrashAt {
     /// Run normally.
@@ -38,7 +41,8 @@ pub struct Published {
     pub sent: usize,
     /// The stored position after the run.
     pub position: u64,
-    /// Whether the run stopped at an injected crash (the position was not stored).
+    /// Whether the run stopped at a crash injected by a test (the position was not
+    /// stored); always `false` in service code.
     pub crashed: bool,
 }
 
@@ -74,12 +78,28 @@ impl Relay {
     }
 
     /// Publishes one batch of events after the stored position to `sink`, then stores
-    /// the position of the last one. `crash` injects a death before the store.
+    /// the position of the last one.
     ///
     /// # Errors
     /// [`CqrsError::Publish`] if the sink fails (nothing of this batch is marked
     /// published); storage and decoding errors.
-    pub fn run_once<E, S, X>(
+    pub fn run_once<E, S, X>(&self, conn: &Connection, sink: S) -> Result<Published, CqrsError>
+    where
+        E: DeserializeOwned,
+        S: FnMut(&OutboxEvent<E>) -> Result<(), X>,
+        X: Into<BoxError>,
+    {
+        self.run_once_crashing(conn, sink, CrashAt::Never)
+    }
+
+    /// [`run_once`](Self::run_once) with a death injected before the position is stored:
+    /// a test hook (the relay's crash points without a real kill), not part of the
+    /// supported API.
+    ///
+    /// # Errors
+    /// As [`run_once`](Self::run_once).
+    #[doc(hidden)]
+    pub fn run_once_crashing<E, S, X>(
         &self,
         conn: &Connection,
         mut sink: S,
@@ -121,7 +141,7 @@ impl Relay {
     {
         let mut total = 0;
         loop {
-            let p = self.run_once(conn, &mut sink, CrashAt::Never)?;
+            let p = self.run_once(conn, &mut sink)?;
             if p.sent == 0 {
                 return Ok(total);
             }
@@ -256,7 +276,7 @@ mod tests {
         let relay = Relay::new("r");
         let mut seen = Vec::new();
         let run = relay
-            .run_once(
+            .run_once_crashing(
                 &conn,
                 |e: &OutboxEvent<Priced>| {
                     seen.push(e.clone());
@@ -267,14 +287,10 @@ mod tests {
             .unwrap();
         assert!(run.crashed && run.sent == 2 && relay.position(&conn).unwrap() == 0);
         let run = relay
-            .run_once(
-                &conn,
-                |e: &OutboxEvent<Priced>| {
-                    seen.push(e.clone());
-                    Ok::<_, BoxError>(())
-                },
-                CrashAt::Never,
-            )
+            .run_once(&conn, |e: &OutboxEvent<Priced>| {
+                seen.push(e.clone());
+                Ok::<_, BoxError>(())
+            })
             .unwrap();
         assert_eq!((run.sent, run.position), (3, 3));
         assert_eq!(seen.len(), 5, "two events published twice");
@@ -295,17 +311,60 @@ mod tests {
         assert_eq!((price, updates), (3, 3));
     }
 
+    fn collect(relay: &Relay, conn: &Connection) -> Vec<i64> {
+        let mut seen = Vec::new();
+        relay
+            .drain(conn, |e: &OutboxEvent<Priced>| {
+                seen.push(e.event.0);
+                Ok::<_, BoxError>(())
+            })
+            .unwrap();
+        seen
+    }
+
+    #[test]
+    fn events_recorded_after_pruning_every_published_row_are_still_relayed() {
+        let mut conn = setup();
+        for p in [1, 2, 3] {
+            write(&mut conn, p);
+        }
+        let relay = Relay::new("r");
+        assert_eq!(collect(&relay, &conn), [1, 2, 3]);
+        // Everything published is deleted: the positions must not be handed out again.
+        assert_eq!(outbox::prune(&conn, relay.position(&conn).unwrap()).unwrap(), 3);
+        assert_eq!(outbox::head(&conn).unwrap(), 3, "the head survives pruning");
+        write(&mut conn, 4);
+        write(&mut conn, 5);
+        assert_eq!(collect(&relay, &conn), [4, 5], "the relay skipped events under reused positions");
+        assert_eq!(outbox::head(&conn).unwrap(), 5);
+    }
+
+    #[test]
+    fn an_outbox_made_without_autoincrement_is_moved_to_one_with_it() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE outbox (position INTEGER PRIMARY KEY, event_type TEXT NOT NULL, at_ms INTEGER NOT NULL, data TEXT NOT NULL);
+             CREATE TABLE item (price INTEGER); INSERT INTO item VALUES (0);",
+        )
+        .unwrap();
+        write(&mut conn, 1);
+        write(&mut conn, 2);
+        outbox::install(&conn).unwrap();
+        outbox::install(&conn).unwrap(); // idempotent
+        let relay = Relay::new("r");
+        assert_eq!(collect(&relay, &conn), [1, 2]);
+        outbox::prune(&conn, 2).unwrap();
+        write(&mut conn, 3);
+        assert_eq!(collect(&relay, &conn), [3]);
+    }
+
     #[test]
     fn a_failing_sink_stores_nothing() {
         let mut conn = setup();
         write(&mut conn, 1);
         let relay = Relay::new("r");
         let err = relay
-            .run_once(
-                &conn,
-                |_: &OutboxEvent<Priced>| Err::<(), BoxError>("broker down".into()),
-                CrashAt::Never,
-            )
+            .run_once(&conn, |_: &OutboxEvent<Priced>| Err::<(), BoxError>("broker down".into()))
             .unwrap_err();
         assert!(matches!(err, CqrsError::Publish { position: 1, .. }) && err.is_transient());
         assert_eq!(relay.position(&conn).unwrap(), 0);

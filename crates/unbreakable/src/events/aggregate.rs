@@ -19,6 +19,14 @@ pub trait Aggregate: Default {
     /// Why a command was refused.
     type Error;
 
+    /// The version of the state's fold, stored with each snapshot. Raise it whenever
+    /// [`apply`](Self::apply) or the state's shape changes (a bug fixed in `apply`, a new
+    /// field): snapshots saved under another version are then ignored and the state is
+    /// rebuilt by replaying the events, so the fix reaches every aggregate instead of
+    /// hiding behind snapshots of the old fold's result. Snapshots that fail to decode
+    /// are ignored the same way. Defaults to 1.
+    const SNAPSHOT_VERSION: u32 = 1;
+
     /// Decides a command against the current state.
     ///
     /// # Errors

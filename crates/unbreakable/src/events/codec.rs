@@ -51,7 +51,11 @@ impl Upcasters {
                 None => serde_json::from_str(data).map_err(|e| codec(e.to_string()))?,
             };
             value = Some(up(v).map_err(codec)?);
-            version += 1;
+            version = version.checked_add(1).ok_or_else(|| {
+                codec(format!(
+                    "an upcaster is registered from schema version {version}, which has no next version"
+                ))
+            })?;
         }
         match value {
             Some(v) => serde_json::from_value(v).map_err(|e| codec(e.to_string())),
@@ -97,4 +101,22 @@ pub(crate) fn decode_snapshot<S: DeserializeOwned>(json: &str) -> Result<S, Even
         schema: 0,
         source: Box::new(e),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upcaster_from_the_last_schema_version_is_an_error_not_an_overflow() {
+        let mut up = Upcasters::default();
+        up.insert("Moved", u32::MAX, Box::new(Ok));
+        up.insert("Moved", 0, Box::new(Ok));
+        let r = up.decode::<u32>(7, "Moved", u32::MAX, "1");
+        assert!(matches!(&r, Err(EventStoreError::Codec { position: 7, schema: u32::MAX, .. })), "{r:?}");
+        // Below the last version the chain still runs.
+        let mut up = Upcasters::default();
+        up.insert("Moved", 1, Box::new(|v| Ok(Value::from(v.as_u64().unwrap_or(0) + 1))));
+        assert_eq!(up.decode::<u32>(1, "Moved", 1, "1").unwrap(), 2);
+    }
 }

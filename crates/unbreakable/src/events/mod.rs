@@ -12,7 +12,8 @@
 //! | [`EventStore`] | what any store offers: append with an expected version, per-stream versions, a global position, reads by stream and in global order |
 //! | [`MemoryEventStore`] | in memory, for simulations and tests |
 //! | `sqlite::SqliteEventStore` | (feature `sqlite`) durable: WAL, `synchronous = FULL`, a batch of events in one transaction, serde JSON with a type and a schema version, and upcasters for old events |
-//! | [`SnapshotPolicy`], [`SnapshotStore`], [`MemorySnapshots`] | snapshots every N events, so a rebuild replays at most N - 1 events after the latest |
+//! | `offload::AsyncEventStore` | (features `sqlite`, `postgres`) any store from async code: each call on tokio's blocking pool, never on a runtime worker |
+//! | [`SnapshotPolicy`], [`SnapshotStore`], [`MemorySnapshots`] | snapshots every N events (each with the aggregate's [`Aggregate::SNAPSHOT_VERSION`]), so a rebuild replays at most N - 1 events after the latest |
 //! | [`Repository`] | load (snapshot + tail), execute a command, time travel (state as of a version or a timestamp) |
 //! | `postgres::PostgresEventStore` | (feature `postgres`) the same on a PostgreSQL server, for a team that outgrows one machine: one table, appends serialised by a transaction-scoped advisory lock so global positions become visible in order |
 //! | [`testing`] | a given / when / then harness for aggregates, and [`testing::conformance`], the contract every store passes |
@@ -61,6 +62,8 @@ pub mod aggregate;
 mod codec;
 pub mod error;
 pub mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod offload;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod recorded;
@@ -75,7 +78,7 @@ pub use aggregate::{Aggregate, replay, replay_counted};
 pub use error::{Conflict, EventStoreError};
 pub use memory::MemoryEventStore;
 pub use recorded::{Appended, EventType, Expected, Recorded};
-pub use repository::{ExecuteError, Executed, Loaded, Repository};
+pub use repository::{ExecuteError, Executed, Loaded, Repository, SnapshotSave};
 pub use snapshot::{DEFAULT_SNAPSHOT_EVERY, MemorySnapshots, SnapshotPolicy, SnapshotStore};
 pub use store::EventStore;
 

@@ -56,6 +56,7 @@ const SCHEMA: &str = "
         data    TEXT NOT NULL,
         PRIMARY KEY (stream, version)
     );
+    ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS snapshot_version BIGINT NOT NULL DEFAULT 0;
 ";
 
 fn storage(e: postgres::Error) -> EventStoreError {
@@ -301,21 +302,32 @@ impl<S> PostgresSnapshots<S> {
 }
 
 impl<S: Serialize + DeserializeOwned> SnapshotStore<S> for PostgresSnapshots<S> {
-    fn save(&mut self, stream: &str, version: u64, state: &S) -> Result<(), EventStoreError> {
+    fn save(
+        &mut self,
+        stream: &str,
+        version: u64,
+        snapshot_version: u32,
+        state: &S,
+    ) -> Result<(), EventStoreError> {
         let json = encode_snapshot(state)?;
         self.client()
             .execute(
-                "INSERT INTO snapshots (stream, version, data) VALUES ($1, $2, $3) ON CONFLICT (stream, version) DO UPDATE SET data = EXCLUDED.data",
-                &[&stream, &sql(version), &json],
+                "INSERT INTO snapshots (stream, version, data, snapshot_version) VALUES ($1, $2, $3, $4) ON CONFLICT (stream, version) DO UPDATE SET data = EXCLUDED.data, snapshot_version = EXCLUDED.snapshot_version",
+                &[&stream, &sql(version), &json, &i64::from(snapshot_version)],
             )
             .map_err(storage)?;
         Ok(())
     }
 
-    fn load(&self, stream: &str, at_most: u64) -> Result<Option<(u64, S)>, EventStoreError> {
+    fn load(
+        &self,
+        stream: &str,
+        at_most: u64,
+        snapshot_version: u32,
+    ) -> Result<Option<(u64, S)>, EventStoreError> {
         let row = self
             .client()
-            .query_opt("SELECT version, data FROM snapshots WHERE stream = $1 AND version <= $2 ORDER BY version DESC LIMIT 1", &[&stream, &sql(at_most)])
+            .query_opt("SELECT version, data FROM snapshots WHERE stream = $1 AND version <= $2 AND snapshot_version = $3 ORDER BY version DESC LIMIT 1", &[&stream, &sql(at_most), &i64::from(snapshot_version)])
             .map_err(storage)?;
         row.map(|r| Ok((unsql(r.get(0)), decode_snapshot(r.get(1))?))).transpose()
     }

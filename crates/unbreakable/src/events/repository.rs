@@ -15,6 +15,11 @@ pub struct Loaded<A> {
     pub from_snapshot: Option<u64>,
     /// How many events were applied on top of it.
     pub events_applied: u64,
+    /// Whether a snapshot was found but ignored because it does not decode (the state was
+    /// then rebuilt by replay). Snapshots of another
+    /// [`SNAPSHOT_VERSION`](Aggregate::SNAPSHOT_VERSION) are never found, so they do not
+    /// count here.
+    pub snapshot_ignored: bool,
 }
 
 /// What [`Repository::execute`] recorded.
@@ -24,6 +29,26 @@ pub struct Executed<E> {
     pub events: Vec<E>,
     /// The stream's version after them.
     pub version: u64,
+    /// Whether a snapshot was saved after the append. The append is committed whatever
+    /// this says.
+    pub snapshot: SnapshotSave,
+}
+
+/// Whether [`Repository::execute`] saved a snapshot after its (committed) append.
+///
+/// A snapshot is a cache: a failed save loses nothing, the next load replays a few more
+/// events. It is reported here, never as an error, because an error after the commit
+/// would make the caller retry a command that is already recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SnapshotSave {
+    /// The append passed no snapshot point.
+    NotDue,
+    /// A snapshot of the new version was saved.
+    Saved,
+    /// Saving it failed (the store's error message); see also
+    /// [`Repository::snapshot_failures`].
+    Failed(String),
 }
 
 /// Why [`Repository::execute`] recorded nothing.
@@ -75,6 +100,7 @@ pub struct Repository<A, St, Sn> {
     store: St,
     snapshots: Sn,
     policy: SnapshotPolicy,
+    snapshot_failures: u64,
     aggregate: PhantomData<fn() -> A>,
 }
 
@@ -87,7 +113,7 @@ where
 {
     /// A repository over `store`, keeping snapshots in `snapshots` as `policy` says.
     pub fn new(store: St, snapshots: Sn, policy: SnapshotPolicy) -> Self {
-        Self { store, snapshots, policy, aggregate: PhantomData }
+        Self { store, snapshots, policy, snapshot_failures: 0, aggregate: PhantomData }
     }
 
     /// The event store.
@@ -110,6 +136,13 @@ where
         self.policy
     }
 
+    /// How many snapshot saves have failed since this repository was made (each after a
+    /// committed append, reported as [`SnapshotSave::Failed`]): a number to export as a
+    /// metric, since a store that never saves makes every load replay the whole stream.
+    pub fn snapshot_failures(&self) -> u64 {
+        self.snapshot_failures
+    }
+
     /// The current state of `stream`: the latest snapshot, then the events after it.
     ///
     /// # Errors
@@ -119,22 +152,27 @@ where
     }
 
     /// Time travel: the state of `stream` as of version `version` (its first `version`
-    /// events), from the latest snapshot at or before it.
+    /// events), from the latest snapshot at or before it saved with the aggregate's
+    /// [`SNAPSHOT_VERSION`](Aggregate::SNAPSHOT_VERSION). A snapshot that does not decode
+    /// is ignored ([`Loaded::snapshot_ignored`]) and the state replayed from the start.
     ///
     /// # Errors
-    /// Storage or decoding errors.
+    /// Storage errors, and events that do not decode.
     pub fn state_at(&self, stream: &str, version: u64) -> Result<Loaded<A>, EventStoreError> {
-        let (from_snapshot, mut state) = match self.snapshots.load(stream, version)? {
-            Some((v, s)) => (Some(v), s),
-            None => (None, A::default()),
-        };
+        let (from_snapshot, mut state, snapshot_ignored) =
+            match self.snapshots.load(stream, version, A::SNAPSHOT_VERSION) {
+                Ok(Some((v, s))) => (Some(v), s, false),
+                Ok(None) => (None, A::default(), false),
+                Err(EventStoreError::Codec { .. }) => (None, A::default(), true),
+                Err(e) => return Err(e),
+            };
         let start = from_snapshot.unwrap_or(0);
         let mut last = start;
         let n = self.store.visit_stream(stream, start + 1..=version, |r| {
             state.apply(&r.event);
             last = r.version;
         })?;
-        Ok(Loaded { state, version: last, from_snapshot, events_applied: n })
+        Ok(Loaded { state, version: last, from_snapshot, events_applied: n, snapshot_ignored })
     }
 
     /// Time travel by the clock: the state of `stream` after the events appended at or
@@ -155,17 +193,21 @@ where
                 applied += 1;
             }
         })?;
-        Ok(Loaded { state, version, from_snapshot: None, events_applied: applied })
+        Ok(Loaded { state, version, from_snapshot: None, events_applied: applied, snapshot_ignored: false })
     }
 
     /// Executes `command` on `stream`: loads the state, lets the aggregate decide, appends
     /// the events expecting the version it loaded, and saves a snapshot if the append
     /// passed a snapshot point.
     ///
+    /// Once the append has committed, it returns `Ok`: a snapshot that fails to save is
+    /// reported in [`Executed::snapshot`], never as an error (a caller retrying on an
+    /// error would record the command twice).
+    ///
     /// # Errors
-    /// [`ExecuteError::Rejected`] (nothing recorded); [`ExecuteError::Store`], including a
-    /// [`Conflict`](super::Conflict) when another writer appended in between (nothing
-    /// recorded: execute again).
+    /// Only before anything is recorded: [`ExecuteError::Rejected`];
+    /// [`ExecuteError::Store`], including a [`Conflict`](super::Conflict) when another
+    /// writer appended in between (execute again).
     pub fn execute(
         &mut self,
         stream: &str,
@@ -175,14 +217,20 @@ where
         let Loaded { mut state, version, .. } = self.load(stream)?;
         let events = state.handle(command).map_err(ExecuteError::Rejected)?;
         let appended = self.store.append(stream, Expected::Exactly(version), events.clone(), at_ms)?;
+        // Committed: from here on, nothing is an error.
+        let mut snapshot = SnapshotSave::NotDue;
         if self.policy.due(version, appended.version) {
             for e in &events {
                 state.apply(e);
             }
-            // A snapshot is a cache: if saving it fails, the events are safe and the next
-            // load replays a little more. Report it all the same.
-            self.snapshots.save(stream, appended.version, &state)?;
+            snapshot = match self.snapshots.save(stream, appended.version, A::SNAPSHOT_VERSION, &state) {
+                Ok(()) => SnapshotSave::Saved,
+                Err(e) => {
+                    self.snapshot_failures += 1;
+                    SnapshotSave::Failed(e.to_string())
+                }
+            };
         }
-        Ok(Executed { events, version: appended.version })
+        Ok(Executed { events, version: appended.version, snapshot })
     }
 }

@@ -80,25 +80,42 @@ impl SnapshotPolicy {
 }
 
 /// Where snapshots are kept.
+///
+/// Each snapshot carries the `snapshot_version` of the fold that produced it
+/// ([`Aggregate::SNAPSHOT_VERSION`](super::Aggregate::SNAPSHOT_VERSION)); a load asks for
+/// one version and never returns a snapshot of another.
 pub trait SnapshotStore<S> {
-    /// Saves `state` as the state of `stream` at `version`.
+    /// Saves `state` as the state of `stream` at `version`, produced by the fold of
+    /// version `snapshot_version` (replacing any snapshot of `stream` at `version`).
     ///
     /// # Errors
     /// Storage errors.
-    fn save(&mut self, stream: &str, version: u64, state: &S) -> Result<(), EventStoreError>;
+    fn save(
+        &mut self,
+        stream: &str,
+        version: u64,
+        snapshot_version: u32,
+        state: &S,
+    ) -> Result<(), EventStoreError>;
 
-    /// The latest snapshot of `stream` at a version no later than `at_most`, with its
-    /// version.
+    /// The latest snapshot of `stream` at a version no later than `at_most` saved with
+    /// `snapshot_version`, with its version.
     ///
     /// # Errors
-    /// Storage or decoding errors.
-    fn load(&self, stream: &str, at_most: u64) -> Result<Option<(u64, S)>, EventStoreError>;
+    /// Storage errors; [`EventStoreError::Codec`] for a snapshot that does not decode (a
+    /// [`Repository`](super::Repository) then ignores it and replays).
+    fn load(
+        &self,
+        stream: &str,
+        at_most: u64,
+        snapshot_version: u32,
+    ) -> Result<Option<(u64, S)>, EventStoreError>;
 }
 
 /// Snapshots in memory: all of them, so time travel can start from any.
 #[derive(Debug, Clone)]
 pub struct MemorySnapshots<S> {
-    by_stream: HashMap<String, BTreeMap<u64, S>>,
+    by_stream: HashMap<String, BTreeMap<u64, (u32, S)>>,
 }
 
 impl<S> Default for MemorySnapshots<S> {
@@ -125,16 +142,31 @@ impl<S> MemorySnapshots<S> {
 }
 
 impl<S: Clone> SnapshotStore<S> for MemorySnapshots<S> {
-    fn save(&mut self, stream: &str, version: u64, state: &S) -> Result<(), EventStoreError> {
-        self.by_stream.entry(stream.to_string()).or_default().insert(version, state.clone());
+    fn save(
+        &mut self,
+        stream: &str,
+        version: u64,
+        snapshot_version: u32,
+        state: &S,
+    ) -> Result<(), EventStoreError> {
+        self.by_stream
+            .entry(stream.to_string())
+            .or_default()
+            .insert(version, (snapshot_version, state.clone()));
         Ok(())
     }
 
-    fn load(&self, stream: &str, at_most: u64) -> Result<Option<(u64, S)>, EventStoreError> {
-        Ok(self
-            .by_stream
-            .get(stream)
-            .and_then(|m| m.range(..=at_most).next_back())
-            .map(|(v, s)| (*v, s.clone())))
+    fn load(
+        &self,
+        stream: &str,
+        at_most: u64,
+        snapshot_version: u32,
+    ) -> Result<Option<(u64, S)>, EventStoreError> {
+        Ok(self.by_stream.get(stream).and_then(|m| {
+            m.range(..=at_most)
+                .rev()
+                .find(|(_, (sv, _))| *sv == snapshot_version)
+                .map(|(v, (_, s))| (*v, s.clone()))
+        }))
     }
 }

@@ -55,12 +55,27 @@ const SNAPSHOT_SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = FULL;
     CREATE TABLE IF NOT EXISTS snapshots (
-        stream  TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        data    TEXT NOT NULL,
+        stream           TEXT NOT NULL,
+        version          INTEGER NOT NULL,
+        data             TEXT NOT NULL,
+        snapshot_version INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (stream, version)
     ) WITHOUT ROWID;
 ";
+
+/// Adds `snapshot_version` to a snapshot table made before it existed: its old rows get
+/// version 0, which no aggregate uses, so they are ignored and the state replayed.
+fn migrate_snapshots(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('snapshots') WHERE name = 'snapshot_version'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE snapshots ADD COLUMN snapshot_version INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
+}
 
 fn storage(e: rusqlite::Error) -> EventStoreError {
     match e.sqlite_error_code() {
@@ -298,7 +313,8 @@ impl<E: Serialize + DeserializeOwned + EventType> EventStore<E> for SqliteEventS
 }
 
 /// Snapshots in a SQLite file (its own table; the file may be the event store's), as
-/// JSON of any `S: Serialize + DeserializeOwned`.
+/// JSON of any `S: Serialize + DeserializeOwned`, each with the snapshot version of the
+/// fold that produced it (`snapshots (stream, version, data, snapshot_version)`).
 pub struct SqliteSnapshots<S> {
     conn: Connection,
     state: PhantomData<fn() -> S>,
@@ -319,28 +335,40 @@ impl<S> SqliteSnapshots<S> {
         let conn = Connection::open(path).map_err(storage)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
         conn.execute_batch(SNAPSHOT_SCHEMA).map_err(storage)?;
+        migrate_snapshots(&conn).map_err(storage)?;
         Ok(Self { conn, state: PhantomData })
     }
 }
 
 impl<S: Serialize + DeserializeOwned> SnapshotStore<S> for SqliteSnapshots<S> {
-    fn save(&mut self, stream: &str, version: u64, state: &S) -> Result<(), EventStoreError> {
+    fn save(
+        &mut self,
+        stream: &str,
+        version: u64,
+        snapshot_version: u32,
+        state: &S,
+    ) -> Result<(), EventStoreError> {
         let json = encode_snapshot(state)?;
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO snapshots (stream, version, data) VALUES (?1, ?2, ?3)",
-                params![stream, sql(version), json],
+                "INSERT OR REPLACE INTO snapshots (stream, version, data, snapshot_version) VALUES (?1, ?2, ?3, ?4)",
+                params![stream, sql(version), json, snapshot_version],
             )
             .map_err(storage)?;
         Ok(())
     }
 
-    fn load(&self, stream: &str, at_most: u64) -> Result<Option<(u64, S)>, EventStoreError> {
+    fn load(
+        &self,
+        stream: &str,
+        at_most: u64,
+        snapshot_version: u32,
+    ) -> Result<Option<(u64, S)>, EventStoreError> {
         let row: Option<(i64, String)> = self
             .conn
             .query_row(
-                "SELECT version, data FROM snapshots WHERE stream = ?1 AND version <= ?2 ORDER BY version DESC LIMIT 1",
-                params![stream, sql(at_most)],
+                "SELECT version, data FROM snapshots WHERE stream = ?1 AND version <= ?2 AND snapshot_version = ?3 ORDER BY version DESC LIMIT 1",
+                params![stream, sql(at_most), snapshot_version],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()

@@ -9,8 +9,10 @@
 //!
 //! The position of "the last one I saw" goes back to the client as a cursor. A
 //! [`CursorSigner`] makes it opaque and tamper-evident: URL-safe base64 of a version byte,
-//! the position and an HMAC-SHA256 tag over the position *and a scope* (the user and the
-//! query it belongs to). A client can hand a cursor back, but cannot edit the position or
+//! a key id, the time it was issued, the position and an HMAC-SHA256 tag over all of them
+//! *and a scope* (the user and the query it belongs to). The key id lets a secret be
+//! rotated while cursors signed with the previous one are still accepted; the issue time
+//! lets [`CursorSigner::decode_at`] refuse cursors older than a maximum age. A client can hand a cursor back, but cannot edit the position or
 //! reuse it for another user's list: [`CursorSigner::decode`] refuses it with a
 //! [`CursorError`] that says which check failed. The cursor is not encrypted: its bytes
 //! are readable by whoever base64-decodes them, so put nothing secret in a position.
@@ -28,4 +30,4 @@
 
 mod cursor;
 
-pub use cursor::{CursorError, CursorSigner, Keyset, MIN_SECRET_LEN};
+pub use cursor::{CursorError, CursorSigner, Keyset, MAX_POSITION, MIN_SECRET_LEN};

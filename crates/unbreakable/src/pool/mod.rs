@@ -1,10 +1,10 @@
 //! Sizing a connection pool.
 //!
-//! The pool itself is best taken from a maintained crate (deadpool, bb8, sqlx's): chapter 08
-//! of the workbook measured deadpool-postgres against per-request connections on a real
-//! PostgreSQL and found nothing a service needs that it lacks (FIFO waiters, a bounded
-//! size, acquire time-outs, recycling checks, release on drop and on cancellation). What
-//! the pools leave to you is the number. [`sizing`] answers it from queueing theory:
+//! The pool itself is best taken from a maintained crate (deadpool, bb8, sqlx's):
+//! deadpool-postgres, measured against per-request connections on a real PostgreSQL, lacks
+//! nothing a service needs (FIFO waiters, a bounded size, acquire time-outs, recycling
+//! checks, release on drop and on cancellation). What the pools leave to you is the
+//! number. [`sizing`] answers it from queueing theory:
 //! Little's law for the connections busy on average, Erlang C for how long requests wait
 //! for one, and the smallest pool that keeps that wait under a target.
 

@@ -8,8 +8,20 @@
 //!
 //! [`Saga`] is the orchestrator's pure state machine: [`Saga::next`] says what to do,
 //! [`Saga::record`] takes the result. It never sleeps and never calls anyone.
+//!
+//! An orchestrator that can crash persists the saga after every recorded result (it is
+//! `Serialize` and `Deserialize`; [`Saga::restore`] rebuilds one from its parts and
+//! checks them) and, after a restart, performs [`Saga::next`] again: the action that was
+//! in flight at the crash may run twice, which is one more reason every step and
+//! compensation must be idempotent.
+//!
+//! A step whose outcome is unknown (the payment call timed out) is neither a success
+//! nor a failure: [`Saga::record_unknown`] treats it as possibly done, so its own
+//! compensation runs too. Compensations must therefore also be harmless for a step that
+//! never happened (a refund of a payment that does not exist refunds nothing): key them
+//! by the saga's id, not by an answer the step may never have returned.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 
@@ -31,7 +43,7 @@ pub const ORDER_FLOW: [Step; 4] = [
 ];
 
 /// What the orchestrator does next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Action {
     /// Run step `i`.
     Do(usize),
@@ -40,7 +52,7 @@ pub enum Action {
 }
 
 /// Where a saga stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Status {
     /// Running its steps forward.
     Running,
@@ -80,12 +92,28 @@ pub struct OutOfOrder {
 /// saga.record(Action::Undo(0), true).unwrap();         // cancel order
 /// assert_eq!((saga.status(), saga.next()), (Status::Compensated, None));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "SagaParts")]
 pub struct Saga {
     steps: usize,
     /// Steps done and not (yet) compensated: `0..done`.
     done: usize,
     status: Status,
+}
+
+/// A saga as stored, checked by [`Saga::restore`] when it is read back.
+#[derive(Deserialize)]
+struct SagaParts {
+    steps: usize,
+    done: usize,
+    status: Status,
+}
+
+impl TryFrom<SagaParts> for Saga {
+    type Error = ConfigError;
+    fn try_from(p: SagaParts) -> Result<Self, ConfigError> {
+        Saga::restore(p.steps, p.done, p.status)
+    }
 }
 
 impl Saga {
@@ -98,6 +126,36 @@ impl Saga {
             return Err(ConfigError::new("steps", "a saga needs at least one step"));
         }
         Ok(Self { steps, done: 0, status: Status::Running })
+    }
+
+    /// A saga rebuilt from what was persisted: its number of steps, the steps done and
+    /// not compensated ([`done`](Self::done)) and its [`status`](Self::status).
+    /// Deserialising a `Saga` goes through the same checks.
+    ///
+    /// # Errors
+    /// Parts no saga can reach: zero steps, more steps done than exist, `Running` with
+    /// every step done, `Completed` with one not done, `Compensating` with nothing left
+    /// to undo, `Compensated` with a step still done.
+    pub fn restore(steps: usize, done: usize, status: Status) -> Result<Self, ConfigError> {
+        let mut saga = Self::new(steps)?;
+        let consistent = done <= steps
+            && match status {
+                Status::Running => done < steps,
+                Status::Completed => done == steps,
+                Status::Compensating => done >= 1,
+                Status::Compensated => done == 0,
+            };
+        if !consistent {
+            return Err(ConfigError::new(
+                "saga",
+                format!(
+                    "{done} of {steps} steps done cannot be {status:?}; this saga was not stored by this code"
+                ),
+            ));
+        }
+        saga.done = done;
+        saga.status = status;
+        Ok(saga)
     }
 
     /// Where it stands.
@@ -149,6 +207,28 @@ impl Saga {
         }
         Ok(())
     }
+
+    /// Records that `action` ran but its outcome is unknown (a timeout, a lost answer).
+    ///
+    /// A step ([`Action::Do`]) is treated as possibly done: the saga starts compensating
+    /// **with that step's own compensation**, then the earlier ones. So each compensation
+    /// must be idempotent and harmless when its step never took effect. (If the step
+    /// itself is idempotent, you may instead perform it again and [`record`](Self::record)
+    /// the answer.) An unknown compensation ([`Action::Undo`]) stays due: run it again.
+    ///
+    /// # Errors
+    /// [`OutOfOrder`] if `action` is not the one [`next`](Self::next) asked for.
+    pub fn record_unknown(&mut self, action: Action) -> Result<(), OutOfOrder> {
+        let expected = self.next();
+        if expected != Some(action) {
+            return Err(OutOfOrder { got: action, expected });
+        }
+        if let Action::Do(_) = action {
+            self.done += 1; // possibly done: compensate it too
+            self.status = Status::Compensating;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -167,5 +247,50 @@ mod tests {
         assert_eq!((s.status(), s.next()), (Status::Compensated, None));
         assert!(s.record(Action::Undo(0), true).is_err());
         assert!(Saga::new(0).is_err());
+    }
+
+    #[test]
+    fn a_step_with_an_unknown_outcome_is_compensated_too() {
+        let mut s = Saga::new(4).unwrap();
+        s.record(Action::Do(0), true).unwrap();
+        s.record(Action::Do(1), true).unwrap();
+        s.record_unknown(Action::Do(2)).unwrap(); // the payment call timed out
+        assert_eq!((s.status(), s.next()), (Status::Compensating, Some(Action::Undo(2))), "refund it");
+        s.record_unknown(Action::Undo(2)).unwrap(); // the refund timed out too: again
+        assert_eq!(s.next(), Some(Action::Undo(2)));
+        for i in (0..=2).rev() {
+            s.record(Action::Undo(i), true).unwrap();
+        }
+        assert_eq!((s.status(), s.next()), (Status::Compensated, None));
+        assert!(s.record_unknown(Action::Do(0)).is_err());
+        // Unknown on the first or the last step.
+        let mut s = Saga::new(1).unwrap();
+        s.record_unknown(Action::Do(0)).unwrap();
+        assert_eq!((s.status(), s.next()), (Status::Compensating, Some(Action::Undo(0))));
+    }
+
+    #[test]
+    fn a_saga_survives_a_restart_through_json_and_refuses_impossible_states() {
+        let mut s = Saga::new(4).unwrap();
+        s.record(Action::Do(0), true).unwrap();
+        s.record(Action::Do(1), false).unwrap();
+        let stored = serde_json::to_string(&s).unwrap();
+        let mut back: Saga = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.next(), Some(Action::Undo(0)));
+        back.record(Action::Undo(0), true).unwrap();
+        assert_eq!(back.status(), Status::Compensated);
+        assert_eq!(Saga::restore(4, 2, Status::Running).unwrap().next(), Some(Action::Do(2)));
+        for (steps, done, status) in [
+            (0, 0, Status::Running),
+            (4, 5, Status::Compensating),
+            (4, 4, Status::Running),
+            (4, 3, Status::Completed),
+            (4, 0, Status::Compensating),
+            (4, 1, Status::Compensated),
+        ] {
+            assert!(Saga::restore(steps, done, status).is_err(), "{steps} {done} {status:?}");
+        }
+        assert!(serde_json::from_str::<Saga>(r#"{"steps":4,"done":9,"status":"Running"}"#).is_err());
     }
 }

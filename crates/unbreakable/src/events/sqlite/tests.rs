@@ -98,3 +98,69 @@ fn snapshots_in_sqlite_serve_loads_and_time_travel() {
     assert_eq!((then.state.balance, then.from_snapshot, then.events_applied), (30, Some(10), 5));
     cleanup(&path);
 }
+
+#[test]
+fn a_snapshot_that_does_not_decode_is_ignored_and_the_state_replayed() {
+    let path = temp("bad-snapshot");
+    let store = SqliteEventStore::<Ev>::open(&path).unwrap();
+    let snaps = SqliteSnapshots::<Account>::open(&path).unwrap();
+    let mut repo = Repository::<Account, _, _>::new(store, snaps, SnapshotPolicy::every(2).unwrap());
+    for t in 0..3 {
+        repo.execute("a", &crate::events::tests::Cmd::Deposit(5), t).unwrap();
+    }
+    // The state's shape changed since the snapshot at version 2 was written.
+    repo.store().connection().execute("UPDATE snapshots SET data = '{\"cents\": \"many\"}'", []).unwrap();
+    let now = repo.load("a").unwrap();
+    assert_eq!((now.state.balance, now.from_snapshot, now.events_applied), (15, None, 3));
+    assert!(now.snapshot_ignored);
+    cleanup(&path);
+}
+
+#[test]
+fn a_snapshot_table_without_versions_is_migrated_and_its_rows_ignored() {
+    let path = temp("old-snapshots");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE snapshots (stream TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (stream, version)) WITHOUT ROWID;
+             INSERT INTO snapshots VALUES ('a', 1, '{\"balance\": 999}');",
+        )
+        .unwrap();
+    }
+    let mut store = SqliteEventStore::<Ev>::open(&path).unwrap();
+    store.append("a", Expected::Exactly(0), vec![Ev::Deposited(4)], 0).unwrap();
+    let snaps = SqliteSnapshots::<Account>::open(&path).unwrap();
+    let repo = Repository::<Account, _, _>::new(store, snaps, SnapshotPolicy::every(1).unwrap());
+    let now = repo.load("a").unwrap();
+    assert_eq!((now.state.balance, now.from_snapshot), (4, None));
+    cleanup(&path);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_locked_database_does_not_stall_the_runtime() {
+    use crate::events::offload::AsyncEventStore;
+    let path = temp("offload");
+    let store = AsyncEventStore::new(SqliteEventStore::<Ev>::open(&path).unwrap());
+    // Another process holds the write lock.
+    let locker = rusqlite::Connection::open(&path).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let writer = store.clone();
+    let append =
+        tokio::spawn(
+            async move { writer.append("a", Expected::Exactly(0), vec![Ev::Deposited(1)], 0).await },
+        );
+    // The runtime has one thread: another task still runs while the append waits for the
+    // lock (a direct call would hold that thread for the 5 s busy timeout, then fail Busy).
+    let other = tokio::spawn(async { 40 + 2 });
+    assert_eq!(other.await.unwrap(), 42);
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!append.is_finished(), "the append waits for the lock, off the runtime's thread");
+    locker.execute_batch("COMMIT").unwrap();
+    assert_eq!(append.await.unwrap().unwrap().version, 1);
+    assert_eq!(store.version("a").await.unwrap(), 1);
+    assert_eq!(store.read_stream("a", 1..=u64::MAX).await.unwrap()[0].event, Ev::Deposited(1));
+    assert_eq!(store.read_all(1, 10).await.unwrap().len(), 1);
+    cleanup(&path);
+}
