@@ -32,6 +32,7 @@
 //! hand-written future types for every layer.
 
 mod breaker;
+mod buffer;
 mod deadline;
 mod error;
 mod fallback;
@@ -39,10 +40,11 @@ pub mod http;
 mod retry;
 
 pub use breaker::{BreakerLayer, BreakerService};
-pub use deadline::{DeadlineLayer, DeadlineService, TimeoutHeader};
+pub use buffer::{BodyTooLarge, BufferBodyLayer, BufferBodyService};
+pub use deadline::{DEFAULT_HEADER_FLOOR, DeadlineLayer, DeadlineService, TimeoutHeader, TrustHeader};
 pub use error::{Elapsed, GaveUp, GiveUpReason};
 pub use fallback::{FallbackLayer, FallbackServed, FallbackService};
-pub use retry::{RetryLayer, RetryService, Verdict};
+pub use retry::{Classify, RetryLayer, RetryService, Verdict};
 
 use std::future::Future;
 use std::pin::Pin;
