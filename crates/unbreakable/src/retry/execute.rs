@@ -200,7 +200,10 @@ impl<E: fmt::Display> fmt::Display for RetryError<E> {
                 last(f, l)
             }
             RetryError::RetryAfterTooLong { attempts, retry_after, last } => {
-                write!(f, "the server asked to wait {retry_after:?}, too long, after {attempts} attempts: {last}")
+                write!(
+                    f,
+                    "the server asked to wait {retry_after:?}, too long, after {attempts} attempts: {last}"
+                )
             }
         }
     }
@@ -413,7 +416,8 @@ impl Retry {
     {
         let remaining =
             |deadline: &Option<(Deadline, Clock)>| deadline.map(|(d, clock)| d.remaining(clock.now()));
-        let Self { policy, rng, breaker, budget, deadline, attempt_timeout, max_retry_after, on_retry } = self;
+        let Self { policy, rng, breaker, budget, deadline, attempt_timeout, max_retry_after, on_retry } =
+            self;
         let retry_after_limit = max_retry_after.unwrap_or_else(|| policy.backoff().retry_after_limit());
         let mut delays = policy.delays(&mut *rng);
         let mut token: Option<RetryToken> = None;
@@ -490,7 +494,9 @@ impl Retry {
                 return Err(RetryError::Exhausted { attempts, last: failure });
             };
             if let ErrorClass::Throttled { retry_after } = class {
-                if retry_after > retry_after_limit || remaining(deadline).is_some_and(|left| retry_after >= left) {
+                if retry_after > retry_after_limit
+                    || remaining(deadline).is_some_and(|left| retry_after >= left)
+                {
                     return Err(RetryError::RetryAfterTooLong { attempts, retry_after, last: failure });
                 }
                 delay = delay.max(retry_after);
@@ -751,7 +757,10 @@ mod tests {
             let clock = Clock::start();
             Retry::new(policy(3))
                 .with_deadline(Deadline::after(clock.now(), Duration::from_secs(1)), clock)
-                .run(|_| async { Err::<(), _>(429) }, |_| ErrorClass::Throttled { retry_after: Duration::from_secs(2) })
+                .run(
+                    |_| async { Err::<(), _>(429) },
+                    |_| ErrorClass::Throttled { retry_after: Duration::from_secs(2) },
+                )
                 .await
         })
         .unwrap();

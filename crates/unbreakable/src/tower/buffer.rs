@@ -122,7 +122,9 @@ where
             let (parts, body) = req.into_parts();
             let bytes = match Limited::new(body, limit).collect().await {
                 Ok(collected) => collected.to_bytes(),
-                Err(e) if e.is::<LengthLimitError>() => return Err(Box::new(BodyTooLarge { limit }) as BoxError),
+                Err(e) if e.is::<LengthLimitError>() => {
+                    return Err(Box::new(BodyTooLarge { limit }) as BoxError);
+                }
                 Err(e) => return Err(e),
             };
             inner.call(Request::from_parts(parts, Full::new(bytes))).await.map_err(Into::into)

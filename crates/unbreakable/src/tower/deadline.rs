@@ -410,8 +410,9 @@ mod tests {
         let seen = run_paused(async {
             #[derive(Clone)]
             struct Peer(&'static str);
-            let layer = DeadlineLayer::new(Clock::start())
-                .trust_header(TrustHeader::when(|head| head.extensions.get::<Peer>().is_some_and(|p| p.0 == "mesh")));
+            let layer = DeadlineLayer::new(Clock::start()).trust_header(TrustHeader::when(|head| {
+                head.extensions.get::<Peer>().is_some_and(|p| p.0 == "mesh")
+            }));
             let svc = layer.layer(echo());
             let mut seen = Vec::new();
             for (peer, header) in [("mesh", "1"), ("mesh", "800"), ("internet", "1")] {

@@ -327,6 +327,33 @@ pub fn is_server_failure<B, E>(outcome: &Result<Response<B>, E>) -> bool {
     }
 }
 
+/// The status a server answers for an error the layers made, for axum's
+/// `HandleErrorLayer` or a tonic interceptor's mapping:
+///
+/// | error | status |
+/// |---|---|
+/// | [`DeadlineExceeded`], [`Elapsed`](super::Elapsed) | 504 Gateway Timeout |
+/// | [`BreakerOpen`] | 503 Service Unavailable (send `Retry-After` from its `retry_after`) |
+/// | [`GaveUp`] | 503 Service Unavailable, or 504 if it gave up at the deadline |
+/// | [`BodyTooLarge`](super::BodyTooLarge) | 413 Content Too Large |
+/// | anything else | 500 Internal Server Error |
+pub fn error_status(error: &BoxError) -> StatusCode {
+    if error.is::<DeadlineExceeded>() || error.is::<super::Elapsed>() {
+        StatusCode::GATEWAY_TIMEOUT
+    } else if error.is::<BreakerOpen>() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if let Some(gave_up) = error.downcast_ref::<GaveUp>() {
+        match gave_up.reason() {
+            super::GiveUpReason::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    } else if error.is::<super::BodyTooLarge>() {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
 /// Wraps an HTTP fallback so the responses it makes carry a [`FallbackServed`]
 /// extension: a handler can show a "may be stale" banner, a metric can count them.
 pub fn marked<B, F>(fallback: F) -> impl Fn(&BoxError) -> Response<B> + Clone + Send + Sync + 'static

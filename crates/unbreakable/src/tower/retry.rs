@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::future::poll_fn;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,7 +15,8 @@ use super::{BoxError, BoxFuture, Elapsed, GaveUp, GiveUpReason};
 use crate::deadline::Deadline;
 use crate::error::ConfigError;
 use crate::retry::{
-    Breaker, Budget, ErrorClass, Failure, JitterRng, Judged, Retry, RetryBudget, RetryError, RetryEvent, RetryPolicy,
+    Breaker, Budget, ErrorClass, Failure, JitterRng, Judged, Retry, RetryBudget, RetryError, RetryEvent,
+    RetryPolicy,
 };
 use crate::time::Clock;
 

@@ -184,7 +184,10 @@ fn answering(
     status: u16,
     retry_after: Option<&'static str>,
 ) -> (
-    impl Service<Request<()>, Response = Response<()>, Error = BoxError, Future = impl Send> + Clone + Send + 'static,
+    impl Service<Request<()>, Response = Response<()>, Error = BoxError, Future = impl Send>
+    + Clone
+    + Send
+    + 'static,
     Arc<AtomicU32>,
 ) {
     let calls = Arc::new(AtomicU32::new(0));
@@ -266,7 +269,10 @@ fn final_failures_count_against_the_layers_breaker() {
     let state = run_paused(async {
         let breaker = Breaker::new(BreakerConfig { failure_threshold: 2, ..Default::default() }).unwrap();
         let cut = service_fn(|_req: Request<()>| async {
-            Err::<Response<()>, BoxError>(Box::new(DeadlineExceeded { deadline: Duration::ZERO, now: Duration::ZERO }))
+            Err::<Response<()>, BoxError>(Box::new(DeadlineExceeded {
+                deadline: Duration::ZERO,
+                now: Duration::ZERO,
+            }))
         });
         let layer = RetryLayer::new(policy(3, Jitter::None), super::super::http::HttpRetry)
             .with_breaker(breaker.clone());
