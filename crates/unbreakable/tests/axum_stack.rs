@@ -77,7 +77,7 @@ fn app(breaker: Breaker, upstream_calls: Arc<AtomicUsize>) -> Router {
         .layer(BreakerLayer::new(breaker, is_server_failure::<axum::body::Body, BoxError>))
         .layer(DeadlineLayer::new(Clock::start()).with_default_timeout(Duration::from_millis(50)).unwrap());
     Router::new()
-        .route("/hang", get(|| std::future::pending::<&'static str>()))
+        .route("/hang", get(std::future::pending::<&'static str>))
         .route("/fail", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "broken") }))
         .route("/upstream", get(move || upstream(client.clone())))
         .layer(layers)

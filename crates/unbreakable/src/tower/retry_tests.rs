@@ -277,7 +277,7 @@ fn final_failures_count_against_the_layers_breaker() {
         let layer = RetryLayer::new(policy(3, Jitter::None), super::super::http::HttpRetry)
             .with_breaker(breaker.clone());
         for _ in 0..2 {
-            let _ = layer.layer(cut.clone()).oneshot(Request::new(())).await;
+            let _ = layer.layer(cut).oneshot(Request::new(())).await;
         }
         breaker.state()
     })
@@ -301,4 +301,26 @@ fn clones_derive_their_seeds_without_asking_the_os_again() {
     })
     .unwrap();
     assert!(asked <= 1, "asked the OS {asked} times");
+}
+
+/// A request the classifier cannot copy (a streaming body) is sent once, as it is, and
+/// its outcome is final: never a second attempt with a missing or empty body.
+#[test]
+fn a_request_that_cannot_be_copied_is_sent_once() {
+    struct NoCopies;
+    impl Classify<(), u16, BoxError> for NoCopies {
+        fn verdict(&self, _req: &(), _outcome: &Result<u16, BoxError>) -> Verdict {
+            Verdict::Retry(ErrorClass::Transient)
+        }
+        fn clone_request(&self, _req: &()) -> Option<()> {
+            None
+        }
+    }
+    let (answer, calls) = run_paused(async {
+        let (svc, calls) = scripted(vec![Ok(503)]);
+        let answer = RetryLayer::new(policy(3, Jitter::None), NoCopies).layer(svc).oneshot(()).await.unwrap();
+        (answer, calls.load(Ordering::SeqCst))
+    })
+    .unwrap();
+    assert_eq!((answer, calls), (503, 1));
 }
