@@ -26,8 +26,10 @@ use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use unbreakable::deadline::Deadline;
 use unbreakable::retry::{Backoff, Breaker, BreakerConfig, Jitter, RetryPolicy};
 use unbreakable::time::Clock;
-use unbreakable::tower::http::{is_server_failure, marked, request_deadline, retry_verdict};
-use unbreakable::tower::{BoxError, BreakerLayer, DeadlineLayer, FallbackLayer, FallbackServed, RetryLayer};
+use unbreakable::tower::http::{HttpRetry, is_server_failure, marked, request_deadline};
+use unbreakable::tower::{
+    BoxError, BreakerLayer, DeadlineLayer, FallbackLayer, FallbackServed, RetryLayer, TrustHeader,
+};
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -88,7 +90,8 @@ async fn route(
             // `call` without `ready`: a `service_fn` is always ready, and awaiting the
             // boxed future keeps the `Send` check of this spawned task simple (through
             // `oneshot`, rustc loses the error type's lifetime and rejects it).
-            let mut svc = DeadlineLayer::new(clock).layer(report);
+            // The caller is one of our own services (loopback): its header is trusted.
+            let mut svc = DeadlineLayer::new(clock).trust_header(TrustHeader::Always).layer(report);
             svc.call(req).await.unwrap_or_else(|e| reply(504, e.to_string()))
         }
         _ => reply(404, "no such path"),
@@ -132,7 +135,7 @@ fn client(
         marked(|_e: &BoxError| Response::new(full("fallback").map_err(|never| match never {}).boxed()));
     ServiceBuilder::new()
         .layer(FallbackLayer::new(fallback))
-        .layer(RetryLayer::new(policy, retry_verdict::<Body>))
+        .layer(RetryLayer::new(policy, HttpRetry))
         .layer(BreakerLayer::new(breaker, is_server_failure::<Body, BoxError>))
         .layer(DeadlineLayer::new(clock).with_default_timeout(attempt_timeout).unwrap().propagating())
         .map_response(|r: Response<Incoming>| r.map(BodyExt::boxed))
@@ -172,9 +175,10 @@ async fn scenarios() {
     assert_eq!(server.hits("/flaky"), 3);
 
     // 2. A 429 with `Retry-After: 1` is retried after the second the server asked for,
-    //    not after the 10 ms backoff.
+    //    not after the 10 ms backoff. (A breaker of its own: a 429 counts against the
+    //    breaker, and with step 1's two 503s it would open a shared one.)
     let started = Instant::now();
-    let r = svc.clone().oneshot(get(addr, "/throttled")).await.unwrap();
+    let r = client(clock, breaker(), Duration::from_secs(2)).oneshot(get(addr, "/throttled")).await.unwrap();
     assert_eq!((r.status(), server.hits("/throttled")), (StatusCode::OK, 2));
     assert!(started.elapsed() >= Duration::from_secs(1), "waited {:?}", started.elapsed());
 

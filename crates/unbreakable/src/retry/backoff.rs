@@ -102,6 +102,16 @@ impl Backoff {
         Ok(Self { kind: Kind::Constant(delay) })
     }
 
+    /// The longest wait a server's `Retry-After` may ask for before a retry executor
+    /// gives up instead of waiting: the cap of an exponential backoff, [`DEFAULT_CAP`]
+    /// (20 s) for the others.
+    pub fn retry_after_limit(&self) -> Duration {
+        match self.kind {
+            Kind::Exponential { cap, .. } => cap,
+            Kind::Immediate | Kind::Constant(_) => DEFAULT_CAP,
+        }
+    }
+
     /// Capped exponential backoff starting at `base`; configure, then
     /// [`build`](ExponentialBuilder::build).
     pub fn exponential(base: Duration) -> ExponentialBuilder {

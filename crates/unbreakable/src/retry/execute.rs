@@ -30,7 +30,8 @@ pub enum ErrorClass {
         retry_after: Duration,
     },
     /// Retrying cannot help (a 400, a failed validation): give up at once. It does not
-    /// count against the circuit breaker: the service answered.
+    /// count against the circuit breaker, nor as a rejection for adaptive throttling:
+    /// the service answered.
     Permanent,
 }
 
@@ -123,6 +124,22 @@ pub enum RetryError<E> {
         /// The last failure, if any attempt was made.
         last: Option<Failure<E>>,
     },
+    /// The server asked to wait ([`ErrorClass::Throttled`], from `Retry-After`) longer
+    /// than the executor may: past the request's deadline, or beyond the longest
+    /// server delay it honours ([`Retry::with_max_retry_after`], by default the
+    /// backoff's cap). It gives up at once rather than hold the request.
+    ///
+    /// ### Handling
+    /// Answer the caller now, passing the server's delay on (an HTTP service answers
+    /// 503 or 429 with `Retry-After: retry_after`).
+    RetryAfterTooLong {
+        /// Attempts made.
+        attempts: u32,
+        /// What the server asked for.
+        retry_after: Duration,
+        /// The throttled answer.
+        last: Failure<E>,
+    },
 }
 
 impl<E> RetryError<E> {
@@ -133,14 +150,15 @@ impl<E> RetryError<E> {
             | RetryError::Permanent { attempts, .. }
             | RetryError::CircuitOpen { attempts, .. }
             | RetryError::BudgetExhausted { attempts, .. }
-            | RetryError::DeadlineExceeded { attempts, .. } => *attempts,
+            | RetryError::DeadlineExceeded { attempts, .. }
+            | RetryError::RetryAfterTooLong { attempts, .. } => *attempts,
         }
     }
 
     /// The last failure, if any attempt was made.
     pub fn last(&self) -> Option<&Failure<E>> {
         match self {
-            RetryError::Exhausted { last, .. } => Some(last),
+            RetryError::Exhausted { last, .. } | RetryError::RetryAfterTooLong { last, .. } => Some(last),
             RetryError::Permanent { .. } => None,
             RetryError::CircuitOpen { last, .. }
             | RetryError::BudgetExhausted { last, .. }
@@ -181,6 +199,12 @@ impl<E: fmt::Display> fmt::Display for RetryError<E> {
                 write!(f, "deadline exceeded after {attempts} attempts")?;
                 last(f, l)
             }
+            RetryError::RetryAfterTooLong { attempts, retry_after, last } => {
+                write!(
+                    f,
+                    "the server asked to wait {retry_after:?}, too long, after {attempts} attempts: {last}"
+                )
+            }
         }
     }
 }
@@ -214,8 +238,16 @@ type Hook = Arc<dyn Fn(&RetryEvent<'_>) + Send + Sync>;
 /// # Default
 /// | setting | default |
 /// |---|---|
-/// | jitter randomness | fresh from the operating system ([`os_rng`]); [`seeded`](Retry::seeded) for simulations |
+/// | jitter randomness | fresh from the operating system ([`os_rng`], which cannot panic); [`seeded`](Retry::seeded) for simulations |
 /// | breaker, budget, deadline, attempt timeout | none |
+/// | longest server delay honoured | the backoff's [`retry_after_limit`](super::Backoff::retry_after_limit) (its cap) |
+///
+/// # What counts where
+/// | attempt ended in | breaker | budget |
+/// |---|---|---|
+/// | success | success | accepted |
+/// | error classified [`Permanent`](ErrorClass::Permanent) (a 4xx) | success: the service answered | accepted: an answer, not an overload |
+/// | [`Transient`](ErrorClass::Transient), [`Throttled`](ErrorClass::Throttled) (a 429 too), [`Timeout`](ErrorClass::Timeout), attempt cut | failure | rejected |
 ///
 /// Sleeping uses `tokio::time::sleep`: on a paused runtime the whole thing runs in
 /// virtual time.
@@ -246,7 +278,22 @@ pub struct Retry {
     budget: Option<(Arc<dyn SharedBudget>, JitterRng)>,
     deadline: Option<(Deadline, Clock)>,
     attempt_timeout: Option<Duration>,
+    max_retry_after: Option<Duration>,
     on_retry: Option<Hook>,
+}
+
+/// How the executor treats one failed attempt: its retry class, and whether it counts
+/// against the breaker (a layer can return an outcome as final and still count it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Judged {
+    pub(crate) class: ErrorClass,
+    pub(crate) breaker_failure: bool,
+}
+
+impl From<ErrorClass> for Judged {
+    fn from(class: ErrorClass) -> Self {
+        Self { class, breaker_failure: class != ErrorClass::Permanent }
+    }
 }
 
 impl fmt::Debug for Retry {
@@ -283,8 +330,17 @@ impl Retry {
             budget: None,
             deadline: None,
             attempt_timeout: None,
+            max_retry_after: None,
             on_retry: None,
         }
+    }
+
+    /// Gives up ([`RetryError::RetryAfterTooLong`]) when a server asks to wait longer
+    /// than `limit` (default: the backoff's
+    /// [`retry_after_limit`](super::Backoff::retry_after_limit), its cap).
+    pub fn with_max_retry_after(mut self, limit: Duration) -> Self {
+        self.max_retry_after = Some(limit);
+        self
     }
 
     /// Guards every attempt with a shared breaker.
@@ -335,8 +391,23 @@ impl Retry {
     /// and a breaker permit it held is given back without an outcome.
     pub async fn run<T, E, F, Fut>(
         &mut self,
-        mut op: F,
+        op: F,
         classify: impl Fn(&E) -> ErrorClass,
+    ) -> Result<T, RetryError<E>>
+    where
+        E: fmt::Debug,
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.run_judged(op, |e| Judged::from(classify(e))).await
+    }
+
+    /// [`run`](Retry::run), with a judge that also says whether each failure counts
+    /// against the breaker.
+    pub(crate) async fn run_judged<T, E, F, Fut>(
+        &mut self,
+        mut op: F,
+        judge: impl Fn(&E) -> Judged,
     ) -> Result<T, RetryError<E>>
     where
         E: fmt::Debug,
@@ -345,7 +416,9 @@ impl Retry {
     {
         let remaining =
             |deadline: &Option<(Deadline, Clock)>| deadline.map(|(d, clock)| d.remaining(clock.now()));
-        let Self { policy, rng, breaker, budget, deadline, attempt_timeout, on_retry } = self;
+        let Self { policy, rng, breaker, budget, deadline, attempt_timeout, max_retry_after, on_retry } =
+            self;
+        let retry_after_limit = max_retry_after.unwrap_or_else(|| policy.backoff().retry_after_limit());
         let mut delays = policy.delays(&mut *rng);
         let mut token: Option<RetryToken> = None;
         let mut attempts = 0u32;
@@ -393,11 +466,16 @@ impl Retry {
                     return Ok(v);
                 }
                 Ok(Err(e)) => {
-                    let class = classify(&e);
+                    let Judged { class, breaker_failure } = judge(&e);
                     if let Some(p) = permit {
-                        p.record(class != ErrorClass::Permanent);
+                        p.record(breaker_failure);
                     }
                     if class == ErrorClass::Permanent {
+                        if let Some((b, _)) = budget {
+                            // An answer, not an overload: adaptive throttling counts it
+                            // as accepted (the quota refunds nothing: it was no success).
+                            b.on_answered(token);
+                        }
                         return Err(RetryError::Permanent { attempts, error: e });
                     }
                     (Failure::Error(e), class)
@@ -416,6 +494,11 @@ impl Retry {
                 return Err(RetryError::Exhausted { attempts, last: failure });
             };
             if let ErrorClass::Throttled { retry_after } = class {
+                if retry_after > retry_after_limit
+                    || remaining(deadline).is_some_and(|left| retry_after >= left)
+                {
+                    return Err(RetryError::RetryAfterTooLong { attempts, retry_after, last: failure });
+                }
                 delay = delay.max(retry_after);
             }
             if remaining(deadline).is_some_and(|left| delay >= left) {
@@ -643,5 +726,70 @@ mod tests {
         // Bug: the documented example used a fixed seed, so replicas that copied it drew
         // identical delays. Two default executors draw different ones.
         assert_ne!(run(None), run(None));
+    }
+
+    /// Bug: the server's `Retry-After` was honoured up to a day per retry: one
+    /// `503 Retry-After: 86400` held the call for days, past the backoff's cap.
+    #[test]
+    fn a_retry_after_beyond_the_backoff_cap_gives_up_at_once() {
+        let (r, t) = run_paused(async {
+            let clock = Clock::start();
+            let r = Retry::new(policy(3))
+                .run(
+                    |_| async { Err::<(), _>(503) },
+                    |_| ErrorClass::Throttled { retry_after: Duration::from_secs(86_400) },
+                )
+                .await;
+            (r, clock.now())
+        })
+        .unwrap();
+        assert_eq!(t, Duration::ZERO, "{r:?}");
+        assert_eq!(
+            r,
+            Err(RetryError::RetryAfterTooLong {
+                attempts: 1,
+                retry_after: Duration::from_secs(86_400),
+                last: Failure::Error(503)
+            })
+        );
+        // Within the cap but past the deadline: the same, at once.
+        let r = run_paused(async {
+            let clock = Clock::start();
+            Retry::new(policy(3))
+                .with_deadline(Deadline::after(clock.now(), Duration::from_secs(1)), clock)
+                .run(
+                    |_| async { Err::<(), _>(429) },
+                    |_| ErrorClass::Throttled { retry_after: Duration::from_secs(2) },
+                )
+                .await
+        })
+        .unwrap();
+        assert!(matches!(r, Err(RetryError::RetryAfterTooLong { attempts: 1, .. })), "{r:?}");
+    }
+
+    /// Bug: a permanent error (a 4xx: the backend answered) counted as a rejection for
+    /// adaptive throttling, so an API answering many 4xx throttled its own callers.
+    #[test]
+    fn permanent_errors_are_not_rejections_for_adaptive_throttling() {
+        let (sent, p) = run_paused(async {
+            let throttle = Budget::new(crate::retry::AdaptiveThrottle::default());
+            let mut sent = 0;
+            for i in 0..200 {
+                let _ = Retry::seeded(policy(3), 7, i)
+                    .with_budget(throttle.clone())
+                    .run(
+                        |_| {
+                            sent += 1;
+                            async { Err::<(), _>(404) }
+                        },
+                        |_| ErrorClass::Permanent,
+                    )
+                    .await;
+            }
+            let p = throttle.lock().reject_probability(Duration::ZERO);
+            (sent, p)
+        })
+        .unwrap();
+        assert_eq!((sent, p), (200, 0.0));
     }
 }

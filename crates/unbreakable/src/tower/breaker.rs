@@ -210,4 +210,26 @@ mod tests {
         assert_eq!(next, Ok(200));
         assert_eq!(state, BreakerState::Closed);
     }
+
+    /// A backend that hangs until a timeout *above* the layer cuts each call: without
+    /// `slow_call` the breaker never hears of it; with it, the cut calls are failures.
+    #[test]
+    fn calls_cut_above_the_layer_count_once_they_are_slow() {
+        let states = run_paused(async {
+            let mut states = Vec::new();
+            for slow_call in [None, Some(Duration::from_millis(500))] {
+                let config = BreakerConfig { failure_threshold: 2, slow_call, ..Default::default() };
+                let breaker = Breaker::new(config).unwrap();
+                let svc = BreakerLayer::new(breaker.clone(), server_failure)
+                    .layer(service_fn(|()| std::future::pending::<Result<u16, BoxError>>()));
+                for _ in 0..3 {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), svc.clone().oneshot(())).await;
+                }
+                states.push(breaker.state().name());
+            }
+            states
+        })
+        .unwrap();
+        assert_eq!(states, vec!["closed", "open"]);
+    }
 }

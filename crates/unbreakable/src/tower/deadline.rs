@@ -1,6 +1,8 @@
 //! `DeadlineLayer`: a deadline for every `http::Request`, read from the wire, kept in
 //! the extensions, passed on.
 
+use std::fmt;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,7 +23,8 @@ use crate::time::Clock;
 ///    extensions, as a handler sets it for a downstream call; converted from the
 ///    [`Clock`] stored beside it if there is one), the remaining time its header carries
 ///    (`x-request-timeout-ms` by default: the caller's budget, sent as *remaining* time
-///    because machines' clocks differ), and the layer's default timeout;
+///    because machines' clocks differ) if the caller is trusted ([`TrustHeader`]), raised
+///    to the layer's floor, and the layer's default timeout;
 /// 2. if nothing is left, it fails fast with [`DeadlineExceeded`](crate::deadline::DeadlineExceeded)
 ///    and the inner service is not called;
 /// 3. otherwise the deadline and the clock are stored in the request's extensions (a
@@ -32,10 +35,23 @@ use crate::time::Clock;
 ///
 /// A request with no deadline anywhere and no default timeout passes untouched.
 ///
+/// # Who may set the deadline
+/// The inbound header decides when the server cancels its handler. From the public
+/// internet that is a client choosing to cut the work mid-way (`x-request-timeout-ms: 1`)
+/// after side effects began, so by default the header is **not trusted**
+/// ([`TrustHeader::Never`]): a public server bounds requests with its own default
+/// timeout. Trust it ([`trust_header`](DeadlineLayer::trust_header)) on a listener only
+/// your services reach, or for the peers a predicate recognises (a mutual-TLS identity,
+/// an address from axum's `ConnectInfo`). A trusted value is raised to a floor
+/// ([`with_header_floor`](DeadlineLayer::with_header_floor), 50 ms by default) so no
+/// caller gets a handler cancelled before it can do anything.
+///
 /// # Default
 /// | setting | default |
 /// |---|---|
 /// | header | [`TimeoutHeader::default`]: milliseconds in `x-request-timeout-ms` |
+/// | trust in the inbound header | [`TrustHeader::Never`] |
+/// | floor for a trusted header | [`DEFAULT_HEADER_FLOOR`] (50 ms) |
 /// | default timeout | none |
 /// | propagating | no (a server reads the header; a client writes it) |
 ///
@@ -53,7 +69,7 @@ use crate::time::Clock;
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 /// use unbreakable::deadline::DeadlineExceeded;
 /// use unbreakable::time::Clock;
-/// use unbreakable::tower::{http::request_deadline, BoxError, DeadlineLayer};
+/// use unbreakable::tower::{http::request_deadline, BoxError, DeadlineLayer, TrustHeader};
 ///
 /// let clock = Clock::start();
 /// // A handler that reports how much of the caller's budget it was given.
@@ -61,31 +77,118 @@ use crate::time::Clock;
 ///     let (deadline, clock) = request_deadline(&req).unwrap();
 ///     Ok::<_, BoxError>(deadline.remaining(clock.now()))
 /// });
-/// let svc = ServiceBuilder::new()
-///     .layer(DeadlineLayer::new(clock).with_default_timeout(Duration::from_secs(10)).unwrap())
-///     .service(handler);
+/// // An internal listener: the callers are our own services, their header is trusted.
+/// let internal = DeadlineLayer::new(clock)
+///     .with_default_timeout(Duration::from_secs(10))
+///     .unwrap()
+///     .trust_header(TrustHeader::Always);
+/// let svc = ServiceBuilder::new().layer(internal).service(handler);
 ///
 /// let req = http::Request::builder().header("x-request-timeout-ms", "800").body(()).unwrap();
 /// assert_eq!(svc.clone().oneshot(req).await.unwrap(), Duration::from_millis(800));
+/// // Raised to the floor: no caller cancels the handler before it can start.
+/// let tiny = http::Request::builder().header("x-request-timeout-ms", "1").body(()).unwrap();
+/// assert_eq!(svc.clone().oneshot(tiny).await.unwrap(), Duration::from_millis(50));
 ///
-/// let spent = http::Request::builder().header("x-request-timeout-ms", "0").body(()).unwrap();
-/// let e = svc.oneshot(spent).await.unwrap_err();
-/// assert!(e.is::<DeadlineExceeded>(), "{e}");
+/// // A public listener (the default): the header is ignored, the default timeout rules.
+/// let public = ServiceBuilder::new()
+///     .layer(DeadlineLayer::new(clock).with_default_timeout(Duration::from_secs(10)).unwrap())
+///     .service(handler);
+/// let req = http::Request::builder().header("x-request-timeout-ms", "1").body(()).unwrap();
+/// assert_eq!(public.oneshot(req).await.unwrap(), Duration::from_secs(10));
+/// # let _ = DeadlineExceeded { deadline: Duration::ZERO, now: Duration::ZERO };
 /// # });
 /// ```
 #[derive(Debug, Clone)]
 pub struct DeadlineLayer {
     clock: Clock,
     header: TimeoutHeader,
+    trust: TrustHeader,
+    floor: Duration,
     default_timeout: Option<Duration>,
     propagating: bool,
+}
+
+/// The least time a trusted inbound header may leave a handler unless configured
+/// otherwise: 50 ms.
+pub const DEFAULT_HEADER_FLOOR: Duration = Duration::from_millis(50);
+
+/// Whose inbound deadline header a [`DeadlineLayer`] believes.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum TrustHeader {
+    /// Nobody's: the header is ignored (the default; right for a public listener).
+    #[default]
+    Never,
+    /// Every caller's: a listener only your own services can reach.
+    Always,
+    /// The callers a predicate recognises from the request head (a mutual-TLS
+    /// identity or a peer address an acceptor stored in the extensions, a header a
+    /// gateway sets and strips from outside traffic).
+    If(Arc<dyn Fn(&http::request::Parts) -> bool + Send + Sync>),
+}
+
+impl TrustHeader {
+    /// Trusts the header of the requests `trusted` accepts.
+    pub fn when(trusted: impl Fn(&http::request::Parts) -> bool + Send + Sync + 'static) -> Self {
+        TrustHeader::If(Arc::new(trusted))
+    }
+
+    fn trusts(&self, head: &http::request::Parts) -> bool {
+        match self {
+            TrustHeader::Never => false,
+            TrustHeader::Always => true,
+            TrustHeader::If(trusted) => trusted(head),
+        }
+    }
+}
+
+impl fmt::Debug for TrustHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrustHeader::Never => f.write_str("Never"),
+            TrustHeader::Always => f.write_str("Always"),
+            TrustHeader::If(_) => f.write_str("If(..)"),
+        }
+    }
 }
 
 impl DeadlineLayer {
     /// A layer measuring deadlines on `clock`: give every layer and handler of a process
     /// the same clock.
     pub fn new(clock: Clock) -> Self {
-        Self { clock, header: TimeoutHeader::default(), default_timeout: None, propagating: false }
+        Self {
+            clock,
+            header: TimeoutHeader::default(),
+            trust: TrustHeader::Never,
+            floor: DEFAULT_HEADER_FLOOR,
+            default_timeout: None,
+            propagating: false,
+        }
+    }
+
+    /// Believes the inbound header of the callers `trust` accepts (default:
+    /// [`TrustHeader::Never`]).
+    pub fn trust_header(mut self, trust: TrustHeader) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// Raises a trusted header's remaining time to at least `floor` (default
+    /// [`DEFAULT_HEADER_FLOOR`]); zero takes the header as it is.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for a floor above a minute: it would override every
+    /// caller's budget.
+    pub fn with_header_floor(mut self, floor: Duration) -> Result<Self, ConfigError> {
+        if floor > Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "header_floor",
+                format!("{floor:?} would override every caller's budget; use tens of milliseconds"),
+            ));
+        }
+        self.floor = floor;
+        Ok(self)
     }
 
     /// Reads (and, when propagating, writes) the remaining time in `header`.
@@ -136,13 +239,16 @@ pub struct DeadlineService<S> {
 impl DeadlineLayer {
     /// The deadline of `req` at `now`: the earliest of its extension, its header and the
     /// default timeout.
-    fn deadline_of<B>(&self, req: &Request<B>, now: Duration) -> Option<Deadline> {
-        let own = req.extensions().get::<Deadline>().map(|d| {
+    fn deadline_of(&self, req: &http::request::Parts, now: Duration) -> Option<Deadline> {
+        let own = req.extensions.get::<Deadline>().map(|d| {
             // A deadline measured on another clock is carried over as its remaining time.
-            let their_now = req.extensions().get::<Clock>().map_or(now, Clock::now);
+            let their_now = req.extensions.get::<Clock>().map_or(now, Clock::now);
             Deadline::after(now, d.remaining(their_now))
         });
-        let header = self.header.read(req.headers()).map(|left| Deadline::after(now, left));
+        let header = match self.trust.trusts(req) {
+            true => self.header.read(&req.headers).map(|left| Deadline::after(now, left.max(self.floor))),
+            false => None,
+        };
         let default = self.default_timeout.map(|t| Deadline::after(now, t));
         [own, header, default].into_iter().flatten().min()
     }
@@ -163,10 +269,13 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+    fn call(&mut self, req: Request<B>) -> Self::Future {
         let clock = self.layer.clock;
         let now = clock.now();
-        let Some(deadline) = self.layer.deadline_of(&req, now) else {
+        let (head, body) = req.into_parts();
+        let found = self.layer.deadline_of(&head, now);
+        let mut req = Request::from_parts(head, body);
+        let Some(deadline) = found else {
             let call = self.inner.call(req);
             return Box::pin(async move { call.await.map_err(Into::into) });
         };
@@ -255,7 +364,11 @@ mod tests {
                     Ok::<_, BoxError>(())
                 }
             });
-            let server = DeadlineLayer::new(clock).layer(slow);
+            let server = DeadlineLayer::new(clock)
+                .trust_header(TrustHeader::Always)
+                .with_header_floor(Duration::ZERO)
+                .unwrap()
+                .layer(slow);
             let req = Request::builder().header("x-request-timeout-ms", "0").body(()).unwrap();
             let spent = server.clone().oneshot(req).await.unwrap_err();
             let spent = (
@@ -273,5 +386,44 @@ mod tests {
         assert!(slow);
         assert_eq!(at, ms(250));
         assert_eq!(untouched, (None, None), "no deadline anywhere: nothing added");
+    }
+
+    /// Bug: any client could choose when the server's handler is cancelled
+    /// (`x-request-timeout-ms: 1`): the inbound header was trusted from everyone.
+    #[test]
+    fn an_inbound_header_from_an_untrusted_peer_cannot_cut_the_handler() {
+        let r = run_paused(async {
+            let slow = service_fn(|_req: Request<()>| async {
+                tokio::time::sleep(ms(10)).await;
+                Ok::<_, BoxError>("done")
+            });
+            let req = Request::builder().header("x-request-timeout-ms", "1").body(()).unwrap();
+            DeadlineLayer::new(Clock::start()).layer(slow).oneshot(req).await.map_err(|e| e.to_string())
+        })
+        .unwrap();
+        assert_eq!(r, Ok("done"));
+    }
+
+    /// A predicate picks the trusted peers; a trusted header is raised to the floor.
+    #[test]
+    fn a_trusted_peer_sets_the_deadline_raised_to_the_floor() {
+        let seen = run_paused(async {
+            #[derive(Clone)]
+            struct Peer(&'static str);
+            let layer = DeadlineLayer::new(Clock::start()).trust_header(TrustHeader::when(|head| {
+                head.extensions.get::<Peer>().is_some_and(|p| p.0 == "mesh")
+            }));
+            let svc = layer.layer(echo());
+            let mut seen = Vec::new();
+            for (peer, header) in [("mesh", "1"), ("mesh", "800"), ("internet", "1")] {
+                let mut req = Request::builder().header("x-request-timeout-ms", header).body(()).unwrap();
+                req.extensions_mut().insert(Peer(peer));
+                seen.push(svc.clone().oneshot(req).await.unwrap().1);
+            }
+            seen
+        })
+        .unwrap();
+        assert_eq!(seen, vec![Some(DEFAULT_HEADER_FLOOR), Some(ms(800)), None]);
+        assert!(DeadlineLayer::new(Clock::default()).with_header_floor(Duration::from_secs(61)).is_err());
     }
 }

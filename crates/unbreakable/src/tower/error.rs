@@ -33,6 +33,14 @@ pub enum GiveUpReason {
     /// The request's deadline passed, or too little of it was left to wait for another
     /// attempt.
     DeadlineExceeded,
+    /// The server asked (`Retry-After`) to wait longer than the time left before the
+    /// request's deadline, or than the longest delay the layer honours. When that
+    /// answer was a response (a 503 or 429), the layer returns the response itself
+    /// instead, so its `Retry-After` goes upstream.
+    RetryAfterTooLong {
+        /// What the server asked for.
+        retry_after: Duration,
+    },
 }
 
 impl fmt::Display for GiveUpReason {
@@ -44,6 +52,9 @@ impl fmt::Display for GiveUpReason {
             }
             GiveUpReason::BudgetExhausted => f.write_str("retry budget exhausted"),
             GiveUpReason::DeadlineExceeded => f.write_str("deadline exceeded"),
+            GiveUpReason::RetryAfterTooLong { retry_after } => {
+                write!(f, "the server asked to wait {retry_after:?}, past the deadline or the limit")
+            }
         }
     }
 }

@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 
-use super::{BoxError, FallbackServed, GaveUp, Verdict};
+use super::{BoxError, Classify, FallbackServed, GaveUp, Verdict};
 use crate::deadline::{Deadline, DeadlineExceeded};
 use crate::error::ConfigError;
 use crate::retry::{BreakerOpen, ErrorClass, MAX_DELAY};
@@ -179,35 +179,85 @@ pub fn request_deadline<B>(req: &Request<B>) -> Option<(Deadline, Clock)> {
     Some((deadline, clock))
 }
 
-/// The server's `Retry-After`, in its delta-seconds form (`Retry-After: 1`); the
-/// HTTP-date form is not read. At most [`MAX_DELAY`].
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_secs(secs).min(MAX_DELAY))
+/// The server's `Retry-After` at `now`, in either form: delta-seconds
+/// (`Retry-After: 120`) or an HTTP-date (`Retry-After: Wed, 21 Oct 2015 07:28:00 GMT`,
+/// measured from `now`; a date already past is zero). At most [`MAX_DELAY`]; `None` if
+/// absent or malformed. The pure form of [`retry_after`]: `now` is an input.
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use http::{header::RETRY_AFTER, HeaderMap};
+/// use unbreakable::tower::http::retry_after_at;
+///
+/// let mut h = HeaderMap::new();
+/// h.insert(RETRY_AFTER, "120".parse().unwrap());
+/// let now = UNIX_EPOCH + Duration::from_secs(1_445_412_470); // 07:27:50 GMT
+/// assert_eq!(retry_after_at(&h, now), Some(Duration::from_secs(120)));
+/// h.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+/// assert_eq!(retry_after_at(&h, now), Some(Duration::from_secs(10)));
+/// ```
+pub fn retry_after_at(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let after = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(after.min(MAX_DELAY))
 }
 
+/// The server's `Retry-After` now (on the system clock): [`retry_after_at`] at
+/// `SystemTime::now()`.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    retry_after_at(headers, std::time::SystemTime::now())
+}
+
+/// Whether a request may be retried automatically: its method is idempotent by RFC 9110
+/// (GET, HEAD, OPTIONS, TRACE, PUT, DELETE), or it carries an `Idempotency-Key` header
+/// (the server then answers a repeat with the first outcome). A POST or PATCH without a
+/// key may have done its work before the error: it is not retried.
+pub fn is_retry_safe<B>(req: &Request<B>) -> bool {
+    matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    ) || req.headers().contains_key(IDEMPOTENCY_KEY)
+}
+
+/// The header a client sets to make a non-idempotent request safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 /// The [`RetryLayer`](super::RetryLayer) classifier for an HTTP client whose errors are
-/// boxed (as the layers' are):
+/// boxed (as the layers' are), on the request and its outcome:
 ///
 /// | outcome | verdict |
 /// |---|---|
 /// | 429, or 503 with `Retry-After` | retry, [`Throttled`](ErrorClass::Throttled) by what the server asked |
 /// | 408, 500, 502, 503, 504 | retry, [`Transient`](ErrorClass::Transient) |
+/// | any other 5xx | [`Failed`](Verdict::Failed): counts against the breaker, not retried |
 /// | any other response | final |
-/// | [`BreakerOpen`], [`DeadlineExceeded`], [`GaveUp`] from a layer below | final: retrying cannot help within this request |
+/// | [`BreakerOpen`], [`DeadlineExceeded`], [`GaveUp`] from a layer below | [`Failed`](Verdict::Failed): retrying cannot help within this request |
 /// | any other error (connection refused, reset) | retry, [`Transient`](ErrorClass::Transient) |
 ///
-/// Retry only idempotent requests (or those carrying an idempotency key): a 503 after
-/// a POST may have done the work.
-pub fn retry_verdict<B>(outcome: &Result<Response<B>, BoxError>) -> Verdict {
-    match outcome {
+/// A retry verdict becomes [`Failed`](Verdict::Failed) for a request that is not
+/// [`is_retry_safe`] (a POST without an `Idempotency-Key`): a 503 after a POST may have
+/// done the work. Whatever is not `Final` is exactly what [`is_server_failure`] counts,
+/// so a breaker in the [`RetryLayer`](super::RetryLayer) and one in a
+/// [`BreakerLayer`](super::BreakerLayer) agree.
+pub fn retry_verdict<B, RB>(req: &Request<B>, outcome: &Result<Response<RB>, BoxError>) -> Verdict {
+    let verdict = match outcome {
         Ok(response) => response_verdict(response.status(), response.headers()),
-        Err(e) if e.is::<BreakerOpen>() || e.is::<DeadlineExceeded>() || e.is::<GaveUp>() => Verdict::Final,
+        Err(e) if e.is::<BreakerOpen>() || e.is::<DeadlineExceeded>() || e.is::<GaveUp>() => Verdict::Failed,
         Err(_) => Verdict::Retry(ErrorClass::Transient),
+    };
+    match verdict {
+        Verdict::Retry(_) if !is_retry_safe(req) => Verdict::Failed,
+        v => v,
     }
 }
 
-/// The verdict on one HTTP answer (see [`retry_verdict`]).
+/// The verdict on one HTTP answer, whatever the request (see [`retry_verdict`]).
 pub fn response_verdict(status: StatusCode, headers: &HeaderMap) -> Verdict {
     let throttled = |retry_after: Duration| Verdict::Retry(ErrorClass::Throttled { retry_after });
     match (status, retry_after(headers)) {
@@ -221,17 +271,86 @@ pub fn response_verdict(status: StatusCode, headers: &HeaderMap) -> Verdict {
             | StatusCode::GATEWAY_TIMEOUT,
             _,
         ) => Verdict::Retry(ErrorClass::Transient),
+        (s, _) if s.is_server_error() => Verdict::Failed,
         _ => Verdict::Final,
     }
 }
 
-/// The [`BreakerLayer`](super::BreakerLayer) predicate for HTTP: an error or a 5xx
-/// counts against the service; any other answer (a 4xx included: the caller's fault)
-/// does not.
+/// The HTTP classifier for a [`RetryLayer`](super::RetryLayer): [`retry_verdict`] on
+/// each outcome, the request copied for each attempt (so its body must be `Clone`:
+/// put a [`BufferBodyLayer`] above the layer for a streaming body), and the request's
+/// [`Deadline`] read from its extensions ([`request_deadline`]), as a
+/// [`DeadlineLayer`](super::DeadlineLayer) or a handler stored it.
+///
+/// # Examples
+/// ```
+/// use unbreakable::retry::RetryPolicy;
+/// use unbreakable::tower::{http::HttpRetry, RetryLayer};
+///
+/// let layer = RetryLayer::new(RetryPolicy::default(), HttpRetry);
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HttpRetry;
+
+impl<B: Clone, RB> Classify<Request<B>, Response<RB>, BoxError> for HttpRetry {
+    fn verdict(&self, req: &Request<B>, outcome: &Result<Response<RB>, BoxError>) -> Verdict {
+        retry_verdict(req, outcome)
+    }
+
+    fn clone_request(&self, req: &Request<B>) -> Option<Request<B>> {
+        Some(req.clone())
+    }
+
+    fn deadline(&self, req: &Request<B>) -> Option<(Deadline, Clock)> {
+        request_deadline(req)
+    }
+}
+
+/// The [`BreakerLayer`](super::BreakerLayer) predicate for HTTP: an error, a 5xx, a
+/// 408 or a 429 counts against the service; any other answer (another 4xx: the
+/// caller's fault, but an answer) does not.
+///
+/// A 429 counts (as in Microsoft's HTTP resilience handlers): the server says it is
+/// overloaded for this client, and an open breaker is what stops the traffic it asked
+/// to stop. It is also what the [`RetryLayer`](super::RetryLayer) with
+/// [`HttpRetry`] records, so the two placements of a breaker agree.
 pub fn is_server_failure<B, E>(outcome: &Result<Response<B>, E>) -> bool {
     match outcome {
-        Ok(response) => response.status().is_server_error(),
+        Ok(response) => {
+            let status = response.status();
+            status.is_server_error()
+                || status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::REQUEST_TIMEOUT
+        }
         Err(_) => true,
+    }
+}
+
+/// The status a server answers for an error the layers made, for axum's
+/// `HandleErrorLayer` or a tonic interceptor's mapping:
+///
+/// | error | status |
+/// |---|---|
+/// | [`DeadlineExceeded`], [`Elapsed`](super::Elapsed) | 504 Gateway Timeout |
+/// | [`BreakerOpen`] | 503 Service Unavailable (send `Retry-After` from its `retry_after`) |
+/// | [`GaveUp`] | 503 Service Unavailable, or 504 if it gave up at the deadline |
+/// | [`BodyTooLarge`](super::BodyTooLarge) | 413 Content Too Large |
+/// | anything else | 500 Internal Server Error |
+pub fn error_status(error: &BoxError) -> StatusCode {
+    if error.is::<DeadlineExceeded>() || error.is::<super::Elapsed>() {
+        StatusCode::GATEWAY_TIMEOUT
+    } else if error.is::<BreakerOpen>() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if let Some(gave_up) = error.downcast_ref::<GaveUp>() {
+        match gave_up.reason() {
+            super::GiveUpReason::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    } else if error.is::<super::BodyTooLarge>() {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
     }
 }
 
@@ -260,26 +379,56 @@ mod tests {
         Ok(r.body(()).unwrap())
     }
 
+    fn get() -> Request<()> {
+        Request::new(())
+    }
+
     #[test]
-    fn retries_5xx_throttles_on_retry_after_and_leaves_4xx_and_layer_refusals_final() {
+    fn retries_5xx_throttles_on_retry_after_and_leaves_4xx_final() {
         let t = |s| Verdict::Retry(ErrorClass::Throttled { retry_after: Duration::from_secs(s) });
-        assert_eq!(retry_verdict(&response(503, None)), Verdict::Retry(ErrorClass::Transient));
-        assert_eq!(retry_verdict(&response(503, Some("2"))), t(2));
-        assert_eq!(retry_verdict(&response(429, Some(" 1 "))), t(1));
-        assert_eq!(
-            retry_verdict(&response(429, Some("Wed, 21 Oct 2015 07:28:00 GMT"))),
-            Verdict::Retry(ErrorClass::Transient)
-        );
-        assert_eq!(retry_verdict(&response(404, None)), Verdict::Final);
-        assert_eq!(retry_verdict(&response(200, Some("5"))), Verdict::Final);
+        assert_eq!(retry_verdict(&get(), &response(503, None)), Verdict::Retry(ErrorClass::Transient));
+        assert_eq!(retry_verdict(&get(), &response(503, Some("2"))), t(2));
+        assert_eq!(retry_verdict(&get(), &response(429, Some(" 1 "))), t(1));
+        // A date long past: retry at once (and never a negative wait).
+        assert_eq!(retry_verdict(&get(), &response(429, Some("Wed, 21 Oct 2015 07:28:00 GMT"))), t(0));
+        assert_eq!(retry_verdict(&get(), &response(404, None)), Verdict::Final);
+        assert_eq!(retry_verdict(&get(), &response(200, Some("5"))), Verdict::Final);
+        assert_eq!(retry_verdict(&get(), &response(501, None)), Verdict::Failed);
         let open: BoxError = Box::new(BreakerOpen { retry_after: Duration::from_secs(1) });
-        assert_eq!(retry_verdict::<()>(&Err(open)), Verdict::Final);
+        assert_eq!(retry_verdict::<(), ()>(&get(), &Err(open)), Verdict::Failed);
         assert_eq!(
-            retry_verdict::<()>(&Err("connection refused".into())),
+            retry_verdict::<(), ()>(&get(), &Err("connection refused".into())),
             Verdict::Retry(ErrorClass::Transient)
         );
+        let post = Request::builder().method(Method::POST).body(()).unwrap();
+        assert_eq!(retry_verdict(&post, &response(503, None)), Verdict::Failed);
+        assert_eq!(retry_verdict(&post, &response(200, None)), Verdict::Final);
         assert!(is_server_failure(&response(502, None)));
-        assert!(!is_server_failure(&response(429, None)));
+        assert!(is_server_failure(&response(429, None)));
+        assert!(!is_server_failure(&response(404, None)));
+    }
+
+    /// Bug: only the delta-seconds form was read; an HTTP-date was ignored (the
+    /// client retried at once, against the server's wish).
+    #[test]
+    fn retry_after_reads_both_forms_against_the_given_now() {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let at = |v: &str, now: SystemTime| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+            retry_after_at(&h, now)
+        };
+        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_470); // 2015-10-21 07:27:50 GMT
+        assert_eq!(at("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(10)));
+        assert_eq!(at("Wednesday, 21-Oct-15 07:28:00 GMT", now), Some(Duration::from_secs(10)), "RFC 850");
+        assert_eq!(at("Wed Oct 21 07:28:00 2015", now), Some(Duration::from_secs(10)), "asctime");
+        assert_eq!(at("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(Duration::ZERO), "past");
+        assert_eq!(at("Mon, 21 Oct 2115 07:28:00 GMT", now), Some(MAX_DELAY), "capped");
+        assert_eq!(at("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(at("99999999999999999999999", now), Some(MAX_DELAY));
+        for bad in ["-5", "1.5", "soon", ""] {
+            assert_eq!(at(bad, now), None, "{bad:?}");
+        }
     }
 
     #[test]
@@ -308,5 +457,21 @@ mod tests {
             assert_eq!(TimeoutHeader::Grpc.read(&h), None, "{bad:?}");
         }
         assert!(TimeoutHeader::millis("bad header").is_err());
+    }
+
+    /// Bug: a 429 opened the breaker through `Retry` (retried, so a failure) but not
+    /// through `BreakerLayer` with this predicate: the two disagreed.
+    #[test]
+    fn the_breaker_predicate_and_the_classifier_agree() {
+        for status in [200, 201, 204, 301, 400, 401, 404, 408, 409, 422, 429, 500, 501, 502, 503, 504, 505] {
+            for retry_after in [None, Some("1")] {
+                let r = response(status, retry_after);
+                assert_eq!(
+                    is_server_failure(&r),
+                    retry_verdict(&get(), &r) != Verdict::Final,
+                    "{status} {retry_after:?}"
+                );
+            }
+        }
     }
 }

@@ -3,10 +3,11 @@
 //!
 //! | layer | what it does | error it adds |
 //! |---|---|---|
-//! | [`RetryLayer`] | retries with [`RetryPolicy`](crate::retry::RetryPolicy) and jitter, optionally guarded by a shared [`Breaker`](crate::retry::Breaker) and [`Budget`](crate::retry::Budget), each attempt optionally timed out; retries *responses* too (an HTTP 503) | [`GaveUp`] |
+//! | [`RetryLayer`] | retries with [`RetryPolicy`](crate::retry::RetryPolicy) and jitter what a [`Classify`] says (for HTTP, [`http::HttpRetry`]: idempotent or keyed requests only), within the request's deadline, optionally guarded by a shared [`Breaker`](crate::retry::Breaker) and [`Budget`](crate::retry::Budget), each attempt optionally timed out; retries *responses* too (an HTTP 503) | [`GaveUp`] |
 //! | [`BreakerLayer`] | guards a service with a shared [`Breaker`](crate::retry::Breaker); a predicate says which outcomes are failures | [`BreakerOpen`](crate::retry::BreakerOpen) |
-//! | [`DeadlineLayer`] | bounds each `http::Request` by a [`Deadline`](crate::deadline::Deadline) read from a header (the *remaining* time on the wire), stored in the request's extensions, propagated downstream | [`DeadlineExceeded`](crate::deadline::DeadlineExceeded) |
+//! | [`DeadlineLayer`] | bounds each `http::Request` by a [`Deadline`](crate::deadline::Deadline) (its own, a trusted caller's header, a default timeout), stored in the request's extensions, propagated downstream | [`DeadlineExceeded`](crate::deadline::DeadlineExceeded) |
 //! | [`FallbackLayer`] | answers a fallback response instead of an error (or a timeout) | none: it removes them |
+//! | [`BufferBodyLayer`] | collects a request body up to a limit, so the request can be copied for retries | [`BodyTooLarge`] |
 //!
 //! The layers' services return [`BoxError`], the ecosystem's convention for layered
 //! services (tower's own `BoxError`). Every error a layer makes is a small type with a
@@ -14,17 +15,41 @@
 //! inner service pass through unchanged.
 //!
 //! The [`http`] module holds what HTTP stacks need around them: the classifier that
-//! retries 5xx and honours `Retry-After`, the breaker's failure predicate (5xx yes, 4xx
-//! no), and the deadline header's reading and writing.
+//! retries 5xx and honours `Retry-After` (both forms), the breaker's failure predicate
+//! (5xx, 408 and 429 yes, other 4xx no), the deadline header's reading and writing,
+//! and [`http::error_status`], the status to answer for each layer error.
+//!
+//! # In an axum or tonic service
+//! * axum's `Router::layer` takes only infallible services: put
+//!   `axum::error_handling::HandleErrorLayer` outermost, mapping the [`BoxError`] to a
+//!   response ([`http::error_status`]; add `Retry-After` from a
+//!   [`BreakerOpen`](crate::retry::BreakerOpen)). tonic's `Server::layer` accepts
+//!   services whose error converts into a `BoxError`, but an error that is not a
+//!   `tonic::Status` reaches the client as `UNKNOWN`: map the layers' errors to a
+//!   `Status` (`DEADLINE_EXCEEDED`, `UNAVAILABLE`) in a layer of your own on top.
+//! * On the server, [`DeadlineLayer`] ignores the caller's deadline header unless
+//!   told to trust it ([`TrustHeader`]): do so on listeners only your services reach.
+//! * Timeouts belong *inside* a breaker (below a [`BreakerLayer`], or the
+//!   [`RetryLayer`]'s attempt timeout) so it records them as failures; a timeout
+//!   above it cancels the call, which counts only with
+//!   [`BreakerConfig::slow_call`](crate::retry::BreakerConfig::slow_call).
+//! * The [`RetryLayer`] needs requests it can copy: [`BufferBodyLayer`] above it for
+//!   bodies up to a bound, or a [`Classify`] whose `clone_request` says which cannot be
+//!   copied (those are sent once).
+//!
+//! The test `tests/axum_stack.rs` is such a service, compiled and served on the
+//! loopback: `HandleErrorLayer -> BreakerLayer -> DeadlineLayer -> Router`, with a
+//! handler calling an upstream through `FallbackLayer -> RetryLayer`.
 //!
 //! A client stack, outermost first:
 //!
 //! ```text
 //! ServiceBuilder::new()
-//!     .layer(FallbackLayer::new(..))   // last resort: a degraded answer
-//!     .layer(RetryLayer::new(..))      // retries what the layers below report
-//!     .layer(BreakerLayer::new(..))    // each attempt asks the breaker
-//!     .layer(DeadlineLayer::new(..))   // each attempt bounded, the header written
+//!     .layer(FallbackLayer::new(..))         // last resort: a degraded answer
+//!     .layer(BufferBodyLayer::new(64 << 10)) // bodies up to 64 KiB, copyable
+//!     .layer(RetryLayer::new(.., HttpRetry)) // retries what the layers below report
+//!     .layer(BreakerLayer::new(..))          // each attempt asks the breaker
+//!     .layer(DeadlineLayer::new(..))         // each attempt bounded, the header written
 //!     .service(client)
 //! ```
 //!
@@ -32,6 +57,7 @@
 //! hand-written future types for every layer.
 
 mod breaker;
+mod buffer;
 mod deadline;
 mod error;
 mod fallback;
@@ -39,10 +65,11 @@ pub mod http;
 mod retry;
 
 pub use breaker::{BreakerLayer, BreakerService};
-pub use deadline::{DeadlineLayer, DeadlineService, TimeoutHeader};
+pub use buffer::{BodyTooLarge, BufferBodyLayer, BufferBodyService};
+pub use deadline::{DEFAULT_HEADER_FLOOR, DeadlineLayer, DeadlineService, TimeoutHeader, TrustHeader};
 pub use error::{Elapsed, GaveUp, GiveUpReason};
 pub use fallback::{FallbackLayer, FallbackServed, FallbackService};
-pub use retry::{RetryLayer, RetryService, Verdict};
+pub use retry::{Classify, RetryLayer, RetryService, Verdict};
 
 use std::future::Future;
 use std::pin::Pin;

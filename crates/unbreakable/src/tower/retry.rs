@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::future::poll_fn;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -12,39 +12,100 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{BoxError, BoxFuture, Elapsed, GaveUp, GiveUpReason};
+use crate::deadline::Deadline;
 use crate::error::ConfigError;
 use crate::retry::{
-    Breaker, Budget, ErrorClass, Failure, JitterRng, Retry, RetryBudget, RetryError, RetryEvent, RetryPolicy,
-    os_rng, seeded_rng,
+    Breaker, Budget, ErrorClass, Failure, JitterRng, Judged, Retry, RetryBudget, RetryError, RetryEvent,
+    RetryPolicy,
 };
+use crate::time::Clock;
 
 /// What a [`RetryLayer`]'s classifier says about the outcome of one attempt.
+///
+/// | verdict | retried | the layer's breaker records |
+/// |---|---|---|
+/// | `Final` | no | a success: the service answered (a 200, a 404) |
+/// | `Failed` | no | a failure: the service failed, but retrying is unsafe or useless (a POST's 503, a call cut by the deadline) |
+/// | `Retry(class)` | yes | a failure |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verdict {
-    /// Return this outcome as it is: a success, an answer that retrying cannot change
-    /// (a 404), or an error that retrying cannot help.
+    /// Return this outcome as it is: a success, or an answer that retrying cannot
+    /// change (a 404). It does not count against the breaker.
     Final,
+    /// Return this outcome as it is, but count it against the breaker: the service
+    /// failed (a 5xx, a timeout below the layer), and retrying is unsafe (the request
+    /// is not idempotent) or cannot help within this request (its deadline passed).
+    Failed,
     /// Retry, treating the outcome as this class (a 503 response is
     /// [`Transient`](ErrorClass::Transient); a 429 with `Retry-After` is
     /// [`Throttled`](ErrorClass::Throttled)). `Retry(ErrorClass::Permanent)` is `Final`.
     Retry(ErrorClass),
 }
 
-/// Where each service draws its jitter from.
+impl Verdict {
+    fn judged(self) -> Judged {
+        match self {
+            Verdict::Retry(class) => Judged::from(class),
+            Verdict::Final => Judged { class: ErrorClass::Permanent, breaker_failure: false },
+            Verdict::Failed => Judged { class: ErrorClass::Permanent, breaker_failure: true },
+        }
+    }
+}
+
+/// What a [`RetryLayer`] asks about requests and their outcomes: tower's retry
+/// `Policy`, without the loop (the layer runs it).
+///
+/// Any `Fn(&Req, &Result<R, E>) -> Verdict` is one, for `Req: Clone`, with no
+/// deadline. For HTTP, [`http::HttpRetry`](super::http::HttpRetry) retries only
+/// idempotent requests and reads the request's [`Deadline`].
+pub trait Classify<Req, R, E> {
+    /// The verdict on one attempt's outcome, for the request it answered.
+    fn verdict(&self, req: &Req, outcome: &Result<R, E>) -> Verdict;
+
+    /// A copy of `req` for the next attempt, or `None` if it cannot be copied (a
+    /// streaming body): then the original is sent once and not retried.
+    fn clone_request(&self, req: &Req) -> Option<Req>;
+
+    /// The request's deadline, with the clock it is measured on: the layer neither
+    /// starts an attempt nor waits past it. The default: none.
+    fn deadline(&self, req: &Req) -> Option<(Deadline, Clock)> {
+        let _ = req;
+        None
+    }
+}
+
+impl<F, Req: Clone, R, E> Classify<Req, R, E> for F
+where
+    F: Fn(&Req, &Result<R, E>) -> Verdict,
+{
+    fn verdict(&self, req: &Req, outcome: &Result<R, E>) -> Verdict {
+        self(req, outcome)
+    }
+
+    fn clone_request(&self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}
+
+/// Where each service draws its jitter from: a key drawn once per layer (from the
+/// operating system, or from a seed), and a stream of it per service or clone, so a
+/// clone never asks the operating system again.
 #[derive(Debug, Clone)]
-enum Seed {
-    Os,
-    Seeded { seed: u64, next_stream: Arc<AtomicU64> },
+struct Seed {
+    key: [u8; 32],
+    next_stream: Arc<AtomicU64>,
 }
 
 impl Seed {
+    fn new(key: [u8; 32]) -> Self {
+        Self { key, next_stream: Arc::new(AtomicU64::new(0)) }
+    }
+
     fn rng(&self) -> JitterRng {
-        match self {
-            Seed::Os => os_rng(),
-            Seed::Seeded { seed, next_stream } => {
-                seeded_rng(*seed, next_stream.fetch_add(1, Ordering::Relaxed))
-            }
-        }
+        let mut rng = JitterRng::from_seed(self.key);
+        rng.set_stream(self.next_stream.fetch_add(1, Ordering::Relaxed));
+        rng
     }
 }
 
@@ -59,6 +120,7 @@ struct Config<C> {
     breaker: Option<Breaker>,
     budget: Option<WithBudget>,
     attempt_timeout: Option<Duration>,
+    max_retry_after: Option<Duration>,
     on_retry: Option<Hook>,
 }
 
@@ -71,6 +133,7 @@ impl<C> Clone for Config<C> {
             breaker: self.breaker.clone(),
             budget: self.budget.clone(),
             attempt_timeout: self.attempt_timeout,
+            max_retry_after: self.max_retry_after,
             on_retry: self.on_retry.clone(),
         }
     }
@@ -79,23 +142,33 @@ impl<C> Clone for Config<C> {
 /// Retries a service's calls with a [`RetryPolicy`]: tower's `RetryLayer`, with this
 /// crate's jitter, breaker, budget and `Retry-After`.
 ///
-/// The classifier looks at each attempt's `Result` and returns a [`Verdict`], so a
-/// *response* can be retried (an HTTP 503), and a 429 or 503 with `Retry-After` waits
-/// at least what the server asked ([`ErrorClass::Throttled`]).
-/// [`http::retry_verdict`](super::http::retry_verdict) is that classifier for HTTP.
+/// The classifier ([`Classify`]) looks at each attempt's request and `Result` and
+/// returns a [`Verdict`], as tower's retry `Policy` does, so a *response* can be retried
+/// (an HTTP 503), a POST is not, and a 429 or 503 with `Retry-After` waits at least
+/// what the server asked ([`ErrorClass::Throttled`]). It also copies the request for
+/// each attempt (`clone_request`) and reads its deadline.
+/// [`http::HttpRetry`](super::http::HttpRetry) is that classifier for HTTP; a closure
+/// `|req, outcome| verdict` is one for any `Clone` request.
 ///
-/// The request must be `Clone`: each attempt sends a copy.
+/// # Deadline and `Retry-After`
+/// With the request's deadline (from the classifier: for HTTP, the [`Deadline`] a
+/// [`DeadlineLayer`](super::DeadlineLayer) or a handler stored in the extensions), no
+/// attempt starts after it, an attempt is cut at it, and no wait runs past it. When the
+/// server asks to wait longer than the time left, or than the backoff's cap
+/// ([`with_max_retry_after`](RetryLayer::with_max_retry_after)), the layer gives up at
+/// once: the throttled response itself goes upstream, `Retry-After` and all.
 ///
 /// # Default
 /// | setting | default |
 /// |---|---|
-/// | jitter randomness | each service, and each clone of it, seeded from the operating system; [`seeded`](RetryLayer::seeded) for tests |
+/// | jitter randomness | one seed per layer from the operating system (never panics, see [`os_rng`](crate::retry::os_rng)); each service and clone draws its own stream of it; [`seeded`](RetryLayer::seeded) for tests |
+/// | longest server delay honoured | the backoff's cap |
 /// | breaker, budget, attempt timeout, hook | none |
 ///
 /// # Errors
 /// The service's error is a [`BoxError`]:
-/// * an outcome the classifier called final is returned as it is (the inner error,
-///   boxed);
+/// * an outcome the classifier called final (`Final`, `Failed`) is returned as it is
+///   (the inner error, boxed);
 /// * when it gives up after a retryable *response*, that last response is returned
 ///   (tower's convention), not an error;
 /// * otherwise a [`GaveUp`] that says why and holds the last error (an [`Elapsed`] if
@@ -124,7 +197,7 @@ impl<C> Clone for Config<C> {
 /// });
 ///
 /// let policy = RetryPolicy::new(Backoff::exponential(Duration::from_millis(100)).build().unwrap(), 3).unwrap();
-/// let retry_503 = |r: &Result<u16, BoxError>| match r {
+/// let retry_503 = |_req: &&str, r: &Result<u16, BoxError>| match r {
 ///     Ok(503) | Err(_) => Verdict::Retry(ErrorClass::Transient),
 ///     Ok(_) => Verdict::Final,
 /// };
@@ -158,18 +231,16 @@ impl<C> fmt::Debug for RetryLayer<C> {
 }
 
 impl<C> RetryLayer<C> {
-    /// Retries with `policy` what `classify` says to retry.
-    pub fn new<R, E>(policy: RetryPolicy, classify: C) -> Self
-    where
-        C: Fn(&Result<R, E>) -> Verdict,
-    {
+    /// Retries with `policy` what `classify` (a [`Classify`]) says to retry.
+    pub fn new(policy: RetryPolicy, classify: C) -> Self {
         let config = Config {
             policy,
             classify: Arc::new(classify),
-            seed: Seed::Os,
+            seed: Seed::new(crate::retry::os_seed()),
             breaker: None,
             budget: None,
             attempt_timeout: None,
+            max_retry_after: None,
             on_retry: None,
         };
         Self { config }
@@ -179,12 +250,22 @@ impl<C> RetryLayer<C> {
     /// the next service or clone stream 1, and so on, so each clone still draws its own
     /// delays. For tests and simulations only: replicas sharing a seed retry in step.
     pub fn seeded(mut self, seed: u64) -> Self {
-        self.config.seed = Seed::Seeded { seed, next_stream: Arc::new(AtomicU64::new(0)) };
+        self.config.seed = Seed::new(JitterRng::seed_from_u64(seed).get_seed());
+        self
+    }
+
+    /// Gives up at once, answering the throttled response, when a server asks to wait
+    /// longer than `limit` (default: the backoff's cap); see
+    /// [`Retry::with_max_retry_after`].
+    pub fn with_max_retry_after(mut self, limit: Duration) -> Self {
+        self.config.max_retry_after = Some(limit);
         self
     }
 
     /// Guards every attempt with a shared breaker (see [`Retry::with_breaker`]): once it
-    /// opens, the layer stops retrying and fails fast.
+    /// opens, the layer stops retrying and fails fast. Outcomes the classifier retries
+    /// or calls [`Failed`](Verdict::Failed), and attempts cut by a timeout or the
+    /// deadline, count as failures; [`Final`](Verdict::Final) outcomes as successes.
     pub fn with_breaker(mut self, breaker: Breaker) -> Self {
         self.config.breaker = Some(breaker);
         self
@@ -251,9 +332,15 @@ impl<S: fmt::Debug, C> fmt::Debug for RetryService<S, C> {
 
 impl<S, C> RetryService<S, C> {
     /// The executor for one call, with its own jitter stream split off this service's.
-    fn executor(&mut self) -> Retry {
+    fn executor(&mut self, deadline: Option<(Deadline, Clock)>) -> Retry {
         let c = &self.config;
         let mut retry = Retry::with_rng(c.policy, JitterRng::from_rng(&mut self.rng));
+        if let Some((deadline, clock)) = deadline {
+            retry = retry.with_deadline(deadline, clock);
+        }
+        if let Some(limit) = c.max_retry_after {
+            retry = retry.with_max_retry_after(limit);
+        }
         if let Some(breaker) = &c.breaker {
             retry = retry.with_breaker(breaker.clone());
         }
@@ -274,14 +361,19 @@ impl<S, C> RetryService<S, C> {
 /// One attempt's outcome that the executor sees as a failure: a retryable outcome (a
 /// response or an error) or a final error.
 struct Attempt<R, E> {
-    outcome: Result<R, E>,
-    class: ErrorClass,
+    /// `None`: not sent, the request could not be copied for another attempt.
+    outcome: Option<Result<R, E>>,
+    judged: Judged,
 }
 
 impl<R, E> fmt::Debug for Attempt<R, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = if self.outcome.is_ok() { "response" } else { "error" };
-        write!(f, "{what} ({:?})", self.class)
+        let what = match self.outcome {
+            Some(Ok(_)) => "response",
+            Some(Err(_)) => "error",
+            None => "not sent",
+        };
+        write!(f, "{what} ({:?})", self.judged.class)
     }
 }
 
@@ -291,8 +383,8 @@ where
     S::Future: Send,
     S::Response: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
-    Req: Clone + Send + 'static,
-    C: Fn(&Result<S::Response, S::Error>) -> Verdict + Send + Sync + 'static,
+    Req: Send + 'static,
+    C: Classify<Req, S::Response, S::Error> + Send + Sync + 'static,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -303,19 +395,36 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let mut retry = self.executor();
         let classify = self.config.classify.clone();
+        let mut retry = self.executor(classify.deadline(&req));
         // The first attempt uses the service made ready by `poll_ready`; later attempts
         // use clones, each made ready first.
         let spare = self.inner.clone();
         let mut ready = Some(std::mem::replace(&mut self.inner, spare.clone()));
         Box::pin(async move {
+            // The original stays here while copies are sent, for the classifier to judge
+            // each outcome against; a request that cannot be copied is sent itself, once,
+            // and its outcome is final (an error counts against the breaker, a response
+            // does not).
+            let original = Arc::new(Mutex::new(Some(req)));
             let op = move |_attempt: u32| {
                 let service = ready.take();
                 let spare = spare.clone();
-                let req = req.clone();
                 let classify = classify.clone();
+                let original = original.clone();
+                let req = {
+                    let mut slot = original.lock().unwrap_or_else(PoisonError::into_inner);
+                    match slot.as_ref().and_then(|r| classify.clone_request(r)) {
+                        Some(copy) => Some(copy),
+                        None => slot.take(),
+                    }
+                };
                 async move {
+                    // `None` only if the executor retried after the original was sent,
+                    // which the final verdict given below prevents.
+                    let Some(req) = req else {
+                        return Err(Attempt { outcome: None, judged: Verdict::Final.judged() });
+                    };
                     let outcome = match service {
                         Some(mut s) => s.call(req).await,
                         None => {
@@ -326,18 +435,22 @@ where
                             }
                         }
                     };
-                    match classify(&outcome) {
-                        Verdict::Retry(class) if class != ErrorClass::Permanent => {
-                            Err(Attempt { outcome, class })
+                    let verdict = {
+                        let slot = original.lock().unwrap_or_else(PoisonError::into_inner);
+                        match slot.as_ref() {
+                            Some(req) => classify.verdict(req, &outcome),
+                            None if outcome.is_err() => Verdict::Failed,
+                            None => Verdict::Final,
                         }
-                        _ => match outcome {
-                            Ok(response) => Ok(response),
-                            Err(e) => Err(Attempt { outcome: Err(e), class: ErrorClass::Permanent }),
-                        },
+                    };
+                    let judged = verdict.judged();
+                    match outcome {
+                        Ok(response) if verdict == Verdict::Final => Ok(response),
+                        outcome => Err(Attempt { outcome: Some(outcome), judged }),
                     }
                 }
             };
-            match retry.run(op, |a: &Attempt<S::Response, S::Error>| a.class).await {
+            match retry.run_judged(op, |a: &Attempt<S::Response, S::Error>| a.judged).await {
                 Ok(response) => Ok(response),
                 Err(e) => settle(e),
             }
@@ -348,19 +461,25 @@ where
 /// What the layer answers when the executor stops without a success.
 fn settle<R, E: Into<BoxError>>(e: RetryError<Attempt<R, E>>) -> Result<R, BoxError> {
     let (attempts, reason, last) = match e {
-        RetryError::Permanent { error, .. } => return error.outcome.map_err(Into::into),
+        RetryError::Permanent { attempts, error } => match error.outcome {
+            Some(outcome) => return outcome.map_err(Into::into),
+            None => (attempts, GiveUpReason::Exhausted, None),
+        },
         RetryError::Exhausted { attempts, last } => (attempts, GiveUpReason::Exhausted, Some(last)),
         RetryError::CircuitOpen { attempts, retry_after, last } => {
             (attempts, GiveUpReason::CircuitOpen { retry_after }, last)
         }
         RetryError::BudgetExhausted { attempts, last } => (attempts, GiveUpReason::BudgetExhausted, last),
         RetryError::DeadlineExceeded { attempts, last } => (attempts, GiveUpReason::DeadlineExceeded, last),
+        RetryError::RetryAfterTooLong { attempts, retry_after, last } => {
+            (attempts, GiveUpReason::RetryAfterTooLong { retry_after }, Some(last))
+        }
     };
     let last: Option<BoxError> = match last {
-        Some(Failure::Error(Attempt { outcome: Ok(response), .. })) => return Ok(response),
-        Some(Failure::Error(Attempt { outcome: Err(e), .. })) => Some(e.into()),
+        Some(Failure::Error(Attempt { outcome: Some(Ok(response)), .. })) => return Ok(response),
+        Some(Failure::Error(Attempt { outcome: Some(Err(e)), .. })) => Some(e.into()),
         Some(Failure::TimedOut(after)) => Some(Box::new(Elapsed { after })),
-        None => None,
+        Some(Failure::Error(Attempt { outcome: None, .. })) | None => None,
     };
     Err(Box::new(GaveUp::new(attempts, reason, last)))
 }

@@ -16,7 +16,7 @@ fn policy(retries: u32, jitter: Jitter) -> RetryPolicy {
 }
 
 /// Retries 503 and errors; anything else is final.
-fn retry_503(r: &Result<u16, BoxError>) -> Verdict {
+fn retry_503(_req: &(), r: &Result<u16, BoxError>) -> Verdict {
     match r {
         Ok(503) | Err(_) => Verdict::Retry(ErrorClass::Transient),
         Ok(429) => Verdict::Retry(ErrorClass::Throttled { retry_after: Duration::from_secs(2) }),
@@ -91,7 +91,7 @@ fn errors_end_in_a_typed_gave_up_and_final_errors_pass_through() {
             .unwrap_err();
 
         let (svc, calls) = scripted(vec![Err("bad request")]);
-        let never = |_: &Result<u16, BoxError>| Verdict::Final;
+        let never = |_: &(), _: &Result<u16, BoxError>| Verdict::Final;
         let final_error =
             RetryLayer::new(policy(5, Jitter::None), never).layer(svc).oneshot(()).await.unwrap_err();
         (exhausted, timed_out, (final_error.to_string(), calls.load(Ordering::SeqCst)))
@@ -140,7 +140,7 @@ fn a_shared_breaker_and_budget_stop_the_retries() {
 /// reproducible; the default draws from the operating system.
 #[test]
 fn each_clone_draws_its_own_jitter() {
-    type Classify = fn(&Result<u16, BoxError>) -> Verdict;
+    type Classify = fn(&(), &Result<u16, BoxError>) -> Verdict;
     let delays = |layer: RetryLayer<Classify>| {
         run_paused(async move {
             let log = Arc::new(Mutex::new(Vec::new()));
@@ -172,4 +172,155 @@ fn a_zero_attempt_timeout_is_rejected() {
     let e =
         RetryLayer::new(RetryPolicy::default(), retry_503).with_attempt_timeout(Duration::ZERO).unwrap_err();
     assert_eq!(e.field, "attempt_timeout");
+}
+
+// ---- issue 21: failing-first tests ----
+
+use crate::deadline::{Deadline, DeadlineExceeded};
+use ::http::{Method, Request, Response};
+
+/// A service answering every request with `status` (and `Retry-After`, if given).
+fn answering(
+    status: u16,
+    retry_after: Option<&'static str>,
+) -> (
+    impl Service<Request<()>, Response = Response<()>, Error = BoxError, Future = impl Send>
+    + Clone
+    + Send
+    + 'static,
+    Arc<AtomicU32>,
+) {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counted = calls.clone();
+    let svc = service_fn(move |_req: Request<()>| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let mut r = Response::builder().status(status);
+        if let Some(v) = retry_after {
+            r = r.header(::http::header::RETRY_AFTER, v);
+        }
+        async move { Ok::<_, BoxError>(r.body(()).unwrap()) }
+    });
+    (svc, calls)
+}
+
+/// Bug: one `503 Retry-After: 86400` held the request for a day per retry, whatever
+/// the request's deadline or the backoff's cap.
+#[test]
+fn a_retry_after_past_the_deadline_or_the_cap_answers_at_once() {
+    let (past_deadline, past_cap) = run_paused(async {
+        let clock = Clock::start();
+        let (svc, calls) = answering(503, Some("2"));
+        let mut req = Request::new(());
+        req.extensions_mut().insert(Deadline::after(clock.now(), Duration::from_secs(1)));
+        req.extensions_mut().insert(clock);
+        let r = RetryLayer::new(policy(3, Jitter::None), super::super::http::HttpRetry)
+            .layer(svc)
+            .oneshot(req)
+            .await
+            .unwrap();
+        let past_deadline = (r.status().as_u16(), calls.load(Ordering::SeqCst), clock.now());
+
+        let start = clock.now();
+        let (svc, calls) = answering(503, Some("86400"));
+        let r = RetryLayer::new(policy(3, Jitter::None), super::super::http::HttpRetry)
+            .layer(svc)
+            .oneshot(Request::new(()))
+            .await
+            .unwrap();
+        (past_deadline, (r.status().as_u16(), calls.load(Ordering::SeqCst), clock.now() - start))
+    })
+    .unwrap();
+    assert_eq!(past_deadline, (503, 1, Duration::ZERO), "the 503 and its Retry-After go upstream now");
+    assert_eq!(past_cap, (503, 1, Duration::ZERO));
+}
+
+/// Bug: the HTTP classifier could not see the request, so it retried a POST's 503 (the
+/// POST may have done the work).
+#[test]
+fn a_post_is_not_retried_unless_it_carries_an_idempotency_key() {
+    let (post, keyed, put) = run_paused(async {
+        let mut seen = Vec::new();
+        for (method, key) in [(Method::POST, false), (Method::POST, true), (Method::PUT, false)] {
+            let (svc, calls) = answering(503, None);
+            let mut req = Request::builder().method(method);
+            if key {
+                req = req.header("idempotency-key", "order-17");
+            }
+            let r = RetryLayer::new(policy(3, Jitter::None), super::super::http::HttpRetry)
+                .layer(svc)
+                .oneshot(req.body(()).unwrap())
+                .await
+                .unwrap();
+            seen.push((r.status().as_u16(), calls.load(Ordering::SeqCst)));
+        }
+        (seen[0], seen[1], seen[2])
+    })
+    .unwrap();
+    assert_eq!(post, (503, 1));
+    assert_eq!(keyed, (503, 4));
+    assert_eq!(put, (503, 4));
+}
+
+/// Bug: an outcome the classifier called final was recorded as a *success*, so a
+/// backend whose calls all ran into the deadline (a hang, cut below the layer) never
+/// opened the breaker, and such a half-open probe closed it.
+#[test]
+fn final_failures_count_against_the_layers_breaker() {
+    let state = run_paused(async {
+        let breaker = Breaker::new(BreakerConfig { failure_threshold: 2, ..Default::default() }).unwrap();
+        let cut = service_fn(|_req: Request<()>| async {
+            Err::<Response<()>, BoxError>(Box::new(DeadlineExceeded {
+                deadline: Duration::ZERO,
+                now: Duration::ZERO,
+            }))
+        });
+        let layer = RetryLayer::new(policy(3, Jitter::None), super::super::http::HttpRetry)
+            .with_breaker(breaker.clone());
+        for _ in 0..2 {
+            let _ = layer.layer(cut).oneshot(Request::new(())).await;
+        }
+        breaker.state()
+    })
+    .unwrap();
+    assert_eq!(state.name(), "open");
+}
+
+/// Bug: every clone of a `RetryService` (one per connection in hyper) asked the
+/// operating system for a seed, and panicked if it could not.
+#[test]
+fn clones_derive_their_seeds_without_asking_the_os_again() {
+    let asked = run_paused(async {
+        let (svc, _) = scripted(vec![Ok(200)]);
+        let before = crate::retry::OS_SEEDS.with(|n| n.get());
+        let first = RetryLayer::new(policy(3, Jitter::Full), retry_503).layer(svc);
+        let clones: Vec<_> = (0..100).map(|_| first.clone()).collect();
+        for c in clones {
+            assert_eq!(c.oneshot(()).await.unwrap(), 200);
+        }
+        crate::retry::OS_SEEDS.with(|n| n.get()) - before
+    })
+    .unwrap();
+    assert!(asked <= 1, "asked the OS {asked} times");
+}
+
+/// A request the classifier cannot copy (a streaming body) is sent once, as it is, and
+/// its outcome is final: never a second attempt with a missing or empty body.
+#[test]
+fn a_request_that_cannot_be_copied_is_sent_once() {
+    struct NoCopies;
+    impl Classify<(), u16, BoxError> for NoCopies {
+        fn verdict(&self, _req: &(), _outcome: &Result<u16, BoxError>) -> Verdict {
+            Verdict::Retry(ErrorClass::Transient)
+        }
+        fn clone_request(&self, _req: &()) -> Option<()> {
+            None
+        }
+    }
+    let (answer, calls) = run_paused(async {
+        let (svc, calls) = scripted(vec![Ok(503)]);
+        let answer = RetryLayer::new(policy(3, Jitter::None), NoCopies).layer(svc).oneshot(()).await.unwrap();
+        (answer, calls.load(Ordering::SeqCst))
+    })
+    .unwrap();
+    assert_eq!((answer, calls), (503, 1));
 }

@@ -67,6 +67,15 @@ pub struct BreakerOpen {
 /// | `window` | 10 s | how far back calls count |
 /// | `cool_down` | 5 s | how long the breaker stays open |
 /// | `probes` | 1 | requests let through in half-open; all must succeed to close |
+/// | `slow_call` | `None` | if set, a call admitted with an [`Admission`] that lasts at least this long counts as a failure, whether it returns or is dropped (resilience4j's `slowCallDurationThreshold`) |
+///
+/// # Where timeouts sit
+/// A timeout *inside* the breaker (between it and the service: a deadline layer below
+/// it, or the retry executor's attempt timeout) ends the call with an error the breaker
+/// records as a failure. A timeout *outside* it (above a `BreakerLayer`) drops the call:
+/// without `slow_call` the breaker never hears of it (the permit gives its slot back),
+/// so a hanging backend never opens it. Put timeouts inside, or set `slow_call` at or
+/// below the outer timeout so that a cancelled slow call counts as a failure.
 ///
 /// Durations are bounded by [`MAX_PERIOD`] (a day), counts by [`MAX_THRESHOLD`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -84,6 +93,10 @@ pub struct BreakerConfig {
     pub cool_down: Duration,
     /// Probe requests allowed in half-open.
     pub probes: u32,
+    /// A call that lasts at least this long counts as a failure, even if it succeeds
+    /// or is dropped unanswered (cancelled, cut by a timeout above the breaker). `None`:
+    /// only outcomes count, and a dropped call records nothing.
+    pub slow_call: Option<Duration>,
 }
 
 impl Default for BreakerConfig {
@@ -95,6 +108,7 @@ impl Default for BreakerConfig {
             window: Duration::from_secs(10),
             cool_down: Duration::from_secs(5),
             probes: 1,
+            slow_call: None,
         }
     }
 }
@@ -151,6 +165,16 @@ impl BreakerConfig {
                 return Err(ConfigError::new(
                     field,
                     format!("{d:?} is longer than a day ({MAX_PERIOD:?}); is the unit right? (try {hint})"),
+                ));
+            }
+        }
+        if let Some(slow) = self.slow_call {
+            if slow.is_zero() || slow > MAX_PERIOD {
+                return Err(ConfigError::new(
+                    "slow_call",
+                    format!(
+                        "{slow:?} is outside (0, a day]: every call would be slow, or none; use the timeout the callers give up at"
+                    ),
                 ));
             }
         }
@@ -230,6 +254,8 @@ pub struct CircuitBreaker {
 pub struct Admission {
     /// The half-open episode this request probes, if it is a probe.
     probe: Option<u64>,
+    /// When it was admitted (for the slow-call threshold).
+    at: Duration,
 }
 
 impl Admission {
@@ -283,16 +309,16 @@ impl CircuitBreaker {
     /// [`BreakerOpen`] while open, or in half-open when all probe slots are taken.
     pub fn try_acquire(&mut self, now: Duration) -> Result<Admission, BreakerOpen> {
         match self.state {
-            BreakerState::Closed => Ok(Admission { probe: None }),
+            BreakerState::Closed => Ok(Admission { probe: None, at: now }),
             BreakerState::Open { until } if now < until => Err(BreakerOpen { retry_after: until - now }),
             BreakerState::Open { .. } => {
                 self.set(BreakerState::HalfOpen { in_flight: 1, successes: 0 });
-                Ok(Admission { probe: Some(self.episode) })
+                Ok(Admission { probe: Some(self.episode), at: now })
             }
             BreakerState::HalfOpen { in_flight, successes } => {
                 if in_flight + successes < self.config.probes {
                     self.state = BreakerState::HalfOpen { in_flight: in_flight + 1, successes };
-                    Ok(Admission { probe: Some(self.episode) })
+                    Ok(Admission { probe: Some(self.episode), at: now })
                 } else {
                     Err(BreakerOpen { retry_after: Duration::ZERO })
                 }
@@ -313,9 +339,18 @@ impl CircuitBreaker {
         if a.is_probe() { self.current_probe(a) } else { matches!(self.state, BreakerState::Closed) }
     }
 
+    /// Whether the call admitted as `a` has lasted past the slow-call threshold at `now`.
+    fn slow(&self, a: Admission, now: Duration) -> bool {
+        self.config.slow_call.is_some_and(|slow| now.saturating_sub(a.at) >= slow)
+    }
+
     /// The request admitted as `a` succeeded (or failed in a way that says nothing
-    /// about the service's health: a 400 is an answer).
+    /// about the service's health: a 400 is an answer). A slow call (see
+    /// [`BreakerConfig::slow_call`]) counts as a failure all the same.
     pub fn on_success(&mut self, a: Admission, now: Duration) {
+        if self.slow(a, now) {
+            return self.on_failure(a, now);
+        }
         if self.counts(a) {
             self.record_success(now);
         }
@@ -328,9 +363,14 @@ impl CircuitBreaker {
         }
     }
 
-    /// The request admitted as `a` ended without an outcome (its future was dropped, a
-    /// timeout cut it): a probe gives its slot back, so the next request can probe.
-    pub fn on_cancel(&mut self, a: Admission) {
+    /// The request admitted as `a` ended at `now` without an outcome (its future was
+    /// dropped, a timeout above the breaker cut it). A slow call (see
+    /// [`BreakerConfig::slow_call`]) counts as a failure; otherwise nothing is recorded
+    /// and a probe gives its slot back, so the next request can probe.
+    pub fn on_cancel(&mut self, a: Admission, now: Duration) {
+        if self.slow(a, now) {
+            return self.on_failure(a, now);
+        }
         if self.current_probe(a) {
             if let BreakerState::HalfOpen { in_flight, successes } = self.state {
                 self.state = BreakerState::HalfOpen { in_flight: in_flight.saturating_sub(1), successes };
@@ -444,7 +484,7 @@ mod tests {
         let probe = b.try_acquire(s(5)).unwrap();
         assert!(probe.is_probe());
         assert_eq!(b.try_acquire(s(5)), Err(BreakerOpen { retry_after: Duration::ZERO }));
-        b.on_cancel(probe);
+        b.on_cancel(probe, s(5));
         let again = b.try_acquire(s(6)).expect("the slot is free again");
         b.on_success(again, s(6));
         assert_eq!(b.state(), BreakerState::Closed);
@@ -457,11 +497,32 @@ mod tests {
         let old = b.try_acquire(s(5)).unwrap();
         b.record_failure(s(5)); // some other report reopens it
         let new = b.try_acquire(s(10)).unwrap();
-        b.on_cancel(old);
+        b.on_cancel(old, s(10));
         b.on_success(old, s(10));
         assert_eq!(b.state(), BreakerState::HalfOpen { in_flight: 1, successes: 0 });
         b.on_success(new, s(11));
         assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    /// A slow call counts as a failure whether it returns or is dropped: a backend that
+    /// hangs until a timeout above the breaker cuts it opens the breaker, and a half-open
+    /// probe cut that way reopens it instead of handing its slot to the next caller.
+    #[test]
+    fn slow_calls_count_as_failures_even_when_dropped() {
+        let cfg = BreakerConfig { failure_threshold: 2, slow_call: Some(s(2)), ..Default::default() };
+        let mut b = cfg.build().unwrap();
+        let fast = b.try_acquire(s(0)).unwrap();
+        b.on_cancel(fast, s(1)); // dropped early: nothing
+        let slow = b.try_acquire(s(1)).unwrap();
+        b.on_success(slow, s(3)); // answered, but slowly
+        assert_eq!(b.state(), BreakerState::Closed);
+        let hung = b.try_acquire(s(3)).unwrap();
+        b.on_cancel(hung, s(5)); // cut by a timeout above, after 2 s
+        assert!(matches!(b.state(), BreakerState::Open { .. }), "{:?}", b.state());
+        let probe = b.try_acquire(s(10)).unwrap();
+        b.on_cancel(probe, s(12));
+        assert!(matches!(b.state(), BreakerState::Open { .. }), "a timed-out probe reopens it");
+        assert!(BreakerConfig { slow_call: Some(Duration::ZERO), ..Default::default() }.build().is_err());
     }
 
     #[test]

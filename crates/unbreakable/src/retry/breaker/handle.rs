@@ -126,7 +126,9 @@ impl Breaker {
 ///
 /// Use it once: [`success`](BreakerPermit::success), [`failure`](BreakerPermit::failure)
 /// or [`record`](BreakerPermit::record). Dropped unused, it gives a half-open probe slot
-/// back and records nothing, as tower's `OwnedSemaphorePermit` gives its slot back.
+/// back and records nothing, as tower's `OwnedSemaphorePermit` gives its slot back;
+/// with [`BreakerConfig::slow_call`] set, a permit dropped after that long counts as a
+/// failure (the call was cut by a timeout or cancelled while the service hung).
 #[derive(Debug)]
 #[must_use = "a permit records nothing unless it is used; dropping it cancels the request"]
 pub struct BreakerPermit {
@@ -165,9 +167,13 @@ impl BreakerPermit {
 }
 
 impl Drop for BreakerPermit {
+    /// A permit dropped unused is a cancelled call: it records nothing and gives a
+    /// probe slot back, unless it lasted past [`BreakerConfig::slow_call`], when it
+    /// counts as a failure.
     fn drop(&mut self) {
         if let Some(a) = self.admission.take() {
-            self.breaker.lock().on_cancel(a);
+            let now = self.breaker.clock.now();
+            self.breaker.lock().on_cancel(a, now);
         }
     }
 }

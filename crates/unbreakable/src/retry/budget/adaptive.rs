@@ -15,6 +15,12 @@ use crate::error::ConfigError;
 /// With `K = 2`, a backend that accepts everything is never throttled; one that rejects
 /// everything sees its offered load fall towards `K` times what it can serve.
 ///
+/// *Accepted* means served: a success, and also an answer retrying cannot change (a
+/// 4xx, which the retry executor reports with
+/// [`on_answered`](super::RetryBudget::on_answered)). Only overload answers (429, 5xx,
+/// timeouts, refused connections) are rejections, so an API that answers many 4xx does
+/// not throttle its own callers.
+///
 /// # Default
 /// `K` = 2 over a `window` of 2 minutes (in 12 buckets), as the SRE book suggests.
 #[derive(Debug, Clone)]

@@ -55,6 +55,15 @@ pub trait RetryBudget: Send {
     /// An attempt ended at `now`: `success` if the server served it; `token`, what the
     /// retry that made this attempt took (`None` for a first try).
     fn on_outcome(&mut self, now: Duration, success: bool, token: Option<RetryToken>);
+
+    /// An attempt ended at `now` in an answer that retrying cannot change (a 4xx: an
+    /// error classified [`Permanent`](super::ErrorClass::Permanent)). The server *served*
+    /// it: adaptive throttling counts it as accepted, because only overload answers
+    /// (throttling, 5xx, timeouts) are rejections; the quota refunds nothing, since it was
+    /// no success. The default does nothing.
+    fn on_answered(&mut self, now: Duration, token: Option<RetryToken>) {
+        let _ = (now, token);
+    }
 }
 
 impl RetryBudget for RetryQuota {
@@ -101,5 +110,9 @@ impl RetryBudget for AdaptiveThrottle {
         if success {
             self.record_accept(now);
         }
+    }
+
+    fn on_answered(&mut self, now: Duration, _token: Option<RetryToken>) {
+        self.record_accept(now);
     }
 }

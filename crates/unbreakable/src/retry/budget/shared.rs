@@ -46,6 +46,7 @@ pub(crate) trait SharedBudget: Send + Sync {
     fn admit(&self, draw: f64) -> bool;
     fn withdraw(&self, after_timeout: bool, draw: f64) -> Option<RetryToken>;
     fn on_outcome(&self, success: bool, token: Option<RetryToken>);
+    fn on_answered(&self, token: Option<RetryToken>);
 }
 
 impl<B: RetryBudget> SharedBudget for Budget<B> {
@@ -62,5 +63,10 @@ impl<B: RetryBudget> SharedBudget for Budget<B> {
     fn on_outcome(&self, success: bool, token: Option<RetryToken>) {
         let now = self.clock.now();
         self.lock().on_outcome(now, success, token);
+    }
+
+    fn on_answered(&self, token: Option<RetryToken>) {
+        let now = self.clock.now();
+        self.lock().on_answered(now, token);
     }
 }

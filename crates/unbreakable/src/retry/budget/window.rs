@@ -54,11 +54,12 @@ impl WindowedCount {
     }
 
     /// Adds `n` events at `now` (times must not run backwards by more than a bucket).
+    /// Counts saturate at `u64::MAX` rather than overflow.
     pub fn add(&mut self, now: Duration, n: u64) {
         let idx = self.index(now);
         self.expire(idx);
         match self.counts.back_mut() {
-            Some((i, c)) if *i >= idx => *c += n,
+            Some((i, c)) if *i >= idx => *c = c.saturating_add(n),
             _ => self.counts.push_back((idx, n)),
         }
     }
@@ -67,6 +68,25 @@ impl WindowedCount {
     pub fn total(&mut self, now: Duration) -> u64 {
         let idx = self.index(now);
         self.expire(idx);
-        self.counts.iter().map(|&(_, c)| c).sum()
+        self.counts.iter().fold(0u64, |sum, &(_, c)| sum.saturating_add(c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bug: `add` and `total` summed with `+`, so counts near `u64::MAX` overflowed (a
+    /// panic in debug builds, a wrapped, tiny count in release).
+    #[test]
+    fn huge_counts_saturate_instead_of_overflowing() {
+        let mut c = WindowedCount::new(Duration::from_secs(10), 10);
+        c.add(Duration::ZERO, u64::MAX - 1);
+        c.add(Duration::ZERO, 5);
+        assert_eq!(c.total(Duration::ZERO), u64::MAX);
+        c.add(Duration::from_secs(1), u64::MAX);
+        assert_eq!(c.total(Duration::from_secs(1)), u64::MAX, "the sum over buckets saturates too");
+        assert_eq!(c.total(Duration::from_secs(10)), u64::MAX, "the second bucket alone");
+        assert_eq!(c.total(Duration::from_secs(30)), 0);
     }
 }
