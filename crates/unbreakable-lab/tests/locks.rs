@@ -92,14 +92,7 @@ async fn memory_locks_keep_the_rules() {
 /// if the server binary is absent; a server that starts and a rule that breaks fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_locks_keep_the_rules() {
-    let server = match RedisServer::start() {
-        Ok(s) => s,
-        Err(e @ ServerError::NotInstalled { .. }) => {
-            println!("skipped: {e}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let Some(server) = redis_or_skip() else { return };
     let s = RedisLocks::connect(&server.url()).await.unwrap();
     let ttl = Duration::from_millis(300);
     behaves(&s, "order:1", ttl).await;

@@ -301,12 +301,14 @@ impl Elector {
 /// let mut leading = node.leadership();
 /// let term = node.step().await.unwrap();
 /// let campaign = tokio::spawn(async move { node.run().await });
-/// let work = std::future::pending::<()>(); // the leader's work, with `term` as its token
-/// tokio::select! {
-///     _ = leading.wait_for(|t| *t != Some(term)) => println!("leadership ended: stop"),
-///     () = work => {}
-/// }
-/// # campaign.abort();
+/// // the leader's work, with `term` as its fencing token
+/// let work = tokio::time::sleep(std::time::Duration::from_secs(60));
+/// let finished = tokio::select! {
+///     _ = leading.wait_for(|t| *t != Some(term)) => false, // leadership ended: stop
+///     () = work => true,
+/// };
+/// assert!(finished, "the campaign renewed the lease all along");
+/// campaign.abort();
 /// # });
 /// ```
 ///
