@@ -11,7 +11,7 @@ use unbreakable_lab::lock::redis::RedisLocks;
 use unbreakable_lab::lock::{FencedResource, Grant, Lease, LockError, LockStore, MemoryLocks, Token};
 use unbreakable_lab::scenarios::email_job::{Coordination, EmailJob, Fault, FaultKind};
 use unbreakable_lab::servers::ServerError;
-use unbreakable_lab::servers::redis::RedisServer;
+use unbreakable_lab::servers::redis::{FailoverError, RedisServer, command_on, failover_demo};
 use unbreakable_lab::time::Clock;
 
 /// The lock rules every back end must keep.
@@ -50,8 +50,8 @@ async fn fencing_after_a_pause<S: LockStore>(s: &S, key: &str, ttl: Duration) {
     let one = s.acquire(key, "client-1", ttl).await.unwrap();
     tokio::time::sleep(ttl * 2).await; // the pause
     let two = s.acquire(key, "client-2", ttl).await.unwrap();
-    account.write(two.token, |b| *b -= 50).unwrap();
-    let late = account.write(one.token, |b| *b -= 80);
+    account.write(two.token, &two.owner, |b| *b -= 50).unwrap();
+    let late = account.write(one.token, &one.owner, |b| *b -= 80);
     assert_eq!(late.unwrap_err().newest, two.token);
     assert_eq!(*account.value(), 50);
     assert!(s.release(&two).await.unwrap());
@@ -89,22 +89,111 @@ async fn memory_locks_keep_the_rules() {
 }
 
 /// The same on a real Redis, on real time (short leases). Skips with one printed line only
-/// if the server binary is absent (a failure under `CI=true`); a server that starts and a rule that breaks fail.
+/// if the server binary is absent (a failure under `CI=true`); a server that starts and a
+/// rule that breaks fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_locks_keep_the_rules() {
-    let server = match RedisServer::start() {
-        Ok(s) => s,
-        Err(e @ ServerError::NotInstalled { .. }) => {
-            unbreakable_lab::servers::unavailable(&e, "skipped");
-            return;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let Some(server) = redis_or_skip() else { return };
     let s = RedisLocks::connect(&server.url()).await.unwrap();
     let ttl = Duration::from_millis(300);
     behaves(&s, "order:1", ttl).await;
     fencing_after_a_pause(&s, "account:7", ttl).await;
     election(&s, "mailer", Duration::from_millis(600)).await;
+}
+
+/// A private Redis, or `None` (with one printed line) only if the binary is absent; under
+/// `CI=true` a missing binary fails the test too.
+fn redis_or_skip() -> Option<RedisServer> {
+    match RedisServer::start() {
+        Ok(s) => Some(s),
+        Err(e @ ServerError::NotInstalled { .. }) => {
+            unbreakable_lab::servers::unavailable(&e, "skipped");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Tokens of 10^14 and more: Lua's number-to-string writes `1e+14`, and renew and release
+/// must still find the grant's value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_tokens_past_10_to_the_14_still_renew_and_release() {
+    let Some(server) = redis_or_skip() else { return };
+    server.command(&["SET", "lock:{big}:fence", "99999999999999"]).unwrap();
+    let s = RedisLocks::connect(&server.url()).await.unwrap();
+    let g = s.acquire("big", "a", Duration::from_secs(10)).await.unwrap();
+    assert_eq!(g.token, Token(100_000_000_000_000));
+    s.renew(&g).await.expect("renew finds owner/100000000000000");
+    assert!(s.release(&g).await.unwrap(), "release finds it too");
+}
+
+/// A lease shorter than the response timeout (plus the drift allowance) is refused when
+/// it is asked for, and a zero timeout when the client is built.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_rejects_a_lease_shorter_than_its_response_timeout() {
+    use unbreakable_lab::lock::redis::RedisConfig;
+    let Some(server) = redis_or_skip() else { return };
+    let s = RedisLocks::connect(&server.url()).await.unwrap();
+    assert_eq!(s.config().response_timeout, Duration::from_millis(200));
+    match s.acquire("short", "a", Duration::from_millis(150)).await {
+        Err(LockError::Config(e)) => assert_eq!(e.field, "ttl"),
+        other => panic!("a 150 ms lease under a 200 ms response timeout: {other:?}"),
+    }
+    s.acquire("short", "a", Duration::from_millis(300)).await.unwrap();
+    let zero = RedisConfig { response_timeout: Duration::ZERO, ..RedisConfig::default() };
+    assert!(matches!(RedisLocks::connect_with(&server.url(), zero).await, Err(LockError::Config(_))));
+}
+
+/// A Redis client reconnects after the connection broke (here: the server killed it), and
+/// a server that stops answering fails the request after the response timeout instead of
+/// hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_reconnects_and_times_out() {
+    let Some(server) = redis_or_skip() else { return };
+    let s = RedisLocks::connect(&server.url()).await.unwrap();
+    let ttl = Duration::from_secs(10);
+    let g = s.acquire("conn", "a", ttl).await.unwrap();
+    server.command(&["CLIENT", "KILL", "TYPE", "normal"]).unwrap();
+    let mut renewed = s.renew(&g).await;
+    for _ in 0..50 {
+        if renewed.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        renewed = s.renew(&g).await;
+    }
+    renewed.expect("the client reconnected");
+    // The server sleeps 1 s in one command: the lock request fails after 200 ms.
+    let port = server.port();
+    let sleeper = std::thread::spawn(move || command_on(port, &["DEBUG", "SLEEP", "1"]));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let r = s.renew(&g).await;
+    assert!(matches!(r, Err(LockError::Backend(_))), "{r:?}");
+    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+    sleeper.join().unwrap().unwrap();
+}
+
+/// A failover to a replica that missed the last `INCR` gives two holders one token; a
+/// fence that compares tokens only lets the late holder write; the fence with holders
+/// refuses it, and tokens from a durable source differ.
+#[test]
+fn redis_failover_repeats_a_token_and_the_fence_refuses_the_late_write() {
+    let d = match failover_demo() {
+        Ok(d) => d,
+        Err(FailoverError::Server(e @ ServerError::NotInstalled { .. })) => {
+            println!("skipped: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(d.client1, Token(2));
+    assert_eq!(d.client2, d.client1, "the promoted replica handed out the same token");
+    assert!(d.token_only_fence_accepts_late_write);
+    let refusal = d.fence_refusal.expect("the fence with holders refuses client 1");
+    assert_eq!((refusal.newest_holder.as_str(), refusal.holder.as_str()), ("client-2", "client-1"));
+    assert!(d.durable.1 > d.durable.0, "durable tokens never repeat: {:?}", d.durable);
+    assert!(d.durable_refusal.is_some(), "and the older one is refused");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -189,7 +278,7 @@ fn simulate(skew_per_mille: [i64; 3], mut events: Vec<Ev>) -> Outcome {
             }
             let mut write = |term: Token, out: &mut Outcome| {
                 let prior = fenced.newest();
-                if fenced.write(term, |_| ()).is_ok() && prior.is_some_and(|p| p > term) {
+                if fenced.write(term, &i.to_string(), |_| ()).is_ok() && prior.is_some_and(|p| p > term) {
                     out.stale_accepted_fenced += 1;
                 }
                 if term < unfenced_newest {

@@ -1,6 +1,6 @@
 // Exercise 11.4: a leader writes only with its term, and steps down on a newer one.
 //
-// What to do: write `lead_write(node, log, now, entry)`, the only way this node writes to
+// What to do: write `lead_write(node, me, log, now, entry)`, the only way node `me` writes to
 // the shared log. It may write only if it leads at `now` by its own clock, and then with
 // its term as the fencing token. If the log refuses the token as stale, a newer leader
 // exists: the node must learn that term (so it stops acting as leader at once) before it
@@ -26,13 +26,14 @@ pub enum Refused {
 
 pub fn lead_write(
     node: &mut Elector,
+    me: &str,
     log: &mut FencedResource<Vec<String>>,
     now: Duration,
     entry: &str,
 ) -> Result<(), Refused> {
     // TODO: write only while leading, and learn from a refusal.
     let term = node.newest_term();
-    log.write(term, |l| l.push(entry.to_string())).map_err(Refused::Stale)
+    log.write(term, me, |l| l.push(entry.to_string())).map_err(Refused::Stale)
 }
 
 #[cfg(test)]
@@ -56,7 +57,7 @@ mod tests {
     fn a_leader_writes_with_its_term() {
         let mut a = leader(4, s(0));
         let mut log = FencedResource::new(Vec::new());
-        lead_write(&mut a, &mut log, s(1), "x").unwrap();
+        lead_write(&mut a, "a", &mut log, s(1), "x").unwrap();
         assert_eq!((log.value().clone(), log.newest()), (vec!["x".to_string()], Some(Token(4))));
     }
 
@@ -65,7 +66,7 @@ mod tests {
         let mut a = leader(1, s(0));
         let mut log = FencedResource::new(Vec::new());
         // a paused for 20 s; its 10 s lease is over by its own clock.
-        assert_eq!(lead_write(&mut a, &mut log, s(20), "late"), Err(Refused::NotLeader));
+        assert_eq!(lead_write(&mut a, "a", &mut log, s(20), "late"), Err(Refused::NotLeader));
         assert!(log.value().is_empty());
     }
 
@@ -75,13 +76,21 @@ mod tests {
         let mut a = leader(1, s(0));
         let mut b = leader(2, s(0));
         let mut log = FencedResource::new(Vec::new());
-        lead_write(&mut b, &mut log, s(1), "from b").unwrap();
-        let refused = lead_write(&mut a, &mut log, s(2), "from a");
-        assert_eq!(refused, Err(Refused::Stale(Stale { token: Token(1), newest: Token(2) })));
+        lead_write(&mut b, "b", &mut log, s(1), "from b").unwrap();
+        let refused = lead_write(&mut a, "a", &mut log, s(2), "from a");
+        assert_eq!(
+            refused,
+            Err(Refused::Stale(Stale {
+                token: Token(1),
+                holder: "a".into(),
+                newest: Token(2),
+                newest_holder: "b".into()
+            }))
+        );
         assert_eq!(a.role(), Role::Follower, "a steps down at once");
         assert_eq!(a.newest_term(), Token(2));
         assert_eq!(a.leader(s(3)), None);
-        assert_eq!(lead_write(&mut a, &mut log, s(3), "again"), Err(Refused::NotLeader));
+        assert_eq!(lead_write(&mut a, "a", &mut log, s(3), "again"), Err(Refused::NotLeader));
         assert_eq!(log.value(), &vec!["from b".to_string()]);
     }
 }

@@ -286,7 +286,7 @@ impl EmailJob {
                             &mut per_user,
                             &mut delivered,
                         );
-                        match checkpoint.write(term, |ck| *ck = (*ck).max(c)) {
+                        match checkpoint.write(term, &i.to_string(), |ck| *ck = (*ck).max(c)) {
                             Ok(()) => n.cursor = Some((c, term)),
                             Err(stale) => {
                                 stale_writes += 1;
@@ -355,7 +355,7 @@ impl EmailJob {
                     left -= done - c;
                     c = done;
                     if c % self.batch == 0 || c == self.users {
-                        if let Err(stale) = checkpoint.write(term, |ck| *ck = c) {
+                        if let Err(stale) = checkpoint.write(term, &i.to_string(), |ck| *ck = c) {
                             stale_writes += 1;
                             n.elector.observe(stale.newest);
                             break;

@@ -158,15 +158,26 @@ impl RaceRun {
     }
 }
 
-/// Writes `debit` with `token`: the account refuses an older token if `fenced`.
-fn pay(account: &mut FencedResource<u64>, fenced: bool, token: Token, seen: u64, debit: u64) -> bool {
-    if fenced && account.check(token).is_err() {
+/// Writes `debit` with `token` for client `who`: the account refuses an older token if
+/// `fenced`.
+fn pay(
+    account: &mut FencedResource<u64>,
+    fenced: bool,
+    (token, who): (Token, u8),
+    seen: u64,
+    debit: u64,
+) -> bool {
+    let holder = format!("client-{who}");
+    if fenced && account.check(token, &holder).is_err() {
         return false;
     }
     // Without fencing the write goes through whatever the token: the account is a plain
     // value, written with the balance the client computed from what it read.
-    let newer = account.newest().map_or(token, |n| n.max(token));
-    let _ = account.write(newer, |b| *b = seen - debit);
+    let (token, holder) = match (account.newest(), account.newest_holder()) {
+        (Some(n), Some(h)) if n >= token => (n, h.to_string()),
+        _ => (token, holder),
+    };
+    let _ = account.write(token, &holder, |b| *b = seen - debit);
     true
 }
 
@@ -272,7 +283,7 @@ impl PauseRace {
                 }
             };
             let enough = seen >= debit;
-            let ok = enough && pay(&mut account, fenced, token, seen, debit);
+            let ok = enough && pay(&mut account, fenced, (token, who), seen, debit);
             if ok {
                 paid_out += debit;
             } else if enough {

@@ -17,9 +17,21 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use tokio::sync::watch;
+
 use super::{Grant, LockError, LockStore, Token};
 use crate::error::ConfigError;
 use crate::time::Clock;
+
+/// `call`, or [`LockError::Backend`] if it takes `limit` or longer.
+async fn bounded<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, LockError>>,
+) -> Result<T, LockError> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or_else(|_| Err(LockError::Backend(format!("no answer within {limit:?}"))))
+}
 
 /// The drift allowance the Redlock description uses: 1% of the TTL plus 2 ms.
 pub fn drift_allowance(ttl: Duration) -> Duration {
@@ -80,7 +92,7 @@ impl Config {
                 "0 would renew in a busy loop; use about a third of the TTL",
             ));
         }
-        if self.renew_every + self.margin >= self.ttl {
+        if self.renew_every.checked_add(self.margin).is_none_or(|busy| busy >= self.ttl) {
             return Err(ConfigError::new(
                 "renew_every",
                 format!(
@@ -192,15 +204,15 @@ impl Elector {
         }
         self.newest_term = term;
         self.role = Role::Leader { term };
-        self.valid_until = (sent_at + self.config.ttl).saturating_sub(self.config.margin);
-        self.next_at = sent_at + self.config.renew_every;
+        self.valid_until = self.lease_end(sent_at);
+        self.next_at = sent_at.saturating_add(self.config.renew_every);
     }
 
     /// The lease was renewed, for a request sent at `sent_at`.
     pub fn on_renewed(&mut self, sent_at: Duration) {
         if let Role::Leader { .. } = self.role {
-            self.valid_until = (sent_at + self.config.ttl).saturating_sub(self.config.margin);
-            self.next_at = sent_at + self.config.renew_every;
+            self.valid_until = self.lease_end(sent_at);
+            self.next_at = sent_at.saturating_add(self.config.renew_every);
         }
     }
 
@@ -208,13 +220,13 @@ impl Elector {
     /// `now`: follow, and try again after `renew_every`.
     pub fn on_refused(&mut self, now: Duration) {
         self.role = Role::Follower;
-        self.next_at = now + self.config.renew_every;
+        self.next_at = now.saturating_add(self.config.renew_every);
     }
 
     /// The lock service did not answer at `now`: keep the role (a leader's lease still
     /// runs out by its own clock) and try again after `renew_every`.
     pub fn on_unreachable(&mut self, now: Duration) {
-        self.next_at = now + self.config.renew_every;
+        self.next_at = now.saturating_add(self.config.renew_every);
     }
 
     /// This node saw `term` (on a resource, in a message): if it is newer than its own, a
@@ -225,6 +237,20 @@ impl Elector {
             if matches!(self.role, Role::Leader { .. }) {
                 self.role = Role::Follower;
             }
+        }
+    }
+
+    /// When a lease granted for a request sent at `sent_at` ends by this node's clock.
+    fn lease_end(&self, sent_at: Duration) -> Duration {
+        sent_at.saturating_add(self.config.ttl).saturating_sub(self.config.margin)
+    }
+
+    /// How long the lease this node holds still runs at `now` by its own clock (zero for
+    /// a follower).
+    pub fn time_left(&self, now: Duration) -> Duration {
+        match self.role {
+            Role::Leader { .. } => self.valid_until.saturating_sub(now),
+            Role::Follower => Duration::ZERO,
         }
     }
 
@@ -249,8 +275,42 @@ impl Elector {
 
 /// The async edge: one node campaigning for `key` over a [`LockStore`], on a [`Clock`].
 ///
-/// Call [`step`](Self::step) in a loop, sleeping until [`next_wake`](Self::next_wake);
-/// act as leader only with the term `step` returns, passing it as the fencing token.
+/// Call [`step`](Self::step) in a loop, sleeping until [`next_wake`](Self::next_wake)
+/// (or let [`run`](Self::run) do it); act as leader only with the term `step` returns,
+/// passing it as the fencing token.
+///
+/// Every store call is bounded: a renewal by the time left on the lease (by this node's
+/// clock), an acquisition by `ttl - margin`. A call that runs out counts as unreachable,
+/// so a leader whose renewal hangs steps down when its lease ends, not when the store
+/// answers. A grant that arrives with a term older than one this node has seen is
+/// released at once.
+///
+/// # Telling the worker
+/// [`leadership`](Self::leadership) is a [`watch`] channel with the term while this node
+/// leads and `None` otherwise, updated by every step. A worker selects on it to stop the
+/// moment leadership ends, also in the middle of its own call:
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// use unbreakable::lock::election::{Campaign, Config};
+/// use unbreakable::lock::MemoryLocks;
+/// use unbreakable::time::Clock;
+///
+/// let clock = Clock::start();
+/// let mut node = Campaign::new(MemoryLocks::with_clock(clock), "mailer", "a", Config::default(), clock).unwrap();
+/// let mut leading = node.leadership();
+/// let term = node.step().await.unwrap();
+/// let campaign = tokio::spawn(async move { node.run().await });
+/// // the leader's work, with `term` as its fencing token
+/// let work = tokio::time::sleep(std::time::Duration::from_secs(60));
+/// let finished = tokio::select! {
+///     _ = leading.wait_for(|t| *t != Some(term)) => false, // leadership ended: stop
+///     () = work => true,
+/// };
+/// assert!(finished, "the campaign renewed the lease all along");
+/// campaign.abort();
+/// # });
+/// ```
 ///
 /// # Examples
 /// ```
@@ -275,6 +335,7 @@ pub struct Campaign<S> {
     elector: Elector,
     clock: Clock,
     grant: Option<Grant>,
+    leadership: watch::Sender<Option<Token>>,
 }
 
 impl<S: LockStore> Campaign<S> {
@@ -293,20 +354,31 @@ impl<S: LockStore> Campaign<S> {
             elector: Elector::new(config)?,
             clock,
             grant: None,
+            leadership: watch::Sender::new(None),
         })
     }
 
     /// Does what the elector says now (acquire, renew or nothing) and returns the term if
-    /// this node leads.
+    /// this node leads. The store call is bounded (see the [type docs](Self)).
     pub async fn step(&mut self) -> Option<Token> {
         let now = self.clock.now();
+        let config = self.elector.config;
         match self.elector.tick(now) {
             Action::Wait(_) => {}
             Action::Acquire => {
-                match self.store.acquire(&self.key, &self.owner, self.elector.config.ttl).await {
+                let limit = config.ttl.saturating_sub(config.margin);
+                let call = self.store.acquire(&self.key, &self.owner, config.ttl);
+                match bounded(limit, call).await {
                     Ok(grant) => {
                         self.elector.on_granted(grant.token, now);
-                        self.grant = Some(grant);
+                        if self.elector.leader(self.clock.now()) == Some(grant.token) {
+                            self.grant = Some(grant);
+                        } else {
+                            // A stale term (a newer one was seen), or the answer came after
+                            // the lease ended: free the lock rather than sit on it unused.
+                            let left = config.ttl.saturating_sub(self.clock.now().saturating_sub(now));
+                            let _ = bounded(left, self.store.release(&grant)).await;
+                        }
                     }
                     Err(LockError::Backend(_)) => self.elector.on_unreachable(self.clock.now()),
                     Err(_) => self.elector.on_refused(self.clock.now()),
@@ -314,7 +386,7 @@ impl<S: LockStore> Campaign<S> {
             }
             Action::Renew => {
                 let result = match &self.grant {
-                    Some(g) => self.store.renew(g).await,
+                    Some(g) => bounded(self.elector.time_left(now), self.store.renew(g)).await,
                     None => Err(LockError::Lost { key: self.key.clone(), token: 0 }),
                 };
                 match result {
@@ -327,7 +399,30 @@ impl<S: LockStore> Campaign<S> {
                 }
             }
         }
-        self.elector.leader(self.clock.now())
+        let now = self.clock.now();
+        self.elector.tick(now);
+        let term = self.elector.leader(now);
+        self.leadership.send_replace(term);
+        term
+    }
+
+    /// Steps for ever, sleeping until [`next_wake`](Self::next_wake) between steps, so
+    /// that [`leadership`](Self::leadership) turns `None` when the lease ends by this node's
+    /// clock even if nobody calls [`step`](Self::step). Spawn it, and drop or abort the
+    /// task to stop campaigning (the lease then ends by itself; call
+    /// [`resign`](Self::resign) first to free it at once).
+    pub async fn run(&mut self) {
+        loop {
+            self.step().await;
+            let wake = self.next_wake();
+            tokio::time::sleep(wake.saturating_sub(self.clock.now())).await;
+        }
+    }
+
+    /// Leadership as a [`watch`] channel: the term while this node leads, `None`
+    /// otherwise (as of the last step).
+    pub fn leadership(&self) -> watch::Receiver<Option<Token>> {
+        self.leadership.subscribe()
     }
 
     /// When the next [`step`](Self::step) has something to do.
@@ -345,6 +440,7 @@ impl<S: LockStore> Campaign<S> {
     /// itself).
     pub async fn resign(&mut self) -> Result<(), LockError> {
         self.elector.on_refused(self.clock.now());
+        self.leadership.send_replace(None);
         if let Some(g) = self.grant.take() {
             self.store.release(&g).await?;
         }
@@ -394,5 +490,71 @@ mod tests {
         n.on_granted(Token(1), s(5));
         assert_eq!(n.leader(s(15) - Duration::from_millis(103)), Some(Token(1)));
         assert_eq!(n.leader(s(15) - Duration::from_millis(102)), None);
+    }
+
+    #[test]
+    fn an_endless_ttl_saturates_instead_of_panicking() {
+        let c = Config::with_ttl(Duration::MAX).unwrap();
+        let mut n = Elector::new(c).unwrap();
+        n.on_granted(Token(1), s(5));
+        assert_eq!(n.leader(s(6)), Some(Token(1)));
+        n.on_renewed(s(7));
+        n.on_refused(s(8));
+        n.on_unreachable(s(9));
+        assert!(matches!(n.tick(s(9)), Action::Wait(_)));
+        let huge = Config { ttl: Duration::MAX, renew_every: Duration::MAX, margin: Duration::MAX };
+        assert_eq!(huge.validate().unwrap_err().field, "renew_every");
+    }
+
+    /// A store whose `renew` (or everything, with `hang_all`) never answers: a partition
+    /// that drops packets.
+    #[derive(Clone)]
+    struct Silent {
+        inner: super::super::MemoryLocks,
+        hang_all: bool,
+    }
+
+    impl LockStore for Silent {
+        async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<Grant, LockError> {
+            if self.hang_all {
+                std::future::pending::<()>().await;
+            }
+            self.inner.acquire(key, owner, ttl).await
+        }
+        async fn renew(&self, _: &Grant) -> Result<(), LockError> {
+            std::future::pending().await
+        }
+        async fn release(&self, grant: &Grant) -> Result<bool, LockError> {
+            self.inner.release(grant).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_renewal_ends_with_the_lease() {
+        let clock = Clock::start();
+        let store = Silent { inner: super::super::MemoryLocks::with_clock(clock), hang_all: false };
+        let config = Config::default();
+        let mut node = Campaign::new(store, "mailer", "a", config, clock).unwrap();
+        let leading = node.leadership();
+        let term = node.step().await.expect("a leads");
+        assert_eq!(*leading.borrow(), Some(term));
+        tokio::time::sleep(config.renew_every).await;
+        // The renewal hangs: step must come back when the lease ends by the node's clock.
+        let valid_until = config.ttl - config.margin;
+        let r = tokio::time::timeout(config.ttl * 2, node.step()).await;
+        assert_eq!(r, Ok(None), "the step hung past the lease, or still leads");
+        assert_eq!(clock.now(), valid_until);
+        assert_eq!(*leading.borrow(), None, "the worker is told");
+        assert!(term > Token(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_grant_with_a_stale_term_is_released() {
+        let clock = Clock::start();
+        let locks = super::super::MemoryLocks::with_clock(clock);
+        let mut node = Campaign::new(locks.clone(), "mailer", "a", Config::default(), clock).unwrap();
+        node.elector().observe(Token(9)); // a newer leader was seen elsewhere
+        assert_eq!(node.step().await, None, "term 1 is older than 9: not a leader");
+        assert_eq!(locks.holder_at("mailer", clock.now()), None, "the stale grant was released");
     }
 }

@@ -1,37 +1,68 @@
 //! Locks on a real Redis (feature `redis`).
 //!
 //! One lock is two keys: `lock:{name}` holds `owner/token` with a `PX` expiry, and
-//! `lock:{name}:fence` is the fencing-token counter (never expires). The braces are a
-//! Redis Cluster hash tag: both keys live in one slot, so one script may touch both.
-//! Each operation is one Lua script, which Redis runs atomically:
+//! `lock:{name}:fence` is the fencing-token counter. The braces are a Redis Cluster hash
+//! tag: both keys live in one slot, so one script may touch both. Each operation is one
+//! Lua script, which Redis runs atomically:
 //!
-//! * acquire: if the lock key exists, answer its remaining `PTTL`; else `INCR` the
-//!   counter and `SET` the key to `owner/token` with `PX ttl` (the semantics of
+//! * acquire: if the lock key exists, answer its remaining `PTTL`; else take the token
+//!   (`INCR` the counter, or the one given by [`acquire_with_token`](RedisLocks::acquire_with_token))
+//!   and `SET` the key to `owner/token` with `PX ttl` (the semantics of
 //!   `SET key value NX PX ttl`, with the token from the same atomic step);
 //! * renew: `PEXPIRE` only if the key still holds this grant's value (compare-and-expire);
 //! * release: `DEL` only if the key still holds this grant's value (compare-and-delete).
 //!   A plain `DEL` would free the lock of whoever took it over after this lease ran out.
 //!
-//! This is a lease on **one** Redis: if that server fails over to a replica that had not
-//! received the `SET`, two clients can hold the lock. Redlock (a majority of independent
-//! Redis servers) narrows that window; fencing tokens are what make a late holder
-//! harmless either way.
+//! # What the tokens are worth
+//!
+//! This is a lease on **one** Redis, and `INCR` is replicated asynchronously: if the
+//! server fails over to a replica that had not received the last `SET` and `INCR`, two
+//! clients hold the lock **with the same token**; a restart without persistence does the
+//! same. The `INCR` tokens are safe only on a Redis that neither fails over nor restarts
+//! without having persisted every increment. Elsewhere, take tokens from a durable,
+//! linearizable [`TokenSource`] with [`acquire_with_token`](RedisLocks::acquire_with_token)
+//! (see [`tokens`](super::tokens)), and let the resource refuse an equal token from
+//! another holder ([`FencedResource`](super::FencedResource) does).
+//!
+//! # Keys that stay
+//!
+//! The counter `lock:{name}:fence` never expires: one small key per lock name, for ever
+//! (an expiring or evicted counter would start again at 1 and be refused by every fenced
+//! resource). Use a bounded set of lock names (not one per request id), and run Redis with
+//! `maxmemory-policy noeviction` or a `volatile-*` policy, which never evicts it.
+//! Tokens are Lua numbers inside the scripts: exact up to 2^53.
+//!
+//! # Connections
+//!
+//! Requests go through redis-rs's [`ConnectionManager`]: it reconnects (with backoff)
+//! after a broken connection, and every request fails after
+//! [`RedisConfig::response_timeout`] instead of waiting for ever. A lease must be longer
+//! than that timeout plus the drift allowance, or a grant could arrive after its lease
+//! ended: [`acquire`](LockStore::acquire) refuses shorter TTLs.
 
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::election::drift_allowance;
 use super::error::check;
-use super::{Grant, LockError, LockStore, Token};
+use super::{Grant, LockError, LockStore, Token, TokenSource};
+use crate::error::ConfigError;
 
+// The token goes into the value as `%d`: Lua's own number-to-string (`%.14g`) would
+// write 10^14 as `1e+14`, which `Grant::value` never matches. An empty ARGV[3] takes the
+// token from the counter, a given one is used as it is.
 const ACQUIRE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('PTTL', KEYS[1])}
 end
-local token = redis.call('INCR', KEYS[2])
+local token = ARGV[3]
+if token == '' then
+  token = string.format('%d', redis.call('INCR', KEYS[2]))
+end
 redis.call('SET', KEYS[1], ARGV[1] .. '/' .. token, 'PX', ARGV[2])
-return {token, 0}
+return {1, token}
 ";
 
 const RENEW: &str = r"
@@ -48,8 +79,75 @@ end
 return 0
 ";
 
+/// How [`RedisLocks`] talks to Redis.
+///
+/// # Default
+/// | field | default | why |
+/// |---|---|---|
+/// | `response_timeout` | 200 ms | a Redis command answers in well under a millisecond; a lease of 250 ms or more leaves room for it |
+/// | `connection_timeout` | 1 s | redis-rs's default for one connection attempt |
+/// | `reconnect_attempts` | 6 | redis-rs's default: about 6 s of backoff before a request fails with the connection error |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// How long one request waits for its answer. Must be shorter than every lease's
+    /// `ttl - drift_allowance(ttl)`.
+    pub response_timeout: Duration,
+    /// How long one connection attempt may take.
+    pub connection_timeout: Duration,
+    /// How many times a broken connection is re-established (with exponential backoff)
+    /// before requests fail.
+    pub reconnect_attempts: usize,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            response_timeout: Duration::from_millis(200),
+            connection_timeout: Duration::from_secs(1),
+            reconnect_attempts: 6,
+        }
+    }
+}
+
+impl RedisConfig {
+    /// Checks the timeouts.
+    ///
+    /// # Errors
+    /// A zero timeout (every request would fail).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.response_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "response_timeout",
+                "0 fails every request; use a little more than Redis's slowest answer (200 ms by default)",
+            ));
+        }
+        if self.connection_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "connection_timeout",
+                "0 fails every connection attempt; use about 1 s",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that a lease of `ttl` outlasts a request that takes the whole response timeout.
+    fn check_ttl(&self, ttl: Duration) -> Result<(), LockError> {
+        if self.response_timeout >= ttl.saturating_sub(drift_allowance(ttl)) {
+            return Err(ConfigError::new(
+                "ttl",
+                format!(
+                    "a lease of {ttl:?} can end before an answer that takes the response timeout of {:?} arrives; use a lease longer than the response timeout plus 1% + 2 ms, or a shorter response timeout",
+                    self.response_timeout
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
 /// Lease locks with fencing tokens on a Redis server. Cloning shares the connection
-/// (a multiplexed one: many tasks may use it at once).
+/// (a [`ConnectionManager`]: many tasks may use it at once, and it reconnects).
 ///
 /// # Examples
 /// ```no_run
@@ -65,7 +163,8 @@ return 0
 /// ```
 #[derive(Clone)]
 pub struct RedisLocks {
-    conn: MultiplexedConnection,
+    conn: ConnectionManager,
+    config: RedisConfig,
     acquire: Script,
     renew: Script,
     release: Script,
@@ -89,54 +188,115 @@ fn fence_key(key: &str) -> String {
     format!("lock:{{{key}}}:fence")
 }
 
+fn held(key: &str, pttl: &str) -> LockError {
+    LockError::Held { key: key.to_string(), remaining: Duration::from_millis(pttl.parse().unwrap_or(0)) }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl RedisLocks {
-    /// Connects to the Redis at `url` (`redis://host:port/db`, or `redis+unix:///path`).
+    /// Connects to the Redis at `url` (`redis://host:port/db`, or `redis+unix:///path`),
+    /// with the [default](RedisConfig) timeouts.
     ///
     /// # Errors
     /// [`LockError::Backend`] if the URL is invalid or the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, LockError> {
-        let client = redis::Client::open(url).map_err(backend)?;
-        let conn = client.get_multiplexed_async_connection().await.map_err(backend)?;
-        Ok(Self::from_connection(conn))
+        Self::connect_with(url, RedisConfig::default()).await
     }
 
-    /// Locks over an existing connection.
-    pub fn from_connection(conn: MultiplexedConnection) -> Self {
-        Self { conn, acquire: Script::new(ACQUIRE), renew: Script::new(RENEW), release: Script::new(RELEASE) }
+    /// Connects with `config`.
+    ///
+    /// # Errors
+    /// [`LockError::Config`] as [`RedisConfig::validate`]; [`LockError::Backend`] if the
+    /// URL is invalid or the server cannot be reached.
+    pub async fn connect_with(url: &str, config: RedisConfig) -> Result<Self, LockError> {
+        config.validate()?;
+        let client = redis::Client::open(url).map_err(backend)?;
+        let manager = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(config.response_timeout))
+            .set_connection_timeout(Some(config.connection_timeout))
+            .set_number_of_retries(config.reconnect_attempts);
+        let conn = ConnectionManager::new_with_config(client, manager).await.map_err(backend)?;
+        Ok(Self {
+            conn,
+            config,
+            acquire: Script::new(ACQUIRE),
+            renew: Script::new(RENEW),
+            release: Script::new(RELEASE),
+        })
     }
 
     /// The connection, for the caller's own commands.
-    pub fn connection(&self) -> MultiplexedConnection {
+    pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
     }
-}
 
-impl LockStore for RedisLocks {
-    async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<Grant, LockError> {
+    /// Its configuration.
+    pub fn config(&self) -> &RedisConfig {
+        &self.config
+    }
+
+    /// Takes `key` for `owner` for `ttl`, if it is free, with a token from `tokens` instead
+    /// of the Redis counter: the token is drawn first (a durable, linearizable source), then
+    /// the lock is set with it. A token drawn for a lock that turns out to be held is
+    /// not used; an acquire that loses a race with a newer token gets the lock with the
+    /// older one, which a fenced resource refuses once the newer has written.
+    ///
+    /// # Errors
+    /// As [`LockStore::acquire`], and the token source's [`LockError::Backend`].
+    pub async fn acquire_with_token(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Duration,
+        tokens: &impl TokenSource,
+    ) -> Result<Grant, LockError> {
+        self.pre_check(owner, ttl)?;
+        let token = tokens.next_token(key).await?;
+        self.run_acquire(key, owner, ttl, Some(token)).await
+    }
+
+    fn pre_check(&self, owner: &str, ttl: Duration) -> Result<(), LockError> {
         check(owner, ttl)?;
+        self.config.check_ttl(ttl)
+    }
+
+    async fn run_acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Duration,
+        token: Option<Token>,
+    ) -> Result<Grant, LockError> {
         let mut conn = self.conn.clone();
-        let (token, pttl): (i64, i64) = self
+        let (granted, answer): (i64, String) = self
             .acquire
             .key(lock_key(key))
             .key(fence_key(key))
             .arg(owner)
             .arg(millis(ttl))
+            .arg(token.map(|t| t.0.to_string()).unwrap_or_default())
             .invoke_async(&mut conn)
             .await
             .map_err(backend)?;
-        match u64::try_from(token) {
-            Ok(t) if t > 0 => {
-                Ok(Grant { key: key.to_string(), owner: owner.to_string(), token: Token(t), ttl })
-            }
-            _ => Err(LockError::Held {
-                key: key.to_string(),
-                remaining: Duration::from_millis(u64::try_from(pttl).unwrap_or(0)),
-            }),
+        if granted != 1 {
+            return Err(held(key, &answer));
         }
+        let token = answer
+            .parse::<u64>()
+            .ok()
+            .filter(|t| *t > 0)
+            .ok_or_else(|| LockError::Backend(format!("acquire answered token {answer:?}")))?;
+        Ok(Grant { key: key.to_string(), owner: owner.to_string(), token: Token(token), ttl })
+    }
+}
+
+impl LockStore for RedisLocks {
+    async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<Grant, LockError> {
+        self.pre_check(owner, ttl)?;
+        self.run_acquire(key, owner, ttl, None).await
     }
 
     async fn renew(&self, grant: &Grant) -> Result<(), LockError> {
