@@ -211,6 +211,10 @@ impl<R: Clone> MemoryStore<R> {
 }
 
 impl<R: Clone> KeyStore<R> for MemoryStore<R> {
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     fn begin(&mut self, key: &IdempotencyKey, request: &Fingerprint) -> Result<Begun<R>, StoreError> {
         let now = self.clock.now();
         Ok(self.begin_at(key, request, now)?)

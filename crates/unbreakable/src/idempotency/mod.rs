@@ -33,7 +33,7 @@ pub mod sqlite;
 pub mod store;
 
 pub use decide::{Decision, Entry, decide};
-pub use error::{BoxError, KeyError, RunError, StoreError};
+pub use error::{BoxError, Failed, KeyError, RunError, StoreError};
 pub use fingerprint::Fingerprint;
 pub use key::{IdempotencyKey, MAX_KEY_LEN};
 pub use memory::MemoryStore;

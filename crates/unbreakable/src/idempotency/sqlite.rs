@@ -213,7 +213,7 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
 
     /// The time since the UNIX epoch, in whole milliseconds (as stored).
     fn now(&self) -> Result<Duration, StoreError> {
-        Ok(duration(millis((self.clock)()?)))
+        now(&self.clock)
     }
 
     /// Runs `handler` for `request` under `key` in ONE transaction with the key: the
@@ -240,10 +240,11 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
         F: FnOnce(&Transaction<'_>) -> Result<R, E>,
     {
         let request = request.into();
-        let now = self.now()?;
-        let policy = self.policy;
+        let (policy, clock) = (self.policy, &self.clock);
         let tx =
             self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+        // With the write lock held (see `begin`).
+        let now = now(clock)?;
         let row = load(&tx, key)?;
         if let Some(replayed) = judge::<R>(row.as_ref(), key, &request, now, &policy)? {
             return Ok(Served { response: replayed, replayed: true });
@@ -279,6 +280,11 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
         let cutoff = millis(self.now()?.saturating_sub(self.policy.retention()));
         Ok(self.conn.execute("DELETE FROM idempotency_keys WHERE created_ms <= ?1", params![cutoff])?)
     }
+}
+
+/// The time since the UNIX epoch on `clock`, in whole milliseconds (as stored).
+fn now(clock: &WallClock) -> Result<Duration, StoreError> {
+    Ok(duration(millis(clock()?)))
 }
 
 fn decode<R: DeserializeOwned>(key: &IdempotencyKey, json: &str) -> Result<R, StoreError> {
@@ -329,11 +335,20 @@ fn store_row(
 }
 
 impl<R: Serialize + DeserializeOwned> KeyStore<R> for SqliteStore<R> {
+    const BLOCKING: bool = true;
+
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     fn begin(&mut self, key: &IdempotencyKey, request: &Fingerprint) -> Result<Begun<R>, StoreError> {
-        let now = self.now()?;
         let lease = Lease::new(self.leases.next_u64());
-        let policy = self.policy;
+        let (policy, clock) = (self.policy, &self.clock);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Read with the write lock held, not before waiting for it: a time read before
+        // the wait would judge expiry early and stamp the key with a lock that runs out
+        // sooner than the policy says.
+        let now = now(clock)?;
         let row = load(&tx, key)?;
         if let Some(replayed) = judge::<R>(row.as_ref(), key, request, now, &policy)? {
             return Ok(Begun::Replay(replayed));

@@ -1,6 +1,6 @@
 //! The key-store trait: what the async edge needs from any store.
 
-use super::{Fingerprint, IdempotencyKey, StoreError};
+use super::{Fingerprint, IdempotencyKey, Policy, StoreError};
 
 /// Proof that a request holds its key: given by [`KeyStore::begin`], handed back to
 /// [`complete`](KeyStore::complete) or [`release`](KeyStore::release).
@@ -74,6 +74,14 @@ pub struct Served<R> {
 /// assert_eq!(charge(&mut store, &key).unwrap(), "ch_1"); // replayed
 /// ```
 pub trait KeyStore<R> {
+    /// Whether its calls block the thread on I/O (a database file, a network round trip).
+    /// The async edge then calls it on tokio's blocking pool (with the `sqlite` feature,
+    /// which brings tokio's runtime in; without it, in place). `false` by default.
+    const BLOCKING: bool = false;
+
+    /// Its policy: the edge stops a handler at its lock timeout.
+    fn policy(&self) -> &Policy;
+
     /// Starts `request` under `key`, at the store's clock.
     ///
     /// # Errors
