@@ -117,7 +117,7 @@ impl LossyPayments {
             money_conserved: false,
         };
         for i in 0..self.payments {
-            let key = IdempotencyKey::new(format!("payment-{i}"))?;
+            let key = IdempotencyKey::new("shop", format!("payment-{i}"))?;
             let before = ledger.applied().unwrap_or(0);
             let mut answered = false;
             for _attempt in 0..=self.max_retries {

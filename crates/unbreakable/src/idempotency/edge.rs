@@ -231,7 +231,7 @@ mod tests {
     use std::time::Duration;
 
     fn key(s: &str) -> IdempotencyKey {
-        IdempotencyKey::new(s).unwrap()
+        IdempotencyKey::new("acct", s).unwrap()
     }
 
     fn in_progress<R: std::fmt::Debug, E: std::fmt::Debug>(r: &Result<Served<R>, RunError<E>>) -> bool {
@@ -294,7 +294,9 @@ mod tests {
             assert!(matches!(failed, Err(RunError::Handler("timed out"))));
             let unknown = edge.run(&key("a"), b"x", || async { Ok::<_, &str>(1) }).await;
             let refused = edge
-                .run_or_release(&key("b"), b"x", || async { Err::<u8, _>(Failed::NotStarted("card declined")) })
+                .run_or_release(&key("b"), b"x", || async {
+                    Err::<u8, _>(Failed::NotStarted("card declined"))
+                })
                 .await;
             assert!(matches!(refused, Err(RunError::Handler("card declined"))));
             let not_started = edge.run(&key("b"), b"x", || async { Ok::<_, &str>(2) }).await;
@@ -334,7 +336,11 @@ mod tests {
         })
         .unwrap();
         assert!(matches!(slow, Err(RunError::LockTimeout { .. })), "{slow:?}");
-        assert_eq!(late_effects.load(Ordering::SeqCst), 0, "the first handler went on after its lock timeout");
+        assert_eq!(
+            late_effects.load(Ordering::SeqCst),
+            0,
+            "the first handler went on after its lock timeout"
+        );
         assert!(in_progress(&early), "{early:?}");
         assert_eq!(retry.unwrap(), Served { response: 3, replayed: false });
     }

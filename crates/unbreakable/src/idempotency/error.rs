@@ -45,6 +45,21 @@ pub enum KeyError {
         /// Its bound.
         capacity: usize,
     },
+    /// The caller's scope holds its quota of unexpired keys.
+    ///
+    /// ### Handling
+    /// The caller sends more keyed requests than the store keeps for one scope (HTTP 429):
+    /// it should slow down, or reuse its keys only for retries. Raise the quota if one
+    /// caller's legitimate traffic needs more.
+    #[error(
+        "scope {scope} holds its quota of {quota} keys that have not expired; slow this caller down or raise the scope quota"
+    )]
+    ScopeFull {
+        /// The caller's scope.
+        scope: String,
+        /// The quota.
+        quota: usize,
+    },
     /// The request's result could not be stored: it held the key past the lock timeout
     /// (or the retention) and lost it, so another request may have reclaimed the key and
     /// executed too.
@@ -66,7 +81,8 @@ pub enum KeyError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The rules refused the request (in progress, mismatch, full, lease lost).
+    /// The rules refused the request (in progress, mismatch, full, scope full, lease
+    /// lost).
     ///
     /// ### Handling
     /// See [`KeyError`].
@@ -222,7 +238,7 @@ mod tests {
         let run: RunError<std::io::Error> = RunError::Handler(std::io::Error::other("boom"));
         assert_eq!(run.source().map(|s| s.to_string()).as_deref(), Some("boom"));
         let refused: RunError<std::io::Error> =
-            KeyError::Mismatch { key: IdempotencyKey::new("k").unwrap() }.into();
+            KeyError::Mismatch { key: IdempotencyKey::new("acct", "k").unwrap() }.into();
         assert!(matches!(refused, RunError::Store(StoreError::Key(KeyError::Mismatch { .. }))));
         assert!(refused.to_string().contains("different request"));
     }

@@ -50,9 +50,11 @@ pub struct Served<R> {
 ///
 /// The protocol for one request: [`begin`](Self::begin); if told to execute, run the
 /// handler, then [`complete`](Self::complete) with its response (or
-/// [`release`](Self::release) if it failed without side effects, so a retry runs again).
-/// A request that does neither (its process died) keeps its key until the policy's lock
-/// timeout, after which a new request reclaims it.
+/// [`release`](Self::release) if it failed *before doing anything*, so a retry runs
+/// again). A request that does neither (its process died, its outcome is unknown) keeps
+/// its key until the policy's lock timeout, after which a new request reclaims it.
+///
+/// Stores hold keys by (scope, key) ([`IdempotencyKey::scope`]).
 ///
 /// # Examples
 /// ```
@@ -69,7 +71,7 @@ pub struct Served<R> {
 ///     }
 /// }
 /// let mut store = MemoryStore::new(Policy::default());
-/// let key = IdempotencyKey::new("k1").unwrap();
+/// let key = IdempotencyKey::new("acct_alice", "k1").unwrap();
 /// assert_eq!(charge(&mut store, &key).unwrap(), "ch_1");
 /// assert_eq!(charge(&mut store, &key).unwrap(), "ch_1"); // replayed
 /// ```

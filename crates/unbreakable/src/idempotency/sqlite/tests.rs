@@ -24,7 +24,7 @@ fn clock(ms: &Arc<AtomicU64>) -> impl Fn() -> Result<Duration, SystemTimeError> 
 }
 
 fn key(s: &str) -> IdempotencyKey {
-    IdempotencyKey::new(s).unwrap()
+    IdempotencyKey::new("acct", s).unwrap()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -286,6 +286,55 @@ fn the_time_is_read_with_the_write_lock_held() {
     s.execute(&key("a"), b"x", |_| Ok::<_, rusqlite::Error>(1)).unwrap();
     assert!(matches!(s.begin(&key("b"), &Fingerprint::of(b"x")).unwrap(), Begun::Execute(_)));
     assert_eq!(unlocked_reads.load(Ordering::SeqCst), 0, "the clock was read before the write lock was held");
+    drop(s);
+    cleanup(&path);
+}
+
+/// Pins the shared key space on the durable store: the table was keyed by the key alone,
+/// so two callers who both sent `order-17` got each other's stored response.
+#[test]
+fn the_same_key_in_two_scopes_is_two_rows() {
+    let path = temp("scopes");
+    let mut s: SqliteStore<String> = SqliteStore::open(&path, Policy::default()).unwrap();
+    let alice = IdempotencyKey::new("acct_alice", "order-17").unwrap();
+    let bob = IdempotencyKey::new("acct_bob", "order-17").unwrap();
+    s.execute(&alice, b"pay 500", |_| Ok::<_, rusqlite::Error>("alice's receipt".to_string())).unwrap();
+    let bobs =
+        s.execute(&bob, b"pay 500", |_| Ok::<_, rusqlite::Error>("bob's receipt".to_string())).unwrap();
+    assert_eq!(bobs, Served { response: "bob's receipt".to_string(), replayed: false });
+    assert!(
+        matches!(s.get(&alice).unwrap(), Some(Entry::Done { response, .. }) if response == "alice's receipt")
+    );
+    // A table made before keys were scoped is refused with a message, not misread.
+    drop(s);
+    let old = temp("unscoped");
+    Connection::open(&old)
+        .unwrap()
+        .execute_batch("CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, fingerprint BLOB, response TEXT, lease INTEGER, created_ms INTEGER NOT NULL)")
+        .unwrap();
+    let e = SqliteStore::<u32>::open(&old, Policy::default()).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Constraint { source } if source.to_string().contains("no scope column")),
+        "{e:?}"
+    );
+    cleanup(&path);
+    cleanup(&old);
+}
+
+/// A never-completed key is purged at the lock timeout, a finished one at the retention.
+#[test]
+fn purge_forgets_never_completed_keys_at_the_lock_timeout() {
+    let path = temp("purge-in-flight");
+    let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
+    let mut s: SqliteStore<u32> =
+        SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    assert!(matches!(s.begin(&key("dead"), &Fingerprint::of(b"x")).unwrap(), Begun::Execute(_)));
+    s.execute(&key("done"), b"x", |_| Ok::<_, rusqlite::Error>(1)).unwrap();
+    wall.fetch_add(59_999, Ordering::SeqCst);
+    assert_eq!(s.purge().unwrap(), 0);
+    wall.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(s.purge().unwrap(), 1);
+    assert!(s.get(&key("dead")).unwrap().is_none() && s.get(&key("done")).unwrap().is_some());
     drop(s);
     cleanup(&path);
 }
