@@ -167,7 +167,7 @@ fn main() {
     // 5. Keyed transfers: in memory, durably on SQLite, and SQLite answering repeats.
     const TRANSFERS: usize = 2_000;
     let keys: Vec<IdempotencyKey> =
-        (0..TRANSFERS).map(|i| IdempotencyKey::new(format!("k{i}")).expect("a valid key")).collect();
+        (0..TRANSFERS).map(|i| IdempotencyKey::new("acct", format!("k{i}")).expect("a valid key")).collect();
     let pay = Transfer::new("a", "b", 1).expect("a valid transfer");
     let accounts = [("a", 1_000_000_000), ("b", 0)];
     let (t_mem, _) = best(5, || {

@@ -144,7 +144,7 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     assert_eq!(ledger.applied().unwrap(), TRANSFERS as u64, "each transfer applied exactly once");
     assert_eq!(acked.len(), TRANSFERS);
     for (key, tx) in &acked {
-        let k = IdempotencyKey::new(key.as_str()).unwrap();
+        let k = IdempotencyKey::new("client", key.as_str()).unwrap();
         assert_eq!(
             ledger.tx_for(&k).unwrap(),
             Some(*tx),

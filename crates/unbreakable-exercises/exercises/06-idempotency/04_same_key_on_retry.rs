@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use unbreakable::idempotency::edge::Idempotent;
 use unbreakable::idempotency::{IdempotencyKey, MemoryStore};
 
+/// The client paying: the scope of its keys (the server takes it from authentication).
+pub const CLIENT: &str = "acct_alice";
+
 pub struct Server {
     pub edge: Idempotent<MemoryStore<String>>,
     pub charges: AtomicU32,
@@ -38,7 +41,8 @@ pub async fn pay(server: &Server, payment: u32, cents: u64) -> String {
     let mut answer = None;
     for attempt in 0..2 {
         // TODO: a new key for every attempt.
-        let key = IdempotencyKey::new(format!("pay-{payment}-attempt-{attempt}")).expect("a valid key");
+        let key =
+            IdempotencyKey::new(CLIENT, format!("pay-{payment}-attempt-{attempt}")).expect("a valid key");
         let reply = server.charge(&key, &body).await;
         if attempt == 1 {
             answer = Some(reply); // the first reply was lost

@@ -1,8 +1,8 @@
 // Exercise 06.2: make a message consumer idempotent.
 //
 // What to do: a queue delivers "charge" messages at least once, so some arrive twice.
-// Make `consume` apply each message's charge once: take the message id as the key in the
-// `MemoryStore`, charge only when the store says to execute, then complete the key with
+// Make `consume` apply each message's charge once: take the message id as the key (in
+// the scope of its queue, `QUEUE`) in the `MemoryStore`, charge only when the store says to execute, then complete the key with
 // the new balance; a repeat gets the stored balance back.
 // Why it matters: "exactly once" delivery does not exist; exactly-once *effects* are
 // built by the consumer from at-least-once delivery and a key.
@@ -12,6 +12,9 @@
 
 use std::time::Duration;
 use unbreakable::idempotency::{Begun, IdempotencyKey, KeyError, MemoryStore};
+
+/// The queue the messages come from: the scope of their keys.
+pub const QUEUE: &str = "charges";
 
 pub struct Message {
     pub id: &'static str,
@@ -25,7 +28,7 @@ pub fn consume(
     msg: &Message,
     now: Duration,
 ) -> Result<i64, KeyError> {
-    let key = IdempotencyKey::new(msg.id).expect("message ids are valid keys");
+    let key = IdempotencyKey::new(QUEUE, msg.id).expect("message ids are valid keys");
     let body = format!("charge {}", msg.amount);
     match store.begin_at(&key, body.as_str(), now)? {
         Begun::Replay(after) => Ok(after),

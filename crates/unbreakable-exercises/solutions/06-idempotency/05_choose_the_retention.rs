@@ -29,7 +29,7 @@ mod tests {
     #[test]
     fn a_retry_two_hours_later_is_replayed() {
         let mut store = MemoryStore::new(policy_for(h(2)));
-        let key = IdempotencyKey::new("pay-1").unwrap();
+        let key = IdempotencyKey::new("acct_alice", "pay-1").unwrap();
         let Begun::Execute(lease) = store.begin_at(&key, "pay 500", Duration::ZERO).unwrap() else {
             panic!("a new key executes")
         };

@@ -21,6 +21,9 @@ use unbreakable_lab::idempotency::ledger::{Ledger, Transfer};
 use unbreakable_lab::idempotency::sqlite::SqliteLedger;
 use unbreakable_lab::idempotency::{IdempotencyKey, Policy};
 
+/// The one client whose requests the file holds: the scope of every key.
+const CLIENT: &str = "client";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let [_, db, requests] = args.as_slice() else {
@@ -57,11 +60,11 @@ fn run(db: &Path, requests: &Path) -> Result<(), Box<dyn std::error::Error>> {
         let [key, from, to, cents] = f.as_slice() else {
             return Err(format!("`{line}` is not `key from to cents`").into());
         };
-        let key = IdempotencyKey::new(*key)?;
+        let key = IdempotencyKey::new(CLIENT, *key)?;
         let transfer = Transfer::new(*from, *to, cents.parse()?)?;
         // The durable ledger times its keys on the wall clock itself; `now` is unused.
         let applied = ledger.transfer(Some(&key), &transfer, Duration::ZERO)?;
-        writeln!(out, "ack {key} {} {}", applied.receipt.tx_id, applied.replayed)?;
+        writeln!(out, "ack {} {} {}", key.as_str(), applied.receipt.tx_id, applied.replayed)?;
         out.flush()?;
     }
     Ok(())

@@ -187,7 +187,7 @@ pub(crate) fn apply(
 ///
 /// let accounts = [("alice", 500_000), ("bob", 300_000)];
 /// let t = Transfer::new("alice", "bob", 50_000).unwrap();
-/// let key = IdempotencyKey::new("transfer-1").unwrap();
+/// let key = IdempotencyKey::new("acct_alice", "transfer-1").unwrap();
 /// let now = Duration::ZERO;
 ///
 /// let mut with_key = MemoryLedger::new(&accounts, Policy::default()).unwrap();
@@ -308,7 +308,7 @@ mod tests {
     #[test]
     fn refused_transfers_change_nothing_and_are_not_stored() {
         let mut l = MemoryLedger::new(&[("a", 100), ("b", 0)], Policy::default()).unwrap();
-        let k = IdempotencyKey::new("k").unwrap();
+        let k = IdempotencyKey::new("acct", "k").unwrap();
         let t = Transfer::new("a", "b", 500).unwrap();
         let e = l.transfer(Some(&k), &t, Duration::ZERO).unwrap_err();
         assert!(matches!(e, LedgerError::InsufficientFunds { balance: 100, .. }));
@@ -366,7 +366,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, &amount)| {
                     let (from, to) = pairs[i % 3];
-                    (IdempotencyKey::new(format!("k{i}")).unwrap(), Transfer::new(from, to, amount).unwrap())
+                    (IdempotencyKey::new("acct", format!("k{i}")).unwrap(), Transfer::new(from, to, amount).unwrap())
                 })
                 .collect();
             let n = transfers.len();

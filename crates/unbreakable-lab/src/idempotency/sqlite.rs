@@ -218,7 +218,7 @@ mod tests {
     fn a_keyed_transfer_survives_reopening_and_is_replayed_not_reapplied() {
         let path = temp("reopen");
         let t = Transfer::new("alice", "bob", 50_000).unwrap();
-        let key = IdempotencyKey::new("transfer-1").unwrap();
+        let key = IdempotencyKey::new("acct_alice", "transfer-1").unwrap();
         let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
         let clock = |wall: &Arc<AtomicU64>| {
             let wall = Arc::clone(wall);
@@ -252,14 +252,14 @@ mod tests {
         ));
         assert!(matches!(
             l.transfer(
-                Some(&IdempotencyKey::new("k2").unwrap()),
+                Some(&IdempotencyKey::new("acct", "k2").unwrap()),
                 &Transfer::new("alice", "zed", 1).unwrap(),
                 Duration::ZERO
             ),
             Err(LedgerError::UnknownAccount(_))
         ));
         assert_eq!(
-            l.tx_for(&IdempotencyKey::new("k2").unwrap()).unwrap(),
+            l.tx_for(&IdempotencyKey::new("acct", "k2").unwrap()).unwrap(),
             None,
             "a refused transfer stores no key"
         );
@@ -281,7 +281,7 @@ mod tests {
     fn processes_with_different_clock_origins_do_not_expire_each_others_keys() {
         let path = temp("origins");
         let t = Transfer::new("alice", "bob", 100).unwrap();
-        let key = IdempotencyKey::new("transfer-1").unwrap();
+        let key = IdempotencyKey::new("acct_alice", "transfer-1").unwrap();
         let accounts = [("alice", 500_000), ("bob", 300_000)];
         let first = SqliteLedger::open(&path, &accounts, Policy::default())
             .unwrap()
@@ -309,7 +309,7 @@ mod tests {
                     std::thread::spawn(move || {
                         let mut l = SqliteLedger::open(&path, &[("alice", 0), ("bob", 0)], Policy::default())
                             .unwrap();
-                        let key = IdempotencyKey::new(format!("round-{round}")).unwrap();
+                        let key = IdempotencyKey::new("acct", format!("round-{round}")).unwrap();
                         let t = Transfer::new("alice", "bob", 100).unwrap();
                         barrier.wait();
                         l.transfer(Some(&key), &t, Duration::ZERO).unwrap()

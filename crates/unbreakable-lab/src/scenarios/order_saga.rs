@@ -200,7 +200,7 @@ impl World {
     /// Moves the price through the ledger, with a key when idempotent.
     fn pay(&mut self, what: &str, from: &str, to: &str, now: SimTime) -> bool {
         let Ok(t) = Transfer::new(from, to, self.price) else { return false };
-        let key = IdempotencyKey::new(format!("saga-1-{what}")).ok();
+        let key = IdempotencyKey::new("order-service", format!("saga-1-{what}")).ok();
         let key = if self.idempotent { key.as_ref() } else { None };
         match self.ledger.transfer(key, &t, now) {
             Ok(applied) => {

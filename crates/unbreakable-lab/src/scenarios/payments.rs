@@ -117,7 +117,8 @@ impl LossyPayments {
             money_conserved: false,
         };
         for i in 0..self.payments {
-            let key = IdempotencyKey::new(format!("payment-{i}"))?;
+            // Many clients, one payment each: each key in its client's scope.
+            let key = IdempotencyKey::new(format!("client-{i}"), format!("payment-{i}"))?;
             let before = ledger.applied().unwrap_or(0);
             let mut answered = false;
             for _attempt in 0..=self.max_retries {

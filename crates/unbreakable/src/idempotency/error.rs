@@ -45,6 +45,21 @@ pub enum KeyError {
         /// Its bound.
         capacity: usize,
     },
+    /// The caller's scope holds its quota of unexpired keys.
+    ///
+    /// ### Handling
+    /// The caller sends more keyed requests than the store keeps for one scope (HTTP 429):
+    /// it should slow down, or reuse its keys only for retries. Raise the quota if one
+    /// caller's legitimate traffic needs more.
+    #[error(
+        "scope {scope} holds its quota of {quota} keys that have not expired; slow this caller down or raise the scope quota"
+    )]
+    ScopeFull {
+        /// The caller's scope.
+        scope: String,
+        /// The quota.
+        quota: usize,
+    },
     /// The request's result could not be stored: it held the key past the lock timeout
     /// (or the retention) and lost it, so another request may have reclaimed the key and
     /// executed too.
@@ -66,7 +81,8 @@ pub enum KeyError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The rules refused the request (in progress, mismatch, full, lease lost).
+    /// The rules refused the request (in progress, mismatch, full, scope full, lease
+    /// lost).
     ///
     /// ### Handling
     /// See [`KeyError`].
@@ -150,12 +166,56 @@ pub enum RunError<E> {
     /// See [`StoreError`]; [`StoreError::is_transient`] tells whether to retry.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The handler failed; nothing was stored under the key, so a retry executes again.
+    /// The handler failed; nothing was stored under the key. Through the async edge the
+    /// key stays in flight until the lock timeout (the outcome is unknown), unless the
+    /// handler said [`Failed::NotStarted`]; through a durable store's one-transaction
+    /// `execute`, its writes were rolled back and a retry executes again.
     ///
     /// ### Handling
-    /// As for the handler's own error.
+    /// As for the handler's own error; retry with the same key.
     #[error("handler failed")]
     Handler(#[source] E),
+    /// The handler was still running at the policy's lock timeout, when another request
+    /// may take its key over, and was stopped there. Its outcome is unknown: the key stays
+    /// in flight until then, and a retry after it executes again.
+    ///
+    /// ### Handling
+    /// Raise the lock timeout above the handler's longest run, or bound the handler's own
+    /// calls (a deadline) well inside it.
+    #[error(
+        "the handler for key {key} was still running at the lock timeout ({lock_timeout:?}) and was stopped; raise the lock timeout above the handler's longest run"
+    )]
+    LockTimeout {
+        /// The key.
+        key: IdempotencyKey,
+        /// The policy's lock timeout.
+        lock_timeout: Duration,
+    },
+}
+
+/// How a handler run through
+/// [`edge::Idempotent::run_or_release`](super::edge::Idempotent::run_or_release) failed:
+/// whether its effect may have happened.
+///
+/// `?` converts any error `E` into [`Failed::Unknown`]: only a handler that says so
+/// explicitly frees its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failed<E> {
+    /// Nothing happened (the request failed validation, the provider refused it before
+    /// doing anything): the key is released, and a retry runs the handler again at once.
+    #[error("the handler failed before doing anything")]
+    NotStarted(#[source] E),
+    /// The effect may or may not have happened (a timeout, a lost reply, a crash
+    /// half-way): the key stays in flight until the policy's lock timeout, and a repeat
+    /// before then is told "in progress".
+    #[error("the handler failed, and may have had its effect")]
+    Unknown(#[source] E),
+}
+
+impl<E> From<E> for Failed<E> {
+    fn from(e: E) -> Self {
+        Failed::Unknown(e)
+    }
 }
 
 impl<E> From<KeyError> for RunError<E> {
@@ -178,7 +238,7 @@ mod tests {
         let run: RunError<std::io::Error> = RunError::Handler(std::io::Error::other("boom"));
         assert_eq!(run.source().map(|s| s.to_string()).as_deref(), Some("boom"));
         let refused: RunError<std::io::Error> =
-            KeyError::Mismatch { key: IdempotencyKey::new("k").unwrap() }.into();
+            KeyError::Mismatch { key: IdempotencyKey::new("acct", "k").unwrap() }.into();
         assert!(matches!(refused, RunError::Store(StoreError::Key(KeyError::Mismatch { .. }))));
         assert!(refused.to_string().contains("different request"));
     }

@@ -13,11 +13,16 @@ use crate::time::Clock;
 /// The default bound of a [`MemoryStore`]: one million unexpired keys.
 pub const DEFAULT_CAPACITY: usize = 1_000_000;
 
-/// How many stale items the expiry queue may hold beyond one per key before it is
+/// The default quota of one scope (one caller) in a [`MemoryStore`]: 10,000 unexpired
+/// keys, about one request every 9 s for the default 24-hour retention.
+pub const DEFAULT_SCOPE_QUOTA: usize = 10_000;
+
+/// How many stale items an expiry queue may hold beyond one per key before it is
 /// rebuilt.
 const QUEUE_SLACK: usize = 64;
 
-/// An in-memory idempotency-key store with a bound on unexpired keys.
+/// An in-memory idempotency-key store with a bound on unexpired keys, in all and per
+/// scope.
 ///
 /// Not durable: a restart forgets every key, so a retry after a crash executes again.
 /// For money, use a durable store that commits the key with the effect (the `sqlite`
@@ -28,8 +33,18 @@ const QUEUE_SLACK: usize = 64;
 ///   time `now` from the caller (simulations on a virtual clock);
 /// * the [`KeyStore`] methods read the store's own [`Clock`] (the async edge).
 ///
-/// Memory is bounded: at most `capacity` keys, and an expiry queue of at most
-/// `2 × keys + 64` items, however often keys are begun and released.
+/// # Bounds
+/// | bound | default | when reached |
+/// |---|---|---|
+/// | keys in all | [`DEFAULT_CAPACITY`] (1,000,000) | [`KeyError::Full`] for every new key |
+/// | keys of one scope | [`DEFAULT_SCOPE_QUOTA`] (10,000) | [`KeyError::ScopeFull`] for that scope's new keys only |
+///
+/// Keys are client-chosen, so a client can send as many as it likes: the scope quota
+/// keeps one caller from filling the store for everyone. A finished key is kept for the
+/// policy's retention; a key never completed (its owner crashed, or its outcome is
+/// unknown) only until the lock timeout, when a repeat could take it over anyway. The
+/// expiry queues hold at most `4 × keys + 128` items, however often keys are begun and
+/// released.
 ///
 /// # Examples
 /// ```
@@ -37,7 +52,7 @@ const QUEUE_SLACK: usize = 64;
 /// use unbreakable::idempotency::{Begun, IdempotencyKey, MemoryStore, Policy};
 ///
 /// let mut store = MemoryStore::new(Policy::default());
-/// let key = IdempotencyKey::new("order-17").unwrap();
+/// let key = IdempotencyKey::new("acct_alice", "order-17").unwrap();
 /// let now = Duration::ZERO;
 /// let Ok(Begun::Execute(lease)) = store.begin_at(&key, b"pay 500", now) else { panic!() }; // execute it
 /// assert!(store.begin_at(&key, b"pay 500", now).is_err());                                // in progress
@@ -48,11 +63,17 @@ const QUEUE_SLACK: usize = 64;
 pub struct MemoryStore<R> {
     policy: Policy,
     capacity: usize,
+    scope_quota: usize,
     clock: Clock,
     entries: HashMap<IdempotencyKey, Slot<R>>,
-    /// Keys by the time they were taken, for expiry. A key taken again is queued again;
-    /// stale items are skipped, and the queue is rebuilt when they pile up.
+    /// Keys held, per scope.
+    scopes: HashMap<String, usize>,
+    /// Keys by the time they were taken, for expiry at the retention. A key taken again
+    /// is queued again; stale items are skipped, and the queue is rebuilt when they pile
+    /// up.
     order: VecDeque<(Duration, IdempotencyKey)>,
+    /// The same, for expiry of never-completed keys at the lock timeout.
+    in_flight: VecDeque<(Duration, IdempotencyKey)>,
     next_lease: u64,
 }
 
@@ -63,20 +84,25 @@ struct Slot<R> {
 }
 
 impl<R: Clone> MemoryStore<R> {
-    /// An empty store holding up to [`DEFAULT_CAPACITY`] unexpired keys, whose
-    /// [`KeyStore`] methods read a [`Clock`] started now.
+    /// An empty store holding up to [`DEFAULT_CAPACITY`] unexpired keys, and up to
+    /// [`DEFAULT_SCOPE_QUOTA`] per scope, whose [`KeyStore`] methods read a [`Clock`]
+    /// started now.
     pub fn new(policy: Policy) -> Self {
         Self {
             policy,
             capacity: DEFAULT_CAPACITY,
+            scope_quota: DEFAULT_SCOPE_QUOTA,
             clock: Clock::start(),
             entries: HashMap::new(),
+            scopes: HashMap::new(),
             order: VecDeque::new(),
+            in_flight: VecDeque::new(),
             next_lease: 0,
         }
     }
 
-    /// An empty store holding up to `capacity` unexpired keys.
+    /// An empty store holding up to `capacity` unexpired keys (and up to
+    /// [`DEFAULT_SCOPE_QUOTA`] per scope).
     ///
     /// # Errors
     /// A capacity of zero.
@@ -90,6 +116,20 @@ impl<R: Clone> MemoryStore<R> {
         Ok(Self { capacity, ..Self::new(policy) })
     }
 
+    /// The same store, holding up to `quota` unexpired keys per scope.
+    ///
+    /// # Errors
+    /// A quota of zero.
+    pub fn with_scope_quota(self, quota: usize) -> Result<Self, ConfigError> {
+        if quota == 0 {
+            return Err(ConfigError::new(
+                "scope_quota",
+                "a zero quota refuses every key; allow each caller at least the keys it sends in one retention period",
+            ));
+        }
+        Ok(Self { scope_quota: quota, ..self })
+    }
+
     /// The same store, its [`KeyStore`] methods reading `clock`.
     pub fn with_clock(self, clock: Clock) -> Self {
         Self { clock, ..self }
@@ -98,12 +138,13 @@ impl<R: Clone> MemoryStore<R> {
     /// Starts `request` under `key` at `now` (the pure form of [`KeyStore::begin`]).
     ///
     /// * `Ok(Begun::Execute(lease))`: execute it, then call [`complete`](Self::complete)
-    ///   with the result (or [`release`](Self::release) if it failed in a way a retry may
-    ///   redo);
+    ///   with the result (or [`release`](Self::release) if it failed before doing
+    ///   anything);
     /// * `Ok(Begun::Replay(response))`: it ran before; answer `response` without executing.
     ///
     /// # Errors
-    /// [`KeyError::InProgress`], [`KeyError::Mismatch`] or [`KeyError::Full`].
+    /// [`KeyError::InProgress`], [`KeyError::Mismatch`], [`KeyError::ScopeFull`] or
+    /// [`KeyError::Full`].
     pub fn begin_at(
         &mut self,
         key: &IdempotencyKey,
@@ -118,16 +159,27 @@ impl<R: Clone> MemoryStore<R> {
             Decision::InProgress { since } => Err(KeyError::InProgress { key: key.clone(), since }),
             Decision::Mismatch => Err(KeyError::Mismatch { key: key.clone() }),
             Decision::Execute | Decision::Reclaim { .. } => {
-                if !self.entries.contains_key(key) && self.entries.len() >= self.capacity {
-                    return Err(KeyError::Full { capacity: self.capacity });
+                if !self.entries.contains_key(key) {
+                    if self.scope_len(key.scope()) >= self.scope_quota {
+                        return Err(KeyError::ScopeFull {
+                            scope: key.scope().to_string(),
+                            quota: self.scope_quota,
+                        });
+                    }
+                    if self.entries.len() >= self.capacity {
+                        return Err(KeyError::Full { capacity: self.capacity });
+                    }
+                    *self.scopes.entry(key.scope().to_string()).or_default() += 1;
                 }
                 let lease = Lease::new(self.next_lease);
                 self.next_lease = self.next_lease.wrapping_add(1);
                 self.entries
                     .insert(key.clone(), Slot { entry: Entry::InFlight { request, created: now }, lease });
                 self.order.push_back((now, key.clone()));
-                if self.order.len() > 2 * self.entries.len() + QUEUE_SLACK {
-                    self.rebuild_queue();
+                self.in_flight.push_back((now, key.clone()));
+                let bound = 2 * self.entries.len() + QUEUE_SLACK;
+                if self.order.len() > bound || self.in_flight.len() > bound {
+                    self.rebuild_queues();
                 }
                 Ok(Begun::Execute(lease))
             }
@@ -137,8 +189,8 @@ impl<R: Clone> MemoryStore<R> {
     /// Stores `response` as the result of the request holding `key` with `lease`.
     ///
     /// # Errors
-    /// [`KeyError::LeaseLost`] if `lease` no longer holds the key (it was reclaimed after
-    /// the lock timeout, released, or forgotten).
+    /// [`KeyError::LeaseLost`] if `lease` no longer holds the key (it was reclaimed or
+    /// forgotten after the lock timeout, or released).
     pub fn complete(&mut self, key: &IdempotencyKey, lease: Lease, response: &R) -> Result<(), KeyError> {
         match self.entries.get_mut(key) {
             Some(Slot { entry: entry @ Entry::InFlight { .. }, lease: held }) if *held == lease => {
@@ -150,37 +202,71 @@ impl<R: Clone> MemoryStore<R> {
         }
     }
 
-    /// Forgets the request holding `key` with `lease` (it failed before doing anything, or
-    /// was cancelled), so that a retry executes. Does nothing to a finished one, or if
-    /// the lease no longer holds the key.
+    /// Forgets the request holding `key` with `lease` because it failed *before doing
+    /// anything*, so that a retry executes. Does nothing to a finished one, or if the
+    /// lease no longer holds the key. (A request whose outcome is unknown must not be
+    /// released: its key stays until the lock timeout.)
     pub fn release(&mut self, key: &IdempotencyKey, lease: Lease) {
         if matches!(self.entries.get(key), Some(Slot { entry: Entry::InFlight { .. }, lease: held }) if *held == lease)
         {
-            self.entries.remove(key);
+            self.forget(key);
         }
     }
 
-    /// Forgets keys past their retention at `now`: finished ones, and running ones (past
-    /// the retention they are past the lock timeout too, so their owners are presumed
-    /// dead).
+    /// Forgets `key`, and counts it out of its scope.
+    fn forget(&mut self, key: &IdempotencyKey) {
+        if self.entries.remove(key).is_some()
+            && let Some(n) = self.scopes.get_mut(key.scope())
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.scopes.remove(key.scope());
+            }
+        }
+    }
+
+    /// Forgets, at `now`, keys past their retention (finished or not) and never-completed
+    /// keys past the lock timeout (their owners are presumed dead, and a repeat would take
+    /// them over anyway).
     pub fn purge(&mut self, now: Duration) {
+        while let Some((created, key)) = self.in_flight.front() {
+            if !self.policy.lock_expired(*created, now) {
+                break;
+            }
+            // The queue may hold an older use of a key that has since been taken again.
+            if self
+                .entries
+                .get(key)
+                .is_some_and(|s| matches!(s.entry, Entry::InFlight { created: c, .. } if c == *created))
+            {
+                let key = key.clone();
+                self.forget(&key);
+            }
+            self.in_flight.pop_front();
+        }
         while let Some((created, key)) = self.order.front() {
             if !self.policy.expired(*created, now) {
                 break;
             }
-            // The queue may hold an older use of a key that has since been taken again.
             if self.entries.get(key).is_some_and(|s| s.entry.created() == *created) {
-                self.entries.remove(key);
+                let key = key.clone();
+                self.forget(&key);
             }
             self.order.pop_front();
         }
     }
 
-    /// Drops stale queue items: one item per held key, oldest first.
-    fn rebuild_queue(&mut self) {
+    /// Drops stale queue items: one item per held key (per in-flight key in the second
+    /// queue), oldest first.
+    fn rebuild_queues(&mut self) {
         let mut live: Vec<(Duration, IdempotencyKey)> =
             self.entries.iter().map(|(k, s)| (s.entry.created(), k.clone())).collect();
         live.sort();
+        self.in_flight = live
+            .iter()
+            .filter(|(_, k)| matches!(self.entries.get(k), Some(Slot { entry: Entry::InFlight { .. }, .. })))
+            .cloned()
+            .collect();
         self.order = live.into();
     }
 
@@ -194,14 +280,19 @@ impl<R: Clone> MemoryStore<R> {
         self.entries.len()
     }
 
+    /// Keys held in `scope`.
+    pub fn scope_len(&self, scope: &str) -> usize {
+        self.scopes.get(scope).copied().unwrap_or(0)
+    }
+
     /// Whether it holds no keys.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
-    /// Items in the expiry queue: at most `2 × len() + 64`.
+    /// Items in the expiry queues: at most `4 × len() + 128`.
     pub fn queue_len(&self) -> usize {
-        self.order.len()
+        self.order.len() + self.in_flight.len()
     }
 
     /// Its policy.
@@ -211,6 +302,10 @@ impl<R: Clone> MemoryStore<R> {
 }
 
 impl<R: Clone> KeyStore<R> for MemoryStore<R> {
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     fn begin(&mut self, key: &IdempotencyKey, request: &Fingerprint) -> Result<Begun<R>, StoreError> {
         let now = self.clock.now();
         Ok(self.begin_at(key, request, now)?)
@@ -231,7 +326,7 @@ mod tests {
     use super::*;
 
     fn key(s: &str) -> IdempotencyKey {
-        IdempotencyKey::new(s).unwrap()
+        IdempotencyKey::new("acct", s).unwrap()
     }
 
     fn lease<R: std::fmt::Debug>(b: Result<Begun<R>, KeyError>) -> Lease {
@@ -278,7 +373,7 @@ mod tests {
             s.release(&k, l);
             longest = longest.max(s.queue_len());
         }
-        assert!(longest <= 2 + QUEUE_SLACK, "the queue reached {longest} items for one key");
+        assert!(longest <= 4 + 2 * QUEUE_SLACK, "the queue reached {longest} items for one key");
         assert!(s.is_empty());
     }
 
@@ -299,14 +394,60 @@ mod tests {
         assert_eq!(s.begin_at(&k, b"x", s_(61)), Ok(Begun::Replay(2)));
     }
 
-    /// A running request whose owner died is forgotten at the retention like a finished
-    /// one, so it cannot hold a slot of the bounded store forever.
+    /// Pins the unbounded never-completed key: a running request whose owner died held
+    /// its slot of the bounded store for the whole retention (24 h by default). It is now
+    /// forgotten at the lock timeout, when a repeat could take it over anyway.
     #[test]
-    fn an_abandoned_in_flight_key_is_purged_at_the_retention() {
-        let h = |x: u64| Duration::from_secs(x * 3600);
-        let mut s: MemoryStore<u8> = MemoryStore::with_capacity(Policy::new(h(1)).unwrap(), 1).unwrap();
-        lease(s.begin_at(&key("dead"), b"x", h(0)));
-        assert!(matches!(s.begin_at(&key("b"), b"x", h(0)), Err(KeyError::Full { .. })));
-        assert!(matches!(s.begin_at(&key("b"), b"x", h(1)), Ok(Begun::Execute(_))));
+    fn an_abandoned_in_flight_key_is_forgotten_at_the_lock_timeout() {
+        let s_ = Duration::from_secs;
+        let mut s: MemoryStore<u8> = MemoryStore::with_capacity(Policy::default(), 1).unwrap();
+        lease(s.begin_at(&key("dead"), b"x", s_(0)));
+        assert!(matches!(s.begin_at(&key("b"), b"x", s_(59)), Err(KeyError::Full { .. })));
+        assert!(matches!(s.begin_at(&key("b"), b"x", s_(60)), Ok(Begun::Execute(_))));
+        assert!(s.get(&key("dead")).is_none());
+    }
+
+    /// Pins the shared key space: two callers who both sent `order-17` got each other's
+    /// stored response. Keys are held by (scope, key).
+    #[test]
+    fn the_same_key_in_two_scopes_is_two_keys() {
+        let t = Duration::ZERO;
+        let mut s: MemoryStore<&str> = MemoryStore::new(Policy::default());
+        let alice = IdempotencyKey::new("acct_alice", "order-17").unwrap();
+        let bob = IdempotencyKey::new("acct_bob", "order-17").unwrap();
+        let l = lease(s.begin_at(&alice, b"pay 500", t));
+        s.complete(&alice, l, &"alice's receipt").unwrap();
+        let l = lease(s.begin_at(&bob, b"pay 500", t));
+        s.complete(&bob, l, &"bob's receipt").unwrap();
+        assert_eq!(s.begin_at(&bob, b"pay 500", t), Ok(Begun::Replay("bob's receipt")));
+        assert_eq!(s.begin_at(&alice, b"pay 500", t), Ok(Begun::Replay("alice's receipt")));
+    }
+
+    /// Pins the store filled by one client: client-chosen keys filled the whole store
+    /// (1,000,000 keys), then every caller was refused for 24 h. Each scope has a quota; a
+    /// scope at its quota is refused, and other scopes are not.
+    #[test]
+    fn a_scope_at_its_quota_is_refused_and_other_scopes_are_not() {
+        let t = Duration::ZERO;
+        let mut s: MemoryStore<u8> = MemoryStore::new(Policy::default()).with_scope_quota(2).unwrap();
+        let k = |scope: &str, k: &str| IdempotencyKey::new(scope, k).unwrap();
+        for i in 0..2 {
+            lease(s.begin_at(&k("greedy", &format!("k{i}")), b"x", t));
+        }
+        assert_eq!(
+            s.begin_at(&k("greedy", "k2"), b"x", t),
+            Err(KeyError::ScopeFull { scope: "greedy".into(), quota: 2 })
+        );
+        // A repeat of a key it holds is still answered.
+        assert!(matches!(s.begin_at(&k("greedy", "k0"), b"x", t), Err(KeyError::InProgress { .. })));
+        assert!(matches!(s.begin_at(&k("other", "k0"), b"x", t), Ok(Begun::Execute(_))));
+        // A released key gives its slot back.
+        let l = lease(s.begin_at(&k("other", "k1"), b"x", t));
+        s.release(&k("other", "k1"), l);
+        assert_eq!(s.scope_len("other"), 1);
+        assert_eq!(
+            MemoryStore::<u8>::new(Policy::default()).with_scope_quota(0).unwrap_err().field,
+            "scope_quota"
+        );
     }
 }

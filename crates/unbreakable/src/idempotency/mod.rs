@@ -1,16 +1,21 @@
-//! Idempotency keys: a request that may arrive twice is applied once (chapter 06).
+//! Idempotency keys: a request that may arrive twice is applied once.
 //!
 //! The client sends a unique key with each logical request and the *same* key with every
-//! retry of it. The server remembers, per key, a [`Fingerprint`] of the request and its
-//! result:
+//! retry of it. The server scopes the key to the authenticated caller (two callers' keys
+//! never meet: see [`IdempotencyKey`]) and remembers, per (scope, key), a
+//! [`Fingerprint`] of the request and its result:
 //!
 //! * the first request with a key executes, and its result is stored with the key;
 //! * a repeat with the same request gets the stored result, without executing again;
 //! * a repeat that arrives while the first is still running gets
-//!   [`KeyError::InProgress`] (HTTP 409 in payment APIs): try again shortly; if the first
-//!   one's process died, the key is reclaimed after the [`Policy`]'s lock timeout;
+//!   [`KeyError::InProgress`] (HTTP 409, as in the IETF `Idempotency-Key` header draft):
+//!   try again shortly;
+//! * a request that failed or was cancelled has an *unknown outcome* (the card may have
+//!   been charged): its key stays in flight until the [`Policy`]'s lock timeout, after
+//!   which a repeat takes it over and executes again; only a handler that says it did
+//!   nothing ([`Failed::NotStarted`]) frees its key at once;
 //! * the same key with a *different* request is a client bug and gets
-//!   [`KeyError::Mismatch`];
+//!   [`KeyError::Mismatch`] (HTTP 422);
 //! * keys are forgotten after a retention period (24 hours by default, as Stripe does).
 //!
 //! | item | what it is |
@@ -19,7 +24,7 @@
 //! | [`KeyStore`] | what any store offers: `begin`, `complete`, `release` |
 //! | [`MemoryStore`] | a bounded in-memory store, for simulations and single-process services |
 //! | `sqlite::SqliteStore` | (feature `sqlite`) a durable store in SQLite, with one-transaction `execute`: the key and the handler's own writes commit together |
-//! | [`edge::Idempotent`] | the async edge: run any handler at most once per key, over any store |
+//! | [`edge::Idempotent`] | the async edge: run any handler at most once per key, over any store, bounded by the lock timeout |
 
 pub mod decide;
 pub mod edge;
@@ -33,9 +38,9 @@ pub mod sqlite;
 pub mod store;
 
 pub use decide::{Decision, Entry, decide};
-pub use error::{BoxError, KeyError, RunError, StoreError};
+pub use error::{BoxError, Failed, KeyError, RunError, StoreError};
 pub use fingerprint::Fingerprint;
 pub use key::{IdempotencyKey, MAX_KEY_LEN};
-pub use memory::MemoryStore;
+pub use memory::{DEFAULT_CAPACITY, DEFAULT_SCOPE_QUOTA, MemoryStore};
 pub use policy::{DEFAULT_LOCK_TIMEOUT, DEFAULT_RETENTION, Policy};
 pub use store::{Begun, KeyStore, Lease, Served};

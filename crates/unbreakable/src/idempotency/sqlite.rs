@@ -1,7 +1,7 @@
 //! A durable idempotency-key store in SQLite (feature `sqlite`).
 //!
-//! Keys live in one table, `idempotency_keys`, next to the service's own tables if it
-//! wants: [`SqliteStore::execute`] runs a handler inside the `BEGIN IMMEDIATE`
+//! Keys live in one table, `idempotency_keys`, keyed by (scope, key), next to the
+//! service's own tables if it wants: [`SqliteStore::execute`] runs a handler inside the `BEGIN IMMEDIATE`
 //! transaction that looks the key up and stores its response, so the handler's own writes
 //! and the key commit together. Either all of it is on disk or none of it is: a process
 //! killed at any instant (even with SIGKILL) loses no acknowledged request and, after a
@@ -19,6 +19,11 @@
 //! timeout) is replaced, inside the transaction that read it.
 //!
 //! Responses are stored as JSON (`serde_json`): any `R: Serialize + DeserializeOwned`.
+//!
+//! Every call blocks its thread on the file (and up to [`BUSY_TIMEOUT`] on another
+//! connection's lock). The async edge ([`Idempotent`](super::edge::Idempotent)) calls the
+//! store on tokio's blocking pool; from async code, call [`SqliteStore::execute`] inside
+//! `tokio::task::spawn_blocking` too, never on a runtime worker.
 
 use std::marker::PhantomData;
 use std::path::Path;
@@ -45,12 +50,14 @@ const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = FULL;
     CREATE TABLE IF NOT EXISTS idempotency_keys (
-        key         TEXT PRIMARY KEY NOT NULL,
+        scope       TEXT NOT NULL,
+        key         TEXT NOT NULL,
         fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),
         response    TEXT,
         lease       INTEGER,
         created_ms  INTEGER NOT NULL,
-        CHECK ((response IS NULL) <> (lease IS NULL))
+        CHECK ((response IS NULL) <> (lease IS NULL)),
+        PRIMARY KEY (scope, key)
     );
     CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_ms);
 ";
@@ -113,8 +120,8 @@ impl Row {
 fn load(conn: &Connection, key: &IdempotencyKey) -> Result<Option<Row>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT fingerprint, response, created_ms FROM idempotency_keys WHERE key = ?1",
-            params![key.as_str()],
+            "SELECT fingerprint, response, created_ms FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
+            params![key.scope(), key.as_str()],
             |r| Ok(Row { fingerprint: r.get(0)?, response: r.get(1)?, created_ms: r.get(2)? }),
         )
         .optional()?)
@@ -137,7 +144,7 @@ fn lease_sql(lease: Lease) -> i64 {
 /// let mut store: SqliteStore<i64> = SqliteStore::open(&dir.join("keys.db"), Policy::default()).unwrap();
 /// store.connection().execute_batch("CREATE TABLE IF NOT EXISTS payments (id INTEGER PRIMARY KEY, cents INTEGER)").unwrap();
 ///
-/// let key = IdempotencyKey::new("pay-1").unwrap();
+/// let key = IdempotencyKey::new("acct_alice", "pay-1").unwrap();
 /// let pay = |tx: &rusqlite::Transaction| -> Result<i64, rusqlite::Error> {
 ///     tx.execute("INSERT INTO payments (cents) VALUES (500)", [])?;
 ///     Ok(tx.last_insert_rowid())
@@ -185,6 +192,16 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
     pub fn from_connection(conn: Connection, policy: Policy) -> Result<Self, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch(SCHEMA)?;
+        let scoped: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('idempotency_keys') WHERE name = 'scope'",
+            [],
+            |r| r.get(0),
+        )?;
+        if scoped == 0 {
+            return Err(StoreError::Constraint {
+                source: "the table idempotency_keys has no scope column (it was made before keys were scoped to a caller): drop it once its keys have expired, or copy its rows into the new schema with a scope".into(),
+            });
+        }
         let leases =
             ChaCha12Rng::try_from_os_rng().map_err(|e| StoreError::Storage { source: Box::new(e) })?;
         Ok(Self { conn, policy, clock: Box::new(system_clock), leases, response: PhantomData })
@@ -213,7 +230,7 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
 
     /// The time since the UNIX epoch, in whole milliseconds (as stored).
     fn now(&self) -> Result<Duration, StoreError> {
-        Ok(duration(millis((self.clock)()?)))
+        now(&self.clock)
     }
 
     /// Runs `handler` for `request` under `key` in ONE transaction with the key: the
@@ -240,10 +257,11 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
         F: FnOnce(&Transaction<'_>) -> Result<R, E>,
     {
         let request = request.into();
-        let now = self.now()?;
-        let policy = self.policy;
+        let (policy, clock) = (self.policy, &self.clock);
         let tx =
             self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+        // With the write lock held (see `begin`).
+        let now = now(clock)?;
         let row = load(&tx, key)?;
         if let Some(replayed) = judge::<R>(row.as_ref(), key, &request, now, &policy)? {
             return Ok(Served { response: replayed, replayed: true });
@@ -270,15 +288,26 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
         }))
     }
 
-    /// Forgets keys past their retention now (finished ones, and running ones, whose
-    /// owners are presumed dead); returns how many.
+    /// Forgets, now, keys past their retention, and never-completed keys past the lock
+    /// timeout (their owners are presumed dead, and a repeat would take them over
+    /// anyway); returns how many.
     ///
     /// # Errors
     /// A storage error.
     pub fn purge(&mut self) -> Result<usize, StoreError> {
-        let cutoff = millis(self.now()?.saturating_sub(self.policy.retention()));
-        Ok(self.conn.execute("DELETE FROM idempotency_keys WHERE created_ms <= ?1", params![cutoff])?)
+        let now = self.now()?;
+        let forgotten = millis(now.saturating_sub(self.policy.retention()));
+        let abandoned = millis(now.saturating_sub(self.policy.lock_timeout()));
+        Ok(self.conn.execute(
+            "DELETE FROM idempotency_keys WHERE created_ms <= ?1 OR (response IS NULL AND created_ms <= ?2)",
+            params![forgotten, abandoned],
+        )?)
     }
+}
+
+/// The time since the UNIX epoch on `clock`, in whole milliseconds (as stored).
+fn now(clock: &WallClock) -> Result<Duration, StoreError> {
+    Ok(duration(millis(clock()?)))
 }
 
 fn decode<R: DeserializeOwned>(key: &IdempotencyKey, json: &str) -> Result<R, StoreError> {
@@ -316,24 +345,33 @@ fn store_row(
     let fp = request.as_bytes().as_slice();
     if existed {
         tx.execute(
-            "UPDATE idempotency_keys SET fingerprint = ?2, response = ?3, lease = ?4, created_ms = ?5 WHERE key = ?1",
-            params![key.as_str(), fp, response, lease, millis(now)],
+            "UPDATE idempotency_keys SET fingerprint = ?3, response = ?4, lease = ?5, created_ms = ?6 WHERE scope = ?1 AND key = ?2",
+            params![key.scope(), key.as_str(), fp, response, lease, millis(now)],
         )?;
     } else {
         tx.execute(
-            "INSERT INTO idempotency_keys (key, fingerprint, response, lease, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![key.as_str(), fp, response, lease, millis(now)],
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, response, lease, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![key.scope(), key.as_str(), fp, response, lease, millis(now)],
         )?;
     }
     Ok(())
 }
 
 impl<R: Serialize + DeserializeOwned> KeyStore<R> for SqliteStore<R> {
+    const BLOCKING: bool = true;
+
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     fn begin(&mut self, key: &IdempotencyKey, request: &Fingerprint) -> Result<Begun<R>, StoreError> {
-        let now = self.now()?;
         let lease = Lease::new(self.leases.next_u64());
-        let policy = self.policy;
+        let (policy, clock) = (self.policy, &self.clock);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Read with the write lock held, not before waiting for it: a time read before
+        // the wait would judge expiry early and stamp the key with a lock that runs out
+        // sooner than the policy says.
+        let now = now(clock)?;
         let row = load(&tx, key)?;
         if let Some(replayed) = judge::<R>(row.as_ref(), key, request, now, &policy)? {
             return Ok(Begun::Replay(replayed));
@@ -347,8 +385,8 @@ impl<R: Serialize + DeserializeOwned> KeyStore<R> for SqliteStore<R> {
         let json = serde_json::to_string(response)
             .map_err(|e| StoreError::Codec { key: key.clone(), source: Box::new(e) })?;
         let changed = self.conn.execute(
-            "UPDATE idempotency_keys SET response = ?3, lease = NULL WHERE key = ?1 AND lease = ?2",
-            params![key.as_str(), lease_sql(lease), json],
+            "UPDATE idempotency_keys SET response = ?4, lease = NULL WHERE scope = ?1 AND key = ?2 AND lease = ?3",
+            params![key.scope(), key.as_str(), lease_sql(lease), json],
         )?;
         if changed == 0 {
             return Err(KeyError::LeaseLost { key: key.clone() }.into());
@@ -358,8 +396,8 @@ impl<R: Serialize + DeserializeOwned> KeyStore<R> for SqliteStore<R> {
 
     fn release(&mut self, key: &IdempotencyKey, lease: Lease) -> Result<(), StoreError> {
         self.conn.execute(
-            "DELETE FROM idempotency_keys WHERE key = ?1 AND lease = ?2",
-            params![key.as_str(), lease_sql(lease)],
+            "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2 AND lease = ?3",
+            params![key.scope(), key.as_str(), lease_sql(lease)],
         )?;
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The key-store trait: what the async edge needs from any store.
 
-use super::{Fingerprint, IdempotencyKey, StoreError};
+use super::{Fingerprint, IdempotencyKey, Policy, StoreError};
 
 /// Proof that a request holds its key: given by [`KeyStore::begin`], handed back to
 /// [`complete`](KeyStore::complete) or [`release`](KeyStore::release).
@@ -50,9 +50,11 @@ pub struct Served<R> {
 ///
 /// The protocol for one request: [`begin`](Self::begin); if told to execute, run the
 /// handler, then [`complete`](Self::complete) with its response (or
-/// [`release`](Self::release) if it failed without side effects, so a retry runs again).
-/// A request that does neither (its process died) keeps its key until the policy's lock
-/// timeout, after which a new request reclaims it.
+/// [`release`](Self::release) if it failed *before doing anything*, so a retry runs
+/// again). A request that does neither (its process died, its outcome is unknown) keeps
+/// its key until the policy's lock timeout, after which a new request reclaims it.
+///
+/// Stores hold keys by (scope, key) ([`IdempotencyKey::scope`]).
 ///
 /// # Examples
 /// ```
@@ -69,11 +71,19 @@ pub struct Served<R> {
 ///     }
 /// }
 /// let mut store = MemoryStore::new(Policy::default());
-/// let key = IdempotencyKey::new("k1").unwrap();
+/// let key = IdempotencyKey::new("acct_alice", "k1").unwrap();
 /// assert_eq!(charge(&mut store, &key).unwrap(), "ch_1");
 /// assert_eq!(charge(&mut store, &key).unwrap(), "ch_1"); // replayed
 /// ```
 pub trait KeyStore<R> {
+    /// Whether its calls block the thread on I/O (a database file, a network round trip).
+    /// The async edge then calls it on tokio's blocking pool (with the `sqlite` feature,
+    /// which brings tokio's runtime in; without it, in place). `false` by default.
+    const BLOCKING: bool = false;
+
+    /// Its policy: the edge stops a handler at its lock timeout.
+    fn policy(&self) -> &Policy;
+
     /// Starts `request` under `key`, at the store's clock.
     ///
     /// # Errors

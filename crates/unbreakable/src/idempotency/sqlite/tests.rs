@@ -24,7 +24,7 @@ fn clock(ms: &Arc<AtomicU64>) -> impl Fn() -> Result<Duration, SystemTimeError> 
 }
 
 fn key(s: &str) -> IdempotencyKey {
-    IdempotencyKey::new(s).unwrap()
+    IdempotencyKey::new("acct", s).unwrap()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,7 +140,7 @@ fn a_dead_processes_key_is_reclaimed_after_the_lock_timeout() {
     cleanup(&path);
 }
 
-/// The store behind the async edge, and a release after a failed handler.
+/// The store behind the async edge, and a release after a handler that did nothing.
 #[test]
 fn the_edge_runs_over_the_sqlite_store() {
     let path = temp("edge");
@@ -148,7 +148,11 @@ fn the_edge_runs_over_the_sqlite_store() {
     let edge = crate::idempotency::edge::Idempotent::new(store);
     let k = key("k");
     let (failed, first, again) = crate::time::run_paused(async {
-        let failed = edge.run(&k, b"x", || async { Err::<Charge, _>("declined") }).await;
+        let failed = edge
+            .run_or_release(&k, b"x", || async {
+                Err::<Charge, _>(crate::idempotency::Failed::NotStarted("declined"))
+            })
+            .await;
         let first =
             edge.run(&k, b"x", || async { Ok::<_, String>(Charge { id: "a".into(), cents: 1 }) }).await;
         let again =
@@ -214,6 +218,123 @@ fn purge_forgets_keys_past_the_retention() {
     wall.fetch_add(24 * HOUR, Ordering::SeqCst);
     assert_eq!(s.purge().unwrap(), 1);
     assert!(s.get(&key("a")).unwrap().is_none());
+    drop(s);
+    cleanup(&path);
+}
+
+/// Pins the stalled runtime: the edge called the SQLite store on the tokio worker, so
+/// while another connection held the write lock, `BEGIN IMMEDIATE` waited in SQLite's
+/// busy handler (up to 5 s) with the worker thread blocked, and no other task ran. On a
+/// current-thread runtime, a counter task now keeps ticking while the store call waits.
+#[test]
+fn a_locked_database_does_not_stall_the_runtime() {
+    let path = temp("stall");
+    let store: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap();
+    let edge = crate::idempotency::edge::Idempotent::new(store);
+    let holder = Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let served = rt.block_on(async {
+        let ticks = Arc::new(AtomicU64::new(0));
+        let counter = tokio::spawn({
+            let ticks = Arc::clone(&ticks);
+            async move {
+                loop {
+                    ticks.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        let call = tokio::spawn({
+            let edge = edge.clone();
+            async move { edge.run(&key("k"), b"x", || async { Ok::<_, String>(1) }).await }
+        });
+        while ticks.load(Ordering::SeqCst) < 1_000 {
+            assert!(!call.is_finished(), "the store call finished while the database was locked");
+            tokio::task::yield_now().await;
+        }
+        holder.execute_batch("ROLLBACK").unwrap();
+        let served = call.await.unwrap();
+        counter.abort();
+        served
+    });
+    assert_eq!(served.unwrap(), Served { response: 1, replayed: false });
+    drop((edge, holder));
+    cleanup(&path);
+}
+
+/// Pins the stale `now`: `begin` and `execute` read the clock, then waited (up to the busy
+/// timeout) for the write lock, and judged and stamped the key with a time from before the
+/// wait. The clock is now read with the lock held: here the clock itself checks whether
+/// another connection could still take the write lock when it is read.
+#[test]
+fn the_time_is_read_with_the_write_lock_held() {
+    let path = temp("now-under-lock");
+    let unlocked_reads = Arc::new(AtomicU64::new(0));
+    let probe = {
+        let (path, unlocked_reads) = (path.clone(), Arc::clone(&unlocked_reads));
+        move || {
+            let other = Connection::open(&path).expect("open a probe connection");
+            other.busy_timeout(Duration::ZERO).expect("no busy wait");
+            if other.execute_batch("BEGIN IMMEDIATE; ROLLBACK").is_ok() {
+                unlocked_reads.fetch_add(1, Ordering::SeqCst);
+            }
+            system_clock()
+        }
+    };
+    let mut s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap().with_clock(probe);
+    s.execute(&key("a"), b"x", |_| Ok::<_, rusqlite::Error>(1)).unwrap();
+    assert!(matches!(s.begin(&key("b"), &Fingerprint::of(b"x")).unwrap(), Begun::Execute(_)));
+    assert_eq!(unlocked_reads.load(Ordering::SeqCst), 0, "the clock was read before the write lock was held");
+    drop(s);
+    cleanup(&path);
+}
+
+/// Pins the shared key space on the durable store: the table was keyed by the key alone,
+/// so two callers who both sent `order-17` got each other's stored response.
+#[test]
+fn the_same_key_in_two_scopes_is_two_rows() {
+    let path = temp("scopes");
+    let mut s: SqliteStore<String> = SqliteStore::open(&path, Policy::default()).unwrap();
+    let alice = IdempotencyKey::new("acct_alice", "order-17").unwrap();
+    let bob = IdempotencyKey::new("acct_bob", "order-17").unwrap();
+    s.execute(&alice, b"pay 500", |_| Ok::<_, rusqlite::Error>("alice's receipt".to_string())).unwrap();
+    let bobs =
+        s.execute(&bob, b"pay 500", |_| Ok::<_, rusqlite::Error>("bob's receipt".to_string())).unwrap();
+    assert_eq!(bobs, Served { response: "bob's receipt".to_string(), replayed: false });
+    assert!(
+        matches!(s.get(&alice).unwrap(), Some(Entry::Done { response, .. }) if response == "alice's receipt")
+    );
+    // A table made before keys were scoped is refused with a message, not misread.
+    drop(s);
+    let old = temp("unscoped");
+    Connection::open(&old)
+        .unwrap()
+        .execute_batch("CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, fingerprint BLOB, response TEXT, lease INTEGER, created_ms INTEGER NOT NULL)")
+        .unwrap();
+    let e = SqliteStore::<u32>::open(&old, Policy::default()).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Constraint { source } if source.to_string().contains("no scope column")),
+        "{e:?}"
+    );
+    cleanup(&path);
+    cleanup(&old);
+}
+
+/// A never-completed key is purged at the lock timeout, a finished one at the retention.
+#[test]
+fn purge_forgets_never_completed_keys_at_the_lock_timeout() {
+    let path = temp("purge-in-flight");
+    let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
+    let mut s: SqliteStore<u32> =
+        SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    assert!(matches!(s.begin(&key("dead"), &Fingerprint::of(b"x")).unwrap(), Begun::Execute(_)));
+    s.execute(&key("done"), b"x", |_| Ok::<_, rusqlite::Error>(1)).unwrap();
+    wall.fetch_add(59_999, Ordering::SeqCst);
+    assert_eq!(s.purge().unwrap(), 0);
+    wall.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(s.purge().unwrap(), 1);
+    assert!(s.get(&key("dead")).unwrap().is_none() && s.get(&key("done")).unwrap().is_some());
     drop(s);
     cleanup(&path);
 }
