@@ -1,4 +1,4 @@
-//! Distributed transactions: two-phase commit and sagas (the workbook's chapter 07).
+//! Distributed transactions: two-phase commit and sagas.
 //!
 //! * [`two_phase`]: all-or-nothing across services, paid for with locks held until the
 //!   coordinator's decision arrives; a coordinator crash after the prepare phase blocks
@@ -7,8 +7,8 @@
 //!   later step fails; no cross-service locks, but the intermediate states are visible.
 //!
 //! Both are pure state machines: a service drives them from its own message handlers
-//! and durable log. The workbook's experiments that run them under failure are in the
-//! laboratory crate (`unbreakable_lab::scenarios::two_pc` and `order_saga`).
+//! and durable log (a saga serialises with serde and comes back with
+//! [`Saga::restore`](saga::Saga::restore) after a restart).
 
 pub mod saga;
 pub mod two_phase;

@@ -34,7 +34,8 @@ pub struct Step {
     pub compensation: &'static str,
 }
 
-/// The article's order flow.
+/// A typical order flow: create the order, reserve inventory, take the payment, ship; each
+/// undone by its compensation.
 pub const ORDER_FLOW: [Step; 4] = [
     Step { name: "create order", compensation: "cancel order" },
     Step { name: "reserve inventory", compensation: "release inventory" },
