@@ -302,6 +302,15 @@ impl<B: Clone, RB> Classify<Request<B>, Response<RB>, BoxError> for HttpRetry {
         Some(req.clone())
     }
 
+    /// A cut attempt is retried only for a [retry-safe](is_retry_safe) request: a POST
+    /// without an `Idempotency-Key` may have done its work before the timeout.
+    fn on_timeout(&self, req: &Request<B>) -> Verdict {
+        match is_retry_safe(req) {
+            true => Verdict::Retry(ErrorClass::Timeout),
+            false => Verdict::Failed,
+        }
+    }
+
     fn deadline(&self, req: &Request<B>) -> Option<(Deadline, Clock)> {
         request_deadline(req)
     }
