@@ -31,6 +31,11 @@ pub struct BodyTooLarge {
 /// it can send it again. A longer body is refused with [`BodyTooLarge`] before any
 /// byte is sent; memory per request is bounded by the limit.
 ///
+/// The service is always ready: the inner service is made ready (a concurrency
+/// permit, a pooled connection taken) only once the body is read, so a slow upload
+/// holds none of them. The read itself has no time bound of its own: bound the
+/// request with a [`DeadlineLayer`](super::DeadlineLayer) above this layer.
+///
 /// # Errors
 /// [`BodyTooLarge`] (boxed); the body's own read error (boxed); the inner service's
 /// errors unchanged (boxed).

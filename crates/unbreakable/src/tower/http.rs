@@ -239,6 +239,7 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// | any other response | final |
 /// | [`BreakerOpen`], [`DeadlineExceeded`], [`GaveUp`] from a layer below | [`Failed`](Verdict::Failed): retrying cannot help within this request |
 /// | any other error (connection refused, reset) | retry, [`Transient`](ErrorClass::Transient) |
+/// | an attempt cut by the layer's attempt timeout ([`HttpRetry`]'s `on_timeout`) | retry, [`Timeout`](ErrorClass::Timeout) |
 ///
 /// A retry verdict becomes [`Failed`](Verdict::Failed) for a request that is not
 /// [`is_retry_safe`] (a POST without an `Idempotency-Key`): a 503 after a POST may have
