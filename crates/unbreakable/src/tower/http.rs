@@ -279,8 +279,9 @@ pub fn response_verdict(status: StatusCode, headers: &HeaderMap) -> Verdict {
 
 /// The HTTP classifier for a [`RetryLayer`](super::RetryLayer): [`retry_verdict`] on
 /// each outcome, the request copied for each attempt (so its body must be `Clone`:
-/// put a [`BufferBodyLayer`] above the layer for a streaming body), and the request's
-/// [`Deadline`] read from its extensions ([`request_deadline`]), as a
+/// put a [`BufferBodyLayer`](super::BufferBodyLayer) above the layer for a streaming
+/// body), a cut attempt resent only if the request is [retry-safe](is_retry_safe),
+/// and the request's [`Deadline`] read from its extensions ([`request_deadline`]), as a
 /// [`DeadlineLayer`](super::DeadlineLayer) or a handler stored it.
 ///
 /// # Examples
