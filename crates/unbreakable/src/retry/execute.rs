@@ -399,15 +399,18 @@ impl Retry {
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run_judged(op, |e| Judged::from(classify(e))).await
+        self.run_judged(op, |e| Judged::from(classify(e)), |_| None).await
     }
 
     /// [`run`](Retry::run), with a judge that also says whether each failure counts
-    /// against the breaker.
+    /// against the breaker, and a say on attempts cut by a timeout: `timed_out(limit)`
+    /// returns `None` to treat the cut as an [`ErrorClass::Timeout`], or an error to
+    /// judge in its place (a layer gives up on a request that is unsafe to resend).
     pub(crate) async fn run_judged<T, E, F, Fut>(
         &mut self,
         mut op: F,
         judge: impl Fn(&E) -> Judged,
+        timed_out: impl Fn(Duration) -> Option<E>,
     ) -> Result<T, RetryError<E>>
     where
         E: fmt::Debug,
@@ -451,7 +454,10 @@ impl Retry {
                 (a, l) => a.or(l),
             };
             let result = match limit {
-                Some(limit) => tokio::time::timeout(limit, op(attempts)).await.map_err(|_| limit),
+                Some(limit) => match tokio::time::timeout(limit, op(attempts)).await {
+                    Ok(outcome) => Ok(outcome),
+                    Err(_) => timed_out(limit).map(Err).ok_or(limit),
+                },
                 None => Ok(op(attempts).await),
             };
             attempts += 1;
@@ -472,9 +478,16 @@ impl Retry {
                     }
                     if class == ErrorClass::Permanent {
                         if let Some((b, _)) = budget {
-                            // An answer, not an overload: adaptive throttling counts it
-                            // as accepted (the quota refunds nothing: it was no success).
-                            b.on_answered(token);
+                            if breaker_failure {
+                                // Not retried, but the service failed (a POST's 503):
+                                // adaptive throttling counts it as a rejection.
+                                b.on_outcome(false, token);
+                            } else {
+                                // An answer, not an overload: adaptive throttling counts
+                                // it as accepted (the quota refunds nothing: it was no
+                                // success).
+                                b.on_answered(token);
+                            }
                         }
                         return Err(RetryError::Permanent { attempts, error: e });
                     }

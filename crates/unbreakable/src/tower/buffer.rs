@@ -31,6 +31,11 @@ pub struct BodyTooLarge {
 /// it can send it again. A longer body is refused with [`BodyTooLarge`] before any
 /// byte is sent; memory per request is bounded by the limit.
 ///
+/// The service is always ready: the inner service is made ready (a concurrency
+/// permit, a pooled connection taken) only once the body is read, so a slow upload
+/// holds none of them. The read itself has no time bound of its own: bound the
+/// request with a [`DeadlineLayer`](super::DeadlineLayer) above this layer.
+///
 /// # Errors
 /// [`BodyTooLarge`] (boxed); the body's own read error (boxed); the inner service's
 /// errors unchanged (boxed).
@@ -108,15 +113,16 @@ where
     type Error = BoxError;
     type Future = BoxFuture<Result<S::Response, BoxError>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+    /// Always ready: the inner service is made ready in the call, once the body is
+    /// read, so a slow body does not hold its readiness (a concurrency-limit permit, a
+    /// connection) while it trickles in.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        // The service made ready by `poll_ready` is used for this call (tower's
-        // clone-and-swap): the body is read first, then the call is made.
-        let spare = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, spare);
+        // A clone of the inner service, made ready only after the body is read.
+        let mut inner = self.inner.clone();
         let limit = self.limit;
         Box::pin(async move {
             let (parts, body) = req.into_parts();
@@ -127,7 +133,94 @@ where
                 }
                 Err(e) => return Err(e),
             };
+            std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(Into::into)?;
             inner.call(Request::from_parts(parts, Full::new(bytes))).await.map_err(Into::into)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use tower::{ServiceExt, service_fn};
+
+    use super::*;
+    use crate::time::run_paused;
+
+    /// A body whose first chunk never comes: a client uploading very slowly.
+    struct Stalled;
+
+    impl http_body::Body for Stalled {
+        type Data = Bytes;
+        type Error = BoxError;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+            Poll::Pending
+        }
+    }
+
+    /// A concurrency limit of one: `poll_ready` takes the only permit, the call gives
+    /// it back when it ends (a test stand-in for tower's `ConcurrencyLimit`).
+    #[derive(Clone)]
+    struct OnePermit<S> {
+        inner: S,
+        free: Arc<AtomicBool>,
+        held: bool,
+    }
+
+    impl<S, R> Service<R> for OnePermit<S>
+    where
+        S: Service<R, Error = BoxError>,
+        S::Future: Send + 'static,
+    {
+        type Response = S::Response;
+        type Error = BoxError;
+        type Future = BoxFuture<Result<S::Response, BoxError>>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+            if !self.held && self.free.swap(false, Ordering::SeqCst) {
+                self.held = true;
+            }
+            if self.held { Poll::Ready(Ok(())) } else { Poll::Pending }
+        }
+
+        fn call(&mut self, req: R) -> Self::Future {
+            assert!(std::mem::take(&mut self.held), "called without a permit");
+            let call = self.inner.call(req);
+            let free = self.free.clone();
+            Box::pin(async move {
+                let r = call.await;
+                free.store(true, Ordering::SeqCst);
+                r
+            })
+        }
+    }
+
+    /// Bug: the inner service's readiness (here its only concurrency permit) was taken
+    /// in `poll_ready` and held while the body was read, with no time bound: one slow
+    /// upload blocked every other request.
+    #[test]
+    fn a_slow_body_does_not_hold_the_inner_services_permit() {
+        let r = run_paused(async {
+            let echo = service_fn(|_req: Request<Full<Bytes>>| async { Ok::<_, BoxError>("sent") });
+            let limited = OnePermit { inner: echo, free: Arc::new(AtomicBool::new(true)), held: false };
+            let svc = BufferBodyLayer::new(1024).unwrap().layer(limited);
+            let mut slow = svc.clone();
+            let slow =
+                ServiceExt::<Request<Stalled>>::ready(&mut slow).await.unwrap().call(Request::new(Stalled));
+            let quick = svc.oneshot(Request::new(Full::new(Bytes::from("x"))));
+            let r = tokio::time::timeout(Duration::from_secs(60), quick).await;
+            drop(slow);
+            r.map(|r| r.unwrap()).map_err(|_| "waited for the slow upload's permit")
+        })
+        .unwrap();
+        assert_eq!(r, Ok("sent"));
     }
 }

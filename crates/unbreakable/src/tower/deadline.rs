@@ -239,13 +239,13 @@ pub struct DeadlineService<S> {
 impl DeadlineLayer {
     /// The deadline of `req` at `now`: the earliest of its extension, its header and the
     /// default timeout.
-    fn deadline_of(&self, req: &http::request::Parts, now: Duration) -> Option<Deadline> {
+    fn deadline_of(&self, req: &http::request::Parts, trusted: bool, now: Duration) -> Option<Deadline> {
         let own = req.extensions.get::<Deadline>().map(|d| {
             // A deadline measured on another clock is carried over as its remaining time.
             let their_now = req.extensions.get::<Clock>().map_or(now, Clock::now);
             Deadline::after(now, d.remaining(their_now))
         });
-        let header = match self.trust.trusts(req) {
+        let header = match trusted {
             true => self.header.read(&req.headers).map(|left| Deadline::after(now, left.max(self.floor))),
             false => None,
         };
@@ -272,8 +272,14 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let clock = self.layer.clock;
         let now = clock.now();
-        let (head, body) = req.into_parts();
-        let found = self.layer.deadline_of(&head, now);
+        let (mut head, body) = req.into_parts();
+        let trusted = self.layer.trust.trusts(&head);
+        let found = self.layer.deadline_of(&head, trusted, now);
+        if !trusted {
+            // Ignored, and removed: a handler or gateway that forwards inbound headers
+            // must not pass an untrusted caller's deadline on to internal services.
+            head.headers.remove(self.layer.header.name());
+        }
         let mut req = Request::from_parts(head, body);
         let Some(deadline) = found else {
             let call = self.inner.call(req);
@@ -402,6 +408,19 @@ mod tests {
         })
         .unwrap();
         assert_eq!(r, Ok("done"));
+    }
+
+    /// Bug: an untrusted inbound header was ignored but left in the request, so a
+    /// handler or gateway forwarding inbound headers let a public client set the
+    /// deadline of the internal calls behind it.
+    #[test]
+    fn an_untrusted_header_is_removed_before_the_request_goes_on() {
+        let seen = run_paused(async {
+            let req = Request::builder().header("x-request-timeout-ms", "1").body(()).unwrap();
+            DeadlineLayer::new(Clock::start()).layer(echo()).oneshot(req).await.unwrap()
+        })
+        .unwrap();
+        assert_eq!(seen, (None, None));
     }
 
     /// A predicate picks the trusted peers; a trusted header is raised to the floor.

@@ -239,6 +239,7 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// | any other response | final |
 /// | [`BreakerOpen`], [`DeadlineExceeded`], [`GaveUp`] from a layer below | [`Failed`](Verdict::Failed): retrying cannot help within this request |
 /// | any other error (connection refused, reset) | retry, [`Transient`](ErrorClass::Transient) |
+/// | an attempt cut by the layer's attempt timeout ([`HttpRetry`]'s `on_timeout`) | retry, [`Timeout`](ErrorClass::Timeout) |
 ///
 /// A retry verdict becomes [`Failed`](Verdict::Failed) for a request that is not
 /// [`is_retry_safe`] (a POST without an `Idempotency-Key`): a 503 after a POST may have
@@ -278,8 +279,9 @@ pub fn response_verdict(status: StatusCode, headers: &HeaderMap) -> Verdict {
 
 /// The HTTP classifier for a [`RetryLayer`](super::RetryLayer): [`retry_verdict`] on
 /// each outcome, the request copied for each attempt (so its body must be `Clone`:
-/// put a [`BufferBodyLayer`] above the layer for a streaming body), and the request's
-/// [`Deadline`] read from its extensions ([`request_deadline`]), as a
+/// put a [`BufferBodyLayer`](super::BufferBodyLayer) above the layer for a streaming
+/// body), a cut attempt resent only if the request is [retry-safe](is_retry_safe),
+/// and the request's [`Deadline`] read from its extensions ([`request_deadline`]), as a
 /// [`DeadlineLayer`](super::DeadlineLayer) or a handler stored it.
 ///
 /// # Examples
@@ -300,6 +302,15 @@ impl<B: Clone, RB> Classify<Request<B>, Response<RB>, BoxError> for HttpRetry {
 
     fn clone_request(&self, req: &Request<B>) -> Option<Request<B>> {
         Some(req.clone())
+    }
+
+    /// A cut attempt is retried only for a [retry-safe](is_retry_safe) request: a POST
+    /// without an `Idempotency-Key` may have done its work before the timeout.
+    fn on_timeout(&self, req: &Request<B>) -> Verdict {
+        match is_retry_safe(req) {
+            true => Verdict::Retry(ErrorClass::Timeout),
+            false => Verdict::Failed,
+        }
     }
 
     fn deadline(&self, req: &Request<B>) -> Option<(Deadline, Clock)> {

@@ -53,6 +53,27 @@
 //!     .service(client)
 //! ```
 //!
+//! Which timeouts are retried depends on where they sit:
+//! * The [`RetryLayer`]'s own attempt timeout
+//!   ([`with_attempt_timeout`](RetryLayer::with_attempt_timeout)) is the one that
+//!   retries: the layer sees the cut and asks the classifier
+//!   ([`Classify::on_timeout`]); [`http::HttpRetry`] sends a GET again, a POST without
+//!   an `Idempotency-Key` not (it ends in an [`Elapsed`]). Set it shorter than the
+//!   request's deadline, or nothing is left for a retry.
+//! * A [`DeadlineLayer`] *below* the [`RetryLayer`] (as above) bounds each attempt by
+//!   the request's deadline and writes the header; when it cuts an attempt it answers
+//!   [`DeadlineExceeded`](crate::deadline::DeadlineExceeded), which
+//!   [`http::HttpRetry`] calls [`Failed`](Verdict::Failed): not retried, since the
+//!   request's time is spent. Its
+//!   [`with_default_timeout`](DeadlineLayer::with_default_timeout) there starts afresh
+//!   for each attempt, yet still ends the call: a timed-out GET is *not* retried.
+//!   Use the attempt timeout for that.
+//! * The request's whole deadline comes from above the [`RetryLayer`]: a
+//!   [`DeadlineLayer`] on the server (its handler's requests carry the
+//!   [`Deadline`](crate::deadline::Deadline) in their extensions), or one placed above
+//!   the [`RetryLayer`] on a client. The [`RetryLayer`] reads it, and neither starts an
+//!   attempt nor waits past it.
+//!
 //! Futures are boxed (`Pin<Box<dyn Future + Send>>`): one allocation per call, against
 //! hand-written future types for every layer.
 

@@ -67,6 +67,21 @@ pub trait Classify<Req, R, E> {
     /// streaming body): then the original is sent once and not retried.
     fn clone_request(&self, req: &Req) -> Option<Req>;
 
+    /// The verdict on an attempt the layer's attempt timeout
+    /// ([`RetryLayer::with_attempt_timeout`]) cut: the request may have reached the
+    /// service and done its work. `Retry(_)` sends it again (as an
+    /// [`ErrorClass::Timeout`]); `Failed` (or `Final`) gives up with an [`Elapsed`]
+    /// error and counts the cut against the breaker.
+    ///
+    /// The default retries: a closure classifier cannot say whether a request is safe
+    /// to send twice. A classifier for requests that are not (an HTTP POST) overrides
+    /// it, as [`HttpRetry`](super::http::HttpRetry) does: it retries only
+    /// [retry-safe](super::http::is_retry_safe) requests.
+    fn on_timeout(&self, req: &Req) -> Verdict {
+        let _ = req;
+        Verdict::Retry(ErrorClass::Timeout)
+    }
+
     /// The request's deadline, with the clock it is measured on: the layer neither
     /// starts an attempt nor waits past it. The default: none.
     fn deadline(&self, req: &Req) -> Option<(Deadline, Clock)> {
@@ -277,8 +292,11 @@ impl<C> RetryLayer<C> {
         self
     }
 
-    /// Cuts each attempt at `timeout`; a cut attempt is retried as an
-    /// [`ErrorClass::Timeout`] and reported as an [`Elapsed`].
+    /// Cuts each attempt at `timeout`. The classifier's
+    /// [`on_timeout`](Classify::on_timeout) says whether a cut attempt is retried (as an
+    /// [`ErrorClass::Timeout`]; for HTTP, only a retry-safe request) or ends the call
+    /// with an [`Elapsed`] error; either way the cut counts against the breaker and,
+    /// for adaptive throttling, as a rejection.
     ///
     /// # Errors
     /// A [`ConfigError`] for a zero timeout, which would cut every attempt.
@@ -361,17 +379,27 @@ impl<S, C> RetryService<S, C> {
 /// One attempt's outcome that the executor sees as a failure: a retryable outcome (a
 /// response or an error) or a final error.
 struct Attempt<R, E> {
-    /// `None`: not sent, the request could not be copied for another attempt.
-    outcome: Option<Result<R, E>>,
+    outcome: Outcome<R, E>,
     judged: Judged,
+}
+
+/// What one attempt came to.
+enum Outcome<R, E> {
+    /// The service's answer.
+    Sent(Result<R, E>),
+    /// Not sent: the request could not be copied for another attempt.
+    NotSent,
+    /// Cut by the attempt timeout, and not to be sent again.
+    TimedOut(Duration),
 }
 
 impl<R, E> fmt::Debug for Attempt<R, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.outcome {
-            Some(Ok(_)) => "response",
-            Some(Err(_)) => "error",
-            None => "not sent",
+            Outcome::Sent(Ok(_)) => "response",
+            Outcome::Sent(Err(_)) => "error",
+            Outcome::NotSent => "not sent",
+            Outcome::TimedOut(_) => "timed out",
         };
         write!(f, "{what} ({:?})", self.judged.class)
     }
@@ -407,6 +435,21 @@ where
             // and its outcome is final (an error counts against the breaker, a response
             // does not).
             let original = Arc::new(Mutex::new(Some(req)));
+            // A cut attempt may have done its work: the classifier says whether to send
+            // the request again. One that was sent itself (not a copy) cannot be.
+            let timed_out = {
+                let (classify, original) = (classify.clone(), original.clone());
+                move |after: Duration| {
+                    let slot = original.lock().unwrap_or_else(PoisonError::into_inner);
+                    match slot.as_ref().map(|req| classify.on_timeout(req)) {
+                        Some(Verdict::Retry(class)) if class != ErrorClass::Permanent => None,
+                        _ => Some(Attempt {
+                            outcome: Outcome::TimedOut(after),
+                            judged: Verdict::Failed.judged(),
+                        }),
+                    }
+                }
+            };
             let op = move |_attempt: u32| {
                 let service = ready.take();
                 let spare = spare.clone();
@@ -421,9 +464,9 @@ where
                 };
                 async move {
                     // `None` only if the executor retried after the original was sent,
-                    // which the final verdict given below prevents.
+                    // which the verdicts given below and on a timeout prevent.
                     let Some(req) = req else {
-                        return Err(Attempt { outcome: None, judged: Verdict::Final.judged() });
+                        return Err(Attempt { outcome: Outcome::NotSent, judged: Verdict::Failed.judged() });
                     };
                     let outcome = match service {
                         Some(mut s) => s.call(req).await,
@@ -446,11 +489,11 @@ where
                     let judged = verdict.judged();
                     match outcome {
                         Ok(response) if verdict == Verdict::Final => Ok(response),
-                        outcome => Err(Attempt { outcome: Some(outcome), judged }),
+                        outcome => Err(Attempt { outcome: Outcome::Sent(outcome), judged }),
                     }
                 }
             };
-            match retry.run_judged(op, |a: &Attempt<S::Response, S::Error>| a.judged).await {
+            match retry.run_judged(op, |a: &Attempt<S::Response, S::Error>| a.judged, timed_out).await {
                 Ok(response) => Ok(response),
                 Err(e) => settle(e),
             }
@@ -462,8 +505,9 @@ where
 fn settle<R, E: Into<BoxError>>(e: RetryError<Attempt<R, E>>) -> Result<R, BoxError> {
     let (attempts, reason, last) = match e {
         RetryError::Permanent { attempts, error } => match error.outcome {
-            Some(outcome) => return outcome.map_err(Into::into),
-            None => (attempts, GiveUpReason::Exhausted, None),
+            Outcome::Sent(outcome) => return outcome.map_err(Into::into),
+            Outcome::TimedOut(after) => return Err(Box::new(Elapsed { after })),
+            Outcome::NotSent => (attempts, GiveUpReason::Exhausted, None),
         },
         RetryError::Exhausted { attempts, last } => (attempts, GiveUpReason::Exhausted, Some(last)),
         RetryError::CircuitOpen { attempts, retry_after, last } => {
@@ -476,10 +520,12 @@ fn settle<R, E: Into<BoxError>>(e: RetryError<Attempt<R, E>>) -> Result<R, BoxEr
         }
     };
     let last: Option<BoxError> = match last {
-        Some(Failure::Error(Attempt { outcome: Some(Ok(response)), .. })) => return Ok(response),
-        Some(Failure::Error(Attempt { outcome: Some(Err(e)), .. })) => Some(e.into()),
-        Some(Failure::TimedOut(after)) => Some(Box::new(Elapsed { after })),
-        Some(Failure::Error(Attempt { outcome: None, .. })) | None => None,
+        Some(Failure::Error(Attempt { outcome: Outcome::Sent(Ok(response)), .. })) => return Ok(response),
+        Some(Failure::Error(Attempt { outcome: Outcome::Sent(Err(e)), .. })) => Some(e.into()),
+        Some(
+            Failure::TimedOut(after) | Failure::Error(Attempt { outcome: Outcome::TimedOut(after), .. }),
+        ) => Some(Box::new(Elapsed { after })),
+        Some(Failure::Error(Attempt { outcome: Outcome::NotSent, .. })) | None => None,
     };
     Err(Box::new(GaveUp::new(attempts, reason, last)))
 }

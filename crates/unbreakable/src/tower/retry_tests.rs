@@ -179,10 +179,12 @@ fn a_zero_attempt_timeout_is_rejected() {
 use crate::deadline::{Deadline, DeadlineExceeded};
 use ::http::{Method, Request, Response};
 
-/// A service answering every request with `status` (and `Retry-After`, if given).
+/// A service answering every request with `status` (and `Retry-After`, if given),
+/// `after` the request came in, counting calls.
 fn answering(
     status: u16,
     retry_after: Option<&'static str>,
+    after: Duration,
 ) -> (
     impl Service<Request<()>, Response = Response<()>, Error = BoxError, Future = impl Send>
     + Clone
@@ -198,7 +200,12 @@ fn answering(
         if let Some(v) = retry_after {
             r = r.header(::http::header::RETRY_AFTER, v);
         }
-        async move { Ok::<_, BoxError>(r.body(()).unwrap()) }
+        async move {
+            if !after.is_zero() {
+                tokio::time::sleep(after).await;
+            }
+            Ok::<_, BoxError>(r.body(()).unwrap())
+        }
     });
     (svc, calls)
 }
@@ -209,7 +216,7 @@ fn answering(
 fn a_retry_after_past_the_deadline_or_the_cap_answers_at_once() {
     let (past_deadline, past_cap) = run_paused(async {
         let clock = Clock::start();
-        let (svc, calls) = answering(503, Some("2"));
+        let (svc, calls) = answering(503, Some("2"), Duration::ZERO);
         let mut req = Request::new(());
         req.extensions_mut().insert(Deadline::after(clock.now(), Duration::from_secs(1)));
         req.extensions_mut().insert(clock);
@@ -221,7 +228,7 @@ fn a_retry_after_past_the_deadline_or_the_cap_answers_at_once() {
         let past_deadline = (r.status().as_u16(), calls.load(Ordering::SeqCst), clock.now());
 
         let start = clock.now();
-        let (svc, calls) = answering(503, Some("86400"));
+        let (svc, calls) = answering(503, Some("86400"), Duration::ZERO);
         let r = RetryLayer::new(policy(3, Jitter::None), super::super::http::HttpRetry)
             .layer(svc)
             .oneshot(Request::new(()))
@@ -241,7 +248,7 @@ fn a_post_is_not_retried_unless_it_carries_an_idempotency_key() {
     let (post, keyed, put) = run_paused(async {
         let mut seen = Vec::new();
         for (method, key) in [(Method::POST, false), (Method::POST, true), (Method::PUT, false)] {
-            let (svc, calls) = answering(503, None);
+            let (svc, calls) = answering(503, None, Duration::ZERO);
             let mut req = Request::builder().method(method);
             if key {
                 req = req.header("idempotency-key", "order-17");
@@ -303,19 +310,22 @@ fn clones_derive_their_seeds_without_asking_the_os_again() {
     assert!(asked <= 1, "asked the OS {asked} times");
 }
 
+/// Retries everything, but cannot copy a request (a streaming body).
+struct NoCopies;
+
+impl Classify<(), u16, BoxError> for NoCopies {
+    fn verdict(&self, _req: &(), _outcome: &Result<u16, BoxError>) -> Verdict {
+        Verdict::Retry(ErrorClass::Transient)
+    }
+    fn clone_request(&self, _req: &()) -> Option<()> {
+        None
+    }
+}
+
 /// A request the classifier cannot copy (a streaming body) is sent once, as it is, and
 /// its outcome is final: never a second attempt with a missing or empty body.
 #[test]
 fn a_request_that_cannot_be_copied_is_sent_once() {
-    struct NoCopies;
-    impl Classify<(), u16, BoxError> for NoCopies {
-        fn verdict(&self, _req: &(), _outcome: &Result<u16, BoxError>) -> Verdict {
-            Verdict::Retry(ErrorClass::Transient)
-        }
-        fn clone_request(&self, _req: &()) -> Option<()> {
-            None
-        }
-    }
     let (answer, calls) = run_paused(async {
         let (svc, calls) = scripted(vec![Ok(503)]);
         let answer = RetryLayer::new(policy(3, Jitter::None), NoCopies).layer(svc).oneshot(()).await.unwrap();
@@ -323,4 +333,83 @@ fn a_request_that_cannot_be_copied_is_sent_once() {
     })
     .unwrap();
     assert_eq!((answer, calls), (503, 1));
+}
+
+// ---- review of issue 21: failing-first tests ----
+
+/// Bug: an attempt cut by the attempt timeout was retried without asking the
+/// classifier, so a POST without a key (the upstream charged, then answered late) was
+/// sent again.
+#[test]
+fn an_attempt_timeout_does_not_resend_a_post() {
+    let (post, get) = run_paused(async {
+        let mut seen = Vec::new();
+        for method in [Method::POST, Method::GET] {
+            let (svc, calls) = answering(200, None, Duration::from_secs(3));
+            let req = Request::builder().method(method).uri("/charge").body(()).unwrap();
+            let e = RetryLayer::new(policy(2, Jitter::None), super::super::http::HttpRetry)
+                .with_attempt_timeout(Duration::from_secs(2))
+                .unwrap()
+                .layer(svc)
+                .oneshot(req)
+                .await
+                .unwrap_err();
+            let elapsed = e
+                .downcast_ref::<Elapsed>()
+                .or_else(|| e.downcast_ref::<GaveUp>().and_then(|g| g.last()?.downcast_ref::<Elapsed>()))
+                .copied();
+            seen.push((calls.load(Ordering::SeqCst), e.is::<Elapsed>(), elapsed));
+        }
+        (seen[0], seen[1])
+    })
+    .unwrap();
+    let cut = Some(Elapsed { after: Duration::from_secs(2) });
+    assert_eq!(post, (1, true, cut), "sent once; the timeout is the error");
+    assert_eq!(get, (3, false, cut), "a GET is retried, then gives up with the timeout");
+}
+
+/// Bug: a request that cannot be copied, cut by the attempt timeout, was "retried"
+/// with no request: the breaker recorded a success for a call that never went out and
+/// the caller got `GaveUp` with no error.
+#[test]
+fn a_request_that_cannot_be_copied_gives_up_on_a_timeout_with_the_timeout() {
+    let (e, calls, state) = run_paused(async {
+        // Two failures open it: one call's cut attempt must not be followed by a success.
+        let breaker = Breaker::new(BreakerConfig { failure_threshold: 2, ..Default::default() }).unwrap();
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        let hang = service_fn(move |()| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<Result<u16, BoxError>>()
+        });
+        let layer = RetryLayer::new(policy(3, Jitter::None), NoCopies)
+            .with_breaker(breaker.clone())
+            .with_attempt_timeout(Duration::from_millis(50))
+            .unwrap();
+        let e = layer.layer(hang.clone()).oneshot(()).await.unwrap_err();
+        let _ = layer.layer(hang).oneshot(()).await;
+        (e, calls.load(Ordering::SeqCst), breaker.state())
+    })
+    .unwrap();
+    assert_eq!(e.downcast_ref::<Elapsed>(), Some(&Elapsed { after: Duration::from_millis(50) }), "{e}");
+    assert_eq!((calls, state.name()), (2, "open"), "one call each, both failures");
+}
+
+/// Bug: a `Failed` verdict (a POST's 503) counted as accepted for adaptive
+/// throttling, so a write-heavy client facing an overloaded backend never throttled.
+#[test]
+fn failed_verdicts_are_rejections_for_adaptive_throttling() {
+    let p = run_paused(async {
+        let throttle = Budget::new(crate::retry::AdaptiveThrottle::default());
+        let layer = RetryLayer::new(policy(3, Jitter::None), super::super::http::HttpRetry)
+            .with_budget(throttle.clone());
+        for _ in 0..200 {
+            let (svc, _) = answering(503, None, Duration::ZERO);
+            let req = Request::builder().method(Method::POST).body(()).unwrap();
+            let _ = layer.layer(svc).oneshot(req).await;
+        }
+        throttle.lock().reject_probability(Duration::ZERO)
+    })
+    .unwrap();
+    assert!(p > 0.5, "reject probability {p}");
 }
