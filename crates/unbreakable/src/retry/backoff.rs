@@ -68,7 +68,7 @@ enum Kind {
 /// use std::time::Duration;
 /// use unbreakable::retry::{Backoff, Jitter};
 ///
-/// // The article's widget: base 1000 ms, no jitter -> 1 s, 2 s, 4 s, 8 s, 16 s.
+/// // Base 1000 ms, no jitter: 1 s, 2 s, 4 s, 8 s, 16 s.
 /// let b = Backoff::exponential(Duration::from_millis(1000)).build().unwrap();
 /// let d: Vec<u64> = b.delays(unbreakable::retry::seeded_rng(0, 0)).take(5).map(|d| d.as_millis() as u64).collect();
 /// assert_eq!(d, [1000, 2000, 4000, 8000, 16000]);

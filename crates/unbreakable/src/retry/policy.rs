@@ -13,8 +13,9 @@ pub const MAX_RETRIES: u32 = 100;
 ///
 /// # Default
 /// [`RetryPolicy::default`] is 3 retries (4 attempts in all) with exponential backoff from
-/// 100 ms, capped at 20 s, with full jitter: the article's "typically 3-5" and the
-/// AWS blog's recommended jitter.
+/// 100 ms, capped at 20 s, with full jitter: the low end of the usual three to five
+/// retries, and the jitter the AWS Architecture Blog recommends ("Exponential Backoff And
+/// Jitter", 2015).
 ///
 /// # Examples
 /// ```
