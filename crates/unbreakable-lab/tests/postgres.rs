@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use unbreakable_lab::servers::{ServerError, unavailable};
 use unbreakable_lab::servers::postgres::Postgres;
+use unbreakable_lab::servers::{ServerError, unavailable};
 
 /// The server, or `None` with a printed line when PostgreSQL is not installed (under
 /// `CI=true`, a panic).
