@@ -55,6 +55,10 @@ pub struct Published {
 }
 
 /// A relay from the outbox of one SQLite database, under a name (its checkpoint row).
+///
+/// Run one relay per name at a time (a single instance, or one holding a lease): two
+/// running under the same name publish the same events twice and may store their
+/// positions out of order, which republishes more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relay {
     name: String,
@@ -163,7 +167,8 @@ impl Relay {
 /// database file) behind an async mutex, reads a batch and stores its position on
 /// tokio's blocking pool (`spawn_blocking`), and awaits the sink in between. Runs are
 /// one at a time; a run waiting for another holds no thread. Cheap to clone (the clones
-/// share the connection and the relay).
+/// share the connection and the relay). As with [`Relay`], run one per name at a time
+/// (a single instance, or one holding a lease).
 ///
 /// # Cancellation
 /// Dropping a run's future at any await (a shutdown, a timeout around it) loses and
