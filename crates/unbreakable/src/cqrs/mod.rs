@@ -1,4 +1,4 @@
-//! CQRS plumbing (chapter 09): a transactional outbox and idempotent, resumable
+//! CQRS plumbing: a transactional outbox and idempotent, resumable
 //! projections.
 //!
 //! *Command Query Responsibility Segregation* keeps two models: a write model that takes
@@ -23,7 +23,7 @@
 //! | [`decide`], [`Delivery`] | the pure idempotence rule: apply only positions above the stored one |
 //! | [`Projector`] | a projection and its position, updated together |
 //! | [`outbox`] | (feature `sqlite`) the outbox table, `record` inside the caller's transaction, reads by position, stored checkpoints |
-//! | [`relay`] | (feature `sqlite`) the relay (publish from the outbox at least once, resuming from a stored position) and a projection into SQLite that stores its position in the same transaction as its update |
+//! | [`relay`] | (feature `sqlite`) the relay (publish from the outbox at least once, resuming from a stored position; `AsyncRelay` for an async sink) and a projection into SQLite that stores its position in the same transaction as its update |
 //! | [`CqrsError`] | why an outbox or relay operation failed |
 //!
 //! # Examples

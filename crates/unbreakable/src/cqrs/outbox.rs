@@ -16,7 +16,7 @@
 //!   `data` is the event as JSON.
 //! * `checkpoints (name TEXT PRIMARY KEY, position)`: how far each reader got.
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -56,13 +56,36 @@ pub(crate) fn unsql(n: i64) -> u64 {
 /// outbox made without `AUTOINCREMENT` (by an earlier version) to one with it, keeping
 /// its rows and positions.
 ///
+/// Safe to run from several processes at once: on a connection outside a transaction it
+/// runs in one `BEGIN IMMEDIATE` transaction (the check and the move under the write
+/// lock), so the outbox is moved once. Inside a transaction of yours it runs in that
+/// transaction: begin it `IMMEDIATE` for the same guarantee.
+///
 /// # Errors
-/// A storage error.
+/// A storage error; [`CqrsError::Busy`] if another connection held the write lock longer
+/// than `conn`'s busy timeout.
 pub fn install(conn: &Connection) -> Result<(), CqrsError> {
+    install_with(conn, || ())
+}
+
+/// [`install`], running `between` after the check for a missing `AUTOINCREMENT` and
+/// before the migration (a test hook: another process's install runs there).
+fn install_with(conn: &Connection, between: impl FnOnce()) -> Result<(), CqrsError> {
+    if !conn.is_autocommit() {
+        return migrate(conn, between);
+    }
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(storage)?;
+    migrate(&tx, between)?;
+    tx.commit().map_err(storage)
+}
+
+/// The tables, and the move to `AUTOINCREMENT`, on a connection already in a transaction.
+fn migrate(conn: &Connection, between: impl FnOnce()) -> Result<(), CqrsError> {
     conn.execute_batch(SCHEMA).map_err(storage)?;
     let ddl: String = conn
         .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'", [], |r| r.get(0))
         .map_err(storage)?;
+    between();
     if !ddl.to_ascii_uppercase().contains("AUTOINCREMENT") {
         conn.execute_batch(
             "SAVEPOINT outbox_autoincrement;
@@ -195,4 +218,56 @@ pub fn store_checkpoint(tx: &Connection, name: &str, position: u64) -> Result<()
         .and_then(|mut s| s.execute(params![name, sql(position)]))
         .map(|_| ())
         .map_err(storage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Serialize)]
+    struct Ev;
+    impl EventType for Ev {
+        fn event_type(&self) -> &'static str {
+            "Ev"
+        }
+    }
+
+    /// Another process: installs, records two events, prunes everything published.
+    /// `Ok(false)` if the database was locked (it will try again).
+    fn other_process(conn: &Connection) -> Result<bool, CqrsError> {
+        match install(conn) {
+            Err(CqrsError::Busy { .. }) => return Ok(false),
+            r => r?,
+        }
+        record(conn, &Ev, 0)?;
+        record(conn, &Ev, 0)?;
+        prune(conn, head(conn)?)?;
+        Ok(true)
+    }
+
+    #[test]
+    fn two_processes_installing_at_once_migrate_once_and_never_reuse_a_position() {
+        let dir = std::env::temp_dir().join(format!("unbreakable-outbox-{}-race", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("outbox.db");
+        let a = Connection::open(&path).unwrap();
+        // An outbox made by an earlier version (no AUTOINCREMENT), holding positions 1-3.
+        a.execute_batch(
+            "CREATE TABLE outbox (position INTEGER PRIMARY KEY, event_type TEXT NOT NULL, at_ms INTEGER NOT NULL, data TEXT NOT NULL);
+             INSERT INTO outbox (event_type, at_ms, data) VALUES ('Ev', 0, 'null'), ('Ev', 0, 'null'), ('Ev', 0, 'null');",
+        )
+        .unwrap();
+        let b = Connection::open(&path).unwrap();
+        b.busy_timeout(std::time::Duration::ZERO).unwrap();
+        // B runs its whole install (and writes, and prunes) while A is between its check
+        // and its migration.
+        let mut b_ran = false;
+        install_with(&a, || b_ran = other_process(&b).unwrap()).unwrap();
+        if !b_ran {
+            assert!(other_process(&b).unwrap());
+        }
+        assert_eq!(record(&a, &Ev, 0).unwrap(), 6, "a pruned position was handed out again");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -4,6 +4,10 @@
 //!   read model) **at least once**: it reads after its stored position, hands each
 //!   event to the sink, and stores the new position after the batch. A crash or a sink
 //!   failure before that store means the batch is published again next time.
+//! * [`AsyncRelay`] is the same relay for async code: it owns a connection, reads and
+//!   stores its position on tokio's blocking pool, and awaits an async sink (a Kafka or
+//!   NATS producer) in between, with the same at-least-once guarantee under
+//!   cancellation.
 //! * [`project`] runs a projection whose read model lives in a SQLite database: it reads
 //!   the position stored *in that database*, applies newer events and stores the new
 //!   position **in the same transaction** as the update, so a crash leaves both old or
@@ -14,8 +18,12 @@
 //! The relay's crash points can be injected through a hidden test hook
 //! (`Relay::run_once_crashing`), so tests need no real kill.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use rusqlite::{Connection, TransactionBehavior};
 use serde::de::DeserializeOwned;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::outbox::{self, OutboxEvent, storage};
 use super::{CqrsError, Delivery, Projection, Projector, decide};
@@ -47,6 +55,10 @@ pub struct Published {
 }
 
 /// A relay from the outbox of one SQLite database, under a name (its checkpoint row).
+///
+/// Run one relay per name at a time (a single instance, or one holding a lease): two
+/// running under the same name publish the same events twice and may store their
+/// positions out of order, which republishes more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relay {
     name: String,
@@ -142,6 +154,144 @@ impl Relay {
         let mut total = 0;
         loop {
             let p = self.run_once(conn, &mut sink)?;
+            if p.sent == 0 {
+                return Ok(total);
+            }
+            total += p.sent;
+        }
+    }
+}
+
+/// A [`Relay`] for async code, publishing to an async sink (a broker client) without
+/// blocking a runtime worker: it owns its connection (open one of its own to the
+/// database file) behind an async mutex, reads a batch and stores its position on
+/// tokio's blocking pool (`spawn_blocking`), and awaits the sink in between. Runs are
+/// one at a time; a run waiting for another holds no thread. Cheap to clone (the clones
+/// share the connection and the relay). As with [`Relay`], run one per name at a time
+/// (a single instance, or one holding a lease).
+///
+/// # Cancellation
+/// Dropping a run's future at any await (a shutdown, a timeout around it) loses and
+/// skips nothing: the position is stored only after every event of the batch was
+/// published, so the events of a cut batch, including one whose publish was cut, are
+/// published again by the next run (**at least once**; consumers skip repeats by
+/// position). A run dropped while its position is being stored finishes that store.
+///
+/// # Examples
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use rusqlite::Connection;
+/// use unbreakable::cqrs::outbox::{self, OutboxEvent};
+/// use unbreakable::cqrs::relay::{AsyncRelay, Relay};
+/// # let dir = std::env::temp_dir().join(format!("async-relay-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// # let path = dir.join("app.db");
+/// # let _ = std::fs::remove_file(&path);
+///
+/// let conn = Connection::open(&path).unwrap();
+/// outbox::install(&conn).unwrap();
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct Shipped(u32);
+/// # impl unbreakable::events::EventType for Shipped {
+/// #     fn event_type(&self) -> &'static str { "Shipped" }
+/// # }
+/// outbox::record(&conn, &Shipped(7), 0).unwrap(); // on the write's transaction, really
+///
+/// let relay = AsyncRelay::new(Relay::new("broker"), Connection::open(&path).unwrap());
+/// let (tx, mut rx) = tokio::sync::mpsc::channel(16); // stands for a broker client
+/// let sent = relay
+///     .drain(|e: OutboxEvent<Shipped>| {
+///         let tx = tx.clone();
+///         async move { tx.send(e.event.0).await }
+///     })
+///     .await
+///     .unwrap();
+/// assert_eq!((sent, rx.recv().await), (1, Some(7)));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AsyncRelay {
+    relay: Relay,
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn join(e: tokio::task::JoinError) -> CqrsError {
+    CqrsError::Storage { source: Box::new(e) }
+}
+
+impl AsyncRelay {
+    /// `relay` reading the outbox through `conn`.
+    pub fn new(relay: Relay, conn: Connection) -> Self {
+        Self { relay, conn: Arc::new(Mutex::new(conn)) }
+    }
+
+    /// Runs `f` on the connection on tokio's blocking pool, once no other run holds it.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, CqrsError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Relay, &Connection) -> Result<T, CqrsError> + Send + 'static,
+    {
+        let conn: OwnedMutexGuard<Connection> = Arc::clone(&self.conn).lock_owned().await;
+        let relay = self.relay.clone();
+        tokio::task::spawn_blocking(move || f(&relay, &conn)).await.map_err(join)?
+    }
+
+    /// Its stored position: the last event it has published for certain.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn position(&self) -> Result<u64, CqrsError> {
+        self.blocking(|relay, conn| relay.position(conn)).await
+    }
+
+    /// Publishes one batch of events after the stored position, awaiting `sink` for each
+    /// in order, then stores the position of the last one.
+    ///
+    /// # Errors
+    /// [`CqrsError::Publish`] if the sink fails (nothing of this batch is marked
+    /// published); storage and decoding errors.
+    pub async fn run_once<E, S, F, X>(&self, mut sink: S) -> Result<Published, CqrsError>
+    where
+        E: DeserializeOwned + Send + 'static,
+        S: FnMut(OutboxEvent<E>) -> F,
+        F: Future<Output = Result<(), X>>,
+        X: Into<BoxError>,
+    {
+        let (from, events) = self
+            .blocking(|relay, conn| {
+                let from = relay.position(conn)?;
+                Ok((from, outbox::read_after::<E>(conn, from, relay.batch)?))
+            })
+            .await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok(Published { sent: 0, position: from, crashed: false });
+        };
+        let sent = events.len();
+        for e in events {
+            let position = e.position;
+            sink(e).await.map_err(|x| CqrsError::Publish { position, source: x.into() })?;
+        }
+        self.blocking(move |relay, conn| outbox::store_checkpoint(conn, &relay.name, last)).await?;
+        Ok(Published { sent, position: last, crashed: false })
+    }
+
+    /// Runs until the outbox has nothing after the stored position; returns the events
+    /// sent in all.
+    ///
+    /// # Errors
+    /// As [`run_once`](Self::run_once).
+    pub async fn drain<E, S, F, X>(&self, mut sink: S) -> Result<usize, CqrsError>
+    where
+        E: DeserializeOwned + Send + 'static,
+        S: FnMut(OutboxEvent<E>) -> F,
+        F: Future<Output = Result<(), X>>,
+        X: Into<BoxError>,
+    {
+        let mut total = 0;
+        loop {
+            let p = self.run_once(&mut sink).await?;
             if p.sent == 0 {
                 return Ok(total);
             }
@@ -368,5 +518,99 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, CqrsError::Publish { position: 1, .. }) && err.is_transient());
         assert_eq!(relay.position(&conn).unwrap(), 0);
+    }
+
+    fn file_db(name: &str) -> (std::path::PathBuf, Connection) {
+        let dir = std::env::temp_dir().join(format!("unbreakable-relay-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("outbox.db");
+        let conn = Connection::open(&path).unwrap();
+        outbox::install(&conn).unwrap();
+        conn.execute_batch("CREATE TABLE item (price INTEGER); INSERT INTO item VALUES (0);").unwrap();
+        (path, conn)
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn the_async_relay_publishes_through_an_async_sink() {
+        let (path, mut writer) = file_db("async-sink");
+        for p in [1, 2, 3] {
+            write(&mut writer, p);
+        }
+        let relay = AsyncRelay::new(Relay::new("broker").with_batch(2), Connection::open(&path).unwrap());
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(p) = rx.recv().await {
+                got.push(p);
+            }
+            got
+        });
+        let sent = relay
+            .drain(|e: OutboxEvent<Priced>| {
+                let tx = tx.clone();
+                async move { tx.send(e.event.0).await }
+            })
+            .await
+            .unwrap();
+        drop(tx);
+        assert_eq!(sent, 3);
+        assert_eq!(reader.await.unwrap(), [1, 2, 3]);
+        assert_eq!(relay.position().await.unwrap(), 3);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_publish_cut_by_cancellation_is_published_again_and_none_is_skipped() {
+        let (path, mut writer) = file_db("async-cancel");
+        for p in [1, 2, 3] {
+            write(&mut writer, p);
+        }
+        let relay = AsyncRelay::new(Relay::new("broker"), Connection::open(&path).unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        // The broker hangs on the second event; the caller gives up after a second.
+        let cut = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            relay.run_once({
+                let seen = seen.clone();
+                move |e: OutboxEvent<Priced>| {
+                    let seen = seen.clone();
+                    async move {
+                        if e.event.0 == 2 {
+                            std::future::pending::<()>().await;
+                        }
+                        seen.lock().unwrap().push(e.event.0);
+                        Ok::<_, BoxError>(())
+                    }
+                }
+            }),
+        )
+        .await;
+        assert!(cut.is_err(), "the run was cut while publishing");
+        assert_eq!(relay.position().await.unwrap(), 0, "nothing counted as published");
+        let run = relay
+            .run_once({
+                let seen = seen.clone();
+                move |e: OutboxEvent<Priced>| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.lock().unwrap().push(e.event.0);
+                        Ok::<_, BoxError>(())
+                    }
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!((run.sent, run.position), (3, 3));
+        assert_eq!(*seen.lock().unwrap(), [1, 1, 2, 3], "event 1 again (at least once), 2 and 3 not skipped");
+        // A failing sink stores nothing, as with the blocking relay.
+        write(&mut writer, 4);
+        let err = relay
+            .run_once(|_: OutboxEvent<Priced>| async { Err::<(), BoxError>("broker down".into()) })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CqrsError::Publish { position: 4, .. }));
+        assert_eq!(relay.position().await.unwrap(), 3);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

@@ -3,19 +3,31 @@
 //! worker threads (features `sqlite`, `postgres`).
 
 use std::ops::RangeInclusive;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
 
 use super::{Appended, EventStore, EventStoreError, Expected, Recorded};
 
 /// An [`EventStore`] for async code: a blocking store (such as
-/// `sqlite::SqliteEventStore`) behind a mutex, each call moved to tokio's blocking thread
-/// pool with `tokio::task::spawn_blocking`. Calls run one at a time, in the order they
-/// take the mutex. Cheap to clone (the clones share the store).
+/// `sqlite::SqliteEventStore`) behind an async mutex ([`tokio::sync::Mutex`]), each call
+/// moved to tokio's blocking thread pool with `tokio::task::spawn_blocking` once it holds
+/// the store. Calls run one at a time, in the order they asked for the store (the mutex
+/// is fair). Cheap to clone (the clones share the store).
+///
+/// # Resources
+/// A call waiting for the store is a suspended future, not a thread: however many
+/// requests queue behind a slow or locked database, this store occupies at most one
+/// thread of the blocking pool. Bound the number of waiting requests upstream (a
+/// concurrency limit or a timeout) if they must not pile up in memory.
 ///
 /// # Cancellation
-/// Dropping a call's future does not stop the call: it runs to its end on the blocking
-/// pool. An append whose future was dropped (a request timed out) may still commit, so
-/// treat it as an unknown outcome: reload the stream and look before deciding again.
+/// * Dropped **before** it got the store (still waiting behind another call), a call
+///   never starts: nothing is read or written.
+/// * Dropped **after** (its blocking part is running), the call does not stop: it runs
+///   to its end on the blocking pool. An append dropped then (a request timed out) may
+///   still commit, so treat it as an unknown outcome: reload the stream and look before
+///   deciding again.
 ///
 /// # Examples
 /// ```
@@ -56,8 +68,10 @@ impl<S: Send + 'static> AsyncEventStore<S> {
         T: Send + 'static,
         F: FnOnce(&mut S) -> T + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || f(&mut inner.lock().unwrap_or_else(PoisonError::into_inner)))
+        // Wait for the store here, as a future (dropping it cancels cleanly); only the
+        // call that holds the store takes a blocking thread, and the guard goes with it.
+        let mut store = Arc::clone(&self.inner).lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&mut store))
             .await
             .map_err(|e| EventStoreError::Storage { source: Box::new(e) })
     }
@@ -124,5 +138,93 @@ impl<S: Send + 'static> AsyncEventStore<S> {
         E: Send + 'static,
     {
         self.run(move |s| s.read_all(from, limit)).await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::events::MemoryEventStore;
+
+    /// A gate a blocking-pool thread waits at until the test opens it.
+    fn gate() -> (mpsc::Sender<()>, mpsc::Receiver<()>) {
+        mpsc::channel()
+    }
+
+    fn runtime(blocking_threads: usize) -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().max_blocking_threads(blocking_threads).build().unwrap()
+    }
+
+    #[test]
+    fn calls_waiting_for_the_store_hold_no_blocking_thread() {
+        // A pool of two blocking threads: one is held by a call inside the store (a
+        // locked database), eight more calls wait for the store. If each waiting call
+        // parked a blocking thread, the pool would be full and an unrelated blocking
+        // task (which opens the gate) could never run.
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = runtime(2);
+            let appended = rt.block_on(async {
+                let store = AsyncEventStore::new(MemoryEventStore::<u32>::new());
+                let (open, wait) = gate();
+                let holder = tokio::spawn({
+                    let store = store.clone();
+                    async move { store.run(move |_| wait.recv().unwrap()).await }
+                });
+                tokio::task::yield_now().await;
+                let waiting: Vec<_> = (0..8u32)
+                    .map(|i| {
+                        let store = store.clone();
+                        tokio::spawn(async move { store.append("s", Expected::Any, vec![i], 0).await })
+                    })
+                    .collect();
+                for _ in 0..10 {
+                    tokio::task::yield_now().await;
+                }
+                tokio::task::spawn_blocking(move || open.send(()).unwrap()).await.unwrap();
+                holder.await.unwrap().unwrap();
+                for w in waiting {
+                    w.await.unwrap().unwrap();
+                }
+                store.version::<u32>("s").await.unwrap()
+            });
+            done_tx.send(appended).unwrap();
+        });
+        // A guard against the deadlock the test looks for, not a timing assumption: the
+        // passing run does not wait on it.
+        let appended =
+            done_rx.recv_timeout(Duration::from_secs(20)).expect("the blocking pool was exhausted");
+        assert_eq!(appended, 8);
+    }
+
+    #[test]
+    fn a_call_dropped_while_waiting_for_the_store_never_appends() {
+        let store = AsyncEventStore::new(MemoryEventStore::<u32>::new());
+        let rt = runtime(4);
+        rt.block_on(async {
+            let (open, wait) = gate();
+            let holder = tokio::spawn({
+                let store = store.clone();
+                async move { store.run(move |_| wait.recv().unwrap()).await }
+            });
+            tokio::task::yield_now().await;
+            let late = tokio::spawn({
+                let store = store.clone();
+                async move { store.append("s", Expected::Any, vec![1], 0).await }
+            });
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            late.abort(); // the request timed out before it got the store
+            assert!(late.await.unwrap_err().is_cancelled());
+            open.send(()).unwrap();
+            holder.await.unwrap().unwrap();
+        });
+        drop(rt); // waits for every blocking task still running
+        let rt = runtime(1);
+        assert_eq!(rt.block_on(store.version::<u32>("s")).unwrap(), 0, "a dropped call appended");
     }
 }

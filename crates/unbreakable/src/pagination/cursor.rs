@@ -200,9 +200,10 @@ impl CursorSigner {
         mac
     }
 
-    /// A cursor for `position` in the list named by `scope` (for example
-    /// `"user:7/orders?status=open"`: everything that must match when it comes back),
-    /// issued at time 0: use [`encode_at`](Self::encode_at) for cursors that expire.
+    /// A cursor that **never expires**: [`encode_at`](Self::encode_at) stamped as issued
+    /// at time 0. [`decode`](Self::decode) accepts it for as long as its key is on the
+    /// ring; [`decode_at`](Self::decode_at) always refuses it as expired. Prefer
+    /// [`encode_at`](Self::encode_at).
     ///
     /// # Errors
     /// [`CursorError::PositionTooLarge`] for a position longer than [`MAX_POSITION`].
@@ -210,9 +211,10 @@ impl CursorSigner {
         self.encode_at(scope, position, 0)
     }
 
-    /// [`encode`](Self::encode), stamped as issued at `now_ms` (milliseconds since the
-    /// UNIX epoch, from the caller's clock), so [`decode_at`](Self::decode_at) can
-    /// refuse it once it is too old.
+    /// A cursor for `position` in the list named by `scope` (for example
+    /// `"user:7/orders?status=open"`: everything that must match when it comes back),
+    /// stamped as issued at `now_ms` (milliseconds since the UNIX epoch, from the
+    /// caller's clock), so [`decode_at`](Self::decode_at) refuses it once it is too old.
     ///
     /// # Errors
     /// [`CursorError::PositionTooLarge`] for a position longer than [`MAX_POSITION`].
@@ -231,9 +233,9 @@ impl CursorSigner {
         Ok(URL_SAFE_NO_PAD.encode(raw))
     }
 
-    /// The position inside `cursor`, if a key on this signer's ring made it for `scope`
-    /// and nobody changed it. The tag is compared in constant time. No expiry is checked:
-    /// see [`decode_at`](Self::decode_at).
+    /// [`decode_at`](Self::decode_at) **without the age check**: accepts a cursor however
+    /// old it is (as long as its key is on the ring). Prefer
+    /// [`decode_at`](Self::decode_at).
     ///
     /// # Errors
     /// A [`CursorError`] saying which check failed.
@@ -241,12 +243,13 @@ impl CursorSigner {
         self.open(scope, cursor).map(|(_, p)| p)
     }
 
-    /// [`decode`](Self::decode), and refuses a cursor issued more than `max_age` before
-    /// `now_ms` (the caller's clock, ms since the UNIX epoch). A cursor made by
-    /// [`encode`](Self::encode) (issued at 0) is always too old.
+    /// The position inside `cursor`, if a key on this signer's ring made it for `scope`,
+    /// nobody changed it (the tag is compared in constant time), and it was issued at
+    /// most `max_age` before `now_ms` (the caller's clock, ms since the UNIX epoch). A
+    /// cursor made by [`encode`](Self::encode) (issued at 0) is always too old.
     ///
     /// # Errors
-    /// [`CursorError::Expired`], or as [`decode`](Self::decode).
+    /// [`CursorError::Expired`], or another [`CursorError`] saying which check failed.
     pub fn decode_at(
         &self,
         scope: &str,
@@ -294,7 +297,8 @@ impl CursorSigner {
         Ok((issued_ms, position.to_vec()))
     }
 
-    /// [`encode`](Self::encode) for a [`Keyset`] position (which always fits).
+    /// [`encode`](Self::encode) (a cursor that never expires) for a [`Keyset`] position.
+    /// Prefer [`encode_keyset_at`](Self::encode_keyset_at).
     pub fn encode_keyset(&self, scope: &str, at: Keyset) -> String {
         self.encode_keyset_at(scope, at, 0)
     }
@@ -304,7 +308,8 @@ impl CursorSigner {
         self.encode_at(scope, &at.to_bytes(), now_ms).unwrap_or_default()
     }
 
-    /// [`decode`](Self::decode) for a [`Keyset`] position.
+    /// [`decode`](Self::decode) (no age check) for a [`Keyset`] position. Prefer
+    /// [`decode_keyset_at`](Self::decode_keyset_at).
     ///
     /// # Errors
     /// As [`decode`](Self::decode), or [`CursorError::Position`] for a position that is
