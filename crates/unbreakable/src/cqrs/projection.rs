@@ -28,12 +28,13 @@ pub enum Delivery {
 /// next one after the `stored` position of the last event applied; at or below it is a
 /// repeat, beyond the next one is [`Delivery::Early`].
 ///
-/// Positions come from the outbox in commit order and have no gaps (SQLite gives a new
-/// row the highest row id plus one, a rolled-back insert leaves no hole, and the outbox
-/// is never deleted from). Applying anything "above the stored position" would not be
-/// enough: a projector restored from an old checkpoint that is handed a later event first
-/// would apply it and skip the ones in between for ever. (This workbook's property test
-/// found exactly that.) With an outbox whose positions can have gaps (a PostgreSQL
+/// Positions come from the outbox in commit order and have no gaps (SQLite's
+/// `AUTOINCREMENT` gives a new row the highest number ever issued plus one, writers commit
+/// one at a time, a rolled-back insert leaves no hole, and `outbox::prune` removes only
+/// rows every relay has passed). Applying anything "above the stored position" would not
+/// be enough: a projector restored from an old checkpoint that is handed a later event
+/// first would apply it and skip the ones in between for ever (a property test of this
+/// rule found exactly that). With an outbox whose positions can have gaps (a PostgreSQL
 /// sequence), read the outbox in order instead of trusting delivery order.
 ///
 /// # Examples

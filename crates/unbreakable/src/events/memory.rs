@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::recorded::check_stream;
 use super::{Appended, Conflict, EventStore, EventStoreError, Expected, Recorded};
 
-/// An event store in memory, for simulations, tests and notebooks.
+/// An event store in memory, for tests and simulations.
 ///
 /// Events of a stream sit contiguously in one `Vec`, so a rebuild reads memory in order.
 /// It grows without bound (it is an append-only log): size simulations accordingly.

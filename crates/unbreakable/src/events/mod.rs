@@ -1,4 +1,4 @@
-//! Event sourcing: state as a fold over an append-only log of events (chapter 10).
+//! Event sourcing: state as a fold over an append-only log of events.
 //!
 //! Nothing is updated in place. A command is checked against the current state, which is
 //! rebuilt by replaying the stream's events; if it is allowed, it produces new events,
@@ -22,7 +22,7 @@
 //! same promises; [`testing::conformance::contract`] checks them.
 //!
 //! # Examples
-//! The article's bank ledger: the store keeps the four movements, not a balance.
+//! A bank ledger: the store keeps the four movements, not a balance.
 //! ```
 //! use unbreakable::events::{replay, Aggregate, EventStore, Expected, MemoryEventStore};
 //!

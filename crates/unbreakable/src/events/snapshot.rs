@@ -8,11 +8,11 @@ use super::EventStoreError;
 
 /// The default snapshot interval: every 100 events.
 ///
-/// Chapter 10 measures the choice on SQLite: a rebuild replays on average about N / 2
-/// events after the latest snapshot, and each snapshot costs one durable write, so the
-/// cost per command is least near N = sqrt(2 × snapshot write / event replay). On the
-/// workbook's machine (0.4 us per event, 70 us per snapshot commit) that is about 19; on
-/// a disk whose flush takes 2 ms it is 100. The cost curve is flat near its minimum, and
+/// A rebuild replays on average about N / 2 events after the latest snapshot, and each
+/// snapshot costs one durable write, so the cost per command is least near
+/// N = sqrt(2 × snapshot write / event replay). Measured with SQLite on one virtual
+/// machine (0.4 us per event replayed, 70 us per snapshot commit) that is about 19; on a
+/// disk whose flush takes 2 ms it is 100. The cost curve is flat near its minimum, and
 /// too few snapshots cost less than too many slow flushes, so the default takes the
 /// slower disk; frameworks default to 10-100.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;

@@ -58,7 +58,7 @@ pub struct Then<A: Aggregate> {
 }
 
 impl<A: Aggregate> Then<A> {
-    /// The decision itself, for notebooks and custom checks.
+    /// The decision itself, for custom checks.
     pub fn result(self) -> Result<Vec<A::Event>, A::Error> {
         self.result
     }

@@ -1,5 +1,4 @@
-//! A conformance suite for [`EventStore`] back ends, and the article's bank account
-//! that it runs on.
+//! A conformance suite for [`EventStore`] back ends, and the bank account it runs on.
 //!
 //! ```
 //! use unbreakable::events::MemoryEventStore;
@@ -12,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::{Aggregate, EventStore, EventStoreError, EventType, Expected, replay};
 
-/// The article's bank account: balance in dollars, no overdraft.
+/// A bank account: balance in dollars, no overdraft.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BankAccount {
     /// The balance, in dollars.
