@@ -768,17 +768,15 @@ mod tests {
         assert_eq!(store.now().holder_at("mailer", clock.now()), None, "and released");
     }
 
+    /// Node a campaigning for "mailer" on `store`, with the default configuration.
+    fn node_a<S: LockStore>(store: S, clock: Clock) -> Campaign<S> {
+        Campaign::new(store, "mailer", "a", Config::default(), clock).unwrap()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_aborted_campaign_tells_the_worker() {
         let clock = Clock::start();
-        let mut node = Campaign::new(
-            super::super::MemoryLocks::with_clock(clock),
-            "mailer",
-            "a",
-            Config::default(),
-            clock,
-        )
-        .unwrap();
+        let mut node = node_a(super::super::MemoryLocks::with_clock(clock), clock);
         let leading = node.leadership();
         let term = node.step().await.expect("a leads");
         let campaign = tokio::spawn(async move { node.run().await });
@@ -816,14 +814,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_campaign_that_panics_tells_the_worker() {
         let clock = Clock::start();
-        let mut node = Campaign::new(
-            Panicking(super::super::MemoryLocks::with_clock(clock)),
-            "mailer",
-            "a",
-            Config::default(),
-            clock,
-        )
-        .unwrap();
+        let mut node = node_a(Panicking(super::super::MemoryLocks::with_clock(clock)), clock);
         let leading = node.leadership();
         let campaign = tokio::spawn(async move { node.run().await });
         assert!(campaign.await.unwrap_err().is_panic(), "the renewal panicked");
@@ -833,14 +824,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_run_that_stops_tells_the_worker() {
         let clock = Clock::start();
-        let mut node = Campaign::new(
-            super::super::MemoryLocks::with_clock(clock),
-            "mailer",
-            "a",
-            Config::default(),
-            clock,
-        )
-        .unwrap();
+        let mut node = node_a(super::super::MemoryLocks::with_clock(clock), clock);
         let leading = node.leadership();
         // run() is dropped (a select or timeout around it), the campaign lives on.
         assert!(tokio::time::timeout(s(1), node.run()).await.is_err());
