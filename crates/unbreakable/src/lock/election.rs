@@ -5,7 +5,7 @@
 //! [`Elector`] is the pure core of one node: [`tick`](Elector::tick) says what to do at
 //! `now` (try to acquire, renew, or wait), and the `on_*` methods take the lock service's
 //! answers. [`Campaign`] is the async edge that drives it over any
-//! [`LockStore`](super::LockStore).
+//! [`LockStore`].
 //!
 //! A leader that pauses (or is cut off) past its lease loses it; another node acquires the
 //! lock with a larger term. When the old leader wakes, its own clock tells it the lease
@@ -13,6 +13,7 @@
 //! it was already half-way through a write when it paused, the resource refuses the write
 //! because its term is older than the one the new leader wrote with.
 
+use std::future::Future;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -497,13 +498,15 @@ impl<S: LockStore, T: TokenSource> Campaign<S, T> {
     ///
     /// # Errors
     /// As [`resign`](Self::resign).
-    pub async fn run_until(
-        &mut self,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) -> Result<(), LockError> {
-        tokio::select! {
-            () = self.run() => {}
-            () = shutdown => {}
+    pub async fn run_until(&mut self, shutdown: impl Future<Output = ()>) -> Result<(), LockError> {
+        {
+            let mut run = std::pin::pin!(self.run());
+            let mut shutdown = std::pin::pin!(shutdown);
+            std::future::poll_fn(|cx| match shutdown.as_mut().poll(cx) {
+                std::task::Poll::Ready(()) => std::task::Poll::Ready(()),
+                std::task::Poll::Pending => run.as_mut().poll(cx),
+            })
+            .await;
         }
         self.resign().await
     }
