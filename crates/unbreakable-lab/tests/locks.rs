@@ -8,7 +8,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use unbreakable_lab::lock::election::{Action, Campaign, Config, Elector, drift_allowance};
 use unbreakable_lab::lock::redis::RedisLocks;
-use unbreakable_lab::lock::{FencedResource, Grant, Lease, LockError, LockStore, MemoryLocks, Token};
+use unbreakable_lab::lock::{
+    FencedResource, Grant, Lease, LockError, LockStore, MemoryLocks, Token, TokenSource,
+};
 use unbreakable_lab::scenarios::email_job::{Coordination, EmailJob, Fault, FaultKind};
 use unbreakable_lab::servers::ServerError;
 use unbreakable_lab::servers::redis::{FailoverError, RedisServer, command_on, failover_demo};
@@ -42,6 +44,32 @@ async fn behaves<S: LockStore>(s: &S, key: &str, ttl: Duration) {
     // Another key is another lock.
     let other = s.acquire(&format!("{key}-other"), "a", ttl).await.unwrap();
     assert_eq!(other.token, Token(1));
+}
+
+/// A token given by the caller (from a durable source) is the grant's token, and the
+/// lock rules hold as with the store's own counter; a campaign that draws its terms from
+/// a source leads with them.
+async fn given_tokens<S: LockStore + Clone>(s: &S, key: &str, ttl: Duration) {
+    let a = s.acquire_given(key, "a", ttl, Token(1_000)).await.unwrap();
+    assert_eq!(a.token, Token(1_000));
+    assert!(matches!(s.acquire_given(key, "b", ttl, Token(1_001)).await, Err(LockError::Held { .. })));
+    s.renew(&a).await.unwrap();
+    assert!(s.release(&a).await.unwrap());
+    let tokens = Counter(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(2_000)));
+    let clock = Clock::start();
+    let config = Config::with_ttl(ttl).unwrap();
+    let mut c = Campaign::new(s.clone(), key, "c", config, clock).unwrap().with_tokens(tokens);
+    assert_eq!(c.step().await, Some(Token(2_001)), "the term is the source's");
+    c.resign().await.unwrap();
+}
+
+/// A counter in memory, standing in for a durable token source.
+struct Counter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl TokenSource for Counter {
+    async fn next_token(&self, _: &str) -> Result<Token, LockError> {
+        Ok(Token(self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1))
+    }
 }
 
 /// Client 1 pauses past its lease; client 2 writes; client 1's late write is refused.
@@ -85,6 +113,7 @@ async fn memory_locks_keep_the_rules() {
     let ttl = Duration::from_secs(10);
     behaves(&s, "order:1", ttl).await;
     fencing_after_a_pause(&s, "account:7", ttl).await;
+    given_tokens(&s, "report", ttl).await;
     election(&s, "mailer", ttl).await;
 }
 
@@ -98,6 +127,7 @@ async fn redis_locks_keep_the_rules() {
     let ttl = Duration::from_millis(300);
     behaves(&s, "order:1", ttl).await;
     fencing_after_a_pause(&s, "account:7", ttl).await;
+    given_tokens(&s, "report", ttl).await;
     election(&s, "mailer", Duration::from_millis(600)).await;
 }
 

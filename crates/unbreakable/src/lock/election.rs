@@ -5,7 +5,7 @@
 //! [`Elector`] is the pure core of one node: [`tick`](Elector::tick) says what to do at
 //! `now` (try to acquire, renew, or wait), and the `on_*` methods take the lock service's
 //! answers. [`Campaign`] is the async edge that drives it over any
-//! [`LockStore`](super::LockStore).
+//! [`LockStore`].
 //!
 //! A leader that pauses (or is cut off) past its lease loses it; another node acquires the
 //! lock with a larger term. When the old leader wakes, its own clock tells it the lease
@@ -13,13 +13,14 @@
 //! it was already half-way through a write when it paused, the resource refuses the write
 //! because its term is older than the one the new leader wrote with.
 
+use std::future::Future;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use tokio::sync::watch;
 
-use super::{Grant, LockError, LockStore, Token};
+use super::{Grant, LockError, LockStore, Token, TokenSource};
 use crate::error::ConfigError;
 use crate::time::Clock;
 
@@ -197,9 +198,12 @@ impl Elector {
 
     /// The lock was granted with `term`, for a request sent at `sent_at` (by this node's
     /// clock: the lease is counted from when the request left, not when the answer came).
-    /// A grant older than a term this node has already seen is ignored.
+    /// A grant whose term is not newer than every term this node has seen (its own
+    /// included) is ignored: a store that failed over can hand a term out twice, and two
+    /// leaders must never share one. A leader keeps its term with
+    /// [`on_renewed`](Self::on_renewed), not with a new grant.
     pub fn on_granted(&mut self, term: Token, sent_at: Duration) {
-        if term < self.newest_term {
+        if term <= self.newest_term {
             return;
         }
         self.newest_term = term;
@@ -282,8 +286,21 @@ impl Elector {
 /// Every store call is bounded: a renewal by the time left on the lease (by this node's
 /// clock), an acquisition by `ttl - margin`. A call that runs out counts as unreachable,
 /// so a leader whose renewal hangs steps down when its lease ends, not when the store
-/// answers. A grant that arrives with a term older than one this node has seen is
-/// released at once.
+/// answers. A grant that arrives with a term not newer than every term this node has seen
+/// is released at once: two nodes never lead with one term, even when a store that failed
+/// over hands a term out twice.
+///
+/// # Where the terms come from
+/// By default from the store's own counter ([`LockStore::acquire`]). A Redis `INCR` can
+/// repeat after a failover or a restart (see [`tokens`](super::tokens)); with
+/// [`with_tokens`](Self::with_tokens) each term is drawn from a durable
+/// [`TokenSource`] and the lock taken with [`LockStore::acquire_given`].
+///
+/// # Stopping
+/// [`run_until`](Self::run_until) campaigns until a shutdown future completes, then
+/// resigns (the lock is freed for the next leader at once). If the campaign, or the task
+/// running [`run`](Self::run), is dropped, aborted or panics, the leadership channel turns
+/// `None`.
 ///
 /// # Telling the worker
 /// [`leadership`](Self::leadership) is a [`watch`] channel with the term while this node
@@ -328,18 +345,42 @@ impl Elector {
 /// # });
 /// ```
 #[derive(Debug)]
-pub struct Campaign<S> {
+pub struct Campaign<S, T = StoreCounter> {
     store: S,
+    tokens: Option<T>,
     key: String,
     owner: String,
     elector: Elector,
     clock: Clock,
     grant: Option<Grant>,
-    leadership: watch::Sender<Option<Token>>,
+    leadership: StepDown,
+}
+
+/// The sender of a campaign's leadership channel, which sends `None` when dropped: a
+/// worker never sees a leader whose campaign is gone (dropped, aborted, or panicked).
+#[derive(Debug)]
+struct StepDown(watch::Sender<Option<Token>>);
+
+impl Drop for StepDown {
+    fn drop(&mut self) {
+        self.0.send_replace(None);
+    }
+}
+
+/// The terms of a [`Campaign`] without [`with_tokens`](Campaign::with_tokens): the lock
+/// store's own counter. An uninhabited type: there is no such source to call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreCounter {}
+
+impl TokenSource for StoreCounter {
+    async fn next_token(&self, _: &str) -> Result<Token, LockError> {
+        match *self {}
+    }
 }
 
 impl<S: LockStore> Campaign<S> {
-    /// A node `owner` campaigning for `key`.
+    /// A node `owner` campaigning for `key`, its terms from the store's own counter (see
+    /// [`with_tokens`](Self::with_tokens)).
     ///
     /// # Errors
     /// As [`Config::validate`], or an empty owner.
@@ -349,13 +390,45 @@ impl<S: LockStore> Campaign<S> {
         }
         Ok(Self {
             store,
+            tokens: None,
             key: key.to_string(),
             owner: owner.to_string(),
             elector: Elector::new(config)?,
             clock,
             grant: None,
-            leadership: watch::Sender::new(None),
+            leadership: StepDown(watch::Sender::new(None)),
         })
+    }
+
+    /// The same campaign, its terms drawn from `tokens` (a durable, linearizable counter)
+    /// and acquired with [`LockStore::acquire_given`], instead of the store's own counter.
+    /// Use it when the store can fail over or restart and forget tokens it gave (a Redis
+    /// `INCR`, see [`tokens`](super::tokens)): two nodes then never lead with one term.
+    pub fn with_tokens<T: TokenSource>(self, tokens: T) -> Campaign<S, T> {
+        Campaign {
+            store: self.store,
+            tokens: Some(tokens),
+            key: self.key,
+            owner: self.owner,
+            elector: self.elector,
+            clock: self.clock,
+            grant: self.grant,
+            leadership: self.leadership,
+        }
+    }
+}
+
+impl<S: LockStore, T: TokenSource> Campaign<S, T> {
+    /// Takes the lock: with a term from the token source if there is one, else from the
+    /// store's counter.
+    async fn acquire(&self, ttl: Duration) -> Result<Grant, LockError> {
+        match &self.tokens {
+            Some(tokens) => {
+                let term = tokens.next_token(&self.key).await?;
+                self.store.acquire_given(&self.key, &self.owner, ttl, term).await
+            }
+            None => self.store.acquire(&self.key, &self.owner, ttl).await,
+        }
     }
 
     /// Does what the elector says now (acquire, renew or nothing) and returns the term if
@@ -367,8 +440,7 @@ impl<S: LockStore> Campaign<S> {
             Action::Wait(_) => {}
             Action::Acquire => {
                 let limit = config.ttl.saturating_sub(config.margin);
-                let call = self.store.acquire(&self.key, &self.owner, config.ttl);
-                match bounded(limit, call).await {
+                match bounded(limit, self.acquire(config.ttl)).await {
                     Ok(grant) => {
                         self.elector.on_granted(grant.token, now);
                         if self.elector.leader(self.clock.now()) == Some(grant.token) {
@@ -402,16 +474,18 @@ impl<S: LockStore> Campaign<S> {
         let now = self.clock.now();
         self.elector.tick(now);
         let term = self.elector.leader(now);
-        self.leadership.send_replace(term);
+        self.leadership.0.send_replace(term);
         term
     }
 
     /// Steps for ever, sleeping until [`next_wake`](Self::next_wake) between steps, so
     /// that [`leadership`](Self::leadership) turns `None` when the lease ends by this node's
     /// clock even if nobody calls [`step`](Self::step). Spawn it, and drop or abort the
-    /// task to stop campaigning (the lease then ends by itself; call
-    /// [`resign`](Self::resign) first to free it at once).
+    /// task to stop campaigning (the lease then ends by itself; use
+    /// [`run_until`](Self::run_until) to free it at once). When this future is dropped,
+    /// aborted or panics, leadership turns `None`: nobody renews the lease any more.
     pub async fn run(&mut self) {
+        let _step_down = StepDown(self.leadership.0.clone());
         loop {
             self.step().await;
             let wake = self.next_wake();
@@ -419,10 +493,28 @@ impl<S: LockStore> Campaign<S> {
         }
     }
 
+    /// Steps as [`run`](Self::run) until `shutdown` completes, then [`resign`](Self::resign)s:
+    /// the lock is freed at once for the next leader, and leadership turns `None`.
+    ///
+    /// # Errors
+    /// As [`resign`](Self::resign).
+    pub async fn run_until(&mut self, shutdown: impl Future<Output = ()>) -> Result<(), LockError> {
+        {
+            let mut run = std::pin::pin!(self.run());
+            let mut shutdown = std::pin::pin!(shutdown);
+            std::future::poll_fn(|cx| match shutdown.as_mut().poll(cx) {
+                std::task::Poll::Ready(()) => std::task::Poll::Ready(()),
+                std::task::Poll::Pending => run.as_mut().poll(cx),
+            })
+            .await;
+        }
+        self.resign().await
+    }
+
     /// Leadership as a [`watch`] channel: the term while this node leads, `None`
     /// otherwise (as of the last step).
     pub fn leadership(&self) -> watch::Receiver<Option<Token>> {
-        self.leadership.subscribe()
+        self.leadership.0.subscribe()
     }
 
     /// When the next [`step`](Self::step) has something to do.
@@ -433,16 +525,17 @@ impl<S: LockStore> Campaign<S> {
         }
     }
 
-    /// Steps down and releases the lock if it still holds it.
+    /// Steps down and releases the lock if it still holds it. The release is bounded by
+    /// the TTL.
     ///
     /// # Errors
-    /// [`LockError::Backend`] if the release could not be sent (the lease then ends by
-    /// itself).
+    /// [`LockError::Backend`] if the release could not be sent or got no answer (the lease
+    /// then ends by itself).
     pub async fn resign(&mut self) -> Result<(), LockError> {
         self.elector.on_refused(self.clock.now());
-        self.leadership.send_replace(None);
+        self.leadership.0.send_replace(None);
         if let Some(g) = self.grant.take() {
-            self.store.release(&g).await?;
+            bounded(g.ttl, self.store.release(&g)).await?;
         }
         Ok(())
     }
@@ -521,6 +614,18 @@ mod tests {
             }
             self.inner.acquire(key, owner, ttl).await
         }
+        async fn acquire_given(
+            &self,
+            key: &str,
+            owner: &str,
+            ttl: Duration,
+            token: Token,
+        ) -> Result<Grant, LockError> {
+            if self.hang_all {
+                std::future::pending::<()>().await;
+            }
+            self.inner.acquire_given(key, owner, ttl, token).await
+        }
         async fn renew(&self, _: &Grant) -> Result<(), LockError> {
             std::future::pending().await
         }
@@ -556,5 +661,189 @@ mod tests {
         node.elector().observe(Token(9)); // a newer leader was seen elsewhere
         assert_eq!(node.step().await, None, "term 1 is older than 9: not a leader");
         assert_eq!(locks.holder_at("mailer", clock.now()), None, "the stale grant was released");
+    }
+    #[test]
+    fn a_grant_repeating_a_seen_term_is_not_a_new_term() {
+        let mut n = Elector::new(Config::default()).unwrap();
+        n.observe(Token(7)); // another node led with term 7
+        n.on_granted(Token(7), s(0)); // a failed-over store hands 7 out again
+        assert_eq!(n.leader(s(0)), None, "two leaders with term 7");
+        n.on_granted(Token(8), s(1));
+        assert_eq!(n.leader(s(1)), Some(Token(8)));
+        n.on_renewed(s(4)); // its own renewal still works
+        assert_eq!(n.leader(s(13)), Some(Token(8)));
+        n.on_granted(Token(8), s(14)); // ... but the same term granted again is not new
+        assert_eq!(n.role(), Role::Leader { term: Token(8) });
+        assert_eq!(n.leader(s(14)), None, "a repeated grant of 8 extended the lease");
+    }
+
+    /// A lock store that loses its locks and its counter on [`fail_over`](Self::fail_over),
+    /// as a Redis failover to a replica that missed the last writes does.
+    #[derive(Clone)]
+    struct FailingOver {
+        clock: Clock,
+        inner: std::sync::Arc<std::sync::Mutex<super::super::MemoryLocks>>,
+    }
+
+    impl FailingOver {
+        fn new(clock: Clock) -> Self {
+            Self {
+                clock,
+                inner: std::sync::Arc::new(std::sync::Mutex::new(super::super::MemoryLocks::with_clock(
+                    clock,
+                ))),
+            }
+        }
+        fn fail_over(&self) {
+            *self.inner.lock().unwrap() = super::super::MemoryLocks::with_clock(self.clock);
+        }
+        fn now(&self) -> super::super::MemoryLocks {
+            self.inner.lock().unwrap().clone()
+        }
+    }
+
+    impl LockStore for FailingOver {
+        async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<Grant, LockError> {
+            self.now().acquire(key, owner, ttl).await
+        }
+        async fn acquire_given(
+            &self,
+            key: &str,
+            owner: &str,
+            ttl: Duration,
+            token: Token,
+        ) -> Result<Grant, LockError> {
+            self.now().acquire_given(key, owner, ttl, token).await
+        }
+        async fn renew(&self, grant: &Grant) -> Result<(), LockError> {
+            self.now().renew(grant).await
+        }
+        async fn release(&self, grant: &Grant) -> Result<bool, LockError> {
+            self.now().release(grant).await
+        }
+    }
+
+    /// A durable counter (it survives the store's failover).
+    #[derive(Clone, Default)]
+    struct Counter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+    impl super::super::TokenSource for Counter {
+        async fn next_token(&self, _: &str) -> Result<Token, LockError> {
+            Ok(Token(self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn terms_from_a_token_source_do_not_repeat_after_a_failover() {
+        let clock = Clock::start();
+        let config = Config::default();
+        // The store's own counter: after the failover b gets a's term again.
+        let store = FailingOver::new(clock);
+        let mut a = Campaign::new(store.clone(), "mailer", "a", config, clock).unwrap();
+        let mut b = Campaign::new(store.clone(), "mailer", "b", config, clock).unwrap();
+        let first = a.step().await.expect("a leads");
+        store.fail_over();
+        assert_eq!(b.step().await, Some(first), "the store repeats the term (what with_tokens is for)");
+
+        // Terms from a durable source: b's term is newer, the resource can fence a.
+        let store = FailingOver::new(clock);
+        let tokens = Counter::default();
+        let mut a =
+            Campaign::new(store.clone(), "mailer", "a", config, clock).unwrap().with_tokens(tokens.clone());
+        let mut b = Campaign::new(store.clone(), "mailer", "b", config, clock).unwrap().with_tokens(tokens);
+        let ta = a.step().await.expect("a leads");
+        assert_eq!(b.step().await, None, "a holds the lock");
+        store.fail_over();
+        tokio::time::sleep(config.renew_every).await;
+        let tb = b.step().await.expect("b leads after the failover");
+        assert!(tb > ta, "b leads with {tb}, a with {ta}");
+        // a's renewal is refused by the failed-over store: it steps down.
+        assert_eq!(a.step().await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_refuses_a_repeated_term_from_its_store() {
+        let clock = Clock::start();
+        let store = FailingOver::new(clock);
+        let mut a = Campaign::new(store.clone(), "mailer", "a", Config::default(), clock).unwrap();
+        a.elector().observe(Token(1)); // it saw term 1 (a leader before the failover)
+        assert_eq!(a.step().await, None, "the store's repeated term 1 was taken as new");
+        assert_eq!(store.now().holder_at("mailer", clock.now()), None, "and released");
+    }
+
+    /// Node a campaigning for "mailer" on `store`, with the default configuration.
+    fn node_a<S: LockStore>(store: S, clock: Clock) -> Campaign<S> {
+        Campaign::new(store, "mailer", "a", Config::default(), clock).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_aborted_campaign_tells_the_worker() {
+        let clock = Clock::start();
+        let mut node = node_a(super::super::MemoryLocks::with_clock(clock), clock);
+        let leading = node.leadership();
+        let term = node.step().await.expect("a leads");
+        let campaign = tokio::spawn(async move { node.run().await });
+        tokio::time::sleep(s(1)).await;
+        assert_eq!(*leading.borrow(), Some(term));
+        campaign.abort();
+        assert!(campaign.await.unwrap_err().is_cancelled());
+        assert_eq!(*leading.borrow(), None, "the worker still sees a leader that is gone");
+    }
+
+    /// A store whose `renew` panics.
+    struct Panicking(super::super::MemoryLocks);
+
+    impl LockStore for Panicking {
+        async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<Grant, LockError> {
+            self.0.acquire(key, owner, ttl).await
+        }
+        async fn acquire_given(
+            &self,
+            key: &str,
+            owner: &str,
+            ttl: Duration,
+            token: Token,
+        ) -> Result<Grant, LockError> {
+            self.0.acquire_given(key, owner, ttl, token).await
+        }
+        async fn renew(&self, _: &Grant) -> Result<(), LockError> {
+            panic!("a bug in the store")
+        }
+        async fn release(&self, grant: &Grant) -> Result<bool, LockError> {
+            self.0.release(grant).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_campaign_that_panics_tells_the_worker() {
+        let clock = Clock::start();
+        let mut node = node_a(Panicking(super::super::MemoryLocks::with_clock(clock)), clock);
+        let leading = node.leadership();
+        let campaign = tokio::spawn(async move { node.run().await });
+        assert!(campaign.await.unwrap_err().is_panic(), "the renewal panicked");
+        assert_eq!(*leading.borrow(), None, "the worker still sees a leader that is gone");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_that_stops_tells_the_worker() {
+        let clock = Clock::start();
+        let mut node = node_a(super::super::MemoryLocks::with_clock(clock), clock);
+        let leading = node.leadership();
+        // run() is dropped (a select or timeout around it), the campaign lives on.
+        assert!(tokio::time::timeout(s(1), node.run()).await.is_err());
+        assert_eq!(node.elector().role(), Role::Leader { term: Token(1) });
+        assert_eq!(*leading.borrow(), None, "nobody renews, yet the worker sees a leader");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_until_resigns_on_shutdown() {
+        let clock = Clock::start();
+        let locks = super::super::MemoryLocks::with_clock(clock);
+        let mut node = Campaign::new(locks.clone(), "mailer", "a", Config::default(), clock).unwrap();
+        let leading = node.leadership();
+        node.run_until(tokio::time::sleep(s(30))).await.unwrap();
+        assert_eq!(clock.now(), s(30), "it ran until the shutdown");
+        assert_eq!(*leading.borrow(), None);
+        assert_eq!(locks.holder_at("mailer", clock.now()), None, "the lock was released at once");
     }
 }

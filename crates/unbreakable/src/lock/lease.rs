@@ -92,6 +92,26 @@ impl Lease {
         Ok(token)
     }
 
+    /// As [`acquire`](Self::acquire), but with `token` (from a durable counter elsewhere)
+    /// instead of the next one of this lock's counter, which moves up to at least `token`.
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire).
+    pub fn acquire_given(
+        &mut self,
+        owner: &str,
+        ttl: Duration,
+        now: Duration,
+        token: Token,
+    ) -> Result<Token, Refusal> {
+        if let Some(h) = self.live(now) {
+            return Err(Refusal::Held { remaining: h.expires_at - now });
+        }
+        self.last_token = self.last_token.max(token.0);
+        self.holder = Some(Holder { owner: owner.to_string(), token, expires_at: now.saturating_add(ttl) });
+        Ok(token)
+    }
+
     /// Extends the lease of the grant (`owner`, `token`) to `now + ttl`, if it still holds
     /// the lock.
     ///

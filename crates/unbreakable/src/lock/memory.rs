@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::error::check;
-use super::{Grant, Lease, LockError, LockStore, Refusal};
+use super::{Grant, Lease, LockError, LockStore, Refusal, Token};
 use crate::time::Clock;
 
 /// Locks in one process's memory: a [`Lease`] per key behind a mutex, on a [`Clock`]
@@ -58,10 +58,35 @@ impl MemoryLocks {
         ttl: Duration,
         now: Duration,
     ) -> Result<Grant, LockError> {
+        self.take(key, owner, ttl, |lease| lease.acquire(owner, ttl, now))
+    }
+
+    /// [`LockStore::acquire_given`] at `now`.
+    ///
+    /// # Errors
+    /// As [`LockStore::acquire_given`].
+    pub fn acquire_given_at(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Duration,
+        token: Token,
+        now: Duration,
+    ) -> Result<Grant, LockError> {
+        self.take(key, owner, ttl, |lease| lease.acquire_given(owner, ttl, now, token))
+    }
+
+    fn take(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Duration,
+        acquire: impl FnOnce(&mut Lease) -> Result<Token, Refusal>,
+    ) -> Result<Grant, LockError> {
         check(owner, ttl)?;
         let mut leases = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
         let lease = leases.entry(key.to_string()).or_default();
-        match lease.acquire(owner, ttl, now) {
+        match acquire(lease) {
             Ok(token) => Ok(Grant { key: key.to_string(), owner: owner.to_string(), token, ttl }),
             Err(Refusal::Held { remaining }) => Err(LockError::Held { key: key.to_string(), remaining }),
             Err(Refusal::NotHolder) => Err(LockError::Backend("acquire answered NotHolder".into())),
@@ -86,7 +111,7 @@ impl MemoryLocks {
     }
 
     /// Who holds `key` at `now`, and with which token.
-    pub fn holder_at(&self, key: &str, now: Duration) -> Option<(String, super::Token)> {
+    pub fn holder_at(&self, key: &str, now: Duration) -> Option<(String, Token)> {
         let leases = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
         leases.get(key).and_then(|l| l.holder(now).map(|(o, t)| (o.to_string(), t)))
     }
@@ -95,6 +120,16 @@ impl MemoryLocks {
 impl LockStore for MemoryLocks {
     async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<Grant, LockError> {
         self.acquire_at(key, owner, ttl, self.clock.now())
+    }
+
+    async fn acquire_given(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Duration,
+        token: Token,
+    ) -> Result<Grant, LockError> {
+        self.acquire_given_at(key, owner, ttl, token, self.clock.now())
     }
 
     async fn renew(&self, grant: &Grant) -> Result<(), LockError> {

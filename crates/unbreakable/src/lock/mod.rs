@@ -19,10 +19,10 @@
 //! | [`Lease`] | the pure core of one lock: grant, renew and release decisions from `(now, state)`, and the tokens |
 //! | [`FencedResource`] | a resource that refuses writes with a token older than the newest it has seen, or equal to it from another holder |
 //! | [`TokenSource`] | a durable, linearizable counter for the tokens; `SqliteTokens` (feature `sqlite`) keeps it in a SQLite file |
-//! | [`LockStore`] | what any lock service offers: `acquire`, `renew`, `release` (async) |
+//! | [`LockStore`] | what any lock service offers: `acquire`, `acquire_given` (with a token from a [`TokenSource`]), `renew`, `release` (async) |
 //! | [`MemoryLocks`] | the in-memory lock service, on a [`Clock`](crate::time::Clock) (virtual time under a paused runtime) |
 //! | `redis::RedisLocks` | (feature `redis`) the same on a real Redis: `SET NX PX` semantics in Lua scripts, compare-and-delete release, compare-and-`PEXPIRE` renew, the token from `INCR` in the same script or from a [`TokenSource`] |
-//! | [`election`] | leader election on a lease: terms (the fencing token is the term), renewal, stepping down, leadership as a watch channel |
+//! | [`election`] | leader election on a lease: terms (the fencing token is the term, from the store's counter or a [`TokenSource`]), renewal, stepping down, leadership as a watch channel that turns `None` when the campaign is gone |
 //!
 //! # What one Redis key is, and is not
 //!

@@ -299,6 +299,17 @@ impl LockStore for RedisLocks {
         self.run_acquire(key, owner, ttl, None).await
     }
 
+    async fn acquire_given(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Duration,
+        token: Token,
+    ) -> Result<Grant, LockError> {
+        self.pre_check(owner, ttl)?;
+        self.run_acquire(key, owner, ttl, Some(token)).await
+    }
+
     async fn renew(&self, grant: &Grant) -> Result<(), LockError> {
         let mut conn = self.conn.clone();
         let renewed: i64 = self

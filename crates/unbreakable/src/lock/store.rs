@@ -48,6 +48,20 @@ pub trait LockStore: Send + Sync {
         ttl: Duration,
     ) -> impl Future<Output = Result<Grant, LockError>> + Send;
 
+    /// Takes `key` for `owner` for `ttl`, if it is free, with `token` (drawn by the caller
+    /// from a durable [`TokenSource`](super::TokenSource)) instead of the service's own
+    /// counter. The token is used as given.
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire).
+    fn acquire_given(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Duration,
+        token: Token,
+    ) -> impl Future<Output = Result<Grant, LockError>> + Send;
+
     /// Extends `grant`'s lease to its TTL from now, if it still holds the lock
     /// (compare-and-expire).
     ///
