@@ -23,7 +23,12 @@ use super::{Begun, Failed, Fingerprint, IdempotencyKey, KeyStore, Lease, RunErro
 /// on every retry should be returned as an `Ok` response: it is stored and replayed.
 ///
 /// The handler is bounded by the lock timeout: one still running when its key could be
-/// taken over is stopped there ([`RunError::LockTimeout`]), so two runs never overlap.
+/// taken over is stopped there ([`RunError::LockTimeout`]). Two runs overlap only if the
+/// store's own clock lets a repeat take the key over before this edge stops the handler:
+/// a store on the wall clock (SQLite) shared by hosts with skewed clocks, or a run that
+/// ends just before the lock timeout and then waits to store its result (a busy
+/// database). Keep the lock timeout well above the handler's longest run plus the
+/// store's busy timeout, and the hosts' clocks in sync.
 /// Taking over after the lock timeout re-runs the handler: that is safe only if a run cut
 /// short left nothing behind, or its effect is itself idempotent (it committed with the
 /// key, or the same key is passed on to the payment provider).

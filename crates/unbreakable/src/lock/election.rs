@@ -199,8 +199,10 @@ impl Elector {
     /// The lock was granted with `term`, for a request sent at `sent_at` (by this node's
     /// clock: the lease is counted from when the request left, not when the answer came).
     /// A grant whose term is not newer than every term this node has seen (its own
-    /// included) is ignored: a store that failed over can hand a term out twice, and two
-    /// leaders must never share one. A leader keeps its term with
+    /// included) is ignored: a store that failed over can hand a term out twice. This
+    /// only guards what this node has seen: another node that never saw the term can still
+    /// accept it, so terms that must never repeat come from a durable
+    /// [`TokenSource`](super::tokens::TokenSource), and the resource fences on them. A leader keeps its term with
     /// [`on_renewed`](Self::on_renewed), not with a new grant.
     pub fn on_granted(&mut self, term: Token, sent_at: Duration) {
         if term <= self.newest_term {
@@ -287,8 +289,11 @@ impl Elector {
 /// clock), an acquisition by `ttl - margin`. A call that runs out counts as unreachable,
 /// so a leader whose renewal hangs steps down when its lease ends, not when the store
 /// answers. A grant that arrives with a term not newer than every term this node has seen
-/// is released at once: two nodes never lead with one term, even when a store that failed
-/// over hands a term out twice.
+/// is released at once, so a node never leads twice with one term. That cannot stop two
+/// *different* nodes from accepting one term that a failed-over store handed out twice
+/// (node b never saw node a's term): until a's next renewal is refused, both may act.
+/// Take terms from a durable source ([`Campaign::with_tokens`]) and fence every write
+/// on the term.
 ///
 /// # Where the terms come from
 /// By default from the store's own counter ([`LockStore::acquire`]). A Redis `INCR` can
