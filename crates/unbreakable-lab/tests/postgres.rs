@@ -5,20 +5,13 @@
 
 use std::path::PathBuf;
 
+use unbreakable_lab::servers;
 use unbreakable_lab::servers::postgres::Postgres;
-use unbreakable_lab::servers::{ServerError, unavailable};
 
 /// The server, or `None` with a printed line when PostgreSQL is not installed (under
 /// `CI=true`, a panic).
 fn server() -> Option<Postgres> {
-    match Postgres::start() {
-        Ok(pg) => Some(pg),
-        Err(e @ ServerError::NotInstalled { .. }) => {
-            unavailable(&e, "skipped");
-            None
-        }
-        Err(e) => panic!("PostgreSQL is installed but did not start: {e}"),
-    }
+    servers::for_test(Postgres::start())
 }
 
 fn alive(pid: u32) -> bool {

@@ -86,6 +86,20 @@ pub fn unavailable(e: &ServerError, then: &str) {
     println!("{line}");
 }
 
+/// A test's server: `Some` when it started; `None` after one printed line when its binary
+/// is not installed (under `CI=true`, a panic, through [`unavailable`]); a panic when it is
+/// installed but did not start, since that is a failure whatever the environment.
+pub fn for_test<T>(started: Result<T, ServerError>) -> Option<T> {
+    match started {
+        Ok(server) => Some(server),
+        Err(e @ ServerError::NotInstalled { .. }) => {
+            unavailable(&e, "skipped");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 fn unavailable_line(e: &ServerError, then: &str, required: bool) -> String {
     if required {
         panic!("CI=true, and a server this run needs did not start: {e}");
