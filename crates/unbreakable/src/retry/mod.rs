@@ -31,6 +31,7 @@ pub use breaker::{
     Admission, Breaker, BreakerConfig, BreakerError, BreakerOpen, BreakerPermit, BreakerState, CircuitBreaker,
 };
 pub use budget::{AdaptiveThrottle, Budget, QuotaExhausted, RetryBudget, RetryQuota, RetryRatio, RetryToken};
+#[cfg(feature = "tower")]
 pub(crate) use execute::Judged;
 pub use execute::{ErrorClass, Failure, Retry, RetryError, RetryEvent};
 pub use policy::{MAX_RETRIES, RetryPolicy};
