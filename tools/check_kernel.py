@@ -9,7 +9,7 @@ compile every dependency twice and the notebooks could run other versions of the
 tests:
 
 * the dependency versions in the directory's Cargo.lock are the workspace's (the kernel's
-  prelude, tools/evcxr-config/prelude.rs, copies the workspace's lock in at start-up);
+  start-up file, tools/evcxr-config/init.evcxr, copies the workspace's lock in at start-up);
 * the profile evcxr wrote into its Cargo.toml is KERNEL_PROFILE of tools/workbook.py, the
   one the chart command is built with so that both share one compiled copy;
 * and in the slot the chart command was built in, with --since: the kernel compiled no

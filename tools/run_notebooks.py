@@ -4,7 +4,8 @@ Runs under the virtual environment's Python (./workbook calls it). For each note
 prints which cell is running and how long it took, saves the executed copy, and ends with
 a summary table. A cell fails if it produces an error output or anything on stderr (evcxr
 reports panics and errors passed up with `?` only on stderr), shows a chart without its PNG
-form (untrusted notebooks show no SVG), or runs past its time-out;
+form (untrusted notebooks show no SVG) or a table without its HTML form, or runs past its
+time-out;
 the failure is reported with the notebook, the cell number, its source and the error.
 
 A cell tagged `raises-exception` (a compile error shown on purpose) may fail; a cell
@@ -39,6 +40,11 @@ def problem(cell) -> str | None:
             # JupyterLab renders no SVG from an untrusted notebook (the executed copies
             # are untrusted wherever they are opened); the PNG is what it shows there.
             return "a chart shown as SVG only: untrusted notebooks would show nothing (show it with Chart::show)"
+        text = "".join(data.get("text/plain", ""))
+        if (text.startswith("shape: (") or text.startswith("Table(shape: (")) and "text/html" not in data:
+            # A polars frame shown as Debug text: JupyterLab gets no HTML table. End the
+            # cell with `.table()` (the laboratory's AsTable), which shows both forms.
+            return "a table shown as text only, without its HTML form (end the cell with .table())"
     if "allow-stderr" not in tags:
         text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr")
         if text.strip():
@@ -59,7 +65,8 @@ def count_figures(nb) -> int:
 
 def run_notebook(path: Path, out_dir: Path, index: int, total: int, first_timeout: int, timeout: int):
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, kernel_name="rust", timeout=timeout, allow_errors=True,
+    # A warmed-up kernel answers only once it has loaded the laboratory (tools/kernel_warm.py).
+    client = NotebookClient(nb, kernel_name="rust", timeout=timeout, allow_errors=True, startup_timeout=600,
                             resources={"metadata": {"path": str(path.parent)}})
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     started = time.monotonic()

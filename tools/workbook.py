@@ -131,7 +131,42 @@ def setup() -> None:
     if not path.exists() or json.loads(path.read_text()) != want:
         path.write_text(json.dumps(want, indent=2) + "\n")
         say(f"kernelspec `{KERNEL_NAME}` written to {spec.relative_to(ROOT)}")
+    jupyter_settings()
     say("set-up is complete")
+
+
+def jupyter_settings() -> None:
+    """The project's own Jupyter settings, inside .venv (nothing on the learner's machine):
+    JupyterLab asks no question about news or updates over the first notebook, and the
+    server waits up to 5 minutes for a kernel's first answer (a warmed-up kernel answers
+    after loading the laboratory, and a second one first copies slot 0's build)."""
+    files = {
+        VENV / "share" / "jupyter" / "lab" / "settings" / "overrides.json": {
+            "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+        },
+        VENV / "etc" / "jupyter" / "jupyter_server_config.json": {
+            "MappingKernelManager": {"kernel_info_timeout": 300},
+        },
+    }
+    for path, want in files.items():
+        if not path.exists() or json.loads(path.read_text()) != want:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(want, indent=2) + "\n")
+
+
+def warm_kernel() -> None:
+    """Warms the kernel after a build for it: one headless session compiles and loads the
+    laboratory in a build slot and marks that slot current (tools/kernel_warm.py), so later
+    kernels load it at start-up, before the first cell. A second when nothing changed."""
+    env = jupyter_env()
+    slot0 = CACHE / "evcxr" / "slot-0"
+    if subprocess.run([sys.executable, ROOT / "tools" / "kernel_warm.py", "status", slot0],
+                      env=env).returncode == 0:
+        return
+    say("warming the kernel: one session compiles and loads the laboratory crate, so that a "
+        "notebook's kernel loads it at start-up, while the learner reads (about a minute)")
+    if call([BIN / "python", ROOT / "tools" / "kernel_warm.py", "warm"], env) != 0:
+        say("the kernel's warm-up failed (above); notebooks start without it and still work")
 
 
 def notebooks(out: Path, extra: list[str]) -> int:
@@ -142,7 +177,7 @@ def notebooks(out: Path, extra: list[str]) -> int:
 # tools/evcxr-kernel), with evcxr 0.22's profile and environment (eval_context.rs,
 # `cargo_command`; module.rs, the generated Cargo.toml). The chart command is built the
 # same way, in the first slot's target directory, and with the workspace's Cargo.lock (the
-# kernel's prelude, tools/evcxr-config/prelude.rs, copies it in), so that cargo compiles
+# kernel's start-up file, tools/evcxr-config/init.evcxr, copies it in), so that cargo compiles
 # polars, plotters, tokio and the rest once for both: a kernel that starts after the chart
 # command was built finds them fresh. Only the two path crates differ (cargo hashes their
 # place relative to the workspace) and compile again in the kernel, in about a minute.
@@ -229,6 +264,7 @@ def book(executed: Path, chart_dir: Path, out: Path, install_browser: bool) -> i
 def cmd_run(args: list[str]) -> int:
     setup()
     build_for_kernel()
+    warm_kernel()
     nb = notebooks(ROOT / "data" / "executed", args)
     ch = charts(["--out", str(ROOT / "data" / "charts")])
     bk = book(ROOT / "data" / "executed", ROOT / "data" / "charts", ROOT / "data" / "book", False) if nb == 0 and ch == 0 else 1
@@ -272,6 +308,7 @@ def cmd_test(args: list[str]) -> int:
     run(["cargo", "clippy", "-p", "unbreakable", "--no-default-features", "--lib", "--", "-D", "warnings"])
     run(["cargo", "check", "-p", "unbreakable-lab", "--no-default-features", "--lib", "--examples"])
     build_for_kernel()
+    warm_kernel()
     say("notebooks, headless on the Rust kernel")
     executed = ROOT / "target" / "executed-notebooks"
     started = time.time()
@@ -310,6 +347,7 @@ def same_files(a: Path, b: Path) -> int:
 def cmd_lab(args: list[str]) -> int:
     setup()
     build_for_kernel()
+    warm_kernel()
     env = jupyter_env()
     cmd = [str(BIN / "jupyter"), "lab", "--notebook-dir", str(ROOT / "notebooks"), *args]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args:
@@ -333,7 +371,7 @@ def main() -> int:
         "charts": lambda a: charts(a),
         "book": cmd_book,
         "exercises": lambda a: subprocess.call([sys.executable, ROOT / "tools" / "exercises.py", *a]),
-        "setup": lambda a: (setup(), build_for_kernel(), 0)[2],
+        "setup": lambda a: (setup(), build_for_kernel(), warm_kernel(), 0)[3],
         "bench-kernel": cmd_bench_kernel,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
