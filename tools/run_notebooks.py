@@ -15,8 +15,12 @@ tagged `allow-stderr` may write to stderr.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -63,7 +67,8 @@ def count_figures(nb) -> int:
     return n
 
 
-def run_notebook(path: Path, out_dir: Path, index: int, total: int, first_timeout: int, timeout: int):
+def run_notebook(path: Path, out_dir: Path, index: int, total: int, first_timeout: int, timeout: int,
+                 whole_lines: bool = False):
     nb = nbformat.read(path, as_version=4)
     # A warmed-up kernel answers only once it has loaded the laboratory (tools/kernel_warm.py).
     client = NotebookClient(nb, kernel_name="rust", timeout=timeout, allow_errors=True, startup_timeout=600,
@@ -76,8 +81,9 @@ def run_notebook(path: Path, out_dir: Path, index: int, total: int, first_timeou
         for k, i in enumerate(code_cells, 1):
             cell = nb.cells[i]
             first_line = (cell.source.strip().splitlines() or [""])[0][:60]
-            print(f"  [{index}/{total}] {path.stem}: cell {k}/{len(code_cells)} ({first_line}) ...",
-                  end="", flush=True)
+            head = f"  [{index}/{total}] {path.stem}: cell {k}/{len(code_cells)} ({first_line}) ..."
+            if not whole_lines:
+                print(head, end="", flush=True)
             # The first cell may compile the support crate and its dependencies cold.
             client.timeout = first_timeout if k == 1 else timeout
             t0 = time.monotonic()
@@ -88,7 +94,7 @@ def run_notebook(path: Path, out_dir: Path, index: int, total: int, first_timeou
                     nbformat.v4.new_output("error", ename=type(e).__name__, evalue=str(e), traceback=[]))
             dt = time.monotonic() - t0
             cell_times.append(dt)
-            print(f" {dt:.1f} s  [elapsed {time.monotonic() - started:.0f} s]", flush=True)
+            print(f"{head if whole_lines else ''} {dt:.1f} s  [elapsed {time.monotonic() - started:.0f} s]", flush=True)
             why = problem(cell)
             if why:
                 failure = (k, cell.source, why)
@@ -107,29 +113,78 @@ def run_notebook(path: Path, out_dir: Path, index: int, total: int, first_timeou
     }
 
 
+# Notebooks that assert on wall-clock measurements of a real server (08's pool sweep
+# against PostgreSQL): with --jobs above 1 they run first, on their own.
+ALONE = {"08-performance"}
+
+
+def run_in_child(path: Path, args, index: int, total: int) -> dict:
+    """Runs one notebook in a child process (its own kernel, and so its own build slot),
+    relaying its progress lines, and returns its result."""
+    with tempfile.TemporaryDirectory(prefix="run-notebook-") as tmp:
+        result = Path(tmp) / "result.json"
+        cmd = [sys.executable, __file__, "--out", str(args.out), "--first-cell-timeout", str(args.first_cell_timeout),
+               "--cell-timeout", str(args.cell_timeout), "--child", f"{index}/{total}", "--result", str(result),
+               path.name]
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as child:
+            for line in child.stdout:
+                print(line, end="", flush=True)
+        if result.exists():
+            r = json.loads(result.read_text())
+            r["failure"] = tuple(r["failure"]) if r["failure"] else None
+            return r
+        return {"name": path.stem, "cells": 0, "ran": 0, "seconds": 0.0, "first": 0.0, "median": 0.0,
+                "figures": 0, "failure": (0, "", f"the notebook's runner process exited with {child.returncode}")}
+
+
+def run_all(paths: list[Path], args) -> list[dict]:
+    total = len(paths)
+    index = {p: n for n, p in enumerate(paths, 1)}
+    if args.jobs <= 1:
+        return [run_notebook(p, args.out, index[p], total, args.first_cell_timeout, args.cell_timeout)
+                for p in paths]
+    alone = [p for p in paths if p.stem in ALONE]
+    results = {p: run_in_child(p, args, index[p], total) for p in alone}
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {p: pool.submit(run_in_child, p, args, index[p], total) for p in paths if p not in alone}
+        results.update({p: f.result() for p, f in futures.items()})
+    return [results[p] for p in paths]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True, help="where to write the executed copies")
     ap.add_argument("--test", action="store_true", help="end with a test-style pass/fail line")
     ap.add_argument("--first-cell-timeout", type=int, default=3600)
     ap.add_argument("--cell-timeout", type=int, default=900)
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="notebooks at once, each in its own kernel (default 1; ./workbook uses 2)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)   # "index/total": one notebook, for run_in_child
+    ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("names", nargs="*", help="notebook names or prefixes (default: all)")
     args = ap.parse_args()
+    if args.child:
+        index, total = (int(x) for x in args.child.split("/"))
+        path = ROOT / "notebooks" / args.names[0]
+        r = run_notebook(path, args.out, index, total, args.first_cell_timeout, args.cell_timeout, whole_lines=True)
+        args.result.write_text(json.dumps(r))
+        return 0
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
     if args.names:
         paths = [p for p in paths if any(p.stem.startswith(n) or p.name == n for n in args.names)]
     if not paths:
         print("no notebook matched", file=sys.stderr)
         return 2
-    print(f"executing {len(paths)} notebook(s) on the Rust kernel; executed copies go to {args.out}", flush=True)
-    results = []
-    for n, p in enumerate(paths, 1):
-        r = run_notebook(p, args.out, n, len(paths), args.first_cell_timeout, args.cell_timeout)
-        results.append(r)
+    jobs = max(1, min(args.jobs, len(paths)))
+    print(f"executing {len(paths)} notebook(s) on the Rust kernel, {jobs} at a time; executed copies go to "
+          f"{args.out}", flush=True)
+    started = time.monotonic()
+    results = run_all(paths, args)
+    for r in results:
         if r["failure"]:
             k, src, why = r["failure"]
-            print(f"\nFAILED: notebooks/{p.name}, code cell {k}\n--- source ---\n{src}\n--- error ---\n{why.rstrip()}\n",
-                  flush=True)
+            print(f"\nFAILED: notebooks/{r['name']}.ipynb, code cell {k}\n--- source ---\n{src}\n--- error ---\n"
+                  f"{why.rstrip()}\n", flush=True)
     print(f"\n{'notebook':<32} {'cells':>7} {'seconds':>8} {'1st cell':>9} {'median':>7} {'figures':>8}  result")
     for r in results:
         res = "FAILED at cell %d" % r["failure"][0] if r["failure"] else "ok"
@@ -137,7 +192,8 @@ def main() -> int:
               f"{r['median']:>7.1f} {r['figures']:>8}  {res}")
     failed = sum(1 for r in results if r["failure"])
     total = sum(r["seconds"] for r in results)
-    print(f"{len(results)} notebooks in {total:.0f} s")
+    print(f"{len(results)} notebooks in {time.monotonic() - started:.0f} s of wall time ({total:.0f} s summed "
+          f"over the notebooks, {jobs} at a time)")
     if args.test:
         print(f"notebooks: {len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0

@@ -22,6 +22,7 @@ version built into that environment, and its kernelspec, also inside it.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -50,6 +51,28 @@ def say(msg: str) -> None:
     """Prints a progress line with the time since the command started."""
     t = int(time.monotonic() - START)
     print(f"[{t // 60:02d}:{t % 60:02d}] {msg}", flush=True)
+
+
+PHASES: list[tuple[str, float]] = []
+
+
+def phase(name: str) -> None:
+    """Starts a named phase of the command; the phases and their durations are printed when
+    the command ends (also when it fails), so that a drift in the suite's time shows."""
+    if not PHASES:
+        atexit.register(print_phases)
+    PHASES.append((name, time.monotonic()))
+
+
+def print_phases() -> None:
+    end = time.monotonic()
+    print("\nphase timings:", flush=True)
+    for k, (name, t) in enumerate(PHASES):
+        until = PHASES[k + 1][1] if k + 1 < len(PHASES) else end
+        d = int(until - t)
+        print(f"  {name:<44} {d // 60:3d} min {d % 60:02d} s", flush=True)
+    d = int(end - START)
+    print(f"  {'total':<44} {d // 60:3d} min {d % 60:02d} s", flush=True)
 
 
 def call(cmd: list, env: dict[str, str] | None = None) -> int:
@@ -170,7 +193,10 @@ def warm_kernel() -> None:
 
 
 def notebooks(out: Path, extra: list[str]) -> int:
-    return call([BIN / "python", ROOT / "tools" / "run_notebooks.py", "--out", out, *extra], jupyter_env())
+    """Runs the notebooks headless, two at a time where there are two cores (each in its
+    own kernel and build slot; tools/run_notebooks.py)."""
+    jobs = [] if any(a.startswith("--jobs") for a in extra) else ["--jobs", str(min(2, os.cpu_count() or 1))]
+    return call([BIN / "python", ROOT / "tools" / "run_notebooks.py", "--out", out, *jobs, *extra], jupyter_env())
 
 
 # The kernel compiles cells with cargo in its own build directory (a slot of
@@ -262,10 +288,15 @@ def book(executed: Path, chart_dir: Path, out: Path, install_browser: bool) -> i
 
 
 def cmd_run(args: list[str]) -> int:
+    phase("set-up (.venv, evcxr_jupyter)")
     setup()
+    phase("the crates, built for the kernel")
     build_for_kernel()
+    phase("the kernel's warm-up")
     warm_kernel()
+    phase("notebooks")
     nb = notebooks(ROOT / "data" / "executed", args)
+    phase("charts and book")
     ch = charts(["--out", str(ROOT / "data" / "charts")])
     bk = book(ROOT / "data" / "executed", ROOT / "data" / "charts", ROOT / "data" / "book", False) if nb == 0 and ch == 0 else 1
     say(f"executed notebooks are in data/executed, charts in data/charts, the book in "
@@ -288,33 +319,42 @@ def cmd_book(args: list[str]) -> int:
 
 
 def cmd_test(args: list[str]) -> int:
+    phase("notebooks as committed, cargo fmt")
     say("notebooks as committed: no outputs, navigation, summary and exercises")
     run([sys.executable, ROOT / "tools" / "check_notebooks.py"])
     say("one style: cargo fmt --check (rustfmt.toml)")
     run(["cargo", "fmt", "--all", "--check"])
+    phase("set-up (.venv, evcxr_jupyter)")
     setup()
+    phase("cargo tests")
     say("cargo tests (unit, property, integration and doc tests; every feature, so the tower "
         "layers' loopback HTTP test and the SQLite key store run too; the exercises, which "
         "fail until solved, are proved apart below)")
     run(["cargo", "test", "--workspace", "--all-features", "--exclude", "unbreakable-exercises"])
+    phase("clippy")
     say("clippy on every crate, target and feature, warnings as errors (not the exercises: "
         "shipped unsolved, their unused arguments and todo!()s are the learner's to fill)")
     run(["cargo", "clippy", "--workspace", "--all-targets", "--all-features", "--exclude",
          "unbreakable-exercises", "--", "-D", "warnings"])
+    phase("exercises")
     say("exercises: every one compiles and fails as shipped, every solution passes")
     run([sys.executable, ROOT / "tools" / "exercises.py", "--prove"])
+    phase("lean builds")
     say("the patterns crate as lean as a service can take it (no default features) builds "
         "without a warning, and the laboratory without polars and plotters still builds")
     run(["cargo", "clippy", "-p", "unbreakable", "--no-default-features", "--lib", "--", "-D", "warnings"])
     run(["cargo", "check", "-p", "unbreakable-lab", "--no-default-features", "--lib", "--examples"])
+    phase("the crates, built for the kernel, and its warm-up")
     build_for_kernel()
     warm_kernel()
+    phase("notebooks")
     say("notebooks, headless on the Rust kernel")
     executed = ROOT / "target" / "executed-notebooks"
     started = time.time()
     code = notebooks(executed, ["--test", *args])
     if code != 0 or args:
         return code  # a partial run (names given) builds no book
+    phase("kernel check, charts, book")
     say("the kernel's build directory: the workspace's dependency versions, the chart command's profile")
     run([sys.executable, ROOT / "tools" / "check_kernel.py", "--since", f"{started:.0f}"])
     say("the chart command, and the book from the executed notebooks, checked in Chromium")
