@@ -24,6 +24,9 @@ A second kernel open at the same time runs in another slot. When that slot is no
 but slot 0 is, `config` first seeds it with a copy of slot 0's target directory, so the
 second notebook does not compile the dependencies again (a copy of about 3 GB, tens of
 seconds, once per slot and change).
+
+`UNBREAKABLE_WARM_UP=0` in the kernel's environment turns the warm-up off (the kernel
+benchmark compares both).
 """
 
 from __future__ import annotations
@@ -113,7 +116,10 @@ def cmd_config(slot: Path) -> int:
     shutil.copyfile(INIT, config / "init.evcxr")
     prelude = config / "prelude.rs"
     fp = fingerprint()
-    if current(slot, fp) or seed_from_slot0(slot, fp):
+    if os.environ.get("UNBREAKABLE_WARM_UP") == "0":
+        prelude.unlink(missing_ok=True)
+        say("UNBREAKABLE_WARM_UP=0: starting without the warm-up")
+    elif current(slot, fp) or seed_from_slot0(slot, fp):
         prelude.write_text(warm_prelude())
     else:
         prelude.unlink(missing_ok=True)
