@@ -56,7 +56,9 @@ mod tests {
     #[test]
     fn the_formulas_at_several_points() {
         // Worked by hand: 0.05^2 and 1 + 0.05; 0.5^3 and 1 + 0.5 + 0.25; 0.3 and 1 call.
-        for &(p, n, fail, calls) in &[(0.05, 1, 0.0025, 1.05), (0.5, 2, 0.125, 1.75), (0.3, 0, 0.3, 1.0), (1.0, 3, 1.0, 4.0)] {
+        for &(p, n, fail, calls) in
+            &[(0.05, 1, 0.0025, 1.05), (0.5, 2, 0.125, 1.75), (0.3, 0, 0.3, 1.0), (1.0, 3, 1.0, 4.0)]
+        {
             let (f, c) = retry_cost(p, n);
             assert!((f - fail).abs() < 1e-12, "p = {p}, retries = {n}: still failing {f}, want {fail}");
             assert!((c - calls).abs() < 1e-12, "p = {p}, retries = {n}: calls {c}, want {calls}");

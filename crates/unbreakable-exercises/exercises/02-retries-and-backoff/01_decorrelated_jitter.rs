@@ -60,13 +60,20 @@ mod tests {
     #[test]
     fn agrees_with_the_formula_on_many_draws() {
         let mut rng = seeded_rng(9, 0);
-        for (base, cap) in [(BASE, CAP), (Duration::from_millis(7), Duration::from_millis(900)), (Duration::from_micros(333), Duration::from_secs(60))] {
+        for (base, cap) in [
+            (BASE, CAP),
+            (Duration::from_millis(7), Duration::from_millis(900)),
+            (Duration::from_micros(333), Duration::from_secs(60)),
+        ] {
             let mut previous = base;
             for _ in 0..300 {
                 let u: f64 = rng.random();
                 let mine = decorrelated(base, cap, previous, u);
                 let want = reference(base, cap, previous, u);
-                assert!(close(mine, want), "base {base:?}, cap {cap:?}, previous {previous:?}, u = {u}: {mine:?}, want {want:?}");
+                assert!(
+                    close(mine, want),
+                    "base {base:?}, cap {cap:?}, previous {previous:?}, u = {u}: {mine:?}, want {want:?}"
+                );
                 previous = mine;
             }
         }
@@ -77,6 +84,9 @@ mod tests {
         let file = include_str!("01_decorrelated_jitter.rs");
         let code = &file[..file.find("#[cfg(test)]").unwrap()];
         let yours: String = code.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
-        assert!(!yours.contains("Backoff"), "write the formula yourself rather than call the crate's Backoff");
+        assert!(
+            !yours.contains("Backoff"),
+            "write the formula yourself rather than call the crate's Backoff"
+        );
     }
 }

@@ -52,7 +52,11 @@ mod tests {
             assert_eq!(exponential(ms(3), Duration::from_secs(5), n), want, "n = {n}");
         }
         assert_eq!(exponential(Duration::from_secs(1), Duration::MAX, 40), Duration::from_secs(1 << 40));
-        assert_eq!(exponential(Duration::from_secs(1), Duration::MAX, 70), Duration::MAX, "overflow saturates at the cap");
+        assert_eq!(
+            exponential(Duration::from_secs(1), Duration::MAX, 70),
+            Duration::MAX,
+            "overflow saturates at the cap"
+        );
     }
 
     /// Equal within 1 ns: a correct answer may round where another truncates.
@@ -69,11 +73,21 @@ mod tests {
             let tn = t.as_nanos() as f64;
             let (want_full, want_equal) = (tn * u, tn / 2.0 + tn / 2.0 * u);
             let (f, e) = (full(t, u), equal(t, u));
-            assert!(close(f, Duration::from_nanos(want_full.round() as u64)), "full({t:?}, {u}) = {f:?}, want {want_full} ns");
-            assert!(close(e, Duration::from_nanos(want_equal.round() as u64)), "equal({t:?}, {u}) = {e:?}, want {want_equal} ns");
+            assert!(
+                close(f, Duration::from_nanos(want_full.round() as u64)),
+                "full({t:?}, {u}) = {f:?}, want {want_full} ns"
+            );
+            assert!(
+                close(e, Duration::from_nanos(want_equal.round() as u64)),
+                "equal({t:?}, {u}) = {e:?}, want {want_equal} ns"
+            );
         }
         assert_eq!(full(Duration::from_secs(1), 0.0), Duration::ZERO);
-        assert_eq!(equal(Duration::from_secs(1), 0.0), Duration::from_millis(500), "equal jitter keeps a floor of t/2");
+        assert_eq!(
+            equal(Duration::from_secs(1), 0.0),
+            Duration::from_millis(500),
+            "equal jitter keeps a floor of t/2"
+        );
     }
 
     #[test]
@@ -81,6 +95,9 @@ mod tests {
         let file = include_str!("02_full_and_equal_jitter.rs");
         let code = &file[..file.find("#[cfg(test)]").unwrap()];
         let yours: String = code.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
-        assert!(!yours.contains("Backoff"), "write the formulas yourself rather than call the crate's Backoff");
+        assert!(
+            !yours.contains("Backoff"),
+            "write the formulas yourself rather than call the crate's Backoff"
+        );
     }
 }

@@ -20,7 +20,8 @@ use rand::Rng;
 pub fn retry_cost(p: f64, retries: u32) -> (f64, f64) {
     // p^(retries + 1) in floating point: `retries as i32 + 1` overflows for huge counts.
     let still_failing = p.powf(f64::from(retries) + 1.0);
-    let calls = if (1.0 - p).abs() < 1e-15 { f64::from(retries) + 1.0 } else { (1.0 - still_failing) / (1.0 - p) };
+    let calls =
+        if (1.0 - p).abs() < 1e-15 { f64::from(retries) + 1.0 } else { (1.0 - still_failing) / (1.0 - p) };
     (still_failing, calls)
 }
 
@@ -54,7 +55,9 @@ mod tests {
     #[test]
     fn the_formulas_at_several_points() {
         // Worked by hand: 0.05^2 and 1 + 0.05; 0.5^3 and 1 + 0.5 + 0.25; 0.3 and 1 call.
-        for &(p, n, fail, calls) in &[(0.05, 1, 0.0025, 1.05), (0.5, 2, 0.125, 1.75), (0.3, 0, 0.3, 1.0), (1.0, 3, 1.0, 4.0)] {
+        for &(p, n, fail, calls) in
+            &[(0.05, 1, 0.0025, 1.05), (0.5, 2, 0.125, 1.75), (0.3, 0, 0.3, 1.0), (1.0, 3, 1.0, 4.0)]
+        {
             let (f, c) = retry_cost(p, n);
             assert!((f - fail).abs() < 1e-12, "p = {p}, retries = {n}: still failing {f}, want {fail}");
             assert!((c - calls).abs() < 1e-12, "p = {p}, retries = {n}: calls {c}, want {calls}");

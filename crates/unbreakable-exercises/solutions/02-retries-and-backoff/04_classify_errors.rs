@@ -55,10 +55,22 @@ mod tests {
     fn the_edges_of_the_table() {
         let with = |code, secs| HttpError::Status { code, retry_after: Some(Duration::from_secs(secs)) };
         assert_eq!(classify(&with(503, 7)), ErrorClass::Throttled { retry_after: Duration::from_secs(7) });
-        assert_eq!(classify(&status(429)), ErrorClass::Transient, "a 429 without Retry-After: back off as usual");
-        assert_eq!(classify(&with(400, 5)), ErrorClass::Permanent, "a bad request stays bad, whatever the header says");
+        assert_eq!(
+            classify(&status(429)),
+            ErrorClass::Transient,
+            "a 429 without Retry-After: back off as usual"
+        );
+        assert_eq!(
+            classify(&with(400, 5)),
+            ErrorClass::Permanent,
+            "a bad request stays bad, whatever the header says"
+        );
         assert_eq!(classify(&with(404, 1)), ErrorClass::Permanent);
-        assert_eq!(classify(&with(500, 3)), ErrorClass::Transient, "Retry-After is honoured on 429 and 503 only");
+        assert_eq!(
+            classify(&with(500, 3)),
+            ErrorClass::Transient,
+            "Retry-After is honoured on 429 and 503 only"
+        );
         for code in [502, 504, 599] {
             assert_eq!(classify(&status(code)), ErrorClass::Transient, "HTTP {code}");
         }

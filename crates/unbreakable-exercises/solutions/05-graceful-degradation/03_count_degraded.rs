@@ -67,11 +67,15 @@ mod tests {
             answers.push(with_fallback(Duration::from_millis(50), slow(), |_| 0).await);
         }
         assert_eq!(tally(&answers), Tally { live: 0, timeouts: 3, errors: 0 });
-        answers.push(with_fallback(Duration::from_millis(50), async { Err::<u8, _>("down".to_string()) }, |_| 0).await);
+        answers.push(
+            with_fallback(Duration::from_millis(50), async { Err::<u8, _>("down".to_string()) }, |_| 0).await,
+        );
         answers.push(with_fallback(Duration::from_millis(50), async { Ok::<u8, String>(9) }, |_| 0).await);
         assert_eq!(tally(&answers), Tally { live: 1, timeouts: 3, errors: 1 });
         // A fallback value that looks like a live one is still a fallback: count the source.
-        answers.push(with_fallback(Duration::from_millis(50), async { Err::<u8, _>("down".to_string()) }, |_| 9).await);
+        answers.push(
+            with_fallback(Duration::from_millis(50), async { Err::<u8, _>("down".to_string()) }, |_| 9).await,
+        );
         assert_eq!(tally(&answers), Tally { live: 1, timeouts: 3, errors: 2 });
     }
 }

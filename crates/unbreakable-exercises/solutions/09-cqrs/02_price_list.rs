@@ -88,7 +88,11 @@ mod tests {
             p.deliver(i as u64 + 1, e);
             p.deliver(i as u64 + 1, e);
             if i == 3 {
-                assert_eq!(p.state().prices, BTreeMap::from([(6, 600)]), "a price change for a removed product is ignored");
+                assert_eq!(
+                    p.state().prices,
+                    BTreeMap::from([(6, 600)]),
+                    "a price change for a removed product is ignored"
+                );
             }
         }
         assert_eq!(p.state().prices, BTreeMap::from([(5, 350)]));
