@@ -255,11 +255,24 @@ def check(chosen: list[Exercise], built: Build | None = None) -> dict[str, Run]:
 
 
 def failure_excerpt(output: str, limit: int = 14) -> str:
-    """The panic messages of a failed run, without the harness's noise."""
-    keep = [line for line in output.splitlines() if line.strip() and not line.startswith(("running ", "test result", "failures:", "error: test failed"))]
-    keep = [line for line in keep if "note: run with `RUST_BACKTRACE" not in line and not line.startswith("    tests::")]
-    keep = [line for line in keep if not re.fullmatch(r"[.Fi]+( \d+/\d+)?", line.strip())]
-    return "\n".join(keep[:limit])
+    """Each failed test with its panic message and line, without the harness's noise."""
+    blocks = re.split(r"^---- (\S+) stdout ----$", output, flags=re.M)
+    if len(blocks) < 3:  # no per-test blocks (a timeout, a crash): the raw lines
+        keep = [line for line in output.splitlines() if line.strip() and not line.startswith(("running ", "test result"))]
+        return "\n".join(keep[:limit])
+    out = []
+    for name, body in zip(blocks[1::2], blocks[2::2]):
+        lines = body.splitlines()
+        where = next((m for m in (re.search(r"panicked at (.+?):(\d+):\d+:$", l) for l in lines) if m), None)
+        message = []
+        for line in lines[next((i + 1 for i, l in enumerate(lines) if "panicked at" in l), 0):]:
+            if not line.strip() or line.startswith(("note: run with", "failures:", "stack backtrace")):
+                break
+            message.append("      " + line)
+        at = f" (line {where.group(2)})" if where else ""
+        out.append(f"  x {name.removeprefix('tests::')}{at}")
+        out += message[:4]
+    return "\n".join(out[:limit])
 
 
 # ---------------------------------------------------------------------------------------
@@ -450,7 +463,8 @@ def prove() -> int:
         for target, where, want in ((ex.name, ex.short, "fail"), (ex.solution_target, str(ex.solution.relative_to(ROOT)), "pass")):
             if target not in built.executables:
                 errs = "\n".join(built.errors.get(target, [])[:2])
-                problems.append(f"{where}: does not compile\n{errs}")
+                listed = target in {t.get("name") for t in tomllib.loads((CRATE / "Cargo.toml").read_text()).get("test", [])}
+                problems.append(f"{where}: does not compile\n{errs}" if listed else f"{where}: not built (no target {target} in Cargo.toml)")
                 continue
             run = run_binary(built.executables[target], PROVE_TIMEOUT)
             ran[target] = (run, list_tests(built.executables[target]))
