@@ -69,7 +69,10 @@ impl Client {
     /// `OK <charge id>` or `BUSY`.
     pub async fn attempt(&self, key: &str, cents: u64) -> Result<String, AttemptError> {
         let mut stream = TcpStream::connect(self.addr).await.map_err(|_| AttemptError::Lost)?;
-        stream.write_all(format!("CHARGE {key} {cents}\n").as_bytes()).await.map_err(|_| AttemptError::Lost)?;
+        stream
+            .write_all(format!("CHARGE {key} {cents}\n").as_bytes())
+            .await
+            .map_err(|_| AttemptError::Lost)?;
         let mut line = String::new();
         BufReader::new(stream).read_line(&mut line).await.map_err(|_| AttemptError::Lost)?;
         match line.trim().split_once(' ') {
@@ -194,14 +197,21 @@ mod tests {
     }
 
     fn client(addr: SocketAddr) -> Client {
-        let breaker = Breaker::new(BreakerConfig { failure_threshold: 5, cool_down: Duration::from_secs(30), ..Default::default() }).unwrap();
+        let breaker = Breaker::new(BreakerConfig {
+            failure_threshold: 5,
+            cool_down: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .unwrap();
         Client::new(addr, breaker, Duration::from_millis(500), Duration::from_secs(3))
     }
 
     /// `charge`, with a guard: a client without a deadline could wait for ever.
     async fn charge(c: &Client, cents: u64) -> (Result<String, ChargeError>, Duration) {
         let start = Instant::now();
-        let r = timeout(Duration::from_secs(600), c.charge(cents)).await.expect("no answer after 600 s: is there a deadline?");
+        let r = timeout(Duration::from_secs(600), c.charge(cents))
+            .await
+            .expect("no answer after 600 s: is there a deadline?");
         (r, start.elapsed())
     }
 
@@ -254,13 +264,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_server_that_stays_busy_opens_the_breaker() {
         let (addr, ledger) = server(vec![Then::Busy; 100]).await;
-        let breaker = Breaker::new(BreakerConfig { failure_threshold: 5, cool_down: Duration::from_secs(30), ..Default::default() }).unwrap();
+        let breaker = Breaker::new(BreakerConfig {
+            failure_threshold: 5,
+            cool_down: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .unwrap();
         let c = Client::new(addr, breaker, Duration::from_millis(500), Duration::from_secs(10));
         // Five failures (0.1 + 0.2 + 0.4 + 0.8 s of waits) open the breaker: stop there.
         let (r, took) = charge(&c, 100).await;
         assert_eq!(r, Err(ChargeError::Unavailable));
         assert_eq!(ledger.lock().unwrap().connections, 5);
-        assert_eq!(took, Duration::from_millis(1500 + 1600), "the wait after the fifth failure, then refused");
+        assert_eq!(
+            took,
+            Duration::from_millis(1500 + 1600),
+            "the wait after the fifth failure, then refused"
+        );
         // The next charge is refused without a connection.
         let (r, took) = charge(&c, 100).await;
         assert_eq!((r, took), (Err(ChargeError::Unavailable), Duration::ZERO));
