@@ -1,4 +1,4 @@
-// Exercise 06.6 (capstone): charge a card at most once through a flaky network.
+// Exercise 06.6: the capstone: charge a card at most once through a flaky network.
 //
 // What to do: write `Client::charge(cents)` against the payment server on loopback. The
 // network loses replies, the server is sometimes busy or hangs, and sometimes it is down.
