@@ -10,7 +10,7 @@
 // slot is not given back, the breaker refuses every request for ever, long after the
 // dependency recovered. Cancellation is an ordinary outcome in async Rust; every guard
 // has to handle it in `Drop`.
-// Chapter: 03-circuit-breakers-and-budgets, "The breaker as a service runs it".
+// Chapter: 03-circuit-breakers-and-budgets, "The breaker a service shares".
 // Hint: which method of `CircuitBreaker` is for a call that ended without an outcome?
 //   `finish` must take the admission out of the permit (`Option::take`) so that `Drop`
 //   does not record the same call twice.

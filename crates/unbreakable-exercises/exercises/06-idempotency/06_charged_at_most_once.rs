@@ -15,7 +15,7 @@
 // Why it matters: this is the whole first part of the book in one client. Retries without
 // a key charge twice; a key without retries loses sales; retries without a deadline or a
 // breaker hammer a server that is down and keep the user waiting.
-// Chapter: 06-idempotency, "Idempotency keys" (and chapters 02 to 04).
+// Chapter: 06-idempotency, "Many clients on a lossy network" (and chapters 02 to 04).
 // Hint: where must `self.new_key()` be called so that retries share it? How long may an
 //   attempt take when 0.3 s of the deadline is left? `Breaker::acquire` gives a permit:
 //   what do you do with it when the attempt fails, and when it succeeds?

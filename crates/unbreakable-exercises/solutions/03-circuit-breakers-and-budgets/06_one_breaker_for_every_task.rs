@@ -10,7 +10,7 @@
 // dependency still takes `tasks * threshold` calls, which is the load the breaker exists
 // to shed. `tokio::spawn` also asks that what a task holds is `Send + 'static`: a shared
 // breaker has to be a handle the tasks own, not a borrow.
-// Chapter: 03-circuit-breakers-and-budgets, "The breaker as a service runs it".
+// Chapter: 03-circuit-breakers-and-budgets, "The breaker a service shares".
 // Hint: `Breaker` (in `unbreakable::retry`) is a cheap handle around one shared breaker:
 //   what does cloning it share, and where must it be created: inside each task or
 //   before the loop that spawns them?

@@ -9,7 +9,7 @@
 // Why it matters: a socket without a read timeout waits for ever on a server that
 // accepted the connection and then hung (a full GC, a deadlock, a lost packet), holding
 // a connection, a thread or a task per request until the caller runs out of them.
-// Chapter: 04-timeouts-and-deadlines, "Two timeouts, two phases".
+// Chapter: 04-timeouts-and-deadlines, "Two timeouts, two phases" and "On real sockets".
 // Hint: `tokio::time::timeout` around which future: the whole `read_to_end`, or each
 //   single `read`? A `read` that returns 0 bytes means the server closed the connection.
 

@@ -13,7 +13,8 @@
 // below the retries hides every failure from them; a breaker above the retries counts one
 // failure per request however many attempts it made; a deadline below the retries
 // restarts with every attempt. The same four lines in another order make another system.
-// Chapter: 05-graceful-degradation, "A page made of parts" (and the tower module's docs).
+// Chapter: 05-graceful-degradation, "The async edge: one nice-to-have call", and the
+// docs of the crate's `tower` module (a client stack, outermost first).
 // Hint: `a.layer(b.layer(client))` puts `a` outside `b`: a request meets `a` first.
 //   Which layer must see every attempt, which one every failure, and which one the
 //   request only once, before anything else?

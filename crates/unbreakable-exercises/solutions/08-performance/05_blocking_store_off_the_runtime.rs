@@ -10,7 +10,7 @@
 // stops all of them: on a single-threaded runtime every other request waits, and on a
 // multi-threaded one a few slow queries freeze every worker. The chapter measured the
 // pool; this is the rule that keeps it from starving the event loop.
-// Chapter: 08-performance, "Connection pools".
+// Chapter: 08-performance, "How big should a pool be? Erlang C".
 // Hint: which tokio function runs a closure on a thread meant for blocking work, and what
 //   does awaiting its `JoinHandle` return when the closure panicked? The closure must own
 //   what it uses (`'static`): clone the `Arc`.
