@@ -71,7 +71,7 @@ mod tests {
         // 100 + 200 + 400 = 700 ms >= 600 ms; two retries wait only 300 ms.
         let policy = policy_for(ms(600), ms(1000)).unwrap();
         assert_eq!(policy.max_attempts(), 4);
-        let (r, waited, calls) = run(policy.clone(), 3).await;
+        let (r, waited, calls) = run(policy, 3).await;
         assert_eq!((r, waited, calls), (Ok("served"), ms(700), 4));
         let (r, _, calls) = run(policy, 4).await;
         assert!(matches!(r, Err(RetryError::Exhausted { attempts: 4, .. })), "{r:?}");
