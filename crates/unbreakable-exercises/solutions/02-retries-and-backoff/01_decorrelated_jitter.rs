@@ -81,9 +81,7 @@ mod tests {
 
     #[test]
     fn written_by_hand_not_borrowed_from_the_crate() {
-        let file = include_str!("01_decorrelated_jitter.rs");
-        let code = &file[..file.find("#[cfg(test)]").unwrap()];
-        let yours: String = code.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+        let yours = unbreakable_exercises::learner_code(include_str!("01_decorrelated_jitter.rs"));
         assert!(
             !yours.contains("Backoff"),
             "write the formula yourself rather than call the crate's Backoff"
