@@ -30,17 +30,18 @@ pub enum Shed<E> {
 #[derive(Clone)]
 pub struct Bulkhead {
     slots: Arc<Semaphore>,
+    limit: usize,
     max_wait: Duration,
 }
 
 impl Bulkhead {
     pub fn new(limit: usize, max_wait: Duration) -> Self {
-        Bulkhead { slots: Arc::new(Semaphore::new(limit)), max_wait }
+        Bulkhead { slots: Arc::new(Semaphore::new(limit)), limit, max_wait }
     }
 
     /// Calls in flight now.
-    pub fn in_flight(&self, limit: usize) -> usize {
-        limit - self.slots.available_permits()
+    pub fn in_flight(&self) -> usize {
+        self.limit - self.slots.available_permits()
     }
 
     pub async fn call<T, E, Fut>(&self, op: Fut) -> Result<T, Shed<E>>
@@ -129,7 +130,7 @@ mod tests {
         let b = Bulkhead::new(1, ms(50));
         let cut = tokio::time::timeout(ms(10), b.call(dep.call(Duration::from_secs(3600)))).await;
         assert!(cut.is_err(), "the caller gave up");
-        assert_eq!(b.in_flight(1), 0, "its slot is free");
+        assert_eq!(b.in_flight(), 0, "its slot is free");
         assert_eq!(b.call(dep.call(ms(5))).await, Err(Shed::Failed("503")));
     }
 
