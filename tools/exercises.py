@@ -217,7 +217,7 @@ def build(solutions: bool, quiet: bool = False) -> Build:
         elif msg.get("reason") == "compiler-message" and msg["message"].get("level") in ("error", "warning"):
             if msg["message"]["level"] == "error" or "test" in target.get("kind", []):
                 result.errors.setdefault(target.get("name", "?"), []).append(msg["message"].get("rendered", ""))
-    result.other = "\n".join(l for l in proc.stderr.splitlines() if l.strip().startswith(("error", "warning: ")) and "could not compile" not in l)
+    result.other = "\n".join(l for l in proc.stderr.splitlines() if l.strip().startswith(("error", "warning: ")) and "could not compile" not in l and "build failed" not in l)
     return result
 
 
