@@ -1,21 +1,30 @@
 """Self-checking exercises, in the manner of rustlings: `./workbook exercises`.
 
 Standard library only. The exercises are test targets of the crate
-`crates/unbreakable-exercises` (one per file under `exercises/NN-chapter/`), listed in its
-Cargo.toml; their tests fail until the exercise is solved. Solutions mirror them under
-`solutions/`, built as targets of their own (`solNN_...`) with the crate's feature
-`solutions`.
+`crates/unbreakable-exercises` (one per file under `exercises/NN-chapter/`); their tests
+fail until the exercise is solved. Solutions mirror them under `solutions/`, built as
+targets of their own (`solNN_...`) with the crate's feature `solutions`. An exercise has
+one name: its number, `03.2`; its title, file stem and test target name it too.
 
-    ./workbook exercises            every exercise, per chapter, passing or not, and the
-                                    next one to do with its path and hint
-    ./workbook exercises 02         only chapter 02
-    ./workbook exercises --watch    the same, again on every save (polls the files)
-    ./workbook exercises --prove    every exercise compiles and fails as shipped, and every
-                                    solution passes (the test suite runs this)
+    ./workbook exercises             every exercise, per chapter, passing or not, and the
+                                     next one to do with its failure
+    ./workbook exercises 02          only chapter 02
+    ./workbook exercises 03.2        only exercise 03.2 (or `amplification`, or its file):
+                                     its compiler errors or its failing tests
+    ./workbook exercises 03.2 --hint      its hint
+    ./workbook exercises 03.2 --reset     back to the shipped version (yours is kept in
+                                          target/exercises-backup/)
+    ./workbook exercises 03.2 --solution  its solution (asks first if it does not pass yet)
+    ./workbook exercises --watch     the same, again on every save; "Next" follows the file
+                                     you saved
+    ./workbook exercises --prove     every exercise compiles and fails as shipped, every
+                                     solution passes, and the set is consistent (the test
+                                     suite runs this)
+    ./workbook exercises --write-manifest   regenerate the crate's list of targets from the
+                                     directory tree (for authors adding an exercise)
 
-One `cargo build --tests --keep-going` per tree builds every target that compiles (one
-that does not never stops the others), then each test binary runs directly: a pass or a
-failure per exercise, without one cargo call per exercise.
+One `cargo build --tests --keep-going` builds every target that compiles (one that does
+not never stops the others), then each test binary runs directly, with a time limit.
 """
 
 from __future__ import annotations
@@ -23,35 +32,71 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CRATE = ROOT / "crates" / "unbreakable-exercises"
+NOTEBOOKS = ROOT / "notebooks"
 PACKAGE = "unbreakable-exercises"
+TEST_MODULE = "#[cfg(test)]"
+# The generated part of Cargo.toml starts at this line; everything above it is kept.
+MANIFEST_MARK = "# One test target per exercise"
+LEARNER_TIMEOUT = 10.0  # seconds: a learner's endless loop should not cost two minutes
+PROVE_TIMEOUT = 60.0
 
 
 @dataclass
 class Exercise:
-    name: str  # the test target, e.g. ex02_01_decorrelated_jitter
-    path: Path  # exercises/02-retries-and-backoff/01_decorrelated_jitter.rs
-    chapter: str  # "02"
+    path: Path  # .../exercises/02-retries-and-backoff/01_decorrelated_jitter.rs
 
     @property
-    def solution(self) -> Path:
-        return CRATE / "solutions" / self.path.relative_to(CRATE / "exercises")
+    def chapter(self) -> str:  # "02"
+        return self.path.parent.name[:2]
+
+    @property
+    def number(self) -> int:  # 1
+        return int(self.path.name[:2])
+
+    @property
+    def id(self) -> str:  # "02.1"
+        return f"{self.chapter}.{self.number}"
+
+    @property
+    def title(self) -> str:  # "decorrelated_jitter"
+        return self.path.stem[3:]
+
+    @property
+    def label(self) -> str:  # "02.1 decorrelated_jitter": how an exercise is named everywhere
+        return f"{self.id} {self.title}"
+
+    @property
+    def name(self) -> str:  # the test target, ex02_01_decorrelated_jitter
+        return f"ex{self.chapter}_{self.path.stem}"
 
     @property
     def solution_target(self) -> str:
         return "sol" + self.name[2:]
 
     @property
+    def solution(self) -> Path:
+        return CRATE / "solutions" / self.path.relative_to(CRATE / "exercises")
+
+    @property
     def short(self) -> str:
         return str(self.path.relative_to(ROOT))
+
+    def matches(self, query: str) -> bool:
+        q = query.strip().removesuffix(".rs")
+        return q in (self.id, self.title, self.path.stem, self.name, self.solution_target) or (
+            q.endswith(self.path.stem) and Path(q).name == self.path.stem
+        )
 
     def hint(self) -> str:
         """The framing comment's `// Hint:` paragraph."""
@@ -74,132 +119,377 @@ class Exercise:
 
 
 def exercises() -> list[Exercise]:
-    """The exercise targets, in the order of Cargo.toml (sorted by chapter and number)."""
-    manifest = tomllib.loads((CRATE / "Cargo.toml").read_text())
-    return [
-        Exercise(t["name"], CRATE / t["path"], t["name"][2:4])
-        for t in manifest.get("test", [])
-        if t["name"].startswith("ex")
+    """Every exercise in the tree, sorted by chapter and number (the directory tree is the
+    list; Cargo.toml is generated from it and `--prove` checks that it matches)."""
+    return [Exercise(p) for p in sorted((CRATE / "exercises").glob("[0-9][0-9]-*/[0-9][0-9]_*.rs"))]
+
+
+# ---------------------------------------------------------------------------------------
+# Cargo.toml, generated from the tree
+
+
+def manifest_targets(all_ex: list[Exercise]) -> str:
+    out = [
+        MANIFEST_MARK + ", so that one that does not compile yet never stops the",
+        "# others. Generated by `python3 tools/exercises.py --write-manifest` from the directory",
+        "# tree; `--prove` fails if it is out of date.",
+        "",
     ]
+    for ex in all_ex:
+        out += ["[[test]]", f'name = "{ex.name}"', f'path = "{ex.path.relative_to(CRATE)}"', ""]
+    out += ["# The solutions, mirroring the exercises (feature `solutions`).", ""]
+    for ex in all_ex:
+        out += [
+            "[[test]]",
+            f'name = "{ex.solution_target}"',
+            f'path = "{ex.solution.relative_to(CRATE)}"',
+            'required-features = ["solutions"]',
+            "",
+        ]
+    return "\n".join(out)
 
 
-def build(solutions: bool) -> tuple[dict[str, str], str]:
-    """Builds every test target that compiles; returns {target: executable} and cargo's
-    rendered diagnostics."""
-    cmd = ["cargo", "build", "-p", PACKAGE, "--tests", "--keep-going", "--message-format=json-render-diagnostics"]
+def expected_manifest(all_ex: list[Exercise]) -> str:
+    text = (CRATE / "Cargo.toml").read_text()
+    head = text[: text.index(MANIFEST_MARK)] if MANIFEST_MARK in text else text.rstrip() + "\n\n"
+    return head + manifest_targets(all_ex)
+
+
+def manifest_problems(all_ex: list[Exercise]) -> list[str]:
+    """What is wrong with Cargo.toml's targets, one line each (empty when it is as generated)."""
+    have = tomllib.loads((CRATE / "Cargo.toml").read_text()).get("test", [])
+    want = tomllib.loads(expected_manifest(all_ex)).get("test", [])
+    problems = []
+    have_names = [t.get("name") for t in have]
+    want_names = [t["name"] for t in want]
+    for name in sorted(set(want_names) - set(have_names)):
+        problems.append(f"Cargo.toml: no target {name}")
+    for name in sorted(set(have_names) - set(want_names)):
+        problems.append(f"Cargo.toml: target {name} has no file in the tree (or a name that does not match it)")
+    by_name = {t.get("name"): t for t in have}
+    for t in want:
+        h = by_name.get(t["name"])
+        if h is not None and h != t:
+            diff = ", ".join(f"{k} = {h.get(k)!r}, want {t.get(k)!r}" for k in sorted(set(h) | set(t)) if h.get(k) != t.get(k))
+            problems.append(f"Cargo.toml: target {t['name']}: {diff}")
+    common = [n for n in have_names if n in set(want_names)]
+    wanted_order = [n for n in want_names if n in set(common)]
+    if common != wanted_order:
+        first = next(i for i, (a, b) in enumerate(zip(common, wanted_order)) if a != b)
+        problems.append(f"Cargo.toml: targets out of order: {common[first]} stands where {wanted_order[first]} belongs")
+    if not problems and (CRATE / "Cargo.toml").read_text() != expected_manifest(all_ex):
+        problems.append("Cargo.toml: the target list differs from the generated text (layout or comments)")
+    if problems:
+        problems.append("(run `python3 tools/exercises.py --write-manifest` to regenerate it)")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------
+# Building and running
+
+
+@dataclass
+class Build:
+    executables: dict[str, str]  # target name -> test binary
+    errors: dict[str, list[str]]  # target name -> rendered compiler errors
+    other: str  # cargo's own complaints (a broken manifest, the library not compiling)
+
+
+def build(solutions: bool, quiet: bool = False) -> Build:
+    """Builds every test target that compiles."""
+    cmd = ["cargo", "build", "-p", PACKAGE, "--tests", "--keep-going", "--message-format=json"]
     if solutions:
         cmd += ["--features", "solutions"]
+    if not quiet and sys.stderr.isatty():
+        print("building the exercises...", end="\r", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    built = {}
+    if not quiet and sys.stderr.isatty():
+        print(" " * 40, end="\r", file=sys.stderr, flush=True)
+    result = Build({}, {}, "")
     for line in proc.stdout.splitlines():
         try:
             msg = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if msg.get("reason") == "compiler-artifact" and msg.get("executable") and "test" in msg["target"]["kind"]:
-            built[msg["target"]["name"]] = msg["executable"]
-    return built, proc.stderr
+        target = msg.get("target", {})
+        if msg.get("reason") == "compiler-artifact" and msg.get("executable") and "test" in target.get("kind", []):
+            result.executables[target["name"]] = msg["executable"]
+        elif msg.get("reason") == "compiler-message" and msg["message"].get("level") in ("error", "warning"):
+            if msg["message"]["level"] == "error" or "test" in target.get("kind", []):
+                result.errors.setdefault(target.get("name", "?"), []).append(msg["message"].get("rendered", ""))
+    result.other = "\n".join(l for l in proc.stderr.splitlines() if l.strip().startswith(("error", "warning: ")) and "could not compile" not in l and "build failed" not in l)
+    return result
 
 
-def run_binary(exe: str) -> tuple[bool, str]:
-    """Runs one test binary; (passed, output)."""
+@dataclass
+class Run:
+    status: str  # "pass", "fail", "timeout", "does not compile"
+    output: str = ""
+    passed: int = 0
+    failed: int = 0
+    ignored: int = 0
+
+
+def run_binary(exe: str, timeout: float) -> Run:
+    env = {**os.environ, "RUST_BACKTRACE": "0"}
     try:
-        env = {**os.environ, "RUST_BACKTRACE": "0"}
-        proc = subprocess.run([exe, "-q"], cwd=CRATE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        return False, "timed out after 120 s"
-    return proc.returncode == 0, proc.stdout
+        proc = subprocess.run([exe, "-q"], cwd=CRATE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return Run("timeout", out + f"\ntimed out after {timeout:.0f} s: is there a loop that never ends?")
+    m = re.search(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", proc.stdout)
+    counts = tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
+    return Run("pass" if proc.returncode == 0 else "fail", proc.stdout, *counts)
 
 
-def check(chosen: list[Exercise]) -> dict[str, tuple[str, str]]:
-    """{target: (status, output)} with status "pass", "fail" or "does not compile"."""
-    built, _ = build(solutions=False)
-    results = {}
-    for ex in chosen:
-        if ex.name not in built:
-            results[ex.name] = ("does not compile", "")
-        else:
-            ok, out = run_binary(built[ex.name])
-            results[ex.name] = ("pass" if ok else "fail", out)
-    return results
+def list_tests(exe: str) -> list[str]:
+    proc = subprocess.run([exe, "--list", "--format", "terse"], cwd=CRATE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=30)
+    return sorted(line[: -len(": test")] for line in proc.stdout.splitlines() if line.endswith(": test"))
 
 
-def failure_excerpt(output: str, limit: int = 12) -> str:
-    """The panic messages of a failed run, without the harness's noise."""
-    keep = [line for line in output.splitlines() if line.strip() and not line.startswith(("running ", "test result", "failures:", "error: test failed"))]
-    keep = [line for line in keep if "note: run with `RUST_BACKTRACE" not in line and not line.startswith("    tests::")]
-    keep = [line for line in keep if not re.fullmatch(r"[.Fi]+( \d+/\d+)?", line.strip())]
-    return "\n".join(keep[:limit])
+def check(chosen: list[Exercise], built: Build | None = None) -> dict[str, Run]:
+    built = built or build(solutions=False)
+
+    def one(ex: Exercise) -> Run:
+        exe = built.executables.get(ex.name)
+        return run_binary(exe, LEARNER_TIMEOUT) if exe else Run("does not compile")
+
+    # Two at a time: the binaries mostly wait (paused clocks, loopback sockets).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip((ex.name for ex in chosen), pool.map(one, chosen)))
 
 
-def report(chosen: list[Exercise], results: dict[str, tuple[str, str]]) -> str | None:
-    marks = {"pass": "ok  ", "fail": "todo", "does not compile": "!!  "}
+def failure_excerpt(output: str, limit: int = 14) -> str:
+    """Each failed test with its panic message and line, without the harness's noise."""
+    blocks = re.split(r"^---- (\S+) stdout ----$", output, flags=re.M)
+    if len(blocks) < 3:  # no per-test blocks (a timeout, a crash): the raw lines
+        keep = [line for line in output.splitlines() if line.strip() and not line.startswith(("running ", "test result"))]
+        return "\n".join(keep[:limit])
+    out = []
+    for name, body in sorted(zip(blocks[1::2], blocks[2::2])):  # libtest's order varies
+        lines = body.splitlines()
+        where = next((m for m in (re.search(r"panicked at (.+?):(\d+):\d+:$", l) for l in lines) if m), None)
+        message = []
+        for line in lines[next((i + 1 for i, l in enumerate(lines) if "panicked at" in l), 0):]:
+            if not line.strip() or line.startswith(("note: run with", "failures:", "stack backtrace")):
+                break
+            message.append("      " + line)
+        at = f" (line {where.group(2)})" if where else ""
+        out.append(f"  x {name.removeprefix('tests::')}{at}")
+        out += message[:4]
+    return "\n".join(out[:limit])
+
+
+# ---------------------------------------------------------------------------------------
+# The learner's view
+
+
+MARKS = {"pass": "ok  ", "fail": "todo", "timeout": "loop", "does not compile": "!!  "}
+
+
+def show_one(ex: Exercise, run: Run, built: Build, hint: bool) -> None:
+    print(f"{ex.first_line()}\n  file: {ex.short}")
+    if run.status == "pass":
+        print(f"  solved: all {run.passed} tests pass. Compare with {ex.solution.relative_to(ROOT)}")
+    elif run.status == "does not compile":
+        print("  it does not compile yet:\n")
+        print("\n".join(built.errors.get(ex.name, [])[:3]).rstrip() or built.other or "(see cargo's output)")
+    else:
+        print(f"  {run.failed} of {run.passed + run.failed} tests fail:" if run.status == "fail" else "  it timed out:")
+        print("\n" + failure_excerpt(run.output))
+    if run.status != "pass":
+        print(f"\n  hint: {ex.hint()}" if hint else f"\n  a hint: ./workbook exercises {ex.id} --hint")
+
+
+def report(chosen: list[Exercise], results: dict[str, Run], built: Build, focus: Exercise | None = None) -> Exercise | None:
+    """Prints the tallies and the next exercise: the one just saved if it fails, else the
+    first one after it (in order) that does not pass."""
     chapter = None
     for ex in chosen:
         if ex.chapter != chapter:
             chapter = ex.chapter
-            print(f"\n{ex.path.parent.name}")
-        status = results[ex.name][0]
-        print(f"  [{marks[status]}] {ex.path.stem:<36} {'' if status == 'pass' else status}")
-    done = sum(1 for ex in chosen if results[ex.name][0] == "pass")
+            mine = [e for e in chosen if e.chapter == chapter]
+            done = sum(results[e.name].status == "pass" for e in mine)
+            print(f"\n{ex.path.parent.name}  ({done} of {len(mine)})")
+        status = results[ex.name].status
+        print(f"  [{MARKS[status]}] {ex.label:<44} {'' if status == 'pass' else status}")
+    done = sum(1 for ex in chosen if results[ex.name].status == "pass")
     print(f"\n{done} of {len(chosen)} solved.")
-    nxt = next((ex for ex in chosen if results[ex.name][0] != "pass"), None)
+    start = chosen.index(focus) if focus in chosen else 0
+    order = chosen[start:] + chosen[:start]
+    nxt = next((ex for ex in order if results[ex.name].status != "pass"), None)
     if nxt is None:
         print("All done here. Compare your answers with crates/unbreakable-exercises/solutions/.")
         return None
-    status, out = results[nxt.name]
-    print(f"\nNext: {nxt.first_line()}\n  file: {nxt.short}\n  hint: {nxt.hint()}")
-    if status == "does not compile":
-        print(f"  it does not compile; see: cargo test -p {PACKAGE} --test {nxt.name}")
-    else:
-        print("\n" + failure_excerpt(out))
-    print(f"\nRun one exercise alone: cargo test -p {PACKAGE} --test {nxt.name}")
-    return nxt.name
+    print("\nNext: ", end="")
+    show_one(nxt, results[nxt.name], built, hint=False)
+    print(f"\nThis one alone: ./workbook exercises {nxt.id}")
+    return nxt
 
 
-def watch(chosen: list[Exercise]) -> int:
+def watch(chosen: list[Exercise], single: bool) -> int:
+    """Re-checks on every save: skips dotfiles and editor droppings, survives files that
+    vanish, waits for saves to settle, reruns only the exercises whose files changed."""
+
     def stamp() -> dict[Path, float]:
-        return {p: p.stat().st_mtime for p in (CRATE / "exercises").rglob("*.rs")}
+        out = {}
+        for p in (CRATE / "exercises").rglob("*.rs"):
+            if any(part.startswith((".", "#")) for part in p.relative_to(CRATE).parts):
+                continue
+            try:
+                out[p] = p.stat().st_mtime
+            except OSError:  # gone between the listing and the stat (an editor's lock file)
+                continue
+        return out
 
-    last = None
+    last: dict[Path, float] = {}
+    results: dict[str, Run] = {}
     try:
         while True:
             now = stamp()
             if now != last:
+                time.sleep(0.3)  # debounce: an editor writes a file in several steps
+                now = stamp()
+                changed = {p for p in now if now.get(p) != last.get(p)}
                 last = now
+                built = build(solutions=False)
+                todo = [ex for ex in chosen if ex.path in changed or ex.name not in results]
+                results.update(check(todo, built))
+                saved = [ex for ex in chosen if ex.path in changed]
+                focus = saved[-1] if len(saved) == 1 else None
                 print("\033[2J\033[H", end="")  # clear the terminal
-                report(chosen, check(chosen))
+                if single:
+                    show_one(chosen[0], results[chosen[0].name], built, hint=False)
+                else:
+                    report(chosen, results, built, focus)
                 print("\nWatching for saves (Ctrl-C to stop).")
-            time.sleep(1.0)
+            time.sleep(0.5)
     except KeyboardInterrupt:
         return 0
 
 
+def reset(ex: Exercise) -> int:
+    """Restores the shipped version from git; the learner's file is kept first."""
+    rel = ex.path.relative_to(ROOT)
+    proc = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        print(f"cannot find the shipped {rel} in git: {proc.stderr.strip()}")
+        return 1
+    backup = ROOT / "target" / "exercises-backup" / f"{ex.path.stem}.{int(time.time())}.rs"
+    backup.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ex.path, backup)
+    ex.path.write_text(proc.stdout)
+    print(f"{ex.label}: reset to the shipped version; yours is in {backup.relative_to(ROOT)}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# The proof
+
+
+def test_module(path: Path) -> str | None:
+    text = path.read_text()
+    return text[text.index(TEST_MODULE):] if TEST_MODULE in text else None
+
+
+def static_problems(all_ex: list[Exercise]) -> list[str]:
+    problems = manifest_problems(all_ex)
+    for ex in all_ex:
+        where = ex.short
+        if not ex.solution.exists():
+            problems.append(f"{where}: no solution at {ex.solution.relative_to(ROOT)}")
+            continue
+        if not ex.hint():
+            problems.append(f"{where}: no `// Hint:` in the framing comment")
+        if "TODO" not in ex.path.read_text():
+            problems.append(f"{where}: no TODO marker")
+        if not ex.first_line().startswith(f"Exercise {ex.id}:"):
+            problems.append(f"{where}: the first line should start `// Exercise {ex.id}:` (its one name)")
+        mine, theirs = test_module(ex.path), test_module(ex.solution)
+        if mine is None:
+            problems.append(f"{where}: no `{TEST_MODULE}` test module")
+        elif mine != theirs:
+            a, b = mine.splitlines(), (theirs or "").splitlines()
+            i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            problems.append(
+                f"{where}: its test module differs from the solution's, first at line {i + 1} of the module:\n"
+                f"      exercise: {a[i] if i < len(a) else '(ends)'}\n      solution: {b[i] if i < len(b) else '(ends)'}"
+            )
+    stray = sorted(set((CRATE / "solutions").rglob("*.rs")) - {ex.solution for ex in all_ex})
+    problems += [f"{p.relative_to(ROOT)}: a solution without an exercise" for p in stray]
+    return problems
+
+
+def style_problems(all_ex: list[Exercise]) -> list[str]:
+    """Solutions pass rustfmt and clippy -D warnings (the exercises' stubs are exempt)."""
+    problems = []
+    files = [str(ex.solution) for ex in all_ex if ex.solution.exists()]
+    proc = subprocess.run(["rustfmt", "--check", "--edition", "2024", *files], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        bad = sorted({m.group(1) for m in re.finditer(r"^Diff in (\S+?)(?: at line \d+)?:", proc.stdout, re.M)})
+        problems.append("rustfmt: not formatted: " + (", ".join(str(Path(b).relative_to(ROOT)) for b in bad) or proc.stdout[-2000:]))
+    cmd = ["cargo", "clippy", "-p", PACKAGE, "--features", "solutions", "--message-format=short"]
+    for ex in all_ex:
+        cmd += ["--test", ex.solution_target]
+    proc = subprocess.run([*cmd, "--", "-D", "warnings"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        lines = [l for l in proc.stdout.splitlines() if re.match(r"^\S+\.rs:\d+:\d+: (error|warning)", l)]
+        problems.append("clippy -D warnings on the solutions:\n      " + "\n      ".join(lines[:20] or proc.stdout.splitlines()[-20:]))
+    return problems
+
+
+def notebook_warnings(all_ex: list[Exercise]) -> list[str]:
+    """Each chapter's notebook should name each of its chapter's exercises (by test target
+    or file); a warning for now."""
+    warnings = []
+    for chapter in sorted({ex.chapter for ex in all_ex}):
+        books = sorted(NOTEBOOKS.glob(f"{chapter}-*.ipynb"))
+        if not books:
+            warnings.append(f"chapter {chapter}: no notebook")
+            continue
+        text = books[0].read_text()
+        missing = [ex for ex in all_ex if ex.chapter == chapter and ex.name not in text and str(ex.path.relative_to(CRATE / "exercises")) not in text]
+        if missing:
+            warnings.append(f"{books[0].name} does not list " + ", ".join(f"{ex.label} ({ex.name})" for ex in missing))
+    return warnings
+
+
 def prove() -> int:
-    """Every exercise compiles and fails as shipped; every solution passes."""
+    """Every exercise compiles and fails as shipped; every solution passes, with the same
+    tests; the manifest matches the tree; solutions are formatted and clippy-clean."""
     start = time.monotonic()
     all_ex = exercises()
-    problems = []
+    problems = static_problems(all_ex)
+    built = build(solutions=True, quiet=True)
+    if built.other:
+        problems.append("cargo: " + built.other[-3000:])
     for ex in all_ex:
-        if not ex.solution.exists():
-            problems.append(f"{ex.short}: no solution at {ex.solution.relative_to(ROOT)}")
-        if not ex.hint():
-            problems.append(f"{ex.short}: no `// Hint:` in the framing comment")
-        if "TODO" not in ex.path.read_text():
-            problems.append(f"{ex.short}: no TODO marker")
-    for solutions, wanted in ((False, False), (True, True)):
-        built, diagnostics = build(solutions)
-        for ex in all_ex:
-            target = ex.solution_target if solutions else ex.name
-            where = ex.solution.relative_to(ROOT) if solutions else ex.short
-            if target not in built:
-                problems.append(f"{where}: does not compile")
+        ran = {}
+        for target, where, want in ((ex.name, ex.short, "fail"), (ex.solution_target, str(ex.solution.relative_to(ROOT)), "pass")):
+            if target not in built.executables:
+                errs = "\n".join(built.errors.get(target, [])[:2])
+                listed = target in {t.get("name") for t in tomllib.loads((CRATE / "Cargo.toml").read_text()).get("test", [])}
+                problems.append(f"{where}: does not compile\n{errs}" if listed else f"{where}: not built (no target {target} in Cargo.toml)")
                 continue
-            ok, out = run_binary(built[target])
-            if ok != wanted:
-                problems.append(f"{where}: {'fails' if wanted else 'passes as shipped'}\n{failure_excerpt(out, 20)}")
-        if any("does not compile" in p for p in problems):
-            print(diagnostics[-4000:], file=sys.stderr)
+            run = run_binary(built.executables[target], PROVE_TIMEOUT)
+            ran[target] = (run, list_tests(built.executables[target]))
+            if run.status == "timeout":
+                problems.append(f"{where}: timed out after {PROVE_TIMEOUT:.0f} s")
+            elif run.status != want:
+                problems.append(f"{where}: {'passes as shipped' if want == 'fail' else 'fails'}\n{failure_excerpt(run.output, 20)}")
+            if run.ignored:
+                problems.append(f"{where}: {run.ignored} test(s) ignored")
+            if run.status != "timeout" and run.passed + run.failed + run.ignored == 0:
+                problems.append(f"{where}: no tests ran")
+        if len(ran) == 2:
+            (r_ex, l_ex), (r_sol, l_sol) = ran[ex.name], ran[ex.solution_target]
+            if l_ex != l_sol:
+                problems.append(f"{ex.short}: tests {l_ex} but its solution runs {l_sol}")
+            if r_sol.status == "pass" and r_ex.status == "fail" and r_ex.passed + r_ex.failed != r_sol.passed:
+                problems.append(f"{ex.short}: {r_ex.passed + r_ex.failed} tests ran, its solution ran {r_sol.passed}")
+    problems += style_problems(all_ex)
+    for w in notebook_warnings(all_ex):
+        print(f"warning: {w}")
     per_chapter: dict[str, int] = {}
     for ex in all_ex:
         per_chapter[ex.chapter] = per_chapter.get(ex.chapter, 0) + 1
@@ -208,26 +498,66 @@ def prove() -> int:
     if problems:
         print("exercises --prove FAILED:\n" + "\n".join(f"  {p}" for p in problems))
         return 1
-    print(f"exercises --prove: {len(all_ex)} exercises fail as shipped and their solutions pass ({counts}) in {elapsed:.0f} s")
+    print(
+        f"exercises --prove: {len(all_ex)} exercises fail as shipped and their solutions pass, with the same tests "
+        f"({counts}); Cargo.toml matches the tree; solutions formatted and clippy-clean; in {elapsed:.0f} s"
+    )
     return 0
 
 
 def main(argv: list[str]) -> int:
     args = [a for a in argv if not a.startswith("--")]
     flags = {a for a in argv if a.startswith("--")}
-    unknown = flags - {"--watch", "--prove", "--help"}
-    if "--help" in flags or unknown or any(not re.fullmatch(r"\d\d", a) for a in args):
+    unknown = flags - {"--watch", "--prove", "--help", "--hint", "--reset", "--solution", "--yes", "--write-manifest"}
+    if "--help" in flags or unknown:
         print(__doc__)
         return 0 if "--help" in flags else 2
     if "--prove" in flags:
         return prove()
-    chosen = [ex for ex in exercises() if not args or ex.chapter in args]
+    all_ex = exercises()
+    if "--write-manifest" in flags:
+        (CRATE / "Cargo.toml").write_text(expected_manifest(all_ex))
+        print(f"wrote the targets of {len(all_ex)} exercises and their solutions into {CRATE.relative_to(ROOT)}/Cargo.toml")
+        return 0
+    chapters = [a for a in args if re.fullmatch(r"\d\d", a)]
+    named = [a for a in args if a not in chapters]
+    chosen = [ex for ex in all_ex if ex.chapter in chapters] if chapters else []
+    for q in named:
+        found = [ex for ex in all_ex if ex.matches(q)]
+        if len(found) != 1:
+            print(f"no exercise named {q!r}" if not found else f"{q!r} names several: {', '.join(e.label for e in found)}")
+            print("name one by its number (03.2), its title (amplification) or its file")
+            return 2
+        chosen += found
+    if not args:
+        chosen = all_ex
     if not chosen:
-        print(f"no exercises for chapter {' '.join(args)}")
+        print(f"no exercises for chapter {' '.join(chapters)}")
+        return 2
+    single = len(named) == 1 and not chapters
+    if single and "--hint" in flags:
+        print(f"{chosen[0].label}: {chosen[0].hint()}")
+        return 0
+    if single and "--reset" in flags:
+        return reset(chosen[0])
+    if (flags & {"--hint", "--reset", "--solution"}) and not single:
+        print("--hint, --reset and --solution take one exercise: ./workbook exercises 03.2 --hint")
         return 2
     if "--watch" in flags:
-        return watch(chosen)
-    report(chosen, check(chosen))
+        return watch(chosen, single)
+    built = build(solutions=False)
+    results = check(chosen, built)
+    if single:
+        ex = chosen[0]
+        if "--solution" in flags:
+            if results[ex.name].status != "pass" and "--yes" not in flags:
+                print(f"{ex.label} does not pass yet. To see its solution anyway: ./workbook exercises {ex.id} --solution --yes")
+                return 1
+            print(ex.solution.read_text())
+            return 0
+        show_one(ex, results[ex.name], built, hint=False)
+        return 0 if results[ex.name].status == "pass" else 1
+    report(chosen, results, built)
     return 0
 
 

@@ -34,13 +34,30 @@ mod tests {
     }
 
     #[test]
-    fn no_retries_and_a_batch_of_one_is_just_p() {
-        assert!((batch_fails(0.2, 0, 1) - 0.2).abs() < 1e-12);
+    fn independently_computed_values() {
+        // 1 - (1 - 0.5^2)^2; 1 - (1 - 0.05^3)^1000; no retries and a batch of one is p.
+        for &(p, retries, batch, want) in
+            &[(0.5, 1, 2, 0.4375), (0.05, 2, 1000, 0.117_509_992_47), (0.2, 0, 1, 0.2), (0.3, 0, 0, 0.0)]
+        {
+            let got = batch_fails(p, retries, batch);
+            assert!((got - want).abs() < 1e-9, "p = {p}, retries = {retries}, batch = {batch}: {got}");
+        }
+    }
+
+    #[test]
+    fn huge_counts_do_not_overflow() {
+        // `retries as i32 + 1` or `batch as i32` wrap around for values above i32::MAX.
+        let got = batch_fails(0.5, u32::MAX, 10);
+        assert!(got.abs() < 1e-12, "with endless retries nothing fails: {got}");
+        let got = batch_fails(0.1, 0, u32::MAX);
+        assert!((got - 1.0).abs() < 1e-12, "four billion requests: one fails for sure: {got}");
     }
 
     #[test]
     fn retries_for_a_batch_of_1000() {
         assert_eq!(retries_needed(0.3, 1000, 0.01), Some(9));
+        assert_eq!(retries_needed(0.1, 100, 0.01), Some(3));
+        assert_eq!(retries_needed(0.5, 1_000_000, 0.001), Some(29));
         assert_eq!(retries_needed(0.0, 1000, 0.01), Some(0));
         assert_eq!(retries_needed(1.0, 10, 0.01), None);
     }

@@ -49,4 +49,19 @@ mod tests {
             assert!(*delay <= t, "retry {n}: {delay:?} > {t:?}");
         }
     }
+
+    #[test]
+    fn over_many_seeds_the_delays_spread_like_full_jitter() {
+        // Full jitter draws uniformly from [0, t]: over 400 seeds the mean of retry n is
+        // close to t/2 and the draws reach near both ends. Constants cannot do that.
+        let runs: Vec<Vec<Duration>> = (0..400).map(jittered_delays).collect();
+        for n in 0..5 {
+            let t = Duration::from_millis(100 * (1 << n)).min(Duration::from_secs(2)).as_secs_f64();
+            let draws: Vec<f64> = runs.iter().map(|r| r[n].as_secs_f64() / t).collect();
+            let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+            let (lo, hi) = draws.iter().fold((1.0_f64, 0.0_f64), |(lo, hi), &d| (lo.min(d), hi.max(d)));
+            assert!((mean - 0.5).abs() < 0.05, "retry {n}: mean {mean:.3} of t, want about 0.5");
+            assert!(lo < 0.05 && hi > 0.95, "retry {n}: draws span [{lo:.3}, {hi:.3}] of t");
+        }
+    }
 }

@@ -7,7 +7,8 @@
 // failures pull the p99 down just as users are hurt; track success latency apart.
 // Chapter: 01-why-systems-fail, "Each kind of failure" (the p99 lesson).
 // Hint: for n sorted samples, which index holds the nearest-rank q-th percentile:
-//   ceil(q * n) - 1, or something else? And what should an empty list give?
+//   ceil(q * n) - 1 in exact arithmetic; but in f64, 0.07 * 100.0 is 7.000000000000001.
+//   How do you keep that from picking the 8th sample? And what should an empty list give?
 
 use std::time::Duration;
 
@@ -42,6 +43,21 @@ mod tests {
         // Order does not matter.
         let rev: Vec<Duration> = (1..=100).rev().map(ms).collect();
         assert_eq!(percentile(&rev, 0.99), Some(ms(99)));
+        // 0.07 * 100.0 is 7.000000000000001 in f64: the 7th sample, not the 8th.
+        assert_eq!(percentile(&s, 0.07), Some(ms(7)));
+    }
+
+    #[test]
+    fn nearest_rank_against_integer_arithmetic() {
+        // q = a / 1000: the rank is ceil(a * n / 1000), computed here in integers.
+        for n in 1..=200u64 {
+            let s: Vec<Duration> = (1..=n).rev().map(ms).collect();
+            for a in [1u64, 7, 70, 250, 290, 500, 570, 900, 990, 999, 1000] {
+                let rank = (a * n).div_ceil(1000).max(1);
+                let q = a as f64 / 1000.0;
+                assert_eq!(percentile(&s, q), Some(ms(rank)), "q = {q}, n = {n}");
+            }
+        }
     }
 
     #[test]
@@ -51,7 +67,13 @@ mod tests {
         let (all_before, _) = p99_split(&records);
         records.extend((0..600).map(|_| (ms(1), false)));
         let (all, ok) = p99_split(&records);
-        assert!(all < all_before, "the p99 of all requests went down during the outage");
+        assert_eq!(all_before, Some(ms(188)), "the 891st of 900 successes");
+        // The 1485th of 1500: 600 failures at 1 ms, then the 885th success.
+        assert_eq!(all, Some(ms(186)), "the p99 of all requests went down during the outage");
         assert_eq!(ok, Some(ms(188)));
+        // Only failures, or only successes: the split still answers.
+        let failures: Vec<(Duration, bool)> = (0..10).map(|_| (ms(1), false)).collect();
+        assert_eq!(p99_split(&failures), (Some(ms(1)), None));
+        assert_eq!(p99_split(&[]), (None, None));
     }
 }

@@ -30,7 +30,7 @@ pub fn equal(t: Duration, u: f64) -> Duration {
 mod tests {
     use super::*;
     use rand::Rng;
-    use unbreakable::retry::{Backoff, Jitter, seeded_rng};
+    use unbreakable::retry::seeded_rng;
 
     const BASE: Duration = Duration::from_millis(5);
     const CAP: Duration = Duration::from_secs(2);
@@ -45,19 +45,57 @@ mod tests {
     }
 
     #[test]
-    fn agree_with_the_crate() {
-        let mut rng = seeded_rng(11, 0);
-        for (jitter, mine) in [(Jitter::Full, full as fn(Duration, f64) -> Duration), (Jitter::Equal, equal)]
-        {
-            let b = Backoff::exponential(BASE).with_cap(CAP).with_jitter(jitter).build().unwrap();
-            for n in 0..20 {
-                let u: f64 = rng.random();
-                assert_eq!(
-                    mine(exponential(BASE, CAP, n), u),
-                    b.delay(n, Duration::ZERO, u),
-                    "{jitter:?} n = {n}"
-                );
-            }
+    fn doubling_by_hand_for_other_bases() {
+        let ms = Duration::from_millis;
+        for n in 0..12 {
+            let want = ms(3 * (1 << n)).min(Duration::from_secs(5));
+            assert_eq!(exponential(ms(3), Duration::from_secs(5), n), want, "n = {n}");
         }
+        assert_eq!(exponential(Duration::from_secs(1), Duration::MAX, 40), Duration::from_secs(1 << 40));
+        assert_eq!(
+            exponential(Duration::from_secs(1), Duration::MAX, 70),
+            Duration::MAX,
+            "overflow saturates at the cap"
+        );
+    }
+
+    /// Equal within 1 ns: a correct answer may round where another truncates.
+    fn close(a: Duration, b: Duration) -> bool {
+        a.abs_diff(b) <= Duration::from_nanos(1)
+    }
+
+    #[test]
+    fn the_jitters_against_the_formulas() {
+        let mut rng = seeded_rng(11, 0);
+        for n in 0..40 {
+            let t = exponential(BASE, CAP, n % 12);
+            let u: f64 = rng.random();
+            let tn = t.as_nanos() as f64;
+            let (want_full, want_equal) = (tn * u, tn / 2.0 + tn / 2.0 * u);
+            let (f, e) = (full(t, u), equal(t, u));
+            assert!(
+                close(f, Duration::from_nanos(want_full.round() as u64)),
+                "full({t:?}, {u}) = {f:?}, want {want_full} ns"
+            );
+            assert!(
+                close(e, Duration::from_nanos(want_equal.round() as u64)),
+                "equal({t:?}, {u}) = {e:?}, want {want_equal} ns"
+            );
+        }
+        assert_eq!(full(Duration::from_secs(1), 0.0), Duration::ZERO);
+        assert_eq!(
+            equal(Duration::from_secs(1), 0.0),
+            Duration::from_millis(500),
+            "equal jitter keeps a floor of t/2"
+        );
+    }
+
+    #[test]
+    fn written_by_hand_not_borrowed_from_the_crate() {
+        let yours = unbreakable_exercises::learner_code(include_str!("02_full_and_equal_jitter.rs"));
+        assert!(
+            !yours.contains("Backoff"),
+            "write the formulas yourself rather than call the crate's Backoff"
+        );
     }
 }

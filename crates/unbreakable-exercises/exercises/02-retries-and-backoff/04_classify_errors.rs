@@ -1,9 +1,10 @@
 // Exercise 02.4: not every error deserves a retry.
 //
 // What to do: write `classify`, which tells the retry executor what each failure means:
-// a 500 or 503 is worth retrying; a 503 or 429 that carries `Retry-After` must wait that
-// long; a timeout is worth retrying but costs more of a retry budget; a 400 or 404 will
-// fail the same way again.
+// any 5xx (500, 502, 503, 504) or a 429 is worth retrying; a 503 or 429 that carries
+// `Retry-After` must wait that long; a timeout is worth retrying but costs more of a retry
+// budget; any other 4xx (400, 404, with or without `Retry-After`) will fail the same way
+// again.
 // Why it matters: retrying a 400 wastes the caller's time and the server's capacity, and
 // ignoring `Retry-After` hammers a server that told you when to come back.
 // Chapter: 02-retries-and-backoff, "The same policy, as a service would run it".
@@ -43,6 +44,34 @@ mod tests {
         assert_eq!(classify(&HttpError::TimedOut), ErrorClass::Timeout);
         let later = HttpError::Status { code: 429, retry_after: Some(Duration::from_secs(2)) };
         assert_eq!(classify(&later), ErrorClass::Throttled { retry_after: Duration::from_secs(2) });
+    }
+
+    #[test]
+    fn the_edges_of_the_table() {
+        let with = |code, secs| HttpError::Status { code, retry_after: Some(Duration::from_secs(secs)) };
+        assert_eq!(classify(&with(503, 7)), ErrorClass::Throttled { retry_after: Duration::from_secs(7) });
+        assert_eq!(
+            classify(&status(429)),
+            ErrorClass::Transient,
+            "a 429 without Retry-After: back off as usual"
+        );
+        assert_eq!(
+            classify(&with(400, 5)),
+            ErrorClass::Permanent,
+            "a bad request stays bad, whatever the header says"
+        );
+        assert_eq!(classify(&with(404, 1)), ErrorClass::Permanent);
+        assert_eq!(
+            classify(&with(500, 3)),
+            ErrorClass::Transient,
+            "Retry-After is honoured on 429 and 503 only"
+        );
+        for code in [502, 504, 599] {
+            assert_eq!(classify(&status(code)), ErrorClass::Transient, "HTTP {code}");
+        }
+        for code in [401, 403, 409, 422] {
+            assert_eq!(classify(&status(code)), ErrorClass::Permanent, "HTTP {code}");
+        }
     }
 
     fn policy() -> RetryPolicy {

@@ -30,6 +30,9 @@ mod tests {
         assert_eq!(calls_at_bottom(3, 5), 243);
         assert_eq!(calls_at_bottom(1, 5), 1);
         assert_eq!(calls_at_bottom(4, 5), 1024);
+        assert_eq!(calls_at_bottom(2, 10), 1024);
+        assert_eq!(calls_at_bottom(3, 1), 3);
+        assert_eq!(calls_at_bottom(7, 0), 1, "no layers: the request itself");
     }
 
     #[test]
@@ -37,5 +40,10 @@ mod tests {
         let b = budgeted_bound(0.1, 5);
         assert!((b - 1.6935).abs() < 1e-4, "{b}");
         assert_eq!(budgeted_bound(0.0, 5), 1.0);
+        // (1 / 0.8)^3, (1 / 0.5)^2, 1 / 0.9: worked by hand.
+        for &(r, layers, want) in &[(0.2, 3, 1.953_125), (0.5, 2, 4.0), (0.1, 1, 1.0 / 0.9), (0.3, 0, 1.0)] {
+            let got = budgeted_bound(r, layers);
+            assert!((got - want).abs() < 1e-9, "ratio {r}, {layers} layers: {got}, want {want}");
+        }
     }
 }

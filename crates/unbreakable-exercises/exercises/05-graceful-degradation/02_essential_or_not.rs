@@ -42,6 +42,23 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn no_reviews_yet_is_not_a_fallback() {
+        // The reviews service answered, with none: nothing is degraded, so no banner.
+        let p = product_page(async { Ok(500) }, async { Ok(vec![]) }).await;
+        assert_eq!(p, Ok(Page { price_cents: 500, reviews: vec![], banner: false }));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reviews_just_in_time_are_shown() {
+        let at_250_ms = async {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            Ok(vec!["fine".to_string()])
+        };
+        let p = product_page(async { Ok(1999) }, at_250_ms).await;
+        assert_eq!(p, Ok(Page { price_cents: 1999, reviews: vec!["fine".into()], banner: false }));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn reviews_down_the_page_stays_up() {
         let p = product_page(async { Ok(1999) }, async { Err("reviews: 503".to_string()) }).await;
         assert_eq!(p, Ok(Page { price_cents: 1999, reviews: vec![], banner: true }));

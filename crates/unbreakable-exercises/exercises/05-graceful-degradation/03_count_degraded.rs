@@ -47,4 +47,27 @@ mod tests {
         assert_eq!(tally(&answers), Tally { live: 70, timeouts: 20, errors: 10 });
         assert_eq!(tally::<u32>(&[]), Tally::default());
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_mixes() {
+        let slow = || async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<u8, String>(1)
+        };
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            answers.push(with_fallback(Duration::from_millis(50), slow(), |_| 0).await);
+        }
+        assert_eq!(tally(&answers), Tally { live: 0, timeouts: 3, errors: 0 });
+        answers.push(
+            with_fallback(Duration::from_millis(50), async { Err::<u8, _>("down".to_string()) }, |_| 0).await,
+        );
+        answers.push(with_fallback(Duration::from_millis(50), async { Ok::<u8, String>(9) }, |_| 0).await);
+        assert_eq!(tally(&answers), Tally { live: 1, timeouts: 3, errors: 1 });
+        // A fallback value that looks like a live one is still a fallback: count the source.
+        answers.push(
+            with_fallback(Duration::from_millis(50), async { Err::<u8, _>("down".to_string()) }, |_| 9).await,
+        );
+        assert_eq!(tally(&answers), Tally { live: 1, timeouts: 3, errors: 2 });
+    }
 }

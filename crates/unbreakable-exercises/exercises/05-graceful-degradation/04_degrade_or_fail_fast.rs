@@ -3,7 +3,9 @@
 // What to do: the inventory service is down during checkout. Degrading (accepting orders
 // without checking stock) costs `oversell` dollars for every order beyond the stock;
 // failing fast costs `lost` dollars for every unit of stock that the returning customers
-// cannot buy. Write both costs and `crossing`, the stock at which they are equal.
+// cannot buy. Write both costs and `crossing`, the stock at which they are equal. Only
+// `orders` units could have sold at all: stock beyond the orders is no loss of failing
+// fast, and neither is stock the returning customers buy.
 // Why it matters: "degrade" is not always the kind answer. Where a wrong answer is
 // expensive and stock is scarce, a clear "try again later" costs less.
 // Chapter: 05-graceful-degradation, "Fail fast or degrade?" and exercise 4.

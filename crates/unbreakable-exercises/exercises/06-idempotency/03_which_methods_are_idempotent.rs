@@ -55,6 +55,15 @@ mod tests {
     }
 
     #[test]
+    fn post_never_reuses_an_id() {
+        // Product 2 was deleted: a new product gets id 4, after the highest; `len() + 1`
+        // would be 3 and overwrite product 3.
+        let gap = BTreeMap::from([(1, 10), (3, 5)]);
+        assert_eq!(apply(&gap, Op::Post { stock: 4 }), BTreeMap::from([(1, 10), (3, 5), (4, 4)]));
+        assert_eq!(apply(&State::new(), Op::Post { stock: 1 }), BTreeMap::from([(1, 1)]));
+    }
+
+    #[test]
     fn the_methods_table() {
         assert!(!idempotent(Op::Post { stock: 3 }, &start()));
         assert!(idempotent(Op::Put { id: 1, stock: 7 }, &start()));
@@ -62,5 +71,14 @@ mod tests {
         assert!(!idempotent(Op::PatchAdd { id: 1, stock: 4 }, &start()));
         // "Depends": adding zero is harmless to repeat.
         assert!(idempotent(Op::PatchAdd { id: 1, stock: 0 }, &start()));
+    }
+
+    #[test]
+    fn the_answer_depends_on_the_state_not_only_the_method() {
+        // A PATCH to a product that does not exist changes nothing, however often it is sent.
+        assert!(idempotent(Op::PatchAdd { id: 9, stock: 4 }, &start()));
+        // A POST into a store with gaps in its ids still creates again.
+        assert!(!idempotent(Op::Post { stock: 0 }, &BTreeMap::from([(5, 1)])));
+        assert!(idempotent(Op::Delete { id: 7 }, &start()), "deleting nothing twice is still nothing");
     }
 }

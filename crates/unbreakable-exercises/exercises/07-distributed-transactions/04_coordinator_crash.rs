@@ -39,11 +39,18 @@ mod tests {
         assert!(during.iter().all(|p| p.holds_locks()));
         // No decision was logged, so on recovery the coordinator presumes abort.
         assert_eq!(after, [Phase::Aborted; 3]);
+        for n in [1, 5] {
+            let (during, after) = crash_before_deciding(n);
+            assert_eq!(during, vec![Phase::Prepared; n], "{n} participants");
+            assert_eq!(after, vec![Phase::Aborted; n], "{n} participants");
+        }
     }
 
     #[test]
     fn blocked_requests() {
         assert_eq!(expected_blocked(10.0, 3, 30.0), 900.0);
         assert_eq!(expected_blocked(50.0, 5, 30.0), 7500.0);
+        assert_eq!(expected_blocked(2.5, 4, 12.0), 120.0);
+        assert_eq!(expected_blocked(10.0, 3, 0.0), 0.0);
     }
 }

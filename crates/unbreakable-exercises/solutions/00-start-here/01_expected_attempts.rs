@@ -15,7 +15,12 @@ pub fn expected_attempts(p: f64, n: u32) -> f64 {
     if (1.0 - p).abs() < 1e-15 {
         return f64::from(n) + 1.0;
     }
-    (1.0 - p.powi(n as i32 + 1)) / (1.0 - p)
+    // p^(n+1) without `n as i32 + 1`, which overflows for n >= i32::MAX.
+    let tail = match i32::try_from(n).ok().and_then(|n| n.checked_add(1)) {
+        Some(e) => p.powi(e),
+        None => p.powf(f64::from(n) + 1.0),
+    };
+    (1.0 - tail) / (1.0 - p)
 }
 
 #[cfg(test)]
@@ -33,10 +38,28 @@ mod tests {
     }
 
     #[test]
-    fn matches_the_crate() {
-        for &(p, n) in &[(0.6, 3), (0.05, 1), (0.3, 10)] {
-            assert!((expected_attempts(p, n) - unbreakable::retry::expected_attempts(p, n)).abs() < 1e-12);
+    fn independently_computed_values() {
+        // Worked by hand: 1 + 0.6 + 0.36 + 0.216; 1 + 0.05; (1 - 0.3^11) / 0.7.
+        for &(p, n, want) in &[(0.6, 3, 2.176), (0.05, 1, 1.05), (0.3, 10, 1.428_568_897_9)] {
+            let got = expected_attempts(p, n);
+            assert!((got - want).abs() < 1e-9, "p = {p}, n = {n}: {got}, want {want}");
         }
+    }
+
+    #[test]
+    fn huge_retry_counts_do_not_overflow() {
+        // `n as i32 + 1` overflows for n >= i32::MAX (a panic, or p^0 = 1 and so 0 attempts).
+        for n in [i32::MAX as u32, u32::MAX] {
+            let got = expected_attempts(0.5, n);
+            assert!((got - 2.0).abs() < 1e-12, "p = 0.5, n = {n}: {got}, want 2");
+        }
+        assert_eq!(expected_attempts(1.0, u32::MAX), 4_294_967_296.0);
+    }
+
+    #[test]
+    fn written_by_hand_not_borrowed_from_the_crate() {
+        let yours = unbreakable_exercises::learner_code(include_str!("01_expected_attempts.rs"));
+        assert!(!yours.contains("retry::"), "write the closed form yourself rather than call the crate's");
     }
 
     #[test]

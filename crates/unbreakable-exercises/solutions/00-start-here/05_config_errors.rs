@@ -3,7 +3,8 @@
 // What to do: write `policy_from_setting(value)`: read the retry count from a setting
 // (as it would arrive from an environment variable), build a policy with exponential
 // backoff from 100 ms, and turn every way it can go wrong into one line that names the
-// setting and what to change: not a number, or a number the crate refuses.
+// setting and what to change: not a number, or a number the crate refuses. Spaces around
+// the value (`" 3 "`, as a shell or a YAML file can leave them) are ignored.
 // Why it matters: a service that starts with `RETRIES=1000` should refuse to start, with a
 // message an operator can act on at 3 a.m., rather than hammer a dependency or panic
 // later.

@@ -18,7 +18,8 @@ pub fn chain_success(links: &[f64]) -> f64 {
 /// The share one link serves when each attempt fails with `p_fail` and `retries` retries
 /// are made.
 pub fn with_retries(p_fail: f64, retries: u32) -> f64 {
-    1.0 - p_fail.powi(retries as i32 + 1)
+    // powf: `retries as i32 + 1` overflows for retries >= i32::MAX.
+    1.0 - p_fail.powf(f64::from(retries) + 1.0)
 }
 
 #[cfg(test)]
@@ -44,5 +45,27 @@ mod tests {
         assert!((db - 0.9975).abs() < 1e-12);
         let s = chain_success(&[0.999, 0.999, db]);
         assert!((s - 0.995_504).abs() < 1e-5, "{s}");
+    }
+
+    #[test]
+    fn independently_computed_values() {
+        for &(ref links, want) in &[(vec![0.9, 0.8], 0.72), (vec![0.5; 3], 0.125), (vec![0.97], 0.97)] {
+            let got = chain_success(links);
+            assert!((got - want).abs() < 1e-12, "{links:?}: {got}, want {want}");
+        }
+        // 1 - 0.2^3; 1 - 0.5^1; 1 - 1^4.
+        for &(p, n, want) in &[(0.2, 2, 0.992), (0.5, 0, 0.5), (1.0, 3, 0.0)] {
+            let got = with_retries(p, n);
+            assert!((got - want).abs() < 1e-12, "p_fail = {p}, retries = {n}: {got}, want {want}");
+        }
+    }
+
+    #[test]
+    fn huge_retry_counts_do_not_overflow() {
+        // `retries as i32 + 1` wraps to 0 (or panics) for retries >= i32::MAX.
+        for n in [i32::MAX as u32, u32::MAX] {
+            let got = with_retries(0.5, n);
+            assert!((got - 1.0).abs() < 1e-12, "retries = {n}: {got}");
+        }
     }
 }

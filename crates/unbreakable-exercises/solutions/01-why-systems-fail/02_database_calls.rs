@@ -1,24 +1,33 @@
-// Exercise 01.2: what one retry costs the database.
+// Exercise 01.2: how many retries the database can afford.
 //
-// What to do: fill in `one_retry()`: the share of requests that still fail when a
-// database call that fails 5% of the time is retried once, and the mean number of
-// database calls per request. Compute them from the formulas (not by hand-typed numbers),
-// then check them against a seeded simulation of 20,000 requests.
+// What to do: write `retry_cost(p, retries)`: the share of requests that still fail when
+// a database call that fails with probability `p` is retried up to `retries` times, and
+// the mean number of database calls per request. Then decide: `choose_retries(p,
+// max_failing, max_calls)` is the fewest retries that bring the failing share to at most
+// `max_failing`, or None when that takes more than `max_calls` calls per request on
+// average (or more than 100 retries). The tests check your formulas against a seeded
+// simulation.
 // Why it matters: a retry hides most of a dependency's failures from users, but each one
-// is an extra call the dependency must serve, at the moment it is struggling.
+// is an extra call the dependency must serve, at the moment it is struggling. At 5%
+// failures one retry is nearly free; at 50% the same goal doubles the database's load.
 // Chapter: 01-why-systems-fail, exercise 1.
-// Hint: which of `p^(n+1)` and `(1 - p^(n+1)) / (1 - p)` is the share failing, and which
-//   the calls per request? Does the crate already have one of them?
+// Hint: a request still fails only if every one of its `retries + 1` calls fails; the
+//   k-th call happens only if the k - 1 before it failed (1 + p + p^2 + ...). Watch for
+//   `retries as i32 + 1` when retries = u32::MAX.
 
 use rand::Rng;
 
-/// (share still failing, mean database calls per request) for p = 0.05, one retry.
-pub fn one_retry() -> (f64, f64) {
-    let (p, n) = (0.05_f64, 1_u32);
-    let still_failing = p.powi(n as i32 + 1);
-    let calls = unbreakable::retry::expected_attempts(p, n);
-    let _ = (p, n);
+pub fn retry_cost(p: f64, retries: u32) -> (f64, f64) {
+    // p^(retries + 1) in floating point: `retries as i32 + 1` overflows for huge counts.
+    let still_failing = p.powf(f64::from(retries) + 1.0);
+    let calls =
+        if (1.0 - p).abs() < 1e-15 { f64::from(retries) + 1.0 } else { (1.0 - still_failing) / (1.0 - p) };
     (still_failing, calls)
+}
+
+pub fn choose_retries(p: f64, max_failing: f64, max_calls: f64) -> Option<u32> {
+    let n = (0..=100).find(|&n| retry_cost(p, n).0 <= max_failing)?;
+    (retry_cost(p, n).1 <= max_calls).then_some(n)
 }
 
 /// A seeded simulation: `requests` requests, each retried up to `retries` times.
@@ -44,17 +53,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_formulas() {
-        let (f, c) = one_retry();
-        assert!((f - 0.0025).abs() < 1e-12, "still failing: {f}");
-        assert!((c - 1.05).abs() < 1e-12, "calls: {c}");
+    fn the_formulas_at_several_points() {
+        // Worked by hand: 0.05^2 and 1 + 0.05; 0.5^3 and 1 + 0.5 + 0.25; 0.3 and 1 call.
+        for &(p, n, fail, calls) in
+            &[(0.05, 1, 0.0025, 1.05), (0.5, 2, 0.125, 1.75), (0.3, 0, 0.3, 1.0), (1.0, 3, 1.0, 4.0)]
+        {
+            let (f, c) = retry_cost(p, n);
+            assert!((f - fail).abs() < 1e-12, "p = {p}, retries = {n}: still failing {f}, want {fail}");
+            assert!((c - calls).abs() < 1e-12, "p = {p}, retries = {n}: calls {c}, want {calls}");
+        }
     }
 
     #[test]
     fn the_simulation_agrees() {
-        let (f, c) = one_retry();
-        let (sf, sc) = simulate(0.05, 1, 20_000, 7);
-        assert!((sf - f).abs() < 0.0015, "simulated {sf} against {f}");
-        assert!((sc - c).abs() < 0.01, "simulated {sc} against {c}");
+        for &(p, n, seed) in &[(0.05, 1, 7), (0.4, 3, 8), (0.7, 2, 9)] {
+            let (f, c) = retry_cost(p, n);
+            let (sf, sc) = simulate(p, n, 20_000, seed);
+            assert!((sf - f).abs() < 0.01, "p = {p}, retries = {n}: simulated {sf} against {f}");
+            assert!((sc - c).abs() < 0.03, "p = {p}, retries = {n}: simulated {sc} against {c}");
+        }
+    }
+
+    #[test]
+    fn huge_retry_counts_do_not_overflow() {
+        let (f, c) = retry_cost(0.5, u32::MAX);
+        assert!(f.abs() < 1e-12 && (c - 2.0).abs() < 1e-12, "({f}, {c})");
+    }
+
+    #[test]
+    fn the_decision() {
+        // 5%: two retries bring failures to 0.0125% for 1.0525 calls a request.
+        assert_eq!(choose_retries(0.05, 0.001, 1.1), Some(2));
+        // 50%: six retries are needed, at 1.98 calls a request: too much for a 1.5 budget.
+        assert_eq!(choose_retries(0.5, 0.01, 1.5), None);
+        assert_eq!(choose_retries(0.5, 0.01, 2.0), Some(6));
+        assert_eq!(choose_retries(0.3, 0.001, 1.5), Some(5));
+        assert_eq!(choose_retries(0.3, 0.001, 1.42), None);
+        assert_eq!(choose_retries(0.0, 0.0, 1.0), Some(0));
+        assert_eq!(choose_retries(1.0, 0.01, 1000.0), None, "a database that is down never meets the goal");
     }
 }

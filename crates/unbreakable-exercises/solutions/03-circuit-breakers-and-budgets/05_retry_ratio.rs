@@ -41,13 +41,20 @@ mod tests {
         assert_eq!(retries_allowed(20, 0.1), 2);
         assert_eq!(retries_allowed(900, 0.1), 100);
         assert_eq!(retries_allowed(0, 0.1), 0);
+        assert_eq!(retries_allowed(100, 0.2), 25);
+        assert_eq!(retries_allowed(10, 0.5), 10);
     }
 
     #[test]
     fn the_long_run_bound() {
-        assert!((bound(0.1) - 1.0 / 9.0).abs() < 1e-12);
+        // r / (1 - r), worked by hand at several ratios.
+        for &(r, want) in &[(0.1, 1.0 / 9.0), (0.2, 0.25), (0.5, 1.0), (0.0, 0.0), (0.25, 1.0 / 3.0)] {
+            assert!((bound(r) - want).abs() < 1e-12, "ratio {r}: {}, want {want}", bound(r));
+        }
         let n = 9000;
         let allowed = f64::from(retries_allowed(n, 0.1));
         assert!((allowed / f64::from(n) - bound(0.1)).abs() < 1e-3, "{allowed}");
+        let allowed = f64::from(retries_allowed(n, 0.2));
+        assert!((allowed / f64::from(n) - bound(0.2)).abs() < 1e-3, "{allowed}");
     }
 }

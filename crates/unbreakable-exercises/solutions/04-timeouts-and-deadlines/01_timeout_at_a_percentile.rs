@@ -1,22 +1,29 @@
 // Exercise 04.1: choose a timeout from measured latency.
 //
 // What to do: write `timeout_at(samples, q, margin)`: the nearest-rank percentile `q` of
-// the measured latencies, times `1 + margin`. Then check it against a seeded log-normal
-// sample.
+// the measured latencies, times `1 + margin` (None when nothing was measured: no data is
+// no reason to pick a timeout). Then check it against a seeded log-normal sample.
 // Why it matters: a timeout guessed as "3 times the median" cuts off healthy requests
 // when the tail is long and waits far too long when it is short. A timeout at p99.9 plus
 // a margin fails about one healthy request in a thousand, by choice.
 // Chapter: 04-timeouts-and-deadlines, "Choosing a timeout".
 // Hint: after sorting n samples, which index holds the smallest value with at least a
-//   share q of the samples at or below it?
+//   share q of the samples at or below it? In f64, 0.07 * 100.0 is 7.000000000000001:
+//   its ceiling is 8, not 7.
 
 use std::time::Duration;
 
-pub fn timeout_at(samples: &[Duration], q: f64, margin: f64) -> Duration {
+pub fn timeout_at(samples: &[Duration], q: f64, margin: f64) -> Option<Duration> {
+    if samples.is_empty() {
+        return None;
+    }
     let mut s = samples.to_vec();
     s.sort();
-    let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
-    s[rank - 1].mul_f64(1.0 + margin)
+    // The rank is ceil(q * n); a product within rounding error of a whole number
+    // (0.07 * 100.0 = 7.000000000000001) is that whole number.
+    let x = q.clamp(0.0, 1.0) * s.len() as f64;
+    let rank = if (x - x.round()).abs() < 1e-9 * x.max(1.0) { x.round() } else { x.ceil() };
+    Some(s[(rank as usize).clamp(1, s.len()) - 1].mul_f64(1.0 + margin))
 }
 
 #[cfg(test)]
@@ -38,17 +45,24 @@ mod tests {
 
     #[test]
     fn exact_on_a_simple_sample() {
-        let s: Vec<Duration> = (1..=1000).rev().map(Duration::from_millis).collect();
-        assert_eq!(timeout_at(&s, 0.999, 0.0), Duration::from_millis(999));
-        assert_eq!(timeout_at(&s, 0.99, 0.2), Duration::from_millis(1188));
-        assert_eq!(timeout_at(&s[..1], 0.99, 0.0), Duration::from_millis(1000));
+        let ms = Duration::from_millis;
+        let s: Vec<Duration> = (1..=1000).rev().map(ms).collect();
+        assert_eq!(timeout_at(&s, 0.999, 0.0), Some(ms(999)));
+        assert_eq!(timeout_at(&s, 0.99, 0.2), Some(ms(1188)));
+        assert_eq!(timeout_at(&s[..1], 0.99, 0.0), Some(ms(1000)));
+        assert_eq!(timeout_at(&[], 0.99, 0.2), None, "nothing measured");
+        // 0.07 * 100.0 is 7.000000000000001 in f64: the 7th sample, not the 8th.
+        let hundred: Vec<Duration> = (1..=100).map(ms).collect();
+        assert_eq!(timeout_at(&hundred, 0.07, 0.0), Some(ms(7)));
+        assert_eq!(timeout_at(&hundred, 0.29, 0.0), Some(ms(29)));
+        assert_eq!(timeout_at(&hundred, 0.57, 1.0), Some(ms(114)));
     }
 
     #[test]
     fn close_to_the_log_normal_quantile() {
         // p99.9 of a log-normal with median 80 ms, sigma 0.5: 80 ms * e^(0.5 * 3.0902).
         let s = lognormal(200_000, 0.5, 42);
-        let t = timeout_at(&s, 0.999, 0.0).as_secs_f64();
+        let t = timeout_at(&s, 0.999, 0.0).unwrap().as_secs_f64();
         let exact = 0.080 * (0.5_f64 * 3.0902).exp();
         assert!((t / exact - 1.0).abs() < 0.03, "{t} against {exact}");
     }

@@ -68,10 +68,40 @@ mod tests {
     }
 
     #[test]
+    fn each_step_gets_its_own_tries() {
+        // Every refund fails twice, then succeeds: 3 calls per step, 3 steps. One counter
+        // for the whole saga would give up on step 1 or 0 although each step had tries left.
+        let mut saga = failed_at_3();
+        let mut failures = std::collections::HashMap::new();
+        let calls = compensate(
+            &mut saga,
+            |step| {
+                let f = failures.entry(step).or_insert(0);
+                *f += 1;
+                *f > 2
+            },
+            3,
+        );
+        assert_eq!(calls, Ok(9));
+        assert_eq!(saga.status(), Status::Compensated);
+    }
+
+    #[test]
     fn gives_up_and_names_the_step() {
         let mut saga = failed_at_3();
         let r = compensate(&mut saga, |step| step != 1, 3);
         assert_eq!(r, Err(1));
         assert_eq!(saga.status(), Status::Compensating);
+        let mut saga = failed_at_3();
+        let mut calls_to_2 = 0;
+        let r = compensate(
+            &mut saga,
+            |step| {
+                calls_to_2 += u32::from(step == 2);
+                step != 2
+            },
+            4,
+        );
+        assert_eq!((r, calls_to_2), (Err(2), 4), "four tries of step 2, then it is named");
     }
 }
