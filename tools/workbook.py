@@ -12,8 +12,8 @@ Standard library only: this runs before the virtual environment exists.
     ./workbook bench-kernel  how long the Rust kernel takes per cell, and where the time
                         goes (a benchmark; run it twice on a new machine for warm figures)
     ./workbook exercises  the self-checking exercises (no set-up needed): which pass,
-                        the next one and its hint (NN: one chapter; --watch: re-check on
-                        save)
+                        and the next one (NN: one chapter; NN.M: one exercise, with
+                        --hint, --reset or --solution; --watch: re-check on save)
 
 Every command sets itself up on a fresh machine: a Python virtual environment in .venv
 with the Jupyter packages of requirements.txt, the evcxr_jupyter kernel at a pinned
