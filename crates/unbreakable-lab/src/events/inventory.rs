@@ -276,9 +276,15 @@ mod tests {
         let path = dir.join("stock.db");
         let every2 = SnapshotPolicy::every(2).unwrap();
         {
-            let (store, snaps) = (SqliteEventStore::open(&path).unwrap(), SqliteSnapshots::open(&path).unwrap());
+            let (store, snaps) =
+                (SqliteEventStore::open(&path).unwrap(), SqliteSnapshots::open(&path).unwrap());
             let mut buggy = Repository::<BuggyStock, _, _>::new(store, snaps, every2);
-            for c in [StockCommand::Receive(50), StockCommand::Sell(3), StockCommand::Sell(1), StockCommand::Return(1)] {
+            for c in [
+                StockCommand::Receive(50),
+                StockCommand::Sell(3),
+                StockCommand::Sell(1),
+                StockCommand::Return(1),
+            ] {
                 buggy.execute("keyboard", &c, 0).unwrap();
             }
             assert_eq!(buggy.load("keyboard").unwrap().state.0.on_hand, 45);
