@@ -174,6 +174,27 @@ impl Aggregate for BuggyStock {
     }
 }
 
+/// [`Stock`]'s corrected `apply`, released the wrong way: its `SNAPSHOT_VERSION` was not
+/// raised and is still [`BuggyStock`]'s (1), so it starts from the snapshots the buggy fold
+/// saved and keeps their wrong counts until those snapshots are discarded.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HotfixedStock(pub Stock);
+
+impl Aggregate for HotfixedStock {
+    type Command = StockCommand;
+    type Event = StockEvent;
+    type Error = StockError;
+
+    fn handle(&self, c: &StockCommand) -> Result<Vec<StockEvent>, StockError> {
+        self.0.handle(c)
+    }
+
+    fn apply(&mut self, e: &StockEvent) {
+        self.0.apply(e);
+    }
+}
+
 /// The article's history, with dates: `(at_ms, event)`. Received 50 on 26 February
 /// 2026, sold 3 on the 27th, sold 1 on 1 March, 1 returned on 2 March.
 pub fn article_history() -> Vec<(u64, StockEvent)> {
@@ -243,6 +264,38 @@ mod tests {
             first_divergence::<Stock, BuggyStock, _>(&evs, |s| s.on_hand, |b| b.0.on_hand),
             Some((3, 47, 45))
         );
+    }
+
+    /// Snapshots saved by the buggy fold keep its count for a fix that keeps the snapshot
+    /// version, and are ignored by the fix that raises it.
+    #[test]
+    fn a_fix_must_raise_the_snapshot_version_or_it_keeps_the_bug() {
+        use crate::events::sqlite::{SqliteEventStore, SqliteSnapshots};
+        let dir = std::env::temp_dir().join(format!("unbreakable-hotfix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stock.db");
+        let every2 = SnapshotPolicy::every(2).unwrap();
+        {
+            let (store, snaps) =
+                (SqliteEventStore::open(&path).unwrap(), SqliteSnapshots::open(&path).unwrap());
+            let mut buggy = Repository::<BuggyStock, _, _>::new(store, snaps, every2);
+            for c in [
+                StockCommand::Receive(50),
+                StockCommand::Sell(3),
+                StockCommand::Sell(1),
+                StockCommand::Return(1),
+            ] {
+                buggy.execute("keyboard", &c, 0).unwrap();
+            }
+            assert_eq!(buggy.load("keyboard").unwrap().state.0.on_hand, 45);
+        }
+        let (store, snaps) = (SqliteEventStore::open(&path).unwrap(), SqliteSnapshots::open(&path).unwrap());
+        let hotfix = Repository::<HotfixedStock, _, _>::new(store, snaps, every2).load("keyboard").unwrap();
+        assert_eq!((hotfix.state.0.on_hand, hotfix.from_snapshot), (45, Some(4)));
+        let (store, snaps) = (SqliteEventStore::open(&path).unwrap(), SqliteSnapshots::open(&path).unwrap());
+        let fixed = Repository::<Stock, _, _>::new(store, snaps, every2).load("keyboard").unwrap();
+        assert_eq!((fixed.state.on_hand, fixed.from_snapshot, fixed.events_applied), (47, None, 4));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -34,7 +34,9 @@ async fn bounded<T>(
         .unwrap_or_else(|_| Err(LockError::Backend(format!("no answer within {limit:?}"))))
 }
 
-/// The drift allowance the Redlock description uses: 1% of the TTL plus 2 ms.
+/// The clock-drift allowance of Redlock's reference implementation (redlock-rb) and most of
+/// its ports: 1% of the TTL plus 2 ms (Redis expires keys with 1 ms precision). The Redis
+/// documentation itself only asks for "a few milliseconds"; raise it for clocks you trust less.
 pub fn drift_allowance(ttl: Duration) -> Duration {
     ttl / 100 + Duration::from_millis(2)
 }
