@@ -97,6 +97,43 @@ impl Policy {
         self.lock_timeout
     }
 
+    /// How long the async edge lets a handler run over a store whose calls may wait up to
+    /// `busy_timeout` for their storage and whose lock timeouts may be judged on a clock
+    /// up to `clock_skew` ahead of the edge's: the lock timeout less both, so that the
+    /// handler's response can still be stored while its key is surely held.
+    ///
+    /// # Errors
+    /// A busy timeout and clock-skew margin that together reach the lock timeout (they
+    /// leave the handler no time); the error's field is `clock_skew` and its message says
+    /// what to change.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use unbreakable::idempotency::Policy;
+    ///
+    /// let s = Duration::from_secs;
+    /// assert_eq!(Policy::default().handler_time(s(5), s(1)).unwrap(), s(54));
+    /// assert!(Policy::default().handler_time(s(5), s(55)).is_err());
+    /// ```
+    pub fn handler_time(
+        &self,
+        busy_timeout: Duration,
+        clock_skew: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let margin = busy_timeout.saturating_add(clock_skew);
+        if margin >= self.lock_timeout {
+            return Err(ConfigError::new(
+                "clock_skew",
+                format!(
+                    "the store's busy timeout ({busy_timeout:?}) plus its clock-skew margin ({clock_skew:?}) reach the lock timeout ({:?}), which leaves a handler no time to run: raise the lock timeout above the handler's longest run plus {margin:?}, or lower the margin",
+                    self.lock_timeout
+                ),
+            ));
+        }
+        Ok(self.lock_timeout - margin)
+    }
+
     /// Whether an entry first used at `created` is forgotten at `now`.
     pub fn expired(&self, created: Duration, now: Duration) -> bool {
         now.saturating_sub(created) >= self.retention
