@@ -69,6 +69,8 @@ impl<S: Send + 'static> Worker<S> {
     }
 
     /// Runs `f` on the thread and answers its result.
+    // Used by the SQLite token source (feature `sqlite`) and the tests.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, Refused>
     where
         T: Send + 'static,
