@@ -233,31 +233,13 @@ fn a_locked_database_does_not_stall_the_runtime() {
     let edge = crate::idempotency::edge::Idempotent::new(store);
     let holder = Connection::open(&path).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let served = rt.block_on(async {
-        let ticks = Arc::new(AtomicU64::new(0));
-        let counter = tokio::spawn({
-            let ticks = Arc::clone(&ticks);
-            async move {
-                loop {
-                    ticks.fetch_add(1, Ordering::SeqCst);
-                    tokio::task::yield_now().await;
-                }
-            }
-        });
-        let call = tokio::spawn({
+    let served = crate::time::progresses_while(
+        {
             let edge = edge.clone();
             async move { edge.run(&key("k"), b"x", || async { Ok::<_, String>(1) }).await }
-        });
-        while ticks.load(Ordering::SeqCst) < 1_000 {
-            assert!(!call.is_finished(), "the store call finished while the database was locked");
-            tokio::task::yield_now().await;
-        }
-        holder.execute_batch("ROLLBACK").unwrap();
-        let served = call.await.unwrap();
-        counter.abort();
-        served
-    });
+        },
+        || holder.execute_batch("ROLLBACK").unwrap(),
+    );
     assert_eq!(served.unwrap(), Served { response: 1, replayed: false });
     drop((edge, holder));
     cleanup(&path);
