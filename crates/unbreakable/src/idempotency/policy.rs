@@ -20,8 +20,10 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// | [`retention`](Self::retention) | 24 hours ([`DEFAULT_RETENTION`]) | a key is forgotten this long after its first use; a retry after that executes again |
 /// | [`lock_timeout`](Self::lock_timeout) | 60 s ([`DEFAULT_LOCK_TIMEOUT`]), or the retention if shorter | a request still running this long after it took its key is presumed dead (its process crashed before completing or releasing it): a new request with the key reclaims it and executes, instead of being told "in progress" forever |
 ///
-/// Set the lock timeout above the longest time a handler can take: a handler still
-/// running when its key is reclaimed may see its effect applied twice.
+/// Set the lock timeout above the longest time a handler can take plus the store's
+/// margins (its busy timeout and clock skew: see [`handler_time`](Self::handler_time)):
+/// the async edge stops a handler that runs longer, and a repeat after the lock timeout
+/// runs it again.
 ///
 /// # Examples
 /// ```

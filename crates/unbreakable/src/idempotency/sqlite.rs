@@ -320,7 +320,8 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
     /// # Errors
     /// [`RunError::Store`]: the key was used with another request
     /// ([`KeyError::Mismatch`]), another request holds it through
-    /// [`KeyStore::begin`] ([`KeyError::InProgress`]), or storage failed (see
+    /// [`KeyStore::begin`] ([`KeyError::InProgress`]), its scope holds its quota of keys
+    /// ([`KeyError::ScopeFull`]), or storage failed (see
     /// [`StoreError::is_transient`]). [`RunError::Handler`]: the handler failed; its writes
     /// are rolled back and nothing is stored under the key, so a retry executes again.
     pub fn execute<E, F>(
