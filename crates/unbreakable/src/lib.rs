@@ -127,6 +127,13 @@
 //!         Err(RunError::Store(StoreError::Key(KeyError::Mismatch { .. }))) => {
 //!             (StatusCode::UNPROCESSABLE_ENTITY, "this key was used for another request".into())
 //!         }
+//!         // Charged, but the receipt could not be stored: answer it all the same (the
+//!         // client has no reason to retry), and report the store's failure. The key
+//!         // stays taken until its lock timeout (a retry before then is told 409).
+//!         Err(RunError::Unrecorded { response, source, .. }) => {
+//!             eprintln!("receipt {response} not stored: {source}");
+//!             (StatusCode::OK, response)
+//!         }
 //!         // The provider's outcome is unknown: the key stays taken until its lock
 //!         // timeout, so a quick retry is told 409, never charged twice.
 //!         Err(other) => (StatusCode::BAD_GATEWAY, other.to_string()),
@@ -185,5 +192,6 @@ pub mod time;
 #[cfg(feature = "tower")]
 pub mod tower;
 pub mod transactions;
+mod worker;
 
 pub use error::{ConfigError, Error};

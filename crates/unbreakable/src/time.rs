@@ -49,6 +49,46 @@ impl Default for Clock {
     }
 }
 
+/// Runs `call` on a current-thread runtime next to a task that counts its turns, and
+/// calls `unblock` once the counter has had 1,000 turns while `call` was still pending:
+/// proof that `call`'s wait never held the runtime's only thread. Panics (a test failure)
+/// if `call` finishes first. Answers `call`'s output (tests only).
+#[cfg(test)]
+pub(crate) fn progresses_while<T, F>(call: F, unblock: impl FnOnce()) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+{
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime");
+    rt.block_on(async {
+        let ticks = Arc::new(AtomicU64::new(0));
+        let counter = tokio::spawn({
+            let ticks = Arc::clone(&ticks);
+            async move {
+                loop {
+                    ticks.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        let call = tokio::spawn(call);
+        while ticks.load(Ordering::SeqCst) < 1_000 {
+            assert!(
+                !call.is_finished(),
+                "the call finished while it should have been waiting: it blocked the runtime"
+            );
+            tokio::task::yield_now().await;
+        }
+        unblock();
+        let output = call.await.expect("the call does not panic");
+        counter.abort();
+        output
+    })
+}
+
 /// Runs `fut` on a current-thread runtime whose clock starts paused (tests only).
 #[cfg(test)]
 pub(crate) fn run_paused<F: std::future::Future>(fut: F) -> std::io::Result<F::Output> {

@@ -3,8 +3,21 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::{Begun, Failed, Fingerprint, IdempotencyKey, KeyStore, Lease, RunError, Served, StoreError};
+use crate::error::ConfigError;
+use crate::worker::{Refused, Worker};
+
+/// How many calls may wait for a blocking store's thread before a call fails at once
+/// with [`StoreError::Busy`] (the default of [`Idempotent::new`]).
+pub const STORE_QUEUE: usize = 1024;
+
+/// The first pause before storing a response again after a transient store failure;
+/// it doubles each time, while the key is still surely held.
+const FIRST_RETRY: Duration = Duration::from_millis(10);
 
 /// Runs handlers at most once per key, sharing one [`KeyStore`] between tasks.
 ///
@@ -22,24 +35,54 @@ use super::{Begun, Failed, Fingerprint, IdempotencyKey, KeyStore, Lease, RunErro
 /// key is released and a retry runs at once. A failure that must be answered the same way
 /// on every retry should be returned as an `Ok` response: it is stored and replayed.
 ///
-/// The handler is bounded by the lock timeout: one still running when its key could be
-/// taken over is stopped there ([`RunError::LockTimeout`]). Two runs overlap only if the
-/// store's own clock lets a repeat take the key over before this edge stops the handler:
-/// a store on the wall clock (SQLite) shared by hosts with skewed clocks, or a run that
-/// ends just before the lock timeout and then waits to store its result (a busy
-/// database). Keep the lock timeout well above the handler's longest run plus the
-/// store's busy timeout, and the hosts' clocks in sync.
+/// A handler that succeeded but whose response could not be stored (the store failed on
+/// every try while the key was surely held) is answered with
+/// [`RunError::Unrecorded`], which carries the response: answer it. Its key stays in
+/// flight until the lock timeout.
+///
+/// # Timing
+/// With `T` the policy's lock timeout, `B` the store's
+/// [`busy_timeout`](KeyStore::busy_timeout) and `K` its
+/// [`clock_skew`](KeyStore::clock_skew) margin, all measured from just before the key is
+/// taken:
+///
+/// | until | what happens |
+/// |---|---|
+/// | `T − B − K` | the handler runs; one still running then is stopped (its future dropped: [`RunError::LockTimeout`]) |
+/// | `T − K` | its response is stored; a transient failure is retried (after 10 ms, doubling) while a try can still finish within `B` by `T − K`; a try that waited on the store's thread too long to do so is not made ([`StoreError::TimedOut`]); after that, [`RunError::Unrecorded`] |
+/// | `T` | the store lets a repeat take the key over |
+///
+/// [`Policy::handler_time`](super::Policy::handler_time) computes `T − B − K`; a store
+/// whose `B + K` reaches `T` is refused ([`StoreError::Config`]).
+///
+/// Two runs of a handler for one key can still overlap only when:
+/// * the clock that judges the store's lock timeouts runs more than `K` ahead of this
+///   edge's clock (hosts whose wall clocks drift apart, or a wall clock stepped forward);
+/// * the handler's effect outlives its future: work it spawned, or a request it already
+///   sent, goes on after the handler was stopped at `T − B − K` (pass the idempotency key
+///   on to the provider, so that it deduplicates the second run);
+/// * the process is stopped (paused by the OS or a debugger, its runtime starved) for
+///   longer than the margin left between the handler's stop and `T`.
+///
 /// Taking over after the lock timeout re-runs the handler: that is safe only if a run cut
 /// short left nothing behind, or its effect is itself idempotent (it committed with the
 /// key, or the same key is passed on to the payment provider).
 ///
 /// # Blocking stores
-/// The store is shared under a `std` mutex, never held across an `.await`. A store whose
-/// calls block on I/O ([`KeyStore::BLOCKING`], such as the SQLite store) is called on
-/// tokio's blocking pool (`spawn_blocking`), so a locked database never stalls the
-/// runtime's worker threads. When the handler's effects live in the same database as the
-/// keys, prefer the durable store's one-transaction `execute`: then the key and the
-/// effect commit together.
+/// A store whose calls block on I/O ([`KeyStore::BLOCKING`], such as the SQLite store)
+/// is moved to a thread of its own and called through a bounded queue of
+/// [`STORE_QUEUE`] calls ([`Idempotent::on_thread`] sets another bound): a locked
+/// database never stalls the runtime's worker threads, and a call that finds the queue
+/// full fails at once with [`StoreError::Busy`]. This needs no tokio runtime feature and
+/// works for any store: a store of your own that blocks says so with
+/// `const BLOCKING: bool = true`, or is given to [`Idempotent::on_thread`]. (Under a
+/// paused tokio clock, in tests, time may jump ahead while the store's thread works, as it
+/// does for any task waiting on another thread: keep other timers out of such tests, or
+/// run them on real time.) Any other
+/// store is called in place, under a `std` mutex never held across an `.await`. When the
+/// handler's effects live in the same database as the keys, prefer the durable store's
+/// one-transaction `execute` (through [`with_store`](Self::with_store)): then the key and
+/// the effect commit together.
 ///
 /// # Examples
 /// ```
@@ -56,12 +99,55 @@ use super::{Begun, Failed, Fingerprint, IdempotencyKey, KeyStore, Lease, RunErro
 /// ```
 #[derive(Debug)]
 pub struct Idempotent<S> {
-    store: Arc<Mutex<S>>,
+    store: Place<S>,
+    timing: Result<Timing, ConfigError>,
+}
+
+/// Where the store's calls run.
+#[derive(Debug)]
+enum Place<S> {
+    /// In place, under a mutex (a store that does not block).
+    Here(Arc<Mutex<S>>),
+    /// On a thread of its own.
+    Thread(Worker<S>),
+    /// Its thread could not be started: every call fails with this.
+    NoThread(Arc<str>),
+}
+
+/// The store's deadlines, measured from just before a key is taken.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    /// The policy's lock timeout.
+    lock_timeout: Duration,
+    /// When the handler is stopped: `T − B − K`.
+    handler: Duration,
+    /// The last moment to store the response: `T − K`.
+    store_by: Duration,
+    /// The store's busy timeout: `B`.
+    busy: Duration,
+}
+
+impl Timing {
+    fn of<R, S: KeyStore<R>>(store: &S) -> Result<Self, ConfigError> {
+        let policy = store.policy();
+        let skew = store.clock_skew();
+        Ok(Self {
+            lock_timeout: policy.lock_timeout(),
+            handler: policy.handler_time(store.busy_timeout(), skew)?,
+            store_by: policy.lock_timeout().saturating_sub(skew),
+            busy: store.busy_timeout(),
+        })
+    }
 }
 
 impl<S> Clone for Idempotent<S> {
     fn clone(&self) -> Self {
-        Self { store: Arc::clone(&self.store) }
+        let store = match &self.store {
+            Place::Here(s) => Place::Here(Arc::clone(s)),
+            Place::Thread(w) => Place::Thread(w.clone()),
+            Place::NoThread(why) => Place::NoThread(Arc::clone(why)),
+        };
+        Self { store, timing: self.timing.clone() }
     }
 }
 
@@ -71,34 +157,96 @@ fn lock<S>(store: &Mutex<S>) -> MutexGuard<'_, S> {
     store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl<S> Idempotent<S> {
-    /// An edge over `store`.
-    pub fn new(store: S) -> Self {
-        Self { store: Arc::new(Mutex::new(store)) }
+/// A call the store's thread did not run or did not answer.
+fn refused(r: Refused) -> StoreError {
+    match r {
+        Refused::Full(_) => StoreError::Busy { source: Box::new(r) },
+        Refused::Stopped => StoreError::Storage { source: Box::new(r) },
     }
+}
 
-    /// The store, locked (to inspect it; do not hold the guard across an `.await`). For a
-    /// blocking store this waits for any call in progress: call it off the runtime's
-    /// worker threads.
-    pub fn lock(&self) -> MutexGuard<'_, S> {
-        lock(&self.store)
-    }
+const THREAD: &str = "unbreakable-idempotency-keys";
 
-    /// Calls `f` on the store: in place, or on tokio's blocking pool for a blocking store.
-    async fn call<R, T, F>(&self, f: F) -> Result<T, StoreError>
+impl<S: Send + 'static> Idempotent<S> {
+    /// An edge over `store`: called in place, or on a thread of its own with a queue of
+    /// [`STORE_QUEUE`] calls if it is [blocking](KeyStore::BLOCKING).
+    ///
+    /// A store whose [`busy_timeout`](KeyStore::busy_timeout) and
+    /// [`clock_skew`](KeyStore::clock_skew) leave no time before the lock timeout, or
+    /// whose thread the OS cannot start, makes every call fail with
+    /// [`StoreError::Config`] or [`StoreError::Storage`]; [`on_thread`](Self::on_thread)
+    /// reports both when it is built.
+    pub fn new<R>(store: S) -> Self
     where
-        S: KeyStore<R> + Send + 'static,
+        S: KeyStore<R>,
+    {
+        let timing = Timing::of(&store);
+        let store = if S::BLOCKING {
+            match Worker::spawn(THREAD, store, STORE_QUEUE) {
+                Ok(worker) => Place::Thread(worker),
+                Err(e) => Place::NoThread(e.to_string().into()),
+            }
+        } else {
+            Place::Here(Arc::new(Mutex::new(store)))
+        };
+        Self { store, timing }
+    }
+
+    /// An edge over `store`, which is moved to a thread of its own (blocking or not) and
+    /// called through a queue of up to `queue` waiting calls; a call that finds the queue
+    /// full fails at once with [`StoreError::Busy`].
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] for a zero `queue`, or a store whose busy timeout and
+    /// clock-skew margin leave no time before the lock timeout; [`StoreError::Storage`]
+    /// if the OS cannot start the thread.
+    pub fn on_thread<R>(store: S, queue: usize) -> Result<Self, StoreError>
+    where
+        S: KeyStore<R>,
+    {
+        if queue == 0 {
+            return Err(ConfigError::new(
+                "queue",
+                "a queue of zero refuses every call; allow at least as many calls as requests arrive during one store call",
+            )
+            .into());
+        }
+        let timing = Timing::of(&store)?;
+        let worker =
+            Worker::spawn(THREAD, store, queue).map_err(|e| StoreError::Storage { source: Box::new(e) })?;
+        Ok(Self { store: Place::Thread(worker), timing: Ok(timing) })
+    }
+
+    /// Runs `f` on the store, where its calls run (its own thread for a blocking store),
+    /// after the calls already queued: to inspect it, purge it, or run a durable store's
+    /// one-transaction `execute` from async code.
+    ///
+    /// # Errors
+    /// [`StoreError::Busy`] if the queue of a store on its own thread is full,
+    /// [`StoreError::Storage`] if its thread has stopped or `f` panicked.
+    pub async fn with_store<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
         T: Send + 'static,
         F: FnOnce(&mut S) -> T + Send + 'static,
     {
-        #[cfg(feature = "sqlite")]
-        if S::BLOCKING {
-            let store = Arc::clone(&self.store);
-            return tokio::task::spawn_blocking(move || f(&mut lock(&store)))
-                .await
-                .map_err(|e| StoreError::Storage { source: Box::new(e) });
+        self.call_or(f, |_: &mut S, _: T| {}).await
+    }
+
+    /// Calls `f` on the store: in place, or on its thread, where `undelivered` gets the
+    /// result if this future was dropped before taking it.
+    async fn call_or<T, F, U>(&self, f: F, undelivered: U) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut S) -> T + Send + 'static,
+        U: FnOnce(&mut S, T) + Clone + Send + 'static,
+    {
+        match &self.store {
+            Place::Here(store) => Ok(f(&mut lock(store))),
+            Place::Thread(worker) => worker.call_or(f, undelivered).await.map_err(refused),
+            Place::NoThread(why) => Err(StoreError::Storage {
+                source: format!("the key store's thread could not be started: {why}").into(),
+            }),
         }
-        Ok(f(&mut self.lock()))
     }
 
     /// Runs `handler` for `request` under `key`, unless the key has already been used.
@@ -111,22 +259,27 @@ impl<S> Idempotent<S> {
     /// [`run_or_release`](Self::run_or_release) to free it when nothing happened.
     ///
     /// # Errors
-    /// [`RunError::Store`] if the store refused or failed (see
+    /// [`RunError::Store`] if the store refused or failed before the handler ran (see
     /// [`StoreError`]), [`RunError::Handler`] if the handler failed,
-    /// [`RunError::LockTimeout`] if it was stopped at the lock timeout.
+    /// [`RunError::LockTimeout`] if it was stopped (see [Timing](Self#timing)),
+    /// [`RunError::Unrecorded`] with the response if it succeeded but the response could
+    /// not be stored.
     ///
     /// # Cancellation
-    /// Dropping the future leaves the key in flight until the lock timeout: a repeat
-    /// before then is told "in progress", not run a second time.
+    /// Dropping the future once the handler has started leaves the key in flight until
+    /// the lock timeout: a repeat before then is told "in progress", not run a second
+    /// time. Dropping it earlier (while the store is being asked for the key) releases
+    /// the key if the store grants it after all, so a retry runs at once. Dropping it
+    /// while the response is being stored does not stop the store from storing it.
     pub async fn run<R, E, F, Fut>(
         &self,
         key: &IdempotencyKey,
         request: impl Into<Fingerprint>,
         handler: F,
-    ) -> Result<Served<R>, RunError<E>>
+    ) -> Result<Served<R>, RunError<E, R>>
     where
-        S: KeyStore<R> + Send + 'static,
-        R: Send + 'static,
+        S: KeyStore<R>,
+        R: Clone + Send + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R, E>>,
     {
@@ -167,186 +320,135 @@ impl<S> Idempotent<S> {
         key: &IdempotencyKey,
         request: impl Into<Fingerprint>,
         handler: F,
-    ) -> Result<Served<R>, RunError<E>>
+    ) -> Result<Served<R>, RunError<E, R>>
     where
-        S: KeyStore<R> + Send + 'static,
-        R: Send + 'static,
+        S: KeyStore<R>,
+        R: Clone + Send + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R, Failed<E>>>,
     {
+        let timing = self.timing.clone().map_err(StoreError::from)?;
         let request = request.into();
         // Read before the key is taken, so the handler is stopped no later than the store
         // would let a repeat take the key over.
-        let started = tokio::time::Instant::now();
-        let begin_key = key.clone();
-        let (begun, lock_timeout) =
-            self.call(move |s| (s.begin(&begin_key, &request), s.policy().lock_timeout())).await?;
+        let started = Instant::now();
+        let (begin_key, release_key) = (key.clone(), key.clone());
+        let begun = self
+            .call_or(
+                move |s| s.begin(&begin_key, &request),
+                // The caller went away while the store granted the key: nothing ran, so
+                // give it back rather than leave it taken until the lock timeout.
+                move |s, begun: Result<Begun<R>, StoreError>| {
+                    if let Ok(Begun::Execute(lease)) = begun {
+                        let _ = s.release(&release_key, lease);
+                    }
+                },
+            )
+            .await?;
         let lease = match begun? {
             Begun::Replay(response) => return Ok(Served { response, replayed: true }),
             Begun::Execute(lease) => lease,
         };
-        let outcome = match tokio::time::timeout_at(started + lock_timeout, handler()).await {
+        let stop = started + timing.handler;
+        if Instant::now() >= stop {
+            // The store answered too late to leave the handler any time: nothing ran.
+            self.release(key, lease).await;
+            return Err(StoreError::TimedOut { waited: started.elapsed() }.into());
+        }
+        let outcome = match tokio::time::timeout_at(stop, handler()).await {
             Ok(outcome) => outcome,
-            // Its outcome is unknown: the key stays in flight until the lock timeout,
-            // which is now.
-            Err(_) => return Err(RunError::LockTimeout { key: key.clone(), lock_timeout }),
+            // Its outcome is unknown: the key stays in flight until the lock timeout.
+            Err(_) => {
+                return Err(RunError::LockTimeout {
+                    key: key.clone(),
+                    lock_timeout: timing.lock_timeout,
+                    handler_time: timing.handler,
+                });
+            }
         };
         match outcome {
-            Ok(response) => self.complete(key, lease, response).await,
+            Ok(response) => self.record(key, lease, response, started + timing.store_by, timing.busy).await,
             Err(Failed::Unknown(e)) => Err(RunError::Handler(e)),
             Err(Failed::NotStarted(e)) => {
-                let key = key.clone();
-                // If releasing fails, the lock timeout frees the key: the handler's error
-                // is the answer either way.
-                let _ = self.call(move |s| s.release(&key, lease)).await;
+                self.release(key, lease).await;
                 Err(RunError::Handler(e))
             }
         }
     }
 
-    /// Stores `response` under `key` and answers it.
-    async fn complete<R, E>(
+    /// Frees `key`; if that fails, the lock timeout frees it.
+    async fn release<R>(&self, key: &IdempotencyKey, lease: Lease)
+    where
+        S: KeyStore<R>,
+    {
+        let key = key.clone();
+        let _ = self.call_or(move |s| s.release(&key, lease), |_, _| {}).await;
+    }
+
+    /// Stores `response` under `key` by `by`, retrying a transient failure while a try
+    /// can still finish (within the store's busy timeout) by then, and answers it.
+    async fn record<R, E>(
         &self,
         key: &IdempotencyKey,
         lease: Lease,
         response: R,
-    ) -> Result<Served<R>, RunError<E>>
+        by: Instant,
+        busy: Duration,
+    ) -> Result<Served<R>, RunError<E, R>>
     where
-        S: KeyStore<R> + Send + 'static,
-        R: Send + 'static,
+        S: KeyStore<R>,
+        R: Clone + Send + 'static,
     {
-        let key = key.clone();
-        let (stored, response) = self
-            .call(move |s| {
-                let stored = s.complete(&key, lease, &response);
-                (stored, response)
-            })
-            .await?;
-        stored?;
-        Ok(Served { response, replayed: false })
+        let mut pause = FIRST_RETRY;
+        loop {
+            let left = by.saturating_duration_since(Instant::now());
+            let source = match self.complete(key, lease, &response, left).await {
+                Ok(()) => return Ok(Served { response, replayed: false }),
+                Err(e) => e,
+            };
+            let again = matches!(source, StoreError::Busy { .. } | StoreError::Storage { .. })
+                && Instant::now() + pause + busy <= by;
+            if !again {
+                return Err(RunError::Unrecorded { key: key.clone(), response, source });
+            }
+            tokio::time::sleep(pause).await;
+            pause = pause.saturating_mul(2);
+        }
+    }
+
+    /// One try at storing `response`, with `left` until the key may be taken over. On the
+    /// store's thread, a try that waited in the queue so long that it could no longer
+    /// finish within the store's busy timeout is not made.
+    async fn complete<R>(
+        &self,
+        key: &IdempotencyKey,
+        lease: Lease,
+        response: &R,
+        left: Duration,
+    ) -> Result<(), StoreError>
+    where
+        S: KeyStore<R>,
+        R: Clone + Send + 'static,
+    {
+        if let Place::Here(store) = &self.store {
+            return lock(store).complete(key, lease, response);
+        }
+        let (key, response) = (key.clone(), response.clone());
+        // Real time, not the edge's clock: the queue's wait is on this thread's clock.
+        let asked = std::time::Instant::now();
+        self.call_or(
+            move |s| {
+                let waited = asked.elapsed();
+                if waited.saturating_add(s.busy_timeout()) > left {
+                    return Err(StoreError::TimedOut { waited });
+                }
+                s.complete(&key, lease, &response)
+            },
+            |_, _| {},
+        )
+        .await?
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::idempotency::{KeyError, MemoryStore, Policy, StoreError};
-    use crate::time::run_paused;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::time::Duration;
-
-    fn key(s: &str) -> IdempotencyKey {
-        IdempotencyKey::new("acct", s).unwrap()
-    }
-
-    fn in_progress<R: std::fmt::Debug, E: std::fmt::Debug>(r: &Result<Served<R>, RunError<E>>) -> bool {
-        matches!(r, Err(RunError::Store(StoreError::Key(KeyError::InProgress { .. }))))
-    }
-
-    #[test]
-    fn a_concurrent_repeat_is_told_in_progress_then_gets_the_stored_answer() {
-        let (second, third) = run_paused(async {
-            let edge = Idempotent::new(MemoryStore::new(Policy::default()));
-            let key = key("k");
-            let slow = || async {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                Ok::<_, String>(7)
-            };
-            let (first, second) = tokio::join!(edge.run(&key, b"x", slow), async {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                edge.run(&key, b"x", || async { Ok::<_, String>(8) }).await
-            });
-            assert_eq!(first.unwrap(), Served { response: 7, replayed: false });
-            let third = edge.run(&key, b"x", || async { Ok::<_, String>(9) }).await.unwrap();
-            (second, third)
-        })
-        .unwrap();
-        assert!(in_progress(&second), "{second:?}");
-        assert_eq!(third, Served { response: 7, replayed: true });
-    }
-
-    /// Pins the double charge on cancellation: the client hung up after the provider
-    /// charged, hyper dropped the handler's future, and the key was released, so the
-    /// retry charged again. A dropped handler's outcome is unknown: the key stays in
-    /// flight, and a repeat is told "in progress" instead of running a second time.
-    #[test]
-    fn a_dropped_handler_keeps_its_key_and_the_repeat_is_told_in_progress() {
-        let charges = AtomicU32::new(0);
-        let repeat = run_paused(async {
-            let edge = Idempotent::new(MemoryStore::new(Policy::default()));
-            let k = key("charge-1");
-            let charge = || async {
-                charges.fetch_add(1, Ordering::SeqCst); // the provider charged
-                tokio::time::sleep(Duration::from_secs(1)).await; // the answer is on its way
-                Ok::<_, String>("ch_1")
-            };
-            // The client disconnects: the server drops the handler's future mid-way.
-            let dropped = tokio::time::timeout(Duration::from_millis(5), edge.run(&k, b"pay", charge)).await;
-            assert!(dropped.is_err());
-            edge.run(&k, b"pay", charge).await
-        })
-        .unwrap();
-        assert!(in_progress(&repeat), "{repeat:?}");
-        assert_eq!(charges.load(Ordering::SeqCst), 1, "the card was charged twice");
-    }
-
-    /// A failed handler is an unknown outcome too, unless it says nothing happened.
-    #[test]
-    fn only_a_handler_that_says_nothing_happened_frees_its_key() {
-        let (unknown, not_started) = run_paused(async {
-            let edge = Idempotent::new(MemoryStore::new(Policy::default()));
-            let failed = edge.run(&key("a"), b"x", || async { Err::<u8, _>("timed out") }).await;
-            assert!(matches!(failed, Err(RunError::Handler("timed out"))));
-            let unknown = edge.run(&key("a"), b"x", || async { Ok::<_, &str>(1) }).await;
-            let refused = edge
-                .run_or_release(&key("b"), b"x", || async {
-                    Err::<u8, _>(Failed::NotStarted("card declined"))
-                })
-                .await;
-            assert!(matches!(refused, Err(RunError::Handler("card declined"))));
-            let not_started = edge.run(&key("b"), b"x", || async { Ok::<_, &str>(2) }).await;
-            (unknown, not_started.unwrap())
-        })
-        .unwrap();
-        assert!(in_progress(&unknown), "{unknown:?}");
-        assert_eq!(not_started, Served { response: 2, replayed: false });
-    }
-
-    /// Pins the slow owner that goes on after a takeover: a handler still running when
-    /// its key could be reclaimed was left to finish, so its effect and the new owner's
-    /// both happened. The edge now stops it at the lock timeout; a repeat after that
-    /// takes the key over.
-    #[test]
-    fn a_handler_is_stopped_at_the_lock_timeout_and_then_the_key_is_taken_over() {
-        let late_effects = AtomicU32::new(0);
-        let (slow, early, retry) = run_paused(async {
-            let policy = Policy::default().with_lock_timeout(Duration::from_secs(1)).unwrap();
-            let edge = Idempotent::new(MemoryStore::new(policy));
-            let k = key("k");
-            tokio::join!(
-                edge.run(&k, b"x", || async {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    late_effects.fetch_add(1, Ordering::SeqCst);
-                    Ok::<_, String>(1)
-                }),
-                async {
-                    tokio::time::sleep(Duration::from_millis(999)).await;
-                    edge.run(&k, b"x", || async { Ok::<_, String>(2) }).await
-                },
-                async {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    edge.run(&k, b"x", || async { Ok::<_, String>(3) }).await
-                }
-            )
-        })
-        .unwrap();
-        assert!(matches!(slow, Err(RunError::LockTimeout { .. })), "{slow:?}");
-        assert_eq!(
-            late_effects.load(Ordering::SeqCst),
-            0,
-            "the first handler went on after its lock timeout"
-        );
-        assert!(in_progress(&early), "{early:?}");
-        assert_eq!(retry.unwrap(), Served { response: 3, replayed: false });
-    }
-}
+mod tests;

@@ -1,5 +1,6 @@
 //! Why a keyed request was not executed or answered.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use super::IdempotencyKey;
@@ -140,26 +141,51 @@ pub enum StoreError {
         #[source]
         source: BoxError,
     },
+    /// The store did not answer in the time left (the edge stores a result only while
+    /// its key is still surely held). The call was not cancelled: it may still take
+    /// effect.
+    ///
+    /// ### Handling
+    /// Transient; see [`RunError::Unrecorded`] for a result that could not be stored.
+    #[error("the key store did not answer within {waited:?}; the call may still take effect")]
+    TimedOut {
+        /// How long the edge waited.
+        waited: Duration,
+    },
+    /// The store's configuration leaves a handler no time to run (its busy timeout and
+    /// clock-skew margin reach the lock timeout). Nothing was read or written.
+    ///
+    /// ### Handling
+    /// Not transient: change the configuration as the message says.
+    #[error(transparent)]
+    Config(#[from] crate::error::ConfigError),
 }
 
 impl StoreError {
     /// Whether retrying the same request with the same key later may succeed: a request
-    /// in progress, a busy database, or another storage failure.
+    /// in progress, a busy database, another storage failure, or a store that did not
+    /// answer in time.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
             StoreError::Key(KeyError::InProgress { .. })
                 | StoreError::Busy { .. }
                 | StoreError::Storage { .. }
+                | StoreError::TimedOut { .. }
         )
     }
 }
 
 /// Why a keyed request run through [`edge::Idempotent::run`](super::edge::Idempotent::run)
-/// (or a durable store's one-transaction `execute`) was not answered.
+/// (or a durable store's one-transaction `execute`) was not answered, or was answered
+/// without its result being stored.
+///
+/// `R` is the response type: only [`Unrecorded`](RunError::Unrecorded) carries one (a
+/// durable store's one-transaction `execute` never gives it, so there `R` is
+/// [`Infallible`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum RunError<E> {
+pub enum RunError<E, R = Infallible> {
     /// The key store refused the request or failed.
     ///
     /// ### Handling
@@ -175,22 +201,73 @@ pub enum RunError<E> {
     /// As for the handler's own error; retry with the same key.
     #[error("handler failed")]
     Handler(#[source] E),
-    /// The handler was still running at the policy's lock timeout, when another request
-    /// may take its key over, and was stopped there. Its outcome is unknown: the key stays
-    /// in flight until then, and a retry after it executes again.
+    /// The handler was still running when it had to stop to leave its response time to
+    /// be stored before the lock timeout (the lock timeout less the store's busy timeout
+    /// and clock-skew margin: see the edge's
+    /// [Timing](super::edge::Idempotent#timing)), and was stopped there. Its outcome is
+    /// unknown: the key stays in flight until the lock timeout, and a retry after it
+    /// executes again.
     ///
     /// ### Handling
-    /// Raise the lock timeout above the handler's longest run, or bound the handler's own
-    /// calls (a deadline) well inside it.
+    /// Raise the lock timeout above the handler's longest run plus the store's margins,
+    /// or bound the handler's own calls (a deadline) well inside `handler_time`.
     #[error(
-        "the handler for key {key} was still running at the lock timeout ({lock_timeout:?}) and was stopped; raise the lock timeout above the handler's longest run"
+        "the handler for key {key} was still running after {handler_time:?} and was stopped, to leave time to store its result before the lock timeout ({lock_timeout:?}); raise the lock timeout above the handler's longest run"
     )]
     LockTimeout {
         /// The key.
         key: IdempotencyKey,
         /// The policy's lock timeout.
         lock_timeout: Duration,
+        /// How long the handler was allowed to run.
+        handler_time: Duration,
     },
+    /// The handler **succeeded** (its effect happened: the card was charged), but its
+    /// response could not be stored under the key: the store failed (a busy or full
+    /// database, a lost lease, no answer within the time left) on every try while the key
+    /// was still surely held. The response is here.
+    ///
+    /// The key stays in flight until the policy's lock timeout: a repeat before then is
+    /// told "in progress"; a repeat after it takes the key over and runs the handler
+    /// again. So this is never transient ([`is_transient`](Self::is_transient) is
+    /// `false`, whatever the source): do not retry it.
+    ///
+    /// ### Handling
+    /// Answer `response` (over HTTP, the success status the handler's response calls
+    /// for), and report `source` (log it, count it, alert on it): the client has its
+    /// answer and has no reason to retry, but one that lost this answer and retries after
+    /// the lock timeout runs the handler again. Pass the same key on to the downstream
+    /// provider so that such a second run is deduplicated there.
+    #[error(
+        "the handler for key {key} succeeded but its response could not be stored; answer the response (a retry after the lock timeout would run the handler again)"
+    )]
+    Unrecorded {
+        /// The key.
+        key: IdempotencyKey,
+        /// The handler's response: answer it.
+        response: R,
+        /// Why it could not be stored.
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl<E, R> RunError<E, R> {
+    /// Whether retrying the same request with the same key later may succeed: only a
+    /// [`RunError::Store`] error that [is transient](StoreError::is_transient). Never
+    /// an [`Unrecorded`](RunError::Unrecorded) result (its effect happened), even when
+    /// its source is transient.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RunError::Store(e) if e.is_transient())
+    }
+
+    /// The response, if the handler succeeded ([`Unrecorded`](RunError::Unrecorded)).
+    pub fn into_response(self) -> Option<R> {
+        match self {
+            RunError::Unrecorded { response, .. } => Some(response),
+            _ => None,
+        }
+    }
 }
 
 /// How a handler run through
@@ -218,7 +295,7 @@ impl<E> From<E> for Failed<E> {
     }
 }
 
-impl<E> From<KeyError> for RunError<E> {
+impl<E, R> From<KeyError> for RunError<E, R> {
     fn from(e: KeyError) -> Self {
         RunError::Store(StoreError::Key(e))
     }

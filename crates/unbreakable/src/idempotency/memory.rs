@@ -40,11 +40,23 @@ const QUEUE_SLACK: usize = 64;
 /// | keys of one scope | [`DEFAULT_SCOPE_QUOTA`] (10,000) | [`KeyError::ScopeFull`] for that scope's new keys only |
 ///
 /// Keys are client-chosen, so a client can send as many as it likes: the scope quota
-/// keeps one caller from filling the store for everyone. A finished key is kept for the
-/// policy's retention; a key never completed (its owner crashed, or its outcome is
-/// unknown) only until the lock timeout, when a repeat could take it over anyway. The
-/// expiry queues hold at most `4 × keys + 128` items, however often keys are begun and
-/// released.
+/// keeps one caller from filling the store for everyone, but only if the capacity is at
+/// least the quota times the number of callers; with less, callers within their quota
+/// can still be refused [`KeyError::Full`] once others have filled it. A finished key is
+/// kept for the policy's retention; a key never completed (its owner crashed, or its
+/// outcome is unknown) only until the lock timeout, when a repeat could take it over
+/// anyway.
+///
+/// # Costs
+/// Expired keys are dropped at the next [`begin_at`](Self::begin_at) (or
+/// [`purge`](Self::purge)), oldest first, so a key's memory is held until then. Each
+/// `begin` queues its key for expiry; stale items (a key released and begun again) are
+/// skipped, and when the queues pass `2 × keys + 64` items each, that `begin` compacts
+/// them in one pass over the queues (no sort), under whatever lock guards the store (the
+/// async edge's mutex): time proportional to the keys held, about once per that many
+/// begins. So the bound `4 × keys + 128` on [`queue_len`](Self::queue_len) holds right
+/// after each `begin`; releases and purges in between shrink the keys but not the
+/// queues, until the next `begin`.
 ///
 /// # Examples
 /// ```
@@ -256,18 +268,20 @@ impl<R: Clone> MemoryStore<R> {
         }
     }
 
-    /// Drops stale queue items: one item per held key (per in-flight key in the second
-    /// queue), oldest first.
+    /// Drops stale queue items, keeping one item per held key (per in-flight key in the
+    /// second queue) in the order they were queued: one pass over each queue, no sort.
     fn rebuild_queues(&mut self) {
-        let mut live: Vec<(Duration, IdempotencyKey)> =
-            self.entries.iter().map(|(k, s)| (s.entry.created(), k.clone())).collect();
-        live.sort();
-        self.in_flight = live
-            .iter()
-            .filter(|(_, k)| matches!(self.entries.get(k), Some(Slot { entry: Entry::InFlight { .. }, .. })))
-            .cloned()
-            .collect();
-        self.order = live.into();
+        let entries = &self.entries;
+        let live = |queue: &mut VecDeque<(Duration, IdempotencyKey)>, in_flight_only: bool| {
+            let mut seen = std::collections::HashSet::with_capacity(entries.len());
+            queue.retain(|(t, k)| {
+                entries.get(k).is_some_and(|s| {
+                    s.entry.created() == *t && (!in_flight_only || matches!(s.entry, Entry::InFlight { .. }))
+                }) && seen.insert(k.clone())
+            });
+        };
+        live(&mut self.order, false);
+        live(&mut self.in_flight, true);
     }
 
     /// The entry for `key`.

@@ -14,6 +14,9 @@
 //!   been charged): its key stays in flight until the [`Policy`]'s lock timeout, after
 //!   which a repeat takes it over and executes again; only a handler that says it did
 //!   nothing ([`Failed::NotStarted`]) frees its key at once;
+//! * a request whose handler succeeded but whose result could not be stored is answered
+//!   with its response all the same ([`RunError::Unrecorded`]); its key stays in flight
+//!   until the lock timeout;
 //! * the same key with a *different* request is a client bug and gets
 //!   [`KeyError::Mismatch`] (HTTP 422);
 //! * keys are forgotten after a retention period (24 hours by default, as Stripe does).
@@ -22,9 +25,9 @@
 //! |---|---|
 //! | [`decide()`] | the pure core: what to do, given what the store holds for a key |
 //! | [`KeyStore`] | what any store offers: `begin`, `complete`, `release` |
-//! | [`MemoryStore`] | a bounded in-memory store, for simulations and single-process services |
-//! | `sqlite::SqliteStore` | (feature `sqlite`) a durable store in SQLite, with one-transaction `execute`: the key and the handler's own writes commit together |
-//! | [`edge::Idempotent`] | the async edge: run any handler at most once per key, over any store, bounded by the lock timeout |
+//! | [`MemoryStore`] | a bounded in-memory store with per-scope quotas, for simulations and single-process services |
+//! | `sqlite::SqliteStore` | (feature `sqlite`) a durable store in SQLite with per-scope quotas and automatic purge, and one-transaction `execute`: the key and the handler's own writes commit together |
+//! | [`edge::Idempotent`] | the async edge: run any handler at most once per key, over any store (a blocking one on a thread of its own), stopped in time to store its result before the lock timeout |
 
 pub mod decide;
 pub mod edge;

@@ -20,8 +20,10 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// | [`retention`](Self::retention) | 24 hours ([`DEFAULT_RETENTION`]) | a key is forgotten this long after its first use; a retry after that executes again |
 /// | [`lock_timeout`](Self::lock_timeout) | 60 s ([`DEFAULT_LOCK_TIMEOUT`]), or the retention if shorter | a request still running this long after it took its key is presumed dead (its process crashed before completing or releasing it): a new request with the key reclaims it and executes, instead of being told "in progress" forever |
 ///
-/// Set the lock timeout above the longest time a handler can take: a handler still
-/// running when its key is reclaimed may see its effect applied twice.
+/// Set the lock timeout above the longest time a handler can take plus the store's
+/// margins (its busy timeout and clock skew: see [`handler_time`](Self::handler_time)):
+/// the async edge stops a handler that runs longer, and a repeat after the lock timeout
+/// runs it again.
 ///
 /// # Examples
 /// ```
@@ -95,6 +97,43 @@ impl Policy {
     /// How long a running request may hold its key before a new request may reclaim it.
     pub fn lock_timeout(&self) -> Duration {
         self.lock_timeout
+    }
+
+    /// How long the async edge lets a handler run over a store whose calls may wait up to
+    /// `busy_timeout` for their storage and whose lock timeouts may be judged on a clock
+    /// up to `clock_skew` ahead of the edge's: the lock timeout less both, so that the
+    /// handler's response can still be stored while its key is surely held.
+    ///
+    /// # Errors
+    /// A busy timeout and clock-skew margin that together reach the lock timeout (they
+    /// leave the handler no time); the error's field is `clock_skew` and its message says
+    /// what to change.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use unbreakable::idempotency::Policy;
+    ///
+    /// let s = Duration::from_secs;
+    /// assert_eq!(Policy::default().handler_time(s(5), s(1)).unwrap(), s(54));
+    /// assert!(Policy::default().handler_time(s(5), s(55)).is_err());
+    /// ```
+    pub fn handler_time(
+        &self,
+        busy_timeout: Duration,
+        clock_skew: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let margin = busy_timeout.saturating_add(clock_skew);
+        if margin >= self.lock_timeout {
+            return Err(ConfigError::new(
+                "clock_skew",
+                format!(
+                    "the store's busy timeout ({busy_timeout:?}) plus its clock-skew margin ({clock_skew:?}) reach the lock timeout ({:?}), which leaves a handler no time to run: raise the lock timeout above the handler's longest run plus {margin:?}, or lower the margin",
+                    self.lock_timeout
+                ),
+            ));
+        }
+        Ok(self.lock_timeout - margin)
     }
 
     /// Whether an entry first used at `created` is forgotten at `now`.

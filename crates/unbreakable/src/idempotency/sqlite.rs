@@ -21,9 +21,31 @@
 //! Responses are stored as JSON (`serde_json`): any `R: Serialize + DeserializeOwned`.
 //!
 //! Every call blocks its thread on the file (and up to [`BUSY_TIMEOUT`] on another
-//! connection's lock). The async edge ([`Idempotent`](super::edge::Idempotent)) calls the
-//! store on tokio's blocking pool; from async code, call [`SqliteStore::execute`] inside
-//! `tokio::task::spawn_blocking` too, never on a runtime worker.
+//! connection's lock). The async edge ([`Idempotent`](super::edge::Idempotent)) moves the
+//! store to a thread of its own and calls it through a bounded queue; from async code, run
+//! [`SqliteStore::execute`] there too, through
+//! [`Idempotent::with_store`](super::edge::Idempotent::with_store), never on a runtime
+//! worker.
+//!
+//! # Bounds
+//! | bound | default | when reached |
+//! |---|---|---|
+//! | keys of one scope | [`DEFAULT_SCOPE_QUOTA`] (10,000) | [`KeyError::ScopeFull`] for that scope's new keys only |
+//! | a finished key | the policy's retention | forgotten |
+//! | a never-completed key | the policy's lock timeout | forgotten (its owner is presumed dead) |
+//!
+//! Forgotten keys are deleted as the store goes: each `begin` or `execute` that finds
+//! the last purge a lock timeout old deletes up to [`PURGE_BATCH`] of them in its own
+//! transaction, and a scope at its quota is purged before it is refused. No call to
+//! [`SqliteStore::purge`] is needed (it deletes all of them at once).
+//!
+//! # Timing
+//! The store judges lock timeouts on the wall clock, which the hosts sharing the file may
+//! read differently: a host whose clock runs ahead takes a key over early. Its
+//! [clock-skew margin](SqliteStore::with_clock_skew) ([`DEFAULT_CLOCK_SKEW`], 1 s) and
+//! [`BUSY_TIMEOUT`] are what the async edge subtracts from the lock timeout to stop a
+//! handler in time to store its response; a policy whose lock timeout does not exceed
+//! both is refused when the store is opened.
 
 use std::marker::PhantomData;
 use std::path::Path;
@@ -40,11 +62,21 @@ use super::{
     StoreError, decide,
 };
 
+pub use super::DEFAULT_SCOPE_QUOTA;
 pub use rusqlite;
 
 /// How long a writer waits for another connection's lock before giving up with
 /// [`StoreError::Busy`].
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default clock-skew margin: how far ahead of this host's clock another host's
+/// wall clock may run. 1 s is well above what NTP keeps hosts within on one network (a
+/// few milliseconds) and covers a clock stepped by up to a second.
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(1);
+
+/// The most forgotten keys one automatic purge deletes (in the transaction of the call
+/// that runs it, so one call never stalls on a backlog).
+pub const PURGE_BATCH: usize = 1000;
 
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
@@ -161,6 +193,10 @@ pub struct SqliteStore<R> {
     policy: Policy,
     clock: WallClock,
     leases: ChaCha12Rng,
+    scope_quota: usize,
+    clock_skew: Duration,
+    /// When the last automatic purge ran to completion (wall clock).
+    purged: Duration,
     response: PhantomData<fn() -> R>,
 }
 
@@ -169,16 +205,20 @@ impl<R> std::fmt::Debug for SqliteStore<R> {
         f.debug_struct("SqliteStore")
             .field("conn", &self.conn)
             .field("policy", &self.policy)
+            .field("scope_quota", &self.scope_quota)
+            .field("clock_skew", &self.clock_skew)
             .finish_non_exhaustive()
     }
 }
 
 impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
-    /// Opens (or creates) the store in the SQLite file at `path`.
+    /// Opens (or creates) the store in the SQLite file at `path`, with a scope quota of
+    /// [`DEFAULT_SCOPE_QUOTA`] and a clock-skew margin of [`DEFAULT_CLOCK_SKEW`].
     ///
     /// # Errors
     /// A file SQLite cannot open or write ([`StoreError::Busy`] if another connection
-    /// holds it locked past [`BUSY_TIMEOUT`]).
+    /// holds it locked past [`BUSY_TIMEOUT`]); [`StoreError::Config`] if the policy's lock
+    /// timeout does not exceed [`BUSY_TIMEOUT`] plus [`DEFAULT_CLOCK_SKEW`].
     pub fn open(path: &Path, policy: Policy) -> Result<Self, StoreError> {
         Self::from_connection(Connection::open(path)?, policy)
     }
@@ -188,8 +228,9 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
     /// and creates the key table if it is missing.
     ///
     /// # Errors
-    /// A storage error.
+    /// A storage error; [`StoreError::Config`] as for [`open`](Self::open).
     pub fn from_connection(conn: Connection, policy: Policy) -> Result<Self, StoreError> {
+        policy.handler_time(BUSY_TIMEOUT, DEFAULT_CLOCK_SKEW)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch(SCHEMA)?;
         let scoped: i64 = conn.query_row(
@@ -204,7 +245,42 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
         }
         let leases =
             ChaCha12Rng::try_from_os_rng().map_err(|e| StoreError::Storage { source: Box::new(e) })?;
-        Ok(Self { conn, policy, clock: Box::new(system_clock), leases, response: PhantomData })
+        Ok(Self {
+            conn,
+            policy,
+            clock: Box::new(system_clock),
+            leases,
+            scope_quota: DEFAULT_SCOPE_QUOTA,
+            clock_skew: DEFAULT_CLOCK_SKEW,
+            purged: Duration::ZERO,
+            response: PhantomData,
+        })
+    }
+
+    /// The same store, holding up to `quota` unexpired keys per scope (one caller).
+    ///
+    /// # Errors
+    /// A quota of zero.
+    pub fn with_scope_quota(self, quota: usize) -> Result<Self, crate::error::ConfigError> {
+        if quota == 0 {
+            return Err(crate::error::ConfigError::new(
+                "scope_quota",
+                "a zero quota refuses every key; allow each caller at least the keys it sends in one retention period",
+            ));
+        }
+        Ok(Self { scope_quota: quota, ..self })
+    }
+
+    /// The same store, assuming the wall clocks of the hosts that share its file differ
+    /// by at most `skew` (default [`DEFAULT_CLOCK_SKEW`]). The async edge stops a handler
+    /// at the lock timeout less [`BUSY_TIMEOUT`] and this margin.
+    ///
+    /// # Errors
+    /// A margin that, with [`BUSY_TIMEOUT`], reaches the policy's lock timeout and leaves
+    /// a handler no time (field `clock_skew`): lower it, or raise the lock timeout.
+    pub fn with_clock_skew(self, skew: Duration) -> Result<Self, crate::error::ConfigError> {
+        self.policy.handler_time(BUSY_TIMEOUT, skew)?;
+        Ok(Self { clock_skew: skew, ..self })
     }
 
     /// The same store reading the time since the UNIX epoch from `clock` (tests; the
@@ -244,7 +320,8 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
     /// # Errors
     /// [`RunError::Store`]: the key was used with another request
     /// ([`KeyError::Mismatch`]), another request holds it through
-    /// [`KeyStore::begin`] ([`KeyError::InProgress`]), or storage failed (see
+    /// [`KeyStore::begin`] ([`KeyError::InProgress`]), its scope holds its quota of keys
+    /// ([`KeyError::ScopeFull`]), or storage failed (see
     /// [`StoreError::is_transient`]). [`RunError::Handler`]: the handler failed; its writes
     /// are rolled back and nothing is stored under the key, so a retry executes again.
     pub fn execute<E, F>(
@@ -262,15 +339,20 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
             self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
         // With the write lock held (see `begin`).
         let now = now(clock)?;
+        let purged = tidy(&tx, &policy, now, self.purged)?;
         let row = load(&tx, key)?;
         if let Some(replayed) = judge::<R>(row.as_ref(), key, &request, now, &policy)? {
             return Ok(Served { response: replayed, replayed: true });
+        }
+        if row.is_none() {
+            check_quota(&tx, key, &policy, now, self.scope_quota)?;
         }
         let response = handler(&tx).map_err(RunError::Handler)?;
         let json = serde_json::to_string(&response)
             .map_err(|e| StoreError::Codec { key: key.clone(), source: Box::new(e) })?;
         store_row(&tx, key, &request, Some(&json), None, now, row.is_some())?;
         tx.commit().map_err(StoreError::from)?;
+        self.purged = purged;
         Ok(Served { response, replayed: false })
     }
 
@@ -296,13 +378,69 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
     /// A storage error.
     pub fn purge(&mut self) -> Result<usize, StoreError> {
         let now = self.now()?;
-        let forgotten = millis(now.saturating_sub(self.policy.retention()));
-        let abandoned = millis(now.saturating_sub(self.policy.lock_timeout()));
+        let (forgotten, abandoned) = cutoffs(&self.policy, now);
         Ok(self.conn.execute(
             "DELETE FROM idempotency_keys WHERE created_ms <= ?1 OR (response IS NULL AND created_ms <= ?2)",
             params![forgotten, abandoned],
         )?)
     }
+}
+
+/// The creation times at or before which, at `now`, a key is forgotten (past the
+/// retention) and a never-completed key is abandoned (past the lock timeout).
+fn cutoffs(policy: &Policy, now: Duration) -> (i64, i64) {
+    (millis(now.saturating_sub(policy.retention())), millis(now.saturating_sub(policy.lock_timeout())))
+}
+
+/// The automatic purge, in the caller's transaction: if the last one that finished is a
+/// lock timeout old, deletes up to [`PURGE_BATCH`] forgotten keys. Returns when the last
+/// finished purge ran (`now` if this one deleted all there were).
+fn tidy(
+    tx: &Transaction<'_>,
+    policy: &Policy,
+    now: Duration,
+    purged: Duration,
+) -> Result<Duration, StoreError> {
+    if now.saturating_sub(purged) < policy.lock_timeout() {
+        return Ok(purged);
+    }
+    let (forgotten, abandoned) = cutoffs(policy, now);
+    let deleted = tx.execute(
+        "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys
+         WHERE created_ms <= ?1 OR (response IS NULL AND created_ms <= ?2) LIMIT ?3)",
+        params![forgotten, abandoned, PURGE_BATCH as i64],
+    )?;
+    Ok(if deleted < PURGE_BATCH { now } else { purged })
+}
+
+/// Refuses a new key of a scope that holds its quota of unexpired keys (purging the
+/// scope's forgotten keys first).
+fn check_quota(
+    tx: &Transaction<'_>,
+    key: &IdempotencyKey,
+    policy: &Policy,
+    now: Duration,
+    quota: usize,
+) -> Result<(), StoreError> {
+    let count = |tx: &Transaction<'_>| -> Result<usize, StoreError> {
+        let n: i64 =
+            tx.query_row("SELECT COUNT(*) FROM idempotency_keys WHERE scope = ?1", [key.scope()], |r| {
+                r.get(0)
+            })?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    };
+    if count(tx)? < quota {
+        return Ok(());
+    }
+    let (forgotten, abandoned) = cutoffs(policy, now);
+    tx.execute(
+        "DELETE FROM idempotency_keys WHERE scope = ?1 AND (created_ms <= ?2 OR (response IS NULL AND created_ms <= ?3))",
+        params![key.scope(), forgotten, abandoned],
+    )?;
+    if count(tx)? < quota {
+        return Ok(());
+    }
+    Err(KeyError::ScopeFull { scope: key.scope().to_string(), quota }.into())
 }
 
 /// The time since the UNIX epoch on `clock`, in whole milliseconds (as stored).
@@ -364,6 +502,15 @@ impl<R: Serialize + DeserializeOwned> KeyStore<R> for SqliteStore<R> {
         &self.policy
     }
 
+    /// [`BUSY_TIMEOUT`] (a busy timeout set on the connection by hand is not seen here).
+    fn busy_timeout(&self) -> Duration {
+        BUSY_TIMEOUT
+    }
+
+    fn clock_skew(&self) -> Duration {
+        self.clock_skew
+    }
+
     fn begin(&mut self, key: &IdempotencyKey, request: &Fingerprint) -> Result<Begun<R>, StoreError> {
         let lease = Lease::new(self.leases.next_u64());
         let (policy, clock) = (self.policy, &self.clock);
@@ -372,12 +519,19 @@ impl<R: Serialize + DeserializeOwned> KeyStore<R> for SqliteStore<R> {
         // the wait would judge expiry early and stamp the key with a lock that runs out
         // sooner than the policy says.
         let now = now(clock)?;
+        let purged = tidy(&tx, &policy, now, self.purged)?;
         let row = load(&tx, key)?;
         if let Some(replayed) = judge::<R>(row.as_ref(), key, request, now, &policy)? {
+            tx.commit()?;
+            self.purged = purged;
             return Ok(Begun::Replay(replayed));
+        }
+        if row.is_none() {
+            check_quota(&tx, key, &policy, now, self.scope_quota)?;
         }
         store_row(&tx, key, request, None, Some(lease_sql(lease)), now, row.is_some())?;
         tx.commit()?;
+        self.purged = purged;
         Ok(Begun::Execute(lease))
     }
 

@@ -1,5 +1,7 @@
 //! The key-store trait: what the async edge needs from any store.
 
+use std::time::Duration;
+
 use super::{Fingerprint, IdempotencyKey, Policy, StoreError};
 
 /// Proof that a request holds its key: given by [`KeyStore::begin`], handed back to
@@ -76,13 +78,36 @@ pub struct Served<R> {
 /// assert_eq!(charge(&mut store, &key).unwrap(), "ch_1"); // replayed
 /// ```
 pub trait KeyStore<R> {
-    /// Whether its calls block the thread on I/O (a database file, a network round trip).
-    /// The async edge then calls it on tokio's blocking pool (with the `sqlite` feature,
-    /// which brings tokio's runtime in; without it, in place). `false` by default.
+    /// Whether its calls block the thread on I/O (a database file, a network round trip,
+    /// a lock held by another process). `false` by default.
+    ///
+    /// [`Idempotent::new`](super::edge::Idempotent::new) moves a blocking store to a
+    /// thread of its own and calls it through a bounded queue, so its calls never run on
+    /// a tokio worker (with any set of features: no tokio runtime feature is needed). A
+    /// store that blocks must say so here, or be given to
+    /// [`Idempotent::on_thread`](super::edge::Idempotent::on_thread).
     const BLOCKING: bool = false;
 
-    /// Its policy: the edge stops a handler at its lock timeout.
+    /// Its policy: the edge stops a handler before its lock timeout (see
+    /// [`busy_timeout`](Self::busy_timeout) and [`clock_skew`](Self::clock_skew)).
     fn policy(&self) -> &Policy;
+
+    /// The longest one call may wait for its storage before failing (a database's busy
+    /// timeout): the edge stops a handler this long before the lock timeout, so that its
+    /// response can still be stored while the key is surely held. Zero by default (a
+    /// store that never waits).
+    fn busy_timeout(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    /// How far ahead of the edge's clock the clock that judges this store's lock timeouts
+    /// may run: a store judged on the wall clock of several hosts lets a repeat on a host
+    /// whose clock runs ahead take a key over that much early. The edge stops a handler
+    /// this much earlier still. Zero by default (a store judged on the edge's own
+    /// monotonic clock, such as [`MemoryStore`](super::MemoryStore)).
+    fn clock_skew(&self) -> Duration {
+        Duration::ZERO
+    }
 
     /// Starts `request` under `key`, at the store's clock.
     ///

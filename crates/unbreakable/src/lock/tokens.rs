@@ -43,14 +43,11 @@ pub use self::sqlite::SqliteTokens;
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use std::path::Path;
-    use std::sync::mpsc;
 
     use rusqlite::Connection;
-    use tokio::sync::oneshot;
 
     use super::{LockError, Token, TokenSource};
-
-    type Request = (String, oneshot::Sender<Result<Token, LockError>>);
+    use crate::worker::Worker;
 
     /// How many requests may wait for the SQLite thread before `next_token` fails fast.
     const QUEUE: usize = 1024;
@@ -83,7 +80,7 @@ mod sqlite {
     /// ```
     #[derive(Debug, Clone)]
     pub struct SqliteTokens {
-        requests: mpsc::SyncSender<Request>,
+        connection: Worker<Connection>,
     }
 
     fn backend(e: impl std::fmt::Display) -> LockError {
@@ -103,17 +100,9 @@ mod sqlite {
                  CREATE TABLE IF NOT EXISTS fence_tokens (key TEXT PRIMARY KEY, last INTEGER NOT NULL);",
             )
             .map_err(backend)?;
-            let (requests, queue) = mpsc::sync_channel::<Request>(QUEUE);
-            std::thread::Builder::new()
-                .name("unbreakable-fence-tokens".into())
-                .spawn(move || {
-                    // Ends when every handle is dropped.
-                    for (key, reply) in queue {
-                        let _ = reply.send(advance(&conn, &key));
-                    }
-                })
-                .map_err(backend)?;
-            Ok(Self { requests })
+            // The thread ends when every handle is dropped.
+            let connection = Worker::spawn("unbreakable-fence-tokens", conn, QUEUE).map_err(backend)?;
+            Ok(Self { connection })
         }
     }
 
@@ -132,12 +121,8 @@ mod sqlite {
 
     impl TokenSource for SqliteTokens {
         async fn next_token(&self, key: &str) -> Result<Token, LockError> {
-            let (reply, answer) = oneshot::channel();
-            self.requests.try_send((key.to_string(), reply)).map_err(|e| match e {
-                mpsc::TrySendError::Full(_) => backend("1024 requests already wait; try again later"),
-                mpsc::TrySendError::Disconnected(_) => backend("its thread has stopped"),
-            })?;
-            answer.await.map_err(|_| backend("its thread stopped before answering"))?
+            let key = key.to_string();
+            self.connection.call(move |conn| advance(conn, &key)).await.map_err(backend)?
         }
     }
 }

@@ -233,31 +233,13 @@ fn a_locked_database_does_not_stall_the_runtime() {
     let edge = crate::idempotency::edge::Idempotent::new(store);
     let holder = Connection::open(&path).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let served = rt.block_on(async {
-        let ticks = Arc::new(AtomicU64::new(0));
-        let counter = tokio::spawn({
-            let ticks = Arc::clone(&ticks);
-            async move {
-                loop {
-                    ticks.fetch_add(1, Ordering::SeqCst);
-                    tokio::task::yield_now().await;
-                }
-            }
-        });
-        let call = tokio::spawn({
+    let served = crate::time::progresses_while(
+        {
             let edge = edge.clone();
             async move { edge.run(&key("k"), b"x", || async { Ok::<_, String>(1) }).await }
-        });
-        while ticks.load(Ordering::SeqCst) < 1_000 {
-            assert!(!call.is_finished(), "the store call finished while the database was locked");
-            tokio::task::yield_now().await;
-        }
-        holder.execute_batch("ROLLBACK").unwrap();
-        let served = call.await.unwrap();
-        counter.abort();
-        served
-    });
+        },
+        || holder.execute_batch("ROLLBACK").unwrap(),
+    );
     assert_eq!(served.unwrap(), Served { response: 1, replayed: false });
     drop((edge, holder));
     cleanup(&path);
@@ -335,6 +317,89 @@ fn purge_forgets_never_completed_keys_at_the_lock_timeout() {
     wall.fetch_add(1, Ordering::SeqCst);
     assert_eq!(s.purge().unwrap(), 1);
     assert!(s.get(&key("dead")).unwrap().is_none() && s.get(&key("done")).unwrap().is_some());
+    drop(s);
+    cleanup(&path);
+}
+
+/// Pins the durable store filled by one client: it had no quota, so one caller's
+/// client-chosen keys could grow the file without bound. A scope at its quota is refused
+/// (through `begin` and `execute`), other scopes are not, and a scope's forgotten keys
+/// give their room back without a purge call.
+#[test]
+fn a_scope_at_its_quota_is_refused_on_the_durable_store() {
+    let path = temp("quota");
+    let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
+    let mut s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default())
+        .unwrap()
+        .with_clock(clock(&wall))
+        .with_scope_quota(2)
+        .unwrap();
+    let k = |scope: &str, k: &str| IdempotencyKey::new(scope, k).unwrap();
+    assert!(matches!(s.begin(&k("greedy", "a"), &Fingerprint::of(b"x")).unwrap(), Begun::Execute(_)));
+    s.execute(&k("greedy", "b"), b"x", |_| Ok::<_, rusqlite::Error>(1)).unwrap();
+    let refused = s.begin(&k("greedy", "c"), &Fingerprint::of(b"x")).unwrap_err();
+    assert!(matches!(&refused, StoreError::Key(KeyError::ScopeFull { quota: 2, .. })), "{refused:?}");
+    assert!(matches!(
+        s.execute(&k("greedy", "c"), b"x", |_| Ok::<_, rusqlite::Error>(1)),
+        Err(RunError::Store(StoreError::Key(KeyError::ScopeFull { .. })))
+    ));
+    // A repeat of a key it holds is still answered, and other callers are not refused.
+    assert!(s.execute(&k("greedy", "b"), b"x", |_| Ok::<_, rusqlite::Error>(2)).unwrap().replayed);
+    assert!(matches!(s.begin(&k("other", "a"), &Fingerprint::of(b"x")).unwrap(), Begun::Execute(_)));
+    // The never-completed "a" is forgotten at the lock timeout: room for one more.
+    wall.fetch_add(60_000, Ordering::SeqCst);
+    assert!(matches!(s.begin(&k("greedy", "c"), &Fingerprint::of(b"x")).unwrap(), Begun::Execute(_)));
+    assert_eq!(
+        SqliteStore::<u32>::open(&path, Policy::default()).unwrap().with_scope_quota(0).unwrap_err().field,
+        "scope_quota"
+    );
+    drop(s);
+    cleanup(&path);
+}
+
+/// Pins the keys kept until someone calls `purge`: never-completed and expired keys
+/// stayed in the file for ever unless the service called `purge` itself. Calls now
+/// delete them as they go, at most once per lock timeout.
+#[test]
+fn forgotten_keys_are_deleted_without_a_purge_call() {
+    let path = temp("auto-purge");
+    let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
+    let mut s: SqliteStore<u32> =
+        SqliteStore::open(&path, Policy::default()).unwrap().with_clock(clock(&wall));
+    let rows = |s: &SqliteStore<u32>| -> i64 {
+        s.connection().query_row("SELECT COUNT(*) FROM idempotency_keys", [], |r| r.get(0)).unwrap()
+    };
+    assert!(matches!(s.begin(&key("dead"), &Fingerprint::of(b"x")).unwrap(), Begun::Execute(_)));
+    s.execute(&key("done"), b"x", |_| Ok::<_, rusqlite::Error>(1)).unwrap();
+    wall.fetch_add(60_000, Ordering::SeqCst);
+    s.execute(&key("next"), b"x", |_| Ok::<_, rusqlite::Error>(2)).unwrap();
+    assert_eq!(rows(&s), 2, "the abandoned key is still stored");
+    assert!(s.get(&key("dead")).unwrap().is_none());
+    wall.fetch_add(24 * HOUR, Ordering::SeqCst);
+    assert!(matches!(s.begin(&key("late"), &Fingerprint::of(b"x")).unwrap(), Begun::Execute(_)));
+    assert_eq!(rows(&s), 1, "keys past the retention are still stored");
+    drop(s);
+    cleanup(&path);
+}
+
+/// The clock-skew margin is checked when the store is built: with the busy timeout it
+/// must leave a handler time before the lock timeout.
+#[test]
+fn the_clock_skew_margin_is_checked_when_the_store_is_built() {
+    let path = temp("skew");
+    let s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap();
+    assert_eq!((s.busy_timeout(), s.clock_skew()), (BUSY_TIMEOUT, DEFAULT_CLOCK_SKEW));
+    let e = s.with_clock_skew(Duration::from_secs(55)).unwrap_err();
+    assert_eq!(e.field, "clock_skew");
+    assert!(e.message.contains("raise the lock timeout"), "{e}");
+    let short = Policy::default().with_lock_timeout(Duration::from_secs(6)).unwrap();
+    let e = SqliteStore::<u32>::open(&path, short).unwrap_err();
+    assert!(matches!(&e, StoreError::Config(c) if c.field == "clock_skew"), "{e:?}");
+    let s = SqliteStore::<u32>::open(&path, Policy::default())
+        .unwrap()
+        .with_clock_skew(Duration::from_millis(100))
+        .unwrap();
+    assert_eq!(s.clock_skew(), Duration::from_millis(100));
     drop(s);
     cleanup(&path);
 }
