@@ -681,20 +681,28 @@ mod tests {
         assert_eq!(huge.validate().unwrap_err().field, "renew_every");
     }
 
-    /// A store whose `renew` (or everything, with `hang_all`) never answers: a partition
-    /// that drops packets.
-    #[derive(Clone)]
-    struct Silent {
+    /// A store in front of [`MemoryLocks`](super::super::MemoryLocks) whose acquisitions
+    /// take the lock at once but answer `answer_after` later (a slow network), whose
+    /// renewals never answer if `renew_hangs` (a partition that drops packets), and which
+    /// ignores given tokens for its own counter's if `own_tokens`.
+    struct Flaky {
         inner: super::super::MemoryLocks,
-        hang_all: bool,
+        answer_after: Duration,
+        renew_hangs: bool,
+        own_tokens: bool,
     }
 
-    impl LockStore for Silent {
+    impl Flaky {
+        fn new(inner: super::super::MemoryLocks) -> Self {
+            Self { inner, answer_after: Duration::ZERO, renew_hangs: false, own_tokens: false }
+        }
+    }
+
+    impl LockStore for Flaky {
         async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<Grant, LockError> {
-            if self.hang_all {
-                std::future::pending::<()>().await;
-            }
-            self.inner.acquire(key, owner, ttl).await
+            let granted = self.inner.acquire(key, owner, ttl).await;
+            tokio::time::sleep(self.answer_after).await;
+            granted
         }
         async fn acquire_given(
             &self,
@@ -703,13 +711,18 @@ mod tests {
             ttl: Duration,
             token: Token,
         ) -> Result<Grant, LockError> {
-            if self.hang_all {
+            if self.own_tokens {
+                return self.acquire(key, owner, ttl).await;
+            }
+            let granted = self.inner.acquire_given(key, owner, ttl, token).await;
+            tokio::time::sleep(self.answer_after).await;
+            granted
+        }
+        async fn renew(&self, grant: &Grant) -> Result<(), LockError> {
+            if self.renew_hangs {
                 std::future::pending::<()>().await;
             }
-            self.inner.acquire_given(key, owner, ttl, token).await
-        }
-        async fn renew(&self, _: &Grant) -> Result<(), LockError> {
-            std::future::pending().await
+            self.inner.renew(grant).await
         }
         async fn release(&self, grant: &Grant) -> Result<bool, LockError> {
             self.inner.release(grant).await
@@ -719,7 +732,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_pending_renewal_ends_with_the_lease() {
         let clock = Clock::start();
-        let store = Silent { inner: super::super::MemoryLocks::with_clock(clock), hang_all: false };
+        let store = Flaky { renew_hangs: true, ..Flaky::new(super::super::MemoryLocks::with_clock(clock)) };
         let config = Config::default();
         let mut node = Campaign::new(store, "mailer", "a", config, clock).unwrap();
         let leading = node.leadership();
@@ -853,47 +866,11 @@ mod tests {
         assert_eq!(store.now().holder_at("mailer", clock.now()), None, "and released");
     }
 
-    /// A store that takes the lock at once but whose answer arrives `delay` later (a slow
-    /// network), and that ignores given tokens if `own_tokens` (its own counter instead).
-    struct Slow {
-        inner: super::super::MemoryLocks,
-        delay: Duration,
-        own_tokens: bool,
-    }
-
-    impl LockStore for Slow {
-        async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<Grant, LockError> {
-            let granted = self.inner.acquire(key, owner, ttl).await;
-            tokio::time::sleep(self.delay).await;
-            granted
-        }
-        async fn acquire_given(
-            &self,
-            key: &str,
-            owner: &str,
-            ttl: Duration,
-            token: Token,
-        ) -> Result<Grant, LockError> {
-            if self.own_tokens {
-                return self.acquire(key, owner, ttl).await;
-            }
-            let granted = self.inner.acquire_given(key, owner, ttl, token).await;
-            tokio::time::sleep(self.delay).await;
-            granted
-        }
-        async fn renew(&self, grant: &Grant) -> Result<(), LockError> {
-            self.inner.renew(grant).await
-        }
-        async fn release(&self, grant: &Grant) -> Result<bool, LockError> {
-            self.inner.release(grant).await
-        }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_step_cancelled_mid_acquire_keeps_its_grant() {
         let clock = Clock::start();
         let locks = super::super::MemoryLocks::with_clock(clock);
-        let slow = Slow { inner: locks.clone(), delay: s(1), own_tokens: false };
+        let slow = Flaky { answer_after: s(1), ..Flaky::new(locks.clone()) };
         let mut node = node_a(slow, clock);
         // The store granted, the answer is on its way, and the step is dropped (a timeout
         // around it).
@@ -913,7 +890,7 @@ mod tests {
     async fn a_resignation_releases_a_grant_a_cancelled_step_left() {
         let clock = Clock::start();
         let locks = super::super::MemoryLocks::with_clock(clock);
-        let mut node = node_a(Slow { inner: locks.clone(), delay: s(1), own_tokens: false }, clock);
+        let mut node = node_a(Flaky { answer_after: s(1), ..Flaky::new(locks.clone()) }, clock);
         assert!(tokio::time::timeout(Duration::from_millis(500), node.step()).await.is_err());
         node.resign().await.unwrap();
         assert_eq!(locks.holder_at("mailer", clock.now()), None, "the late grant was kept");
@@ -925,7 +902,7 @@ mod tests {
         let locks = super::super::MemoryLocks::with_clock(clock);
         // A store that answers with its own counter's token, not the durable one: another
         // node may hold that token too.
-        let store = Slow { inner: locks.clone(), delay: Duration::ZERO, own_tokens: true };
+        let store = Flaky { own_tokens: true, ..Flaky::new(locks.clone()) };
         let durable = Counter(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(100)));
         let mut a = node_a(store, clock).with_tokens(durable);
         assert_eq!(a.step().await, None, "a led on a term its token source never issued");
