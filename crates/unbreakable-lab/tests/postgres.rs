@@ -217,6 +217,58 @@ mod event_store {
     }
 
     #[test]
+    fn a_writer_that_ignores_the_lock_gets_a_typed_conflict() {
+        let Some(pg) = server() else { return };
+        rt().block_on(async {
+            let db = database(&pg, "bypass", "").await;
+            let store = migrated(&db).await;
+            let (mut other, conn) = db.connect(tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            let waiter = pg.connect().await.unwrap();
+            // Another writer inserts version 1 of `s` without the advisory lock and has not
+            // committed: the append cannot see it, and waits on the unique index.
+            let tx = other.transaction().await.unwrap();
+            tx.execute(
+                "INSERT INTO events (position, stream, version, event_type, schema, at_ms, data)
+                 VALUES (1000, 's', 1, 'Deposited', 1, 0, '{\"Deposited\":5}')",
+                &[],
+            )
+            .await
+            .unwrap();
+            let append = store.append("s", Expected::Exactly(0), deposit(1), 0);
+            let commit_once_blocked = async {
+                loop {
+                    let blocked: i64 = waiter
+                        .query_one(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted",
+                            &[],
+                        )
+                        .await
+                        .unwrap()
+                        .get(0);
+                    if blocked == 1 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                tx.commit().await.unwrap();
+            };
+            let (appended, ()) = tokio::join!(append, commit_once_blocked);
+            let err = appended.unwrap_err();
+            assert!(
+                matches!(&err, EventStoreError::Conflict(c) if c.stream == "s" && c.expected == 0),
+                "{err}"
+            );
+            let events = store.read_stream("s", 1..=u64::MAX).await.unwrap();
+            assert_eq!(
+                events.iter().map(|r| r.position).collect::<Vec<_>>(),
+                vec![1000],
+                "nothing overwritten"
+            );
+        });
+    }
+
+    #[test]
     fn the_pool_reconnects_after_a_server_restart() {
         let Some(mut pg) = server() else { return };
         let rt = rt();

@@ -186,36 +186,39 @@ impl PostgresConfig {
     }
 }
 
-/// What a tokio-postgres error means for the caller.
+/// What a tokio-postgres error means for the caller. A server's error is kept as its
+/// [`DbError`](tokio_postgres::error::DbError) (whose message says what went wrong; the
+/// client's own error only says "db error").
 fn pg(e: tokio_postgres::Error) -> EventStoreError {
-    let Some(code) = e.code() else {
+    let Some(code) = e.code().cloned() else {
         // No SQLSTATE: the client failed (connecting, a closed or broken connection, an
         // I/O error, a timeout).
         return EventStoreError::Unavailable { source: Box::new(e) };
     };
+    let source = if e.as_db_error().is_some() { e.into_source() } else { None };
+    let source = source.unwrap_or_else(|| format!("SQLSTATE {}", code.code()).into());
     if [
         SqlState::T_R_SERIALIZATION_FAILURE,
         SqlState::T_R_DEADLOCK_DETECTED,
         SqlState::LOCK_NOT_AVAILABLE,
         SqlState::QUERY_CANCELED,
     ]
-    .contains(code)
+    .contains(&code)
     {
-        EventStoreError::Busy { source: Box::new(e) }
+        EventStoreError::Busy { source }
     } else if code.code().starts_with("08")
-        || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(code)
+        || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(&code)
     {
-        EventStoreError::Unavailable { source: Box::new(e) }
-    } else if *code == SqlState::UNDEFINED_TABLE {
-        let said = e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string());
+        EventStoreError::Unavailable { source }
+    } else if code == SqlState::UNDEFINED_TABLE {
         EventStoreError::Storage {
             source: format!(
-                "{said}: the event store's tables are missing; run `migrate` once before using it"
+                "{source}: the event store's tables are missing; run `migrate` once before using it"
             )
             .into(),
         }
     } else {
-        EventStoreError::Storage { source: Box::new(e) }
+        EventStoreError::Storage { source }
     }
 }
 
