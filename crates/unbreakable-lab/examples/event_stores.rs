@@ -10,13 +10,14 @@
 //! Counts are fixed (bounded work); wall-clock numbers vary between machines, the ratios
 //! are what to compare. PostgreSQL runs on a Unix socket on this machine, so the figures
 //! leave out the network a real deployment adds to every commit.
+//! The PostgreSQL store is async: it reads a stream into a vector, then folds it.
 
 use std::time::Instant;
 
-use unbreakable::events::postgres::PostgresEventStore;
+use unbreakable::events::postgres::{PostgresConfig, PostgresEventStore};
 use unbreakable::events::sqlite::SqliteEventStore;
 use unbreakable::events::testing::conformance::{BankAccount, BankEvent};
-use unbreakable::events::{Aggregate, EventStore, Expected, MemoryEventStore};
+use unbreakable::events::{Aggregate, AsyncEventStore, EventStore, Expected, MemoryEventStore};
 use unbreakable_lab::servers::postgres::Postgres;
 
 const READ: u64 = 200_000;
@@ -62,6 +63,45 @@ fn measure<S: EventStore<BankEvent>>(store: &mut S) -> Result<(f64, f64, f64), B
     Ok((single, batched, READ as f64 / fold))
 }
 
+/// [`measure`] for an async store: the same appends and reads, awaited one at a time.
+async fn measure_async<S: AsyncEventStore<BankEvent>>(
+    store: &S,
+) -> Result<(f64, f64, f64), Box<dyn std::error::Error>> {
+    let t = Instant::now();
+    for i in 0..SINGLE {
+        store.append("single", Expected::Exactly(i), vec![BankEvent::Deposited(1)], 0).await?;
+    }
+    let single = SINGLE as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for i in 0..BATCHES {
+        store.append("batched", Expected::Exactly(i * 100), events(100), 0).await?;
+    }
+    let batched = (BATCHES * 100) as f64 / t.elapsed().as_secs_f64();
+    for (k, chunk) in events(READ).chunks(10_000).enumerate() {
+        store.append("long", Expected::Exactly(k as u64 * 10_000), chunk.to_vec(), 0).await?;
+    }
+    let mut fold = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut a = BankAccount::default();
+        let read = store.read_stream("long", 1..=u64::MAX).await?;
+        read.iter().for_each(|r| a.apply(&r.event));
+        assert_eq!((read.len() as u64, a.movements), (READ, READ));
+        fold = fold.min(t.elapsed().as_secs_f64());
+    }
+    Ok((single, batched, READ as f64 / fold))
+}
+
+/// The PostgreSQL row: a migrated store on the private server, on a tokio runtime.
+fn on_postgres(pg: &Postgres) -> Result<(f64, f64, f64), Box<dyn std::error::Error>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let store = PostgresEventStore::<BankEvent>::connect(pg.config(), PostgresConfig::default())?;
+        store.migrate().await?;
+        measure_async(&store).await
+    })
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rows = vec![("memory", measure(&mut MemoryEventStore::new())?)];
 
@@ -72,10 +112,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ));
 
     match Postgres::start() {
-        Ok(pg) => rows.push((
-            "PostgreSQL 18 (Unix socket)",
-            measure(&mut PostgresEventStore::<BankEvent>::connect(&pg.conninfo("postgres"))?)?,
-        )),
+        Ok(pg) => rows.push(("PostgreSQL 18 (Unix socket)", on_postgres(&pg)?)),
         Err(e) => println!("PostgreSQL left out: {e}"),
     }
 

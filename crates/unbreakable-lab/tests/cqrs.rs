@@ -80,7 +80,9 @@ fn projections_are_idempotent_under_redelivery() {
         delivered.push(e.clone());
         Ok::<_, CatalogueError>(())
     };
-    assert!(relay.run_once_crashing(c.connection(), &mut sink, CrashAt::AfterPublishing(4)).unwrap().crashed);
+    assert!(
+        relay.run_once_crashing(c.connection(), &mut sink, CrashAt::AfterPublishing(4)).unwrap().crashed()
+    );
     relay.drain(c.connection(), &mut sink).unwrap();
     assert_eq!(delivered.len(), 9, "4 events delivered twice");
     let mut p = Projector::new(CatalogueView::default());

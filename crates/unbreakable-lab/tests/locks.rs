@@ -48,7 +48,7 @@ async fn behaves<S: LockStore>(s: &S, key: &str, ttl: Duration) {
 /// A token given by the caller (from a durable source) is the grant's token, and the
 /// lock rules hold as with the store's own counter; a campaign that draws its terms from
 /// a source leads with them.
-async fn given_tokens<S: LockStore + Clone>(s: &S, key: &str, ttl: Duration) {
+async fn given_tokens<S: LockStore + Clone + 'static>(s: &S, key: &str, ttl: Duration) {
     let a = s.acquire_given(key, "a", ttl, Token(1_000)).await.unwrap();
     assert_eq!(a.token, Token(1_000));
     assert!(matches!(s.acquire_given(key, "b", ttl, Token(1_001)).await, Err(LockError::Held { .. })));
@@ -85,7 +85,7 @@ async fn fencing_after_a_pause<S: LockStore>(s: &S, key: &str, ttl: Duration) {
 }
 
 /// A leader that pauses past its lease finds a newer term and cannot act.
-async fn election<S: LockStore + Clone>(s: &S, key: &str, ttl: Duration) {
+async fn election<S: LockStore + Clone + 'static>(s: &S, key: &str, ttl: Duration) {
     let clock = Clock::start();
     let config = Config::with_ttl(ttl).unwrap();
     let mut a = Campaign::new(s.clone(), key, "a", config, clock).unwrap();

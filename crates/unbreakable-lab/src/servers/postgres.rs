@@ -65,6 +65,8 @@ pub fn bin_dir() -> PathBuf {
 pub struct Postgres {
     child: Option<Child>,
     socket_dir: PathBuf,
+    bin: PathBuf,
+    as_root: bool,
     // Dropped after the child has been stopped (fields drop in order, after `Drop::drop`).
     dir: tempfile::TempDir,
 }
@@ -104,16 +106,7 @@ impl Postgres {
                 std::os::unix::fs::chown(p, Some(NOBODY), Some(NOBODY))?;
             }
         }
-        let command = |name: &str| {
-            let mut c = Command::new(bin.join(name));
-            c.current_dir(dir.path()).stdin(Stdio::null()).env("LC_ALL", "C").env_remove("PGDATA");
-            if as_root {
-                // std clears the supplementary groups when it sets the uid as root.
-                c.uid(NOBODY).gid(NOBODY);
-            }
-            c
-        };
-        let init = command("initdb")
+        let init = command(&bin, dir.path(), as_root, "initdb")
             .args([
                 "--auth=trust",
                 "--username=postgres",
@@ -129,13 +122,21 @@ impl Postgres {
             let text = String::from_utf8_lossy(&init.stderr);
             return Err(start_error(format!("initdb failed ({}): {}", init.status, last_lines(&text))));
         }
+        let mut pg = Postgres { child: None, socket_dir, bin, as_root, dir };
+        pg.spawn()?;
+        Ok(pg)
+    }
+
+    /// Starts the server on the existing data directory and waits until it is ready.
+    fn spawn(&mut self) -> Result<(), ServerError> {
+        let (data, log) = (self.dir.path().join("data"), self.dir.path().join("server.log"));
         let log_file = fs::OpenOptions::new().append(true).open(&log)?;
-        let mut server = command("postgres");
+        let mut server = command(&self.bin, self.dir.path(), self.as_root, "postgres");
         server
             .arg("-D")
             .arg(&data)
             .arg("-k")
-            .arg(&socket_dir)
+            .arg(&self.socket_dir)
             .args([
                 "-c",
                 "listen_addresses=",
@@ -161,10 +162,22 @@ impl Postgres {
                 Ok(())
             });
         }
-        let child = server.spawn()?;
-        let mut pg = Postgres { child: Some(child), socket_dir, dir };
-        pg.wait_ready(&data, &log)?;
-        Ok(pg)
+        self.child = Some(server.spawn()?);
+        self.wait_ready(&data, &log)
+    }
+
+    /// Stops the server (a fast shutdown, `SIGINT`: every connection is cut, committed
+    /// data is written out) and starts it again on the same data and socket, waiting
+    /// until it is ready: what a client's reconnection is tested against.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn restart(&mut self) -> Result<(), ServerError> {
+        self.stop(libc::SIGINT);
+        // The stopped server's status file would read "ready" before the new one writes
+        // its own; the process it names is gone.
+        let _ = fs::remove_file(self.dir.path().join("data/postmaster.pid"));
+        self.spawn()
     }
 
     /// Waits for `ready` in line 8 of `postmaster.pid`, the status `pg_ctl -w` reads.
@@ -213,7 +226,7 @@ impl Postgres {
     }
 
     /// The same settings as a libpq connection string for database `dbname`, for
-    /// clients that take one (the blocking `postgres` crate, `psql`).
+    /// clients that take one (`psql`).
     pub fn conninfo(&self, dbname: &str) -> String {
         let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
         format!(
@@ -259,10 +272,18 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
         // SIGQUIT: PostgreSQL's immediate shutdown; the postmaster stops every backend.
+        self.stop(libc::SIGQUIT);
+    }
+}
+
+impl Postgres {
+    /// Sends the server `signal` (a shutdown mode), waits up to 5 s for it to exit, then
+    /// kills it; reaps it (nothing if it is not running).
+    fn stop(&mut self, signal: libc::c_int) {
+        let Some(mut child) = self.child.take() else { return };
         if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-            unsafe { libc::kill(pid, libc::SIGQUIT) };
+            unsafe { libc::kill(pid, signal) };
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
@@ -343,6 +364,17 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `name` from the installation in `bin`, run in `dir` (as `nobody` when we are root).
+fn command(bin: &Path, dir: &Path, as_root: bool, name: &str) -> Command {
+    let mut c = Command::new(bin.join(name));
+    c.current_dir(dir).stdin(Stdio::null()).env("LC_ALL", "C").env_remove("PGDATA");
+    if as_root {
+        // std clears the supplementary groups when it sets the uid as root.
+        c.uid(NOBODY).gid(NOBODY);
+    }
+    c
 }
 
 fn start_error(detail: String) -> ServerError {

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use unbreakable::lock::redis::RedisLocks;
-use unbreakable::lock::{FencedResource, LockError, LockStore, SqliteTokens, Stale, Token};
+use unbreakable::lock::{FencedResource, LockError, LockStore, SqliteTokens, Stale, Token, TokenSource};
 
 use super::{ChildGuard, ServerError, free_loopback_port, last_lines, venv};
 
@@ -290,7 +290,8 @@ pub fn failover_demo() -> Result<FailoverDemo, FailoverError> {
     rt.block_on(async {
         let zero = on_primary.acquire(incr, "client-0", ttl).await?;
         on_primary.release(&zero).await?;
-        let zero = on_primary.acquire_with_token(durable, "client-0", ttl, &tokens).await?;
+        let zero =
+            on_primary.acquire_given(durable, "client-0", ttl, tokens.next_token(durable).await?).await?;
         on_primary.release(&zero).await
     })?;
     replica.wait_in_sync(&primary)?;
@@ -300,7 +301,7 @@ pub fn failover_demo() -> Result<FailoverDemo, FailoverError> {
     // 3. Client 1 takes both locks on the primary.
     let (one, one_durable) = rt.block_on(async {
         let one = on_primary.acquire(incr, "client-1", ttl).await?;
-        let d = on_primary.acquire_with_token(durable, "client-1", ttl, &tokens).await?;
+        let d = on_primary.acquire_given(durable, "client-1", ttl, tokens.next_token(durable).await?).await?;
         Ok::<_, LockError>((one, d))
     })?;
     // 4. The primary dies; the replica takes over.
@@ -311,7 +312,7 @@ pub fn failover_demo() -> Result<FailoverDemo, FailoverError> {
     let (two, two_durable) = rt.block_on(async {
         let on_replica = RedisLocks::connect(&replica.url()).await?;
         let two = on_replica.acquire(incr, "client-2", ttl).await?;
-        let d = on_replica.acquire_with_token(durable, "client-2", ttl, &tokens).await?;
+        let d = on_replica.acquire_given(durable, "client-2", ttl, tokens.next_token(durable).await?).await?;
         Ok::<_, LockError>((two, d))
     })?;
 

@@ -11,7 +11,7 @@
 //! * [`project`] runs a projection whose read model lives in a SQLite database: it reads
 //!   the position stored *in that database*, applies newer events and stores the new
 //!   position **in the same transaction** as the update, so a crash leaves both old or
-//!   both new, and redelivered events are skipped ([`decide`](super::decide)).
+//!   both new, and redelivered events are skipped ([`decide`]).
 //! * [`catch_up`] does the same for an in-memory [`Projector`]: it reads after the
 //!   projector's own position, so a projector restored from a saved copy resumes there.
 //!
@@ -49,9 +49,16 @@ pub struct Published {
     pub sent: usize,
     /// The stored position after the run.
     pub position: u64,
-    /// Whether the run stopped at a crash injected by a test (the position was not
-    /// stored); always `false` in service code.
-    pub crashed: bool,
+    crashed: bool,
+}
+
+impl Published {
+    /// Whether the run stopped at a crash injected through the hidden test hook (the
+    /// position was not stored); always `false` in service code.
+    #[doc(hidden)]
+    pub fn crashed(&self) -> bool {
+        self.crashed
+    }
 }
 
 /// A relay from the outbox of one SQLite database, under a name (its checkpoint row).
@@ -435,7 +442,7 @@ mod tests {
                 CrashAt::AfterPublishing(2),
             )
             .unwrap();
-        assert!(run.crashed && run.sent == 2 && relay.position(&conn).unwrap() == 0);
+        assert!(run.crashed() && run.sent == 2 && relay.position(&conn).unwrap() == 0);
         let run = relay
             .run_once(&conn, |e: &OutboxEvent<Priced>| {
                 seen.push(e.clone());

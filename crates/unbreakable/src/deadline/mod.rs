@@ -32,7 +32,7 @@ pub struct DeadlineExceeded {
     pub now: Duration,
 }
 
-/// An absolute deadline on a [`Clock`](crate::time::Clock)'s time line.
+/// An absolute deadline on a [`Clock`]'s time line.
 ///
 /// # Examples
 /// A chain of services: the client gives 30 s; each service spends 5 s before calling

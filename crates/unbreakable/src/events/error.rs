@@ -51,6 +51,22 @@ pub enum EventStoreError {
         #[source]
         source: BoxError,
     },
+    /// The store could not be reached: no connection could be made (server down,
+    /// restarting, refused), a connection broke during the call, or none came free within
+    /// the pool's wait timeout.
+    ///
+    /// ### Handling
+    /// Transient: retry with backoff. An append that failed this way after its commit was
+    /// sent may have been written (an unknown outcome): retry it with the same
+    /// [`Expected::Exactly`](super::Expected::Exactly) version, so that a repeat of an
+    /// append that did commit is refused as a [`Conflict`] instead of written twice, and
+    /// reload the stream to see which it was.
+    #[error("the event store is unavailable: {source}")]
+    Unavailable {
+        /// The client's or the pool's error.
+        #[source]
+        source: BoxError,
+    },
     /// A stored event could not be decoded into the event type (after upcasting), or an
     /// event could not be encoded.
     ///
@@ -82,9 +98,10 @@ pub enum EventStoreError {
 }
 
 impl EventStoreError {
-    /// `true` for errors a retry may get past ([`Busy`](Self::Busy), and a
-    /// [`Conflict`](Self::Conflict) after reloading).
+    /// `true` for errors a retry may get past ([`Busy`](Self::Busy),
+    /// [`Unavailable`](Self::Unavailable), and a [`Conflict`](Self::Conflict) after
+    /// reloading).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Busy { .. } | Self::Conflict(_))
+        matches!(self, Self::Busy { .. } | Self::Unavailable { .. } | Self::Conflict(_))
     }
 }

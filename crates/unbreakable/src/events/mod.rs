@@ -10,12 +10,13 @@
 //! | [`Aggregate`] | the pure core: `handle(command) -> events` holds every rule, `apply(event)` holds none |
 //! | [`replay`], [`replay_counted`] | state from events |
 //! | [`EventStore`] | what any store offers: append with an expected version, per-stream versions, a global position, reads by stream and in global order |
+//! | [`AsyncEventStore`] | the same for async code, implemented by `offload::Offloaded` and the PostgreSQL store: a service generic over it runs on either |
 //! | [`MemoryEventStore`] | in memory, for simulations and tests |
 //! | `sqlite::SqliteEventStore` | (feature `sqlite`) durable: WAL, `synchronous = FULL`, a batch of events in one transaction, serde JSON with a type and a schema version, and upcasters for old events |
-//! | `offload::AsyncEventStore` | (features `sqlite`, `postgres`) any store from async code: each call on tokio's blocking pool, never on a runtime worker |
+//! | `offload::Offloaded` | (features `sqlite`, `postgres`) any blocking store as an [`AsyncEventStore`]: each call on tokio's blocking pool, never on a runtime worker |
 //! | [`SnapshotPolicy`], [`SnapshotStore`], [`MemorySnapshots`] | snapshots every N events (each with the aggregate's [`Aggregate::SNAPSHOT_VERSION`]), so a rebuild replays at most N - 1 events after the latest |
 //! | [`Repository`] | load (snapshot + tail), execute a command, time travel (state as of a version or a timestamp) |
-//! | `postgres::PostgresEventStore` | (feature `postgres`) the same on a PostgreSQL server, for a team that outgrows one machine: one table, appends serialised by a transaction-scoped advisory lock so global positions become visible in order |
+//! | `postgres::PostgresEventStore` | (feature `postgres`) an [`AsyncEventStore`] on a PostgreSQL server, for a team that outgrows one machine: a bounded connection pool that reconnects, an explicit `migrate`, each append one statement in a `READ COMMITTED` transaction serialised by an advisory lock so global positions become visible in order |
 //! | [`testing`] | a given / when / then harness for aggregates, and [`testing::conformance`], the contract every store passes |
 //!
 //! Every method of the trait is a read or one transaction, so each back end keeps the
@@ -80,7 +81,7 @@ pub use memory::MemoryEventStore;
 pub use recorded::{Appended, EventType, Expected, Recorded};
 pub use repository::{ExecuteError, Executed, Loaded, Repository, SnapshotSave};
 pub use snapshot::{DEFAULT_SNAPSHOT_EVERY, MemorySnapshots, SnapshotPolicy, SnapshotStore};
-pub use store::EventStore;
+pub use store::{AsyncEventStore, EventStore};
 
 #[cfg(test)]
 mod tests;

@@ -1,15 +1,16 @@
 //! The async edge of a blocking event store: each call runs on tokio's blocking pool
 //! (`spawn_blocking`), so a locked SQLite file or a slow fsync never stalls the runtime's
-//! worker threads (features `sqlite`, `postgres`).
+//! worker threads (features `sqlite`, `postgres`). [`Offloaded`] is an
+//! [`AsyncEventStore`], like the PostgreSQL store.
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use super::{Appended, EventStore, EventStoreError, Expected, Recorded};
+use super::{Appended, AsyncEventStore, EventStore, EventStoreError, Expected, Recorded};
 
-/// An [`EventStore`] for async code: a blocking store (such as
+/// A blocking [`EventStore`] as an [`AsyncEventStore`]: the store (such as
 /// `sqlite::SqliteEventStore`) behind an async mutex ([`tokio::sync::Mutex`]), each call
 /// moved to tokio's blocking thread pool with `tokio::task::spawn_blocking` once it holds
 /// the store. Calls run one at a time, in the order they asked for the store (the mutex
@@ -33,26 +34,26 @@ use super::{Appended, EventStore, EventStoreError, Expected, Recorded};
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use unbreakable::events::{Expected, MemoryEventStore};
-/// use unbreakable::events::offload::AsyncEventStore;
+/// use unbreakable::events::{AsyncEventStore, Expected, MemoryEventStore};
+/// use unbreakable::events::offload::Offloaded;
 ///
-/// let store = AsyncEventStore::new(MemoryEventStore::new());
+/// let store = Offloaded::new(MemoryEventStore::new());
 /// store.append("cart-1", Expected::Exactly(0), vec!["added"], 10).await.unwrap();
 /// assert_eq!(store.version("cart-1").await.unwrap(), 1);
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct AsyncEventStore<S> {
+pub struct Offloaded<S> {
     inner: Arc<Mutex<S>>,
 }
 
-impl<S> Clone for AsyncEventStore<S> {
+impl<S> Clone for Offloaded<S> {
     fn clone(&self) -> Self {
         Self { inner: Arc::clone(&self.inner) }
     }
 }
 
-impl<S: Send + 'static> AsyncEventStore<S> {
+impl<S: Send + 'static> Offloaded<S> {
     /// Wraps `store`.
     pub fn new(store: S) -> Self {
         Self { inner: Arc::new(Mutex::new(store)) }
@@ -75,51 +76,36 @@ impl<S: Send + 'static> AsyncEventStore<S> {
             .await
             .map_err(|e| EventStoreError::Storage { source: Box::new(e) })
     }
+}
 
-    /// [`EventStore::append`], off the runtime's workers.
-    ///
-    /// # Errors
-    /// As [`EventStore::append`].
-    pub async fn append<E>(
+impl<E, S> AsyncEventStore<E> for Offloaded<S>
+where
+    S: EventStore<E> + Send + 'static,
+    E: Clone + Send + 'static,
+{
+    /// [`EventStore::append`] on the blocking pool. Dropped once its blocking part has
+    /// started, the append still runs to its end (see the type's `# Cancellation`).
+    async fn append(
         &self,
         stream: &str,
         expected: Expected,
         events: Vec<E>,
         at_ms: u64,
-    ) -> Result<Appended, EventStoreError>
-    where
-        S: EventStore<E>,
-        E: Send + 'static,
-    {
+    ) -> Result<Appended, EventStoreError> {
         let stream = stream.to_string();
         self.run(move |s| s.append(&stream, expected, events, at_ms)).await?
     }
 
-    /// [`EventStore::version`], off the runtime's workers.
-    ///
-    /// # Errors
-    /// As [`EventStore::version`].
-    pub async fn version<E>(&self, stream: &str) -> Result<u64, EventStoreError>
-    where
-        S: EventStore<E>,
-    {
+    async fn version(&self, stream: &str) -> Result<u64, EventStoreError> {
         let stream = stream.to_string();
         self.run(move |s| s.version(&stream)).await?
     }
 
-    /// The events of `stream` whose versions are in `versions`, off the runtime's workers.
-    ///
-    /// # Errors
-    /// As [`EventStore::visit_stream`].
-    pub async fn read_stream<E>(
+    async fn read_stream(
         &self,
         stream: &str,
         versions: RangeInclusive<u64>,
-    ) -> Result<Vec<Recorded<E>>, EventStoreError>
-    where
-        S: EventStore<E>,
-        E: Clone + Send + 'static,
-    {
+    ) -> Result<Vec<Recorded<E>>, EventStoreError> {
         let stream = stream.to_string();
         self.run(move |s| {
             let mut out = Vec::new();
@@ -128,15 +114,7 @@ impl<S: Send + 'static> AsyncEventStore<S> {
         .await?
     }
 
-    /// [`EventStore::read_all`], off the runtime's workers.
-    ///
-    /// # Errors
-    /// As [`EventStore::read_all`].
-    pub async fn read_all<E>(&self, from: u64, limit: usize) -> Result<Vec<Recorded<E>>, EventStoreError>
-    where
-        S: EventStore<E>,
-        E: Send + 'static,
-    {
+    async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<Recorded<E>>, EventStoreError> {
         self.run(move |s| s.read_all(from, limit)).await?
     }
 }
@@ -168,7 +146,7 @@ mod tests {
         std::thread::spawn(move || {
             let rt = runtime(2);
             let appended = rt.block_on(async {
-                let store = AsyncEventStore::new(MemoryEventStore::<u32>::new());
+                let store = Offloaded::new(MemoryEventStore::<u32>::new());
                 let (open, wait) = gate();
                 let holder = tokio::spawn({
                     let store = store.clone();
@@ -189,7 +167,7 @@ mod tests {
                 for w in waiting {
                     w.await.unwrap().unwrap();
                 }
-                store.version::<u32>("s").await.unwrap()
+                AsyncEventStore::<u32>::version(&store, "s").await.unwrap()
             });
             done_tx.send(appended).unwrap();
         });
@@ -201,8 +179,14 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_async_contract() {
+        use crate::events::testing::conformance::{BankEvent, contract_async};
+        runtime(2).block_on(contract_async(&Offloaded::new(MemoryEventStore::<BankEvent>::new())));
+    }
+
+    #[test]
     fn a_call_dropped_while_waiting_for_the_store_never_appends() {
-        let store = AsyncEventStore::new(MemoryEventStore::<u32>::new());
+        let store = Offloaded::new(MemoryEventStore::<u32>::new());
         let rt = runtime(4);
         rt.block_on(async {
             let (open, wait) = gate();
@@ -225,6 +209,10 @@ mod tests {
         });
         drop(rt); // waits for every blocking task still running
         let rt = runtime(1);
-        assert_eq!(rt.block_on(store.version::<u32>("s")).unwrap(), 0, "a dropped call appended");
+        assert_eq!(
+            rt.block_on(AsyncEventStore::<u32>::version(&store, "s")).unwrap(),
+            0,
+            "a dropped call appended"
+        );
     }
 }

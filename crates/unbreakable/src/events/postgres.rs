@@ -1,42 +1,96 @@
 //! A durable event store on a PostgreSQL server (feature `postgres`), for a team that
-//! outgrows one machine: the same [`EventStore`] trait and promises as the SQLite store,
-//! checked by the same [`contract`](super::testing::conformance::contract).
+//! outgrows one machine: an [`AsyncEventStore`] with the promises of the SQLite store,
+//! async from end to end (tokio-postgres, connections from a bounded deadpool-postgres
+//! pool), so no call blocks a runtime worker.
 //!
-//! One table, `events`, with `UNIQUE (stream, version)` and a `position` primary key.
-//! An append is one transaction that first takes a transaction-scoped advisory lock
-//! (`pg_advisory_xact_lock`), so appends run one at a time: each reads the stream's
-//! version and the last position, checks the expected version, inserts its events at the
-//! next positions and commits. Positions therefore have no gaps and become visible in
-//! order, which a subscriber reading "everything after my last position" relies on. (A
-//! `bigserial` column alone would not give that: two transactions can take positions 7
-//! and 8, and 8 can commit first; a reader that sees 8 and stores it never sees 7.)
-//! Serialising appends caps their rate at one commit at a time, which for most services
-//! is thousands per second; partitioned logs are the next step beyond that.
+//! # Tables
+//! One table, `events`, with `UNIQUE (stream, version)` and a `position` primary key, and
+//! `snapshots` beside it. [`PostgresEventStore::migrate`] creates them; it is idempotent
+//! and safe to run from several processes at once. Run it once at deployment or start-up:
+//! the store never runs DDL on its own, and a call before it fails with a
+//! [`Storage`](EventStoreError::Storage) error that says so.
+//!
+//! # Appends
+//! An append is one `READ COMMITTED` transaction of two statements: it takes a
+//! transaction-scoped advisory lock ([`APPEND_LOCK_KEY`], `pg_advisory_xact_lock`), then
+//! writes in **one statement** that reads the stream's version and the last position,
+//! checks the expected version and inserts every event at the next versions and
+//! positions. Appends therefore run one at a time, and positions have no gaps and become
+//! visible in order, which a subscriber reading "everything after my last position"
+//! relies on. (A `bigserial` column alone would not give that: two transactions can take
+//! positions 7 and 8, and 8 can commit first; a reader that sees 8 and stores it never
+//! sees 7.) Serialising appends caps their rate at one commit at a time, which for most
+//! services is thousands per second; partitioned logs are the next step beyond that.
+//!
+//! The isolation level is set on the transaction, whatever the database's default: under
+//! `REPEATABLE READ` the writing statement would see the snapshot taken before the lock
+//! was granted and refuse appends that are not conflicts. Should a writer that ignores the
+//! lock take a version first, the `UNIQUE (stream, version)` constraint refuses the append
+//! and it is reported as a [`Conflict`], never an overwrite.
 //!
 //! Commits are durable as far as the server is (`synchronous_commit` on, its default):
 //! an append that returned survives a crash of the server. Payloads are JSON text with
 //! the event's type and schema version, read back through upcasters as in the SQLite
-//! store. This client is blocking (the `postgres` crate): call it from a thread, or from
-//! `tokio::task::spawn_blocking` in an async service, not on a runtime's own thread.
+//! store.
+//!
+//! # Connections
+//! [`PostgresEventStore::connect`] builds a pool of at most
+//! [`max_connections`](PostgresConfig::max_connections); a call waits at most
+//! [`wait_timeout`](PostgresConfig::wait_timeout) for a free connection, and each
+//! connection is checked with an empty query before it is handed out, so connections
+//! broken by a server restart or a network cut are replaced instead of failing a call.
+//! Calls made while the server is down fail with [`EventStoreError::Unavailable`]; the
+//! next call after it is back gets a new connection.
+//!
+//! # Cancellation
+//! Dropping a call's future (a request timeout, a shutdown) at any await never leaves
+//! half an append: the transaction that was not committed is rolled back (tokio-postgres
+//! sends the `ROLLBACK` when it is dropped), and its connection goes back to the pool. An
+//! append dropped while its `COMMIT` is on the way may still be written, so treat a
+//! dropped append as an unknown outcome: reload the stream before deciding again (an
+//! append repeated with the same [`Expected::Exactly`] version is refused, not doubled).
+//!
+//! # Examples
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use unbreakable::events::postgres::{PostgresConfig, PostgresEventStore, tokio_postgres};
+//! use unbreakable::events::{AsyncEventStore, Expected};
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone)]
+//! # struct Sold(u32);
+//! # impl unbreakable::events::EventType for Sold {
+//! #     fn event_type(&self) -> &'static str { "Sold" }
+//! # }
+//!
+//! let config: tokio_postgres::Config = "host=/run/postgresql user=shop dbname=shop".parse()?;
+//! let store = PostgresEventStore::<Sold>::connect(config, PostgresConfig::default())?;
+//! store.migrate().await?; // once, at start-up
+//! store.append("order-7", Expected::Exactly(0), vec![Sold(3)], 1_700_000_000_000).await?;
+//! assert_eq!(store.version("order-7").await?, 1);
+//! # Ok(()) }
+//! ```
 
 use std::marker::PhantomData;
 use std::ops::RangeInclusive;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+use std::time::Duration;
 
-use postgres::error::SqlState;
-use postgres::{Client, NoTls};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 use super::codec::{Upcasters, decode_snapshot, encode, encode_snapshot};
 use super::recorded::check_stream;
-use super::{Appended, Conflict, EventStore, EventStoreError, EventType, Expected, Recorded, SnapshotStore};
+use super::{Appended, AsyncEventStore, Conflict, EventStoreError, EventType, Expected, Recorded};
+use crate::error::ConfigError;
 
-pub use postgres;
+pub use deadpool_postgres;
+pub use tokio_postgres;
 
-/// The advisory-lock key that serialises appends ("unbreak" in ASCII). Another
-/// application on the same database that uses this key would share the lock.
+/// The advisory-lock key that serialises appends and migrations ("unbreak" in ASCII).
+/// Another application on the same database that uses this key would share the lock.
 pub const APPEND_LOCK_KEY: i64 = 0x0075_6e62_7265_616b;
 
 const SCHEMA: &str = "
@@ -59,17 +113,119 @@ const SCHEMA: &str = "
     ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS snapshot_version BIGINT NOT NULL DEFAULT 0;
 ";
 
-fn storage(e: postgres::Error) -> EventStoreError {
-    match e.code() {
-        // Serialisation failures and deadlocks: another try may succeed.
-        Some(c)
-            if *c == SqlState::T_R_SERIALIZATION_FAILURE
-                || *c == SqlState::T_R_DEADLOCK_DETECTED
-                || *c == SqlState::LOCK_NOT_AVAILABLE =>
-        {
-            EventStoreError::Busy { source: Box::new(e) }
+/// The append: the stream's version and the last position, read after the advisory lock
+/// (a new snapshot under `READ COMMITTED`), the expected-version check, and every event
+/// inserted, in one statement. `$2` is the expected version, or NULL for any.
+const APPEND: &str = "
+    WITH head AS (
+        SELECT (SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $1) AS version,
+               (SELECT COALESCE(MAX(position), 0) FROM events) AS position
+    ), written AS (
+        INSERT INTO events (position, stream, version, event_type, schema, at_ms, data)
+        SELECT head.position + r.n, $1, head.version + r.n, r.event_type, r.schema, $3, r.data
+          FROM head,
+               unnest($4::text[], $5::int4[], $6::text[]) WITH ORDINALITY AS r(event_type, schema, data, n)
+         WHERE $2::int8 IS NULL OR head.version = $2::int8
+        RETURNING position
+    )
+    SELECT head.version, head.position, (SELECT count(*) FROM written) AS written FROM head";
+
+/// How [`PostgresEventStore::connect`] builds its pool.
+///
+/// # Default
+/// | field | default | why |
+/// |---|---|---|
+/// | `max_connections` | 8 | appends run one at a time anyway; reads rarely need more, and every connection is a server process |
+/// | `wait_timeout` | 5 s | a call waits this long for a free connection, then fails [`Unavailable`](EventStoreError::Unavailable) instead of queueing for ever |
+/// | `connect_timeout` | 5 s | one attempt to open (or check) a connection |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// The most connections the pool opens.
+    pub max_connections: usize,
+    /// How long a call waits for a free connection.
+    pub wait_timeout: Duration,
+    /// How long opening a connection, or checking an idle one, may take.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            wait_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
         }
-        _ => EventStoreError::Storage { source: Box::new(e) },
+    }
+}
+
+impl PostgresConfig {
+    /// Checks the bounds.
+    ///
+    /// # Errors
+    /// No connection at all, or a zero timeout (every call would fail).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_connections == 0 {
+            return Err(ConfigError::new(
+                "max_connections",
+                "a pool of 0 connections serves nothing; use 8, or the number of calls that should run at once",
+            ));
+        }
+        if self.wait_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "wait_timeout",
+                "0 fails every call that finds the pool busy; use about 5 s, or the request's own timeout",
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "connect_timeout",
+                "0 fails every connection attempt; use about 5 s",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a tokio-postgres error means for the caller. A server's error is kept as its
+/// [`DbError`](tokio_postgres::error::DbError) (whose message says what went wrong; the
+/// client's own error only says "db error").
+fn pg(e: tokio_postgres::Error) -> EventStoreError {
+    let Some(code) = e.code().cloned() else {
+        // No SQLSTATE: the client failed (connecting, a closed or broken connection, an
+        // I/O error, a timeout).
+        return EventStoreError::Unavailable { source: Box::new(e) };
+    };
+    let source = if e.as_db_error().is_some() { e.into_source() } else { None };
+    let source = source.unwrap_or_else(|| format!("SQLSTATE {}", code.code()).into());
+    if [
+        SqlState::T_R_SERIALIZATION_FAILURE,
+        SqlState::T_R_DEADLOCK_DETECTED,
+        SqlState::LOCK_NOT_AVAILABLE,
+        SqlState::QUERY_CANCELED,
+    ]
+    .contains(&code)
+    {
+        EventStoreError::Busy { source }
+    } else if code.code().starts_with("08")
+        || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(&code)
+    {
+        EventStoreError::Unavailable { source }
+    } else if code == SqlState::UNDEFINED_TABLE {
+        EventStoreError::Storage {
+            source: format!(
+                "{source}: the event store's tables are missing; run `migrate` once before using it"
+            )
+            .into(),
+        }
+    } else {
+        EventStoreError::Storage { source }
+    }
+}
+
+fn pool_error(e: PoolError) -> EventStoreError {
+    match e {
+        PoolError::Backend(e) => pg(e),
+        e => EventStoreError::Unavailable { source: Box::new(e) },
     }
 }
 
@@ -81,49 +237,94 @@ fn unsql(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Creates the tables if they are missing; two processes starting at once are
-/// serialised by the append lock (concurrent `CREATE TABLE IF NOT EXISTS` can fail).
-fn create_schema(client: &mut Client) -> Result<(), EventStoreError> {
-    let mut tx = client.transaction().map_err(storage)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK_KEY]).map_err(storage)?;
-    tx.batch_execute(SCHEMA).map_err(storage)?;
-    tx.commit().map_err(storage)
+/// A column of a row this store wrote, or a storage error (never a panic) if the table
+/// was changed under it.
+fn column<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, name: &str) -> Result<T, EventStoreError> {
+    row.try_get(name).map_err(|e| EventStoreError::Storage { source: Box::new(e) })
 }
 
-/// A durable event store in a PostgreSQL database, for events of type `E`.
+/// A durable event store in a PostgreSQL database, for events of type `E`: an
+/// [`AsyncEventStore`] over a connection pool (see the [module docs](self) for the
+/// tables, appends, connections and cancellation).
 ///
-/// The client sits behind a mutex, so the store is `Send + Sync` and the trait's reads
-/// can take `&self`; for parallel readers, open one store per thread.
+/// Calls take `&self` and run in parallel up to the pool's size (appends one at a time).
+/// Share one store between tasks behind an `Arc`.
 pub struct PostgresEventStore<E> {
-    client: Mutex<Client>,
+    pool: Pool,
     upcasters: Upcasters,
     event: PhantomData<fn() -> E>,
 }
 
 impl<E> std::fmt::Debug for PostgresEventStore<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresEventStore").field("upcasters", &self.upcasters.len()).finish_non_exhaustive()
+        f.debug_struct("PostgresEventStore")
+            .field("pool", &self.pool.status())
+            .field("upcasters", &self.upcasters.len())
+            .finish_non_exhaustive()
     }
 }
 
-impl<E: Serialize + DeserializeOwned + EventType> PostgresEventStore<E> {
-    /// Connects without TLS (a Unix socket or loopback: `host=/path/to/socket dir
-    /// user=postgres dbname=postgres`) and creates the tables if they are missing.
+impl<E> PostgresEventStore<E> {
+    /// The store on the server `config` names (`"host=/run/postgresql user=app
+    /// dbname=app"`, parsed with `str::parse`), without TLS (a Unix socket, or a network
+    /// the service trusts), through a pool built from `pool`. Connects lazily: the first
+    /// call opens the first connection.
     ///
     /// # Errors
-    /// A connection or storage error.
-    pub fn connect(params: &str) -> Result<Self, EventStoreError> {
-        Self::from_client(Client::connect(params, NoTls).map_err(storage)?)
+    /// As [`PostgresConfig::validate`].
+    pub fn connect(mut config: tokio_postgres::Config, pool: PostgresConfig) -> Result<Self, ConfigError> {
+        pool.validate()?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(pool.connect_timeout);
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Verified },
+        );
+        let built = Pool::builder(manager)
+            .max_size(pool.max_connections)
+            .wait_timeout(Some(pool.wait_timeout))
+            .create_timeout(Some(pool.connect_timeout))
+            .recycle_timeout(Some(pool.connect_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| ConfigError::new("pool", e.to_string()))?;
+        Ok(Self::from_pool(built))
     }
 
-    /// The store on a connected client (with TLS, pooling or settings of the
-    /// service's choosing); creates the tables if they are missing.
+    /// The store on a pool the service built (with TLS, or settings of its own). Give the
+    /// pool a `max_size` and a wait timeout, and a recycling method that checks
+    /// connections (`Verified`) if calls should not fail on a connection a server restart
+    /// broke.
+    pub fn from_pool(pool: Pool) -> Self {
+        Self { pool, upcasters: Upcasters::default(), event: PhantomData }
+    }
+
+    /// The pool, for the service's own tables and for checks.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Snapshots in the same database, on the same pool.
+    pub fn snapshots<S>(&self) -> PostgresSnapshots<S> {
+        PostgresSnapshots { pool: self.pool.clone(), state: PhantomData }
+    }
+
+    /// Creates the tables if they are missing (see the [module docs](self)); idempotent.
+    /// Concurrent migrations (several processes starting at once) are serialised by the
+    /// advisory lock appends take.
     ///
     /// # Errors
-    /// A storage error.
-    pub fn from_client(mut client: Client) -> Result<Self, EventStoreError> {
-        create_schema(&mut client)?;
-        Ok(Self { client: Mutex::new(client), upcasters: Upcasters::default(), event: PhantomData })
+    /// [`EventStoreError::Unavailable`] if the server cannot be reached;
+    /// [`EventStoreError::Storage`] (such as a user without the right to create tables).
+    pub async fn migrate(&self) -> Result<(), EventStoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY});{SCHEMA}"))
+            .await
+            .map_err(pg)?;
+        tx.commit().await.map_err(pg)
     }
 
     /// The same store, passing payloads stored as `event_type` with schema version
@@ -139,89 +340,96 @@ impl<E: Serialize + DeserializeOwned + EventType> PostgresEventStore<E> {
         self
     }
 
-    /// The client, for integrity checks and the service's own tables. A client left
-    /// in a failed state by a panic is still handed out: PostgreSQL rolls back an
-    /// unfinished transaction when its `Transaction` is dropped.
-    pub fn client(&self) -> MutexGuard<'_, Client> {
-        self.client.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Appends raw rows without encoding: for tests and migrations that must write an
-    /// old schema version. Same checks as [`EventStore::append`].
+    /// Appends raw rows `(event type, schema version, JSON)` without encoding: for tests
+    /// and migrations that must write an old schema version. Same checks as
+    /// [`AsyncEventStore::append`].
     ///
     /// # Errors
-    /// As [`EventStore::append`].
-    pub fn append_raw(
-        &mut self,
+    /// As [`AsyncEventStore::append`].
+    pub async fn append_raw(
+        &self,
         stream: &str,
         expected: Expected,
         rows: &[(&str, u32, &str)],
         at_ms: u64,
     ) -> Result<Appended, EventStoreError> {
         check_stream(stream)?;
-        let mut client = self.client();
-        let mut tx = client.transaction().map_err(storage)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK_KEY]).map_err(storage)?;
-        let actual = unsql(
-            tx.query_one("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $1", &[&stream])
-                .map_err(storage)?
-                .get(0),
-        );
-        if let Expected::Exactly(v) = expected {
-            if v != actual {
-                return Err(Conflict { stream: stream.to_string(), expected: v, actual }.into());
-            }
-        }
-        let last = unsql(
-            tx.query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[]).map_err(storage)?.get(0),
-        );
-        let insert = tx
-            .prepare("INSERT INTO events (position, stream, version, event_type, schema, at_ms, data) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .map_err(storage)?;
-        for (k, (event_type, schema, data)) in rows.iter().enumerate() {
-            let version = actual + k as u64 + 1;
-            let schema = i32::try_from(*schema).unwrap_or(i32::MAX);
-            tx.execute(
-                &insert,
-                &[&sql(last + k as u64 + 1), &stream, &sql(version), event_type, &schema, &sql(at_ms), data],
-            )
+        let types: Vec<&str> = rows.iter().map(|r| r.0).collect();
+        let schemas: Vec<i32> = rows.iter().map(|r| i32::try_from(r.1).unwrap_or(i32::MAX)).collect();
+        let data: Vec<&str> = rows.iter().map(|r| r.2).collect();
+        let expected_sql: Option<i64> = match expected {
+            Expected::Exactly(v) => Some(sql(v)),
+            Expected::Any => None,
+        };
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let append = client.prepare_cached(APPEND).await.map_err(pg)?;
+        // Set here, not left to the database's default: see the module docs.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(pg)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK_KEY]).await.map_err(pg)?;
+        let row = tx
+            .query_one(&append, &[&stream, &expected_sql, &sql(at_ms), &types, &schemas, &data])
+            .await
             .map_err(|e| {
                 if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
                     // Only a writer that ignores the advisory lock could have taken this
-                    // version or position: never overwrite, report a conflict.
-                    Conflict { stream: stream.to_string(), expected: actual, actual: version }.into()
+                    // version or position: never overwrite, report a conflict (the stream
+                    // is at least one version further than this append expected).
+                    let expected = match expected {
+                        Expected::Exactly(v) => v,
+                        Expected::Any => 0,
+                    };
+                    Conflict { stream: stream.to_string(), expected, actual: expected + 1 }.into()
                 } else {
-                    storage(e)
+                    pg(e)
                 }
             })?;
+        let actual: i64 = column(&row, "version")?;
+        let last: i64 = column(&row, "position")?;
+        let written: i64 = column(&row, "written")?;
+        let (actual, last, written) = (unsql(actual), unsql(last), unsql(written));
+        if let Expected::Exactly(v) = expected {
+            if v != actual {
+                // Nothing was written; the rollback is sent when `tx` is dropped.
+                return Err(Conflict { stream: stream.to_string(), expected: v, actual }.into());
+            }
         }
-        tx.commit().map_err(storage)?;
+        tx.commit().await.map_err(pg)?;
         Ok(Appended {
-            version: actual + rows.len() as u64,
-            first_position: if rows.is_empty() { 0 } else { last + 1 },
-            count: rows.len() as u64,
+            version: actual + written,
+            first_position: if written == 0 { 0 } else { last + 1 },
+            count: written,
         })
     }
+}
 
-    fn recorded(&self, row: &postgres::Row, stream: Arc<str>) -> Result<Recorded<E>, EventStoreError> {
-        let position = unsql(row.get("position"));
-        let event_type: &str = row.get("event_type");
-        let schema: i32 = row.get("schema");
-        let data: &str = row.get("data");
+impl<E: DeserializeOwned> PostgresEventStore<E> {
+    fn recorded(&self, row: &Row, stream: Arc<str>) -> Result<Recorded<E>, EventStoreError> {
+        let position = unsql(column(row, "position")?);
+        let event_type: &str = column(row, "event_type")?;
+        let schema: i32 = column(row, "schema")?;
+        let data: &str = column(row, "data")?;
         let event = self.upcasters.decode(position, event_type, u32::try_from(schema).unwrap_or(0), data)?;
         Ok(Recorded {
             stream,
-            version: unsql(row.get("version")),
+            version: unsql(column(row, "version")?),
             position,
-            at_ms: unsql(row.get("at_ms")),
+            at_ms: unsql(column(row, "at_ms")?),
             event,
         })
     }
 }
 
-impl<E: Serialize + DeserializeOwned + EventType> EventStore<E> for PostgresEventStore<E> {
-    fn append(
-        &mut self,
+impl<E> AsyncEventStore<E> for PostgresEventStore<E>
+where
+    E: Serialize + DeserializeOwned + EventType + Send,
+{
+    async fn append(
+        &self,
         stream: &str,
         expected: Expected,
         events: Vec<E>,
@@ -229,53 +437,62 @@ impl<E: Serialize + DeserializeOwned + EventType> EventStore<E> for PostgresEven
     ) -> Result<Appended, EventStoreError> {
         let encoded = encode(&events)?;
         let rows: Vec<(&str, u32, &str)> = encoded.iter().map(|(t, s, j)| (*t, *s, j.as_str())).collect();
-        self.append_raw(stream, expected, &rows, at_ms)
+        self.append_raw(stream, expected, &rows, at_ms).await
     }
 
-    fn version(&self, stream: &str) -> Result<u64, EventStoreError> {
-        let row = self
-            .client()
-            .query_one("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $1", &[&stream])
-            .map_err(storage)?;
-        Ok(unsql(row.get(0)))
+    async fn version(&self, stream: &str) -> Result<u64, EventStoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached("SELECT COALESCE(MAX(version), 0) AS version FROM events WHERE stream = $1")
+            .await
+            .map_err(pg)?;
+        let row = client.query_one(&statement, &[&stream]).await.map_err(pg)?;
+        Ok(unsql(column(&row, "version")?))
     }
 
-    fn visit_stream<F: FnMut(&Recorded<E>)>(
+    async fn read_stream(
         &self,
         stream: &str,
         versions: RangeInclusive<u64>,
-        mut f: F,
-    ) -> Result<u64, EventStoreError> {
-        let name: Arc<str> = Arc::from(stream);
-        let rows = self
-            .client()
-            .query(
-                "SELECT position, version, event_type, schema, at_ms, data FROM events WHERE stream = $1 AND version BETWEEN $2 AND $3 ORDER BY version",
-                &[&stream, &sql(*versions.start()), &sql(*versions.end())],
+    ) -> Result<Vec<Recorded<E>>, EventStoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT position, version, event_type, schema, at_ms, data FROM events
+                  WHERE stream = $1 AND version BETWEEN $2 AND $3 ORDER BY version",
             )
-            .map_err(storage)?;
-        for row in &rows {
-            f(&self.recorded(row, Arc::clone(&name))?);
-        }
-        Ok(rows.len() as u64)
+            .await
+            .map_err(pg)?;
+        let rows = client
+            .query(&statement, &[&stream, &sql(*versions.start()), &sql(*versions.end())])
+            .await
+            .map_err(pg)?;
+        let name: Arc<str> = Arc::from(stream);
+        rows.iter().map(|row| self.recorded(row, Arc::clone(&name))).collect()
     }
 
-    fn read_all(&self, from: u64, limit: usize) -> Result<Vec<Recorded<E>>, EventStoreError> {
-        let rows = self
-            .client()
-            .query(
-                "SELECT position, stream, version, event_type, schema, at_ms, data FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
-                &[&sql(from), &i64::try_from(limit).unwrap_or(i64::MAX)],
+    async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<Recorded<E>>, EventStoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT position, stream, version, event_type, schema, at_ms, data FROM events
+                  WHERE position >= $1 ORDER BY position LIMIT $2",
             )
-            .map_err(storage)?;
-        rows.iter().map(|row| self.recorded(row, Arc::from(row.get::<_, &str>("stream")))).collect()
+            .await
+            .map_err(pg)?;
+        let rows = client
+            .query(&statement, &[&sql(from), &i64::try_from(limit).unwrap_or(i64::MAX)])
+            .await
+            .map_err(pg)?;
+        rows.iter().map(|row| self.recorded(row, Arc::from(column::<&str>(row, "stream")?))).collect()
     }
 }
 
-/// Snapshots in the same PostgreSQL database (table `snapshots`), as JSON of any
-/// `S: Serialize + DeserializeOwned`.
+/// Snapshots in the same PostgreSQL database (table `snapshots`, created by
+/// [`PostgresEventStore::migrate`]), as JSON of any `S: Serialize + DeserializeOwned`;
+/// from [`PostgresEventStore::snapshots`].
 pub struct PostgresSnapshots<S> {
-    client: Mutex<Client>,
+    pool: Pool,
     state: PhantomData<fn() -> S>,
 }
 
@@ -285,50 +502,73 @@ impl<S> std::fmt::Debug for PostgresSnapshots<S> {
     }
 }
 
-impl<S> PostgresSnapshots<S> {
-    /// Connects without TLS and creates the tables if they are missing.
+impl<S: Serialize + DeserializeOwned> PostgresSnapshots<S> {
+    /// Saves `state` as the snapshot of `stream` at `version`, with the aggregate's
+    /// `snapshot_version` (replacing one saved at the same version).
     ///
     /// # Errors
-    /// A connection or storage error.
-    pub fn connect(params: &str) -> Result<Self, EventStoreError> {
-        let mut client = Client::connect(params, NoTls).map_err(storage)?;
-        create_schema(&mut client)?;
-        Ok(Self { client: Mutex::new(client), state: PhantomData })
-    }
-
-    fn client(&self) -> MutexGuard<'_, Client> {
-        self.client.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl<S: Serialize + DeserializeOwned> SnapshotStore<S> for PostgresSnapshots<S> {
-    fn save(
-        &mut self,
+    /// Encoding and storage errors, [`EventStoreError::Unavailable`].
+    pub async fn save(
+        &self,
         stream: &str,
         version: u64,
         snapshot_version: u32,
         state: &S,
     ) -> Result<(), EventStoreError> {
         let json = encode_snapshot(state)?;
-        self.client()
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
             .execute(
-                "INSERT INTO snapshots (stream, version, data, snapshot_version) VALUES ($1, $2, $3, $4) ON CONFLICT (stream, version) DO UPDATE SET data = EXCLUDED.data, snapshot_version = EXCLUDED.snapshot_version",
+                "INSERT INTO snapshots (stream, version, data, snapshot_version) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (stream, version) DO UPDATE SET data = EXCLUDED.data, snapshot_version = EXCLUDED.snapshot_version",
                 &[&stream, &sql(version), &json, &i64::from(snapshot_version)],
             )
-            .map_err(storage)?;
+            .await
+            .map_err(pg)?;
         Ok(())
     }
 
-    fn load(
+    /// The newest snapshot of `stream` at a version up to `at_most`, saved with
+    /// `snapshot_version`, as `(version, state)`.
+    ///
+    /// # Errors
+    /// Decoding and storage errors, [`EventStoreError::Unavailable`].
+    pub async fn load(
         &self,
         stream: &str,
         at_most: u64,
         snapshot_version: u32,
     ) -> Result<Option<(u64, S)>, EventStoreError> {
-        let row = self
-            .client()
-            .query_opt("SELECT version, data FROM snapshots WHERE stream = $1 AND version <= $2 AND snapshot_version = $3 ORDER BY version DESC LIMIT 1", &[&stream, &sql(at_most), &i64::from(snapshot_version)])
-            .map_err(storage)?;
-        row.map(|r| Ok((unsql(r.get(0)), decode_snapshot(r.get(1))?))).transpose()
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT version, data FROM snapshots WHERE stream = $1 AND version <= $2 AND snapshot_version = $3
+                  ORDER BY version DESC LIMIT 1",
+                &[&stream, &sql(at_most), &i64::from(snapshot_version)],
+            )
+            .await
+            .map_err(pg)?;
+        row.map(|r| Ok((unsql(column(&r, "version")?), decode_snapshot(column(&r, "data")?)?))).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_without_connections_or_timeouts_is_refused() {
+        let bad = |c: PostgresConfig| PostgresEventStore::<String>::connect(tokio_postgres::Config::new(), c);
+        let ok = PostgresConfig::default();
+        assert_eq!(bad(PostgresConfig { max_connections: 0, ..ok }).unwrap_err().field, "max_connections");
+        assert_eq!(
+            bad(PostgresConfig { wait_timeout: Duration::ZERO, ..ok }).unwrap_err().field,
+            "wait_timeout"
+        );
+        assert_eq!(
+            bad(PostgresConfig { connect_timeout: Duration::ZERO, ..ok }).unwrap_err().field,
+            "connect_timeout"
+        );
+        assert!(bad(ok).is_ok(), "building the pool connects to nothing");
     }
 }

@@ -1,6 +1,9 @@
-//! The event-store trait.
+//! The event-store traits: [`EventStore`] for blocking stores, [`AsyncEventStore`] for
+//! async code.
 
+use std::future::Future;
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 use super::{Appended, EventStoreError, Expected, Recorded};
 
@@ -18,9 +21,9 @@ use super::{Appended, EventStoreError, Expected, Recorded};
 ///   commit order, so a subscriber reading from its last position misses nothing;
 /// * nothing is ever updated or deleted.
 ///
-/// A PostgreSQL back end fits the same trait: one table with `UNIQUE (stream, version)`,
-/// positions from a sequence taken under a transaction-scoped advisory lock (so they
-/// become visible in order), and an append as one transaction.
+/// Its calls block the calling thread (a file, a lock). In async code, use an
+/// [`AsyncEventStore`]: `offload::Offloaded` moves a blocking store's calls to tokio's
+/// blocking pool, and the PostgreSQL store (feature `postgres`) is async itself.
 pub trait EventStore<E> {
     /// Appends `events` to `stream` if it is at the `expected` version, stamping them
     /// with `at_ms` (milliseconds since the UNIX epoch; the caller's clock, so
@@ -73,5 +76,106 @@ pub trait EventStore<E> {
         let mut out = Vec::new();
         self.visit_stream(stream, from..=u64::MAX, |r| out.push(r.clone()))?;
         Ok(out)
+    }
+}
+
+/// An event store for async code, with the promises of [`EventStore`]: an append is all
+/// or nothing, is refused with [`Conflict`](super::Conflict) when the stream is not at the
+/// expected version, and global positions increase in commit order.
+///
+/// Implemented by `offload::Offloaded` (any blocking [`EventStore`], such as the SQLite
+/// store, with each call on tokio's blocking pool) and `postgres::PostgresEventStore`
+/// (feature `postgres`, async over a connection pool), and by `Arc` of either, so a
+/// service written against this trait runs on both and a test can hand it either. Every
+/// method takes `&self`: a store is shared between tasks (behind an `Arc` or as a clone).
+///
+/// # Cancellation
+/// Dropping a call's future never leaves half an append: the events of one append are
+/// written together or not at all. An append dropped (or failed with
+/// [`EventStoreError::Unavailable`]) after the store began to commit it may still be
+/// written: treat it as an unknown outcome and reload the stream before deciding again.
+/// Each implementation says when that point is.
+///
+/// # Examples
+/// A service function that runs on any async store:
+/// ```
+/// use unbreakable::events::{AsyncEventStore, EventStoreError, Expected};
+///
+/// async fn record_sale(store: &impl AsyncEventStore<String>, order: u64) -> Result<u64, EventStoreError> {
+///     let stream = format!("order-{order}");
+///     let version = store.version(&stream).await?;
+///     Ok(store.append(&stream, Expected::Exactly(version), vec!["sold".to_string()], 0).await?.version)
+/// }
+/// ```
+pub trait AsyncEventStore<E>: Send + Sync {
+    /// [`EventStore::append`]: appends `events` to `stream` if it is at the `expected`
+    /// version.
+    ///
+    /// # Errors
+    /// As [`EventStore::append`], and [`EventStoreError::Unavailable`].
+    fn append(
+        &self,
+        stream: &str,
+        expected: Expected,
+        events: Vec<E>,
+        at_ms: u64,
+    ) -> impl Future<Output = Result<Appended, EventStoreError>> + Send;
+
+    /// The stream's current version (0 if it has no events).
+    ///
+    /// # Errors
+    /// Storage errors, [`EventStoreError::Unavailable`].
+    fn version(&self, stream: &str) -> impl Future<Output = Result<u64, EventStoreError>> + Send;
+
+    /// The events of `stream` whose versions are in `versions`, in order.
+    ///
+    /// # Errors
+    /// Storage or decoding errors, [`EventStoreError::Unavailable`].
+    fn read_stream(
+        &self,
+        stream: &str,
+        versions: RangeInclusive<u64>,
+    ) -> impl Future<Output = Result<Vec<Recorded<E>>, EventStoreError>> + Send;
+
+    /// Up to `limit` events of any stream from global position `from` on, in order.
+    ///
+    /// # Errors
+    /// Storage or decoding errors, [`EventStoreError::Unavailable`].
+    fn read_all(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Recorded<E>>, EventStoreError>> + Send;
+}
+
+impl<E, S: AsyncEventStore<E> + ?Sized> AsyncEventStore<E> for Arc<S> {
+    fn append(
+        &self,
+        stream: &str,
+        expected: Expected,
+        events: Vec<E>,
+        at_ms: u64,
+    ) -> impl Future<Output = Result<Appended, EventStoreError>> + Send {
+        (**self).append(stream, expected, events, at_ms)
+    }
+
+    fn version(&self, stream: &str) -> impl Future<Output = Result<u64, EventStoreError>> + Send {
+        (**self).version(stream)
+    }
+
+    fn read_stream(
+        &self,
+        stream: &str,
+        versions: RangeInclusive<u64>,
+    ) -> impl Future<Output = Result<Vec<Recorded<E>>, EventStoreError>> + Send {
+        (**self).read_stream(stream, versions)
+    }
+
+    fn read_all(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Recorded<E>>, EventStoreError>> + Send {
+        (**self).read_all(from, limit)
     }
 }

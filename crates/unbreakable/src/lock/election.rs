@@ -14,6 +14,8 @@
 //! because its term is older than the one the new leader wrote with.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -203,8 +205,8 @@ impl Elector {
     /// A grant whose term is not newer than every term this node has seen (its own
     /// included) is ignored: a store that failed over can hand a term out twice. This
     /// only guards what this node has seen: another node that never saw the term can still
-    /// accept it, so terms that must never repeat come from a durable
-    /// [`TokenSource`](super::tokens::TokenSource), and the resource fences on them. A leader keeps its term with
+    /// accept it, so terms that must never repeat come from a durable [`TokenSource`],
+    /// and the resource fences on them. A leader keeps its term with
     /// [`on_renewed`](Self::on_renewed), not with a new grant.
     pub fn on_granted(&mut self, term: Token, sent_at: Duration) {
         if term <= self.newest_term {
@@ -353,14 +355,32 @@ impl Elector {
 /// ```
 #[derive(Debug)]
 pub struct Campaign<S, T = StoreCounter> {
-    store: S,
-    tokens: Option<T>,
+    store: Arc<S>,
+    tokens: Option<Arc<T>>,
     key: String,
     owner: String,
     elector: Elector,
     clock: Clock,
     grant: Option<Grant>,
+    /// An acquisition whose step was cancelled: the next step (or a resignation) awaits
+    /// its answer instead of sending another, so a grant made meanwhile is not lost.
+    in_flight: Option<InFlight>,
+    /// A grant this node must not keep (a stale term, or it came too late), whose release
+    /// was cancelled: the next step sends it again.
+    stale: Option<Grant>,
     leadership: StepDown,
+}
+
+/// An acquisition sent at `sent_at` (by the node's clock) whose answer has not been read.
+struct InFlight {
+    sent_at: Duration,
+    call: Pin<Box<dyn Future<Output = Result<Grant, LockError>> + Send>>,
+}
+
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlight").field("sent_at", &self.sent_at).finish_non_exhaustive()
+    }
 }
 
 /// The sender of a campaign's leadership channel, which sends `None` when dropped: a
@@ -385,7 +405,7 @@ impl TokenSource for StoreCounter {
     }
 }
 
-impl<S: LockStore> Campaign<S> {
+impl<S: LockStore + 'static> Campaign<S> {
     /// A node `owner` campaigning for `key`, its terms from the store's own counter (see
     /// [`with_tokens`](Self::with_tokens)).
     ///
@@ -396,13 +416,15 @@ impl<S: LockStore> Campaign<S> {
             return Err(ConfigError::new("owner", "each node needs its own non-empty id"));
         }
         Ok(Self {
-            store,
+            store: Arc::new(store),
             tokens: None,
             key: key.to_string(),
             owner: owner.to_string(),
             elector: Elector::new(config)?,
             clock,
             grant: None,
+            in_flight: None,
+            stale: None,
             leadership: StepDown(watch::Sender::new(None)),
         })
     }
@@ -411,52 +433,85 @@ impl<S: LockStore> Campaign<S> {
     /// and acquired with [`LockStore::acquire_given`], instead of the store's own counter.
     /// Use it when the store can fail over or restart and forget tokens it gave (a Redis
     /// `INCR`, see [`tokens`](super::tokens)): two nodes then never lead with one term.
-    pub fn with_tokens<T: TokenSource>(self, tokens: T) -> Campaign<S, T> {
+    /// A grant whose token is not the term just drawn (a store that does not use the
+    /// token it is given) is released, and the node does not lead on it.
+    pub fn with_tokens<T: TokenSource + 'static>(self, tokens: T) -> Campaign<S, T> {
         Campaign {
             store: self.store,
-            tokens: Some(tokens),
+            tokens: Some(Arc::new(tokens)),
             key: self.key,
             owner: self.owner,
             elector: self.elector,
             clock: self.clock,
             grant: self.grant,
+            in_flight: self.in_flight,
+            stale: self.stale,
             leadership: self.leadership,
         }
     }
 }
 
-impl<S: LockStore, T: TokenSource> Campaign<S, T> {
-    /// Takes the lock: with a term from the token source if there is one, else from the
-    /// store's counter.
-    async fn acquire(&self, ttl: Duration) -> Result<Grant, LockError> {
-        match &self.tokens {
-            Some(tokens) => {
-                let term = tokens.next_token(&self.key).await?;
-                self.store.acquire_given(&self.key, &self.owner, ttl, term).await
+impl<S: LockStore + 'static, T: TokenSource + 'static> Campaign<S, T> {
+    /// The acquisition, as a future that owns what it needs (so a cancelled step can
+    /// leave it with the campaign): with a term from the token source if there is one,
+    /// else from the store's counter.
+    fn acquisition(&self, ttl: Duration) -> Pin<Box<dyn Future<Output = Result<Grant, LockError>> + Send>> {
+        let (store, tokens) = (Arc::clone(&self.store), self.tokens.clone());
+        let (key, owner) = (self.key.clone(), self.owner.clone());
+        Box::pin(async move {
+            let Some(tokens) = tokens else { return store.acquire(&key, &owner, ttl).await };
+            let term = tokens.next_token(&key).await?;
+            let grant = store.acquire_given(&key, &owner, ttl, term).await?;
+            if grant.token != term {
+                // Not the durable term: another node may hold this token too.
+                let _ = store.release(&grant).await;
+                return Err(LockError::Backend(format!(
+                    "the lock store granted token {} for the term {term} it was given",
+                    grant.token
+                )));
             }
-            None => self.store.acquire(&self.key, &self.owner, ttl).await,
-        }
+            Ok(grant)
+        })
     }
 
     /// Does what the elector says now (acquire, renew or nothing) and returns the term if
     /// this node leads. The store call is bounded (see the [type docs](Self)).
+    ///
+    /// # Cancellation
+    /// Dropping the step (a `select!` or a timeout around it) loses no grant: an
+    /// acquisition it had sent stays with the campaign, and the next step (or
+    /// [`resign`](Self::resign)) awaits its answer instead of asking again, its lease
+    /// counted from when it was first sent. The same holds for the release of a grant the
+    /// node does not keep. A dropped renewal changes nothing: the lease still ends by this
+    /// node's clock where the last answered renewal put it.
     pub async fn step(&mut self) -> Option<Token> {
+        self.release_stale().await;
         let now = self.clock.now();
         let config = self.elector.config;
-        match self.elector.tick(now) {
+        let action = if self.in_flight.is_some() { Action::Acquire } else { self.elector.tick(now) };
+        match action {
             Action::Wait(_) => {}
             Action::Acquire => {
-                let limit = config.ttl.saturating_sub(config.margin);
-                match bounded(limit, self.acquire(config.ttl)).await {
+                let flight = match self.in_flight.take() {
+                    Some(resumed) => resumed,
+                    None => InFlight { sent_at: now, call: self.acquisition(config.ttl) },
+                };
+                let flight = self.in_flight.insert(flight);
+                let sent_at = flight.sent_at;
+                let limit =
+                    config.ttl.saturating_sub(config.margin).saturating_sub(now.saturating_sub(sent_at));
+                let result = bounded(limit, flight.call.as_mut()).await;
+                self.in_flight = None;
+                match result {
                     Ok(grant) => {
-                        self.elector.on_granted(grant.token, now);
+                        self.elector.on_granted(grant.token, sent_at);
                         if self.elector.leader(self.clock.now()) == Some(grant.token) {
                             self.grant = Some(grant);
                         } else {
                             // A stale term (a newer one was seen), or the answer came after
                             // the lease ended: free the lock rather than sit on it unused.
-                            let left = config.ttl.saturating_sub(self.clock.now().saturating_sub(now));
-                            let _ = bounded(left, self.store.release(&grant)).await;
+                            self.stale = Some(grant);
+                            self.release_stale().await;
                         }
                     }
                     Err(LockError::Backend(_)) => self.elector.on_unreachable(self.clock.now()),
@@ -483,6 +538,15 @@ impl<S: LockStore, T: TokenSource> Campaign<S, T> {
         let term = self.elector.leader(now);
         self.leadership.0.send_replace(term);
         term
+    }
+
+    /// Releases a grant this node does not keep, bounded by its TTL; kept for the next
+    /// step if this one is cancelled first.
+    async fn release_stale(&mut self) {
+        if let Some(g) = &self.stale {
+            let _ = bounded(g.ttl, self.store.release(g)).await;
+        }
+        self.stale = None;
     }
 
     /// Steps for ever, sleeping until [`next_wake`](Self::next_wake) between steps, so
@@ -526,14 +590,18 @@ impl<S: LockStore, T: TokenSource> Campaign<S, T> {
 
     /// When the next [`step`](Self::step) has something to do.
     pub fn next_wake(&mut self) -> Duration {
+        if self.in_flight.is_some() || self.stale.is_some() {
+            return self.clock.now(); // a cancelled step left work to finish
+        }
         match self.elector.tick(self.clock.now()) {
             Action::Wait(t) => t,
             _ => self.clock.now(),
         }
     }
 
-    /// Steps down and releases the lock if it still holds it. The release is bounded by
-    /// the TTL.
+    /// Steps down and releases the lock if it still holds it, including a grant an
+    /// acquisition left by a cancelled step brings (awaited within its limit). The release
+    /// is bounded by the TTL.
     ///
     /// # Errors
     /// [`LockError::Backend`] if the release could not be sent or got no answer (the lease
@@ -541,6 +609,15 @@ impl<S: LockStore, T: TokenSource> Campaign<S, T> {
     pub async fn resign(&mut self) -> Result<(), LockError> {
         self.elector.on_refused(self.clock.now());
         self.leadership.0.send_replace(None);
+        if let Some(mut flight) = self.in_flight.take() {
+            let config = self.elector.config;
+            let spent = self.clock.now().saturating_sub(flight.sent_at);
+            let limit = config.ttl.saturating_sub(config.margin).saturating_sub(spent);
+            if let Ok(g) = bounded(limit, flight.call.as_mut()).await {
+                self.stale = Some(g);
+            }
+        }
+        self.release_stale().await;
         if let Some(g) = self.grant.take() {
             bounded(g.ttl, self.store.release(&g)).await?;
         }
@@ -606,20 +683,28 @@ mod tests {
         assert_eq!(huge.validate().unwrap_err().field, "renew_every");
     }
 
-    /// A store whose `renew` (or everything, with `hang_all`) never answers: a partition
-    /// that drops packets.
-    #[derive(Clone)]
-    struct Silent {
+    /// A store in front of [`MemoryLocks`](super::super::MemoryLocks) whose acquisitions
+    /// take the lock at once but answer `answer_after` later (a slow network), whose
+    /// renewals never answer if `renew_hangs` (a partition that drops packets), and which
+    /// ignores given tokens for its own counter's if `own_tokens`.
+    struct Flaky {
         inner: super::super::MemoryLocks,
-        hang_all: bool,
+        answer_after: Duration,
+        renew_hangs: bool,
+        own_tokens: bool,
     }
 
-    impl LockStore for Silent {
+    impl Flaky {
+        fn new(inner: super::super::MemoryLocks) -> Self {
+            Self { inner, answer_after: Duration::ZERO, renew_hangs: false, own_tokens: false }
+        }
+    }
+
+    impl LockStore for Flaky {
         async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<Grant, LockError> {
-            if self.hang_all {
-                std::future::pending::<()>().await;
-            }
-            self.inner.acquire(key, owner, ttl).await
+            let granted = self.inner.acquire(key, owner, ttl).await;
+            tokio::time::sleep(self.answer_after).await;
+            granted
         }
         async fn acquire_given(
             &self,
@@ -628,13 +713,18 @@ mod tests {
             ttl: Duration,
             token: Token,
         ) -> Result<Grant, LockError> {
-            if self.hang_all {
+            if self.own_tokens {
+                return self.acquire(key, owner, ttl).await;
+            }
+            let granted = self.inner.acquire_given(key, owner, ttl, token).await;
+            tokio::time::sleep(self.answer_after).await;
+            granted
+        }
+        async fn renew(&self, grant: &Grant) -> Result<(), LockError> {
+            if self.renew_hangs {
                 std::future::pending::<()>().await;
             }
-            self.inner.acquire_given(key, owner, ttl, token).await
-        }
-        async fn renew(&self, _: &Grant) -> Result<(), LockError> {
-            std::future::pending().await
+            self.inner.renew(grant).await
         }
         async fn release(&self, grant: &Grant) -> Result<bool, LockError> {
             self.inner.release(grant).await
@@ -644,7 +734,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_pending_renewal_ends_with_the_lease() {
         let clock = Clock::start();
-        let store = Silent { inner: super::super::MemoryLocks::with_clock(clock), hang_all: false };
+        let store = Flaky { renew_hangs: true, ..Flaky::new(super::super::MemoryLocks::with_clock(clock)) };
         let config = Config::default();
         let mut node = Campaign::new(store, "mailer", "a", config, clock).unwrap();
         let leading = node.leadership();
@@ -778,8 +868,51 @@ mod tests {
         assert_eq!(store.now().holder_at("mailer", clock.now()), None, "and released");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_step_cancelled_mid_acquire_keeps_its_grant() {
+        let clock = Clock::start();
+        let locks = super::super::MemoryLocks::with_clock(clock);
+        let slow = Flaky { answer_after: s(1), ..Flaky::new(locks.clone()) };
+        let mut node = node_a(slow, clock);
+        // The store granted, the answer is on its way, and the step is dropped (a timeout
+        // around it).
+        assert!(tokio::time::timeout(Duration::from_millis(500), node.step()).await.is_err());
+        assert_eq!(locks.holder_at("mailer", clock.now()), Some(("a".to_string(), Token(1))));
+        assert_eq!(node.next_wake(), clock.now(), "the answer is still to be read");
+        // The next step reads that answer instead of asking again (and being told the lock
+        // is held, by itself, until the TTL).
+        assert_eq!(node.step().await, Some(Token(1)), "the grant was lost");
+        assert_eq!(clock.now(), s(1), "the answer came 1 s after the request");
+        // The lease counts from the first request: it ends at ttl - margin from 0.
+        let config = Config::default();
+        assert_eq!(node.elector().time_left(clock.now()), config.ttl - config.margin - s(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resignation_releases_a_grant_a_cancelled_step_left() {
+        let clock = Clock::start();
+        let locks = super::super::MemoryLocks::with_clock(clock);
+        let mut node = node_a(Flaky { answer_after: s(1), ..Flaky::new(locks.clone()) }, clock);
+        assert!(tokio::time::timeout(Duration::from_millis(500), node.step()).await.is_err());
+        node.resign().await.unwrap();
+        assert_eq!(locks.holder_at("mailer", clock.now()), None, "the late grant was kept");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_campaign_with_tokens_leads_only_on_the_term_it_drew() {
+        let clock = Clock::start();
+        let locks = super::super::MemoryLocks::with_clock(clock);
+        // A store that answers with its own counter's token, not the durable one: another
+        // node may hold that token too.
+        let store = Flaky { own_tokens: true, ..Flaky::new(locks.clone()) };
+        let durable = Counter(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(100)));
+        let mut a = node_a(store, clock).with_tokens(durable);
+        assert_eq!(a.step().await, None, "a led on a term its token source never issued");
+        assert_eq!(locks.holder_at("mailer", clock.now()), None, "and kept the lock");
+    }
+
     /// Node a campaigning for "mailer" on `store`, with the default configuration.
-    fn node_a<S: LockStore>(store: S, clock: Clock) -> Campaign<S> {
+    fn node_a<S: LockStore + 'static>(store: S, clock: Clock) -> Campaign<S> {
         Campaign::new(store, "mailer", "a", Config::default(), clock).unwrap()
     }
 

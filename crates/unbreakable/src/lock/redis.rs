@@ -6,7 +6,7 @@
 //! Lua script, which Redis runs atomically:
 //!
 //! * acquire: if the lock key exists, answer its remaining `PTTL`; else take the token
-//!   (`INCR` the counter, or the one given by [`acquire_with_token`](RedisLocks::acquire_with_token))
+//!   (`INCR` the counter, or the one given to [`acquire_given`](LockStore::acquire_given))
 //!   and `SET` the key to `owner/token` with `PX ttl` (the semantics of
 //!   `SET key value NX PX ttl`, with the token from the same atomic step);
 //! * renew: `PEXPIRE` only if the key still holds this grant's value (compare-and-expire);
@@ -20,9 +20,13 @@
 //! clients hold the lock **with the same token**; a restart without persistence does the
 //! same. The `INCR` tokens are safe only on a Redis that neither fails over nor restarts
 //! without having persisted every increment. Elsewhere, take tokens from a durable,
-//! linearizable [`TokenSource`] with [`acquire_with_token`](RedisLocks::acquire_with_token)
-//! (see [`tokens`](super::tokens)), and let the resource refuse an equal token from
-//! another holder ([`FencedResource`](super::FencedResource) does).
+//! linearizable [`TokenSource`](super::TokenSource) and take the lock with them through
+//! [`acquire_given`](LockStore::acquire_given) (see [`tokens`](super::tokens)), and let
+//! the resource refuse an equal token from another holder
+//! ([`FencedResource`](super::FencedResource) does). A token drawn for a lock that turns
+//! out to be held is not used (tokens only need to grow); an acquire that loses a race
+//! with a newer token gets the lock with the older one, which a fenced resource refuses
+//! once the newer has written.
 //!
 //! # Keys that stay
 //!
@@ -47,7 +51,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::election::drift_allowance;
 use super::error::check;
-use super::{Grant, LockError, LockStore, Token, TokenSource};
+use super::{Grant, LockError, LockStore, Token};
 use crate::error::ConfigError;
 
 // The token goes into the value as `%d`: Lua's own number-to-string (`%.14g`) would
@@ -236,26 +240,6 @@ impl RedisLocks {
     /// Its configuration.
     pub fn config(&self) -> &RedisConfig {
         &self.config
-    }
-
-    /// Takes `key` for `owner` for `ttl`, if it is free, with a token from `tokens` instead
-    /// of the Redis counter: the token is drawn first (a durable, linearizable source), then
-    /// the lock is set with it. A token drawn for a lock that turns out to be held is
-    /// not used; an acquire that loses a race with a newer token gets the lock with the
-    /// older one, which a fenced resource refuses once the newer has written.
-    ///
-    /// # Errors
-    /// As [`LockStore::acquire`], and the token source's [`LockError::Backend`].
-    pub async fn acquire_with_token(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Duration,
-        tokens: &impl TokenSource,
-    ) -> Result<Grant, LockError> {
-        self.pre_check(owner, ttl)?;
-        let token = tokens.next_token(key).await?;
-        self.run_acquire(key, owner, ttl, Some(token)).await
     }
 
     fn pre_check(&self, owner: &str, ttl: Duration) -> Result<(), LockError> {

@@ -138,9 +138,10 @@ fn a_snapshot_table_without_versions_is_migrated_and_its_rows_ignored() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_locked_database_does_not_stall_the_runtime() {
-    use crate::events::offload::AsyncEventStore;
+    use crate::events::AsyncEventStore as _;
+    use crate::events::offload::Offloaded;
     let path = temp("offload");
-    let store = AsyncEventStore::new(SqliteEventStore::<Ev>::open(&path).unwrap());
+    let store = Offloaded::new(SqliteEventStore::<Ev>::open(&path).unwrap());
     // Another process holds the write lock.
     let locker = rusqlite::Connection::open(&path).unwrap();
     locker.execute_batch("BEGIN IMMEDIATE").unwrap();
