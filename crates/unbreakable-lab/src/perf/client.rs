@@ -35,7 +35,10 @@ impl Link {
     /// A bandwidth that is not a positive number.
     pub fn new(mbit_s: f64, rtt: Duration) -> Result<Self, ConfigError> {
         if !(mbit_s.is_finite() && mbit_s > 0.0) {
-            return Err(ConfigError::new("mbit_s", format!("{mbit_s} Mbit/s is not a bandwidth; give a positive number")));
+            return Err(ConfigError::new(
+                "mbit_s",
+                format!("{mbit_s} Mbit/s is not a bandwidth; give a positive number"),
+            ));
         }
         Ok(Self { rtt, bytes_per_s: mbit_s * 1e6 / 8.0 })
     }
@@ -107,13 +110,27 @@ impl Scroll {
     /// No items or no page, a prefetch point that is not inside a page, or a zero dwell.
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.items == 0 || self.page == 0 {
-            return Err(ConfigError::new("items", "a session needs at least one item and pages of at least one"));
+            return Err(ConfigError::new(
+                "items",
+                "a session needs at least one item and pages of at least one",
+            ));
         }
         if self.prefetch_at >= self.page {
-            return Err(ConfigError::new("prefetch_at", format!("{} is not inside a page of {}; use 0 to {}", self.prefetch_at, self.page, self.page - 1)));
+            return Err(ConfigError::new(
+                "prefetch_at",
+                format!(
+                    "{} is not inside a page of {}; use 0 to {}",
+                    self.prefetch_at,
+                    self.page,
+                    self.page - 1
+                ),
+            ));
         }
         if self.dwell.is_zero() {
-            return Err(ConfigError::new("dwell", "a user who spends no time on an item; give a positive mean"));
+            return Err(ConfigError::new(
+                "dwell",
+                "a user who spends no time on an item; give a positive mean",
+            ));
         }
         Ok(())
     }
@@ -124,7 +141,8 @@ impl Scroll {
     /// See [`Scroll::check`].
     pub fn run(&self, seed: u64) -> Result<ScrollRun, ConfigError> {
         self.check()?;
-        let dwell = Exp::new(1.0 / self.dwell.as_secs_f64()).map_err(|e| ConfigError::new("dwell", e.to_string()))?;
+        let dwell =
+            Exp::new(1.0 / self.dwell.as_secs_f64()).map_err(|e| ConfigError::new("dwell", e.to_string()))?;
         let mut r = rng(seed);
         let fetch = self.fetch.as_secs_f64();
         let (mut now, mut waited, mut stalls, mut fetches) = (0.0f64, 0.0f64, 0u32, 0u32);
@@ -144,7 +162,11 @@ impl Scroll {
                 }
                 loaded = (loaded + self.page).min(self.items);
             }
-            if self.prefetch_at > 0 && pending.is_none() && loaded < self.items && loaded - seen == self.prefetch_at {
+            if self.prefetch_at > 0
+                && pending.is_none()
+                && loaded < self.items
+                && loaded - seen == self.prefetch_at
+            {
                 fetches += 1;
                 pending = Some(now + fetch);
             }
