@@ -3,6 +3,7 @@
 //! time real work on this machine, so their times differ from run to run; the chart
 //! command draws only what is exact (sizes, simulations).
 
+pub mod client;
 pub mod compression;
 pub mod lazy;
 pub mod pagination;
