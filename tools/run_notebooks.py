@@ -49,6 +49,9 @@ def problem(cell) -> str | None:
             # A polars frame shown as Debug text: JupyterLab gets no HTML table. End the
             # cell with `.table()` (the laboratory's AsTable), which shows both forms.
             return "a table shown as text only, without its HTML form (end the cell with .table())"
+        if text.startswith("Figure {") or text.startswith("Chart {"):
+            # A chart that fell back to Debug: its SVG and PNG bytes printed as text.
+            return "a chart shown as Debug text instead of an image"
     if "allow-stderr" not in tags:
         text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr")
         if text.strip():
