@@ -84,14 +84,45 @@ pub fn count_in_bins(times: impl IntoIterator<Item = SimTime>, bin: f64, horizon
 
 /// The `q` quantile (0 to 1, clamped) of `samples` by nearest rank: the smallest value
 /// with at least a share `q` of the samples at or below it. `None` for no samples.
+///
+/// `q` is read as the decimal it is written as (0.07 is 7/100), so the rank is exact
+/// (floating point would pick the 8th of 100 samples for 0.07).
 pub fn nearest_rank<T: Copy + PartialOrd>(samples: &[T], q: f64) -> Option<T> {
     if samples.is_empty() {
         return None;
     }
     let mut v = samples.to_vec();
     v.sort_unstable_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let k = ((q.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    Some(v[k - 1])
+    Some(v[rank(q, v.len()) - 1])
+}
+
+/// The nearest rank `ceil(q * n)`, clamped to `1..=n`, for `n >= 1`; a `q` below 0 or
+/// NaN counts as 0, above 1 as 1.
+///
+/// In floating point `0.07 * 100.0` is `7.000000000000001`, whose ceiling picks the 8th
+/// sample. So `q` is read as the shortest decimal that converts back to it (what `{}`
+/// prints, never with an exponent: `0.07`), `m / 10^d`, and the rank is
+/// `ceil(m * n / 10^d)` in integers. Bounds: `m` has at most 17 significant digits
+/// (`m < 10^17 < 2^57`) and `n < 2^64`, so `m * n < 2^121`; with `d <= 36`, `10^d < 2^120`.
+/// A `q` in (0, 1) with more than 36 decimals has its first significant digit past the
+/// 20th, so `0 < q * n < 10^-20 * 2^64 < 1` and the rank is 1.
+pub(crate) fn rank(q: f64, n: usize) -> usize {
+    let n = n.max(1);
+    if q.is_nan() || q <= 0.0 {
+        return 1;
+    }
+    if q >= 1.0 {
+        return n;
+    }
+    let text = q.to_string();
+    let decimals = text.split_once('.').map_or("", |(_, d)| d);
+    let Ok(m) = decimals.parse::<u128>() else { return 1 };
+    if decimals.len() > 36 {
+        return 1;
+    }
+    let scale = 10u128.pow(decimals.len() as u32);
+    let k = (m * n as u128).div_ceil(scale);
+    usize::try_from(k).map_or(n, |k| k.clamp(1, n))
 }
 
 /// `ms` milliseconds as a [`Duration`].
@@ -115,6 +146,31 @@ mod tests {
             nearest_rank(&[Duration::from_millis(7), Duration::from_millis(3)], 0.5),
             Some(Duration::from_millis(3))
         );
+    }
+
+    /// Bug: the rank was `ceil(q * n)` in floating point: `0.07 * 100.0` is
+    /// `7.000000000000001`, so the 0.07 quantile of 1..=100 was 8, not 7.
+    #[test]
+    fn rank_is_exact_for_decimal_q() {
+        let hundred: Vec<u32> = (1..=100).collect();
+        assert_eq!(nearest_rank(&hundred, 0.07), Some(7));
+        for n in [1usize, 7, 10, 100, 1000, 12_345] {
+            let v: Vec<usize> = (1..=n).collect();
+            for k in 0..=1000usize {
+                // q = k/1000, the f64 nearest to the decimal 0.kkk.
+                let q = k as f64 / 1000.0;
+                let exact = (k * n).div_ceil(1000).clamp(1, n);
+                assert_eq!(nearest_rank(&v, q), Some(exact), "q = {q}, n = {n}");
+            }
+        }
+        // Out of range, tiny and huge inputs do not panic.
+        assert_eq!(rank(f64::NAN, 10), 1);
+        assert_eq!(rank(-1.0, 10), 1);
+        assert_eq!(rank(2.0, 10), 10);
+        assert_eq!(rank(f64::MIN_POSITIVE, usize::MAX), 1);
+        assert_eq!(rank(1e-19, usize::MAX), 2);
+        assert_eq!(rank(0.5, usize::MAX), usize::MAX / 2 + 1);
+        assert_eq!(rank(1.0 - f64::EPSILON, 0), 1);
     }
 
     /// Bug: `Duration::from_secs_f64` panicked on a huge sample (a log-normal with a wide

@@ -187,12 +187,18 @@ impl Backoff {
     }
 }
 
-/// `min(cap, base * 2^e)` without overflow.
+/// `min(cap, base * 2^e)`, exact for every `e`, without overflow.
 fn exp_delay(base: Duration, cap: Duration, e: u32) -> Duration {
-    if e >= 32 {
+    let (base, cap_ns) = (base.as_nanos(), cap.as_nanos());
+    // base * 2^e > cap exactly when base > floor(cap / 2^e); a shift of 128 or more is 0.
+    if base > cap_ns.checked_shr(e).unwrap_or(0) {
         return cap;
     }
-    base.checked_mul(1u32 << e).map_or(cap, |d| d.min(cap))
+    // Now base * 2^e <= cap: no bit is lost and the seconds fit a u64; a shift of 128 or
+    // more only gets here for a zero base.
+    let ns = base.checked_shl(e).unwrap_or(0);
+    let nanos_per_sec = 1_000_000_000;
+    u64::try_from(ns / nanos_per_sec).map_or(cap, |secs| Duration::new(secs, (ns % nanos_per_sec) as u32))
 }
 
 /// Builder of an exponential [`Backoff`].
@@ -331,6 +337,36 @@ mod tests {
         let b = Backoff::exponential(ms(5)).with_cap(ms(2000)).build().unwrap();
         for n in [30, 31, 32, 63, 64, u32::MAX] {
             assert_eq!(b.delay(n, ms(0), 0.5), ms(2000), "n = {n}");
+        }
+    }
+
+    /// Bug: any exponent from 32 on gave the cap, even when `base * 2^n` is below it
+    /// (1 ns * 2^32 is 4.3 s, far below a 1 h cap).
+    #[test]
+    fn exponents_from_32_on_double_until_the_cap() {
+        let hour = Duration::from_secs(3600);
+        let b = Backoff::exponential(Duration::from_nanos(1)).with_cap(hour).build().unwrap();
+        for n in [31u32, 32, 33, 40, 41] {
+            assert_eq!(b.delay(n, Duration::ZERO, 0.5), Duration::from_nanos(1 << n), "n = {n}");
+        }
+        assert_eq!(b.delay(42, Duration::ZERO, 0.5), hour, "2^42 ns is 73 min: capped");
+        let d: Vec<_> = b.delays(rng(0)).skip(30).take(13).collect();
+        assert_eq!(d[2], Duration::from_nanos(1 << 32));
+        assert_eq!(d[12], hour);
+        // Exact at the edges, and no panic for any input.
+        assert_eq!(exp_delay(Duration::from_nanos(3), Duration::from_nanos(24), 3), Duration::from_nanos(24));
+        assert_eq!(exp_delay(Duration::from_nanos(3), Duration::from_nanos(23), 3), Duration::from_nanos(23));
+        assert_eq!(
+            exp_delay(Duration::from_nanos(1), Duration::MAX, 90),
+            Duration::from_nanos(1 << 63) * (1 << 27)
+        );
+        for (base, cap) in
+            [(Duration::MAX, Duration::MAX), (Duration::ZERO, Duration::MAX), (Duration::MAX, Duration::ZERO)]
+        {
+            for e in [0, 63, 64, 127, 128, u32::MAX] {
+                let d = exp_delay(base, cap, e);
+                assert!(d <= cap && (base.is_zero() || e > 0 || d == base.min(cap)), "{base:?} {cap:?} {e}");
+            }
         }
     }
 
