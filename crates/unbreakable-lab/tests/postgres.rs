@@ -323,7 +323,10 @@ mod event_store {
                 r = append => panic!("the append finished while held: {r:?}"),
                 () = held => {} // the append's future is dropped here, mid-statement
             }
-            test.batch_execute("DROP TRIGGER hold ON events; SELECT pg_advisory_unlock(42);").await.unwrap();
+            // Unlock first: the dropped append's statement is still running on the server and
+            // holds its lock on `events` until its transaction ends, so dropping the trigger
+            // before letting it go would deadlock with it.
+            test.batch_execute("SELECT pg_advisory_unlock(42); DROP TRIGGER hold ON events;").await.unwrap();
             // Nothing of it is visible, and the pool's connections carry no half-open
             // transaction: the next append on the same stream is the first.
             assert_eq!(store.version("s").await.unwrap(), 0);
