@@ -1,6 +1,6 @@
 //! Chapter 11: the same lock behaviour on both back ends (memory on virtual time, a real
 //! Redis on real time), fencing after a pause, leader election, and property tests over
-//! random schedules of pauses, crashes, partitions and clock skew.
+//! random schedules of pauses, crashes, partitions and clock drift (clocks running at different rates).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -214,6 +214,7 @@ fn redis_failover_repeats_a_token_and_the_fence_refuses_the_late_write() {
     assert_eq!(d.client1, Token(2));
     assert_eq!(d.client2, d.client1, "the promoted replica handed out the same token");
     assert!(d.token_only_fence_accepts_late_write);
+    assert_eq!(d.token_only_balance, 20, "client 1's stale write overwrote client 2's");
     let refusal = d.fence_refusal.expect("the fence with holders refuses client 1");
     assert_eq!((refusal.newest_holder.as_str(), refusal.holder.as_str()), ("client-2", "client-1"));
     assert!(d.durable.1 > d.durable.0, "durable tokens never repeat: {:?}", d.durable);
@@ -262,7 +263,7 @@ struct Outcome {
     stale_accepted_unfenced: u32,
 }
 
-fn simulate(skew_per_mille: [i64; 3], mut events: Vec<Ev>) -> Outcome {
+fn simulate(drift_per_mille: [i64; 3], mut events: Vec<Ev>) -> Outcome {
     let ttl = Duration::from_millis(300);
     let config = Config { ttl, renew_every: Duration::from_millis(100), margin: drift_allowance(ttl) };
     let mut lock = Lease::new();
@@ -275,7 +276,7 @@ fn simulate(skew_per_mille: [i64; 3], mut events: Vec<Ev>) -> Outcome {
     events.sort_by_key(|e| e.at);
     let mut next = 0;
     let local =
-        |i: usize, t: u64| Duration::from_micros((t * (1000 + skew_per_mille[i]) as u64 * 1000) / 1000);
+        |i: usize, t: u64| Duration::from_micros((t * (1000 + drift_per_mille[i]) as u64 * 1000) / 1000);
     let mut t = 0;
     while t <= 6000 {
         while next < events.len() && events[next].at <= t {
@@ -347,12 +348,12 @@ fn simulate(skew_per_mille: [i64; 3], mut events: Vec<Ev>) -> Outcome {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
 
-    /// Under any schedule of pauses, crashes, partitions and clock skew within the margin:
+    /// Under any schedule of pauses, crashes, partitions and clock drift within the margin:
     /// never two running leaders at once, at most one node per term, and the fenced
     /// resource never accepts a write older than one it has seen.
     #[test]
-    fn leases_terms_and_fencing_hold(skew in prop::array::uniform3(-10i64..=10), events in prop::collection::vec(event(), 0..8)) {
-        let out = simulate(skew, events);
+    fn leases_terms_and_fencing_hold(drift in prop::array::uniform3(-10i64..=10), events in prop::collection::vec(event(), 0..8)) {
+        let out = simulate(drift, events);
         prop_assert_eq!(out.two_leaders, 0);
         prop_assert_eq!(out.shared_terms, 0);
         prop_assert_eq!(out.stale_accepted_fenced, 0);
@@ -409,8 +410,8 @@ fn without_fencing_the_same_schedules_accept_stale_writes() {
     let strategy = (prop::array::uniform3(-10i64..=10), prop::collection::vec(event(), 0..8));
     let (mut unfenced, mut fenced) = (0, 0);
     for _ in 0..2000 {
-        let (skew, events) = strategy.new_tree(&mut runner).unwrap().current();
-        let out = simulate(skew, events);
+        let (drift, events) = strategy.new_tree(&mut runner).unwrap().current();
+        let out = simulate(drift, events);
         unfenced += out.stale_accepted_unfenced;
         fenced += out.stale_accepted_fenced;
     }

@@ -221,8 +221,12 @@ pub struct FailoverDemo {
     /// The token the promoted replica gave client 2 (by `INCR`) for the same lock.
     pub client2: Token,
     /// Whether a resource that compares tokens only (`WHERE fence <= $token`) accepts
-    /// client 1's late write after client 2 wrote.
+    /// client 1's late write after client 2 wrote: the two writes run against such a
+    /// resource (an account of 100; client 2 writes 100 - 50, client 1 then 100 - 80).
     pub token_only_fence_accepts_late_write: bool,
+    /// The balance that token-only resource ends with: 20 when client 1's stale write
+    /// overwrote client 2's.
+    pub token_only_balance: u64,
     /// What a [`FencedResource`] (token and holder) answered client 1's late write.
     pub fence_refusal: Option<Stale>,
     /// The same failover with tokens from a durable source ([`SqliteTokens`]):
@@ -322,12 +326,34 @@ pub fn failover_demo() -> Result<FailoverDemo, FailoverError> {
         let _ = account.write(first.token, &first.owner, |b| *b -= 50);
         account.write(second.token, &second.owner, |b| *b -= 80).err()
     };
+    let (token_only_fence_accepts_late_write, token_only_balance) = token_only_fence(two.token, one.token);
     Ok(FailoverDemo {
         client1: one.token,
         client2: two.token,
-        token_only_fence_accepts_late_write: two.token <= one.token,
+        token_only_fence_accepts_late_write,
+        token_only_balance,
         fence_refusal: late(&two, &one),
         durable: (one_durable.token, two_durable.token),
         durable_refusal: late(&two_durable, &one_durable),
     })
+}
+
+/// An account of 100 behind a fence that compares tokens only, as
+/// `UPDATE accounts SET balance = $1, fence = $2 WHERE id = $3 AND fence <= $2` does: the
+/// holder of `first` writes 100 - 50, then the holder of `late` writes 100 - 80 (the balance
+/// it read before its pause). Returns whether the late write was accepted, and the balance.
+fn token_only_fence(first: Token, late: Token) -> (bool, u64) {
+    let (mut fence, mut balance) = (None::<Token>, 100u64);
+    let mut write = |token: Token, value: u64| {
+        if fence.is_none_or(|f| f <= token) {
+            fence = Some(token);
+            balance = value;
+            true
+        } else {
+            false
+        }
+    };
+    write(first, 100 - 50);
+    let accepted = write(late, 100 - 80);
+    (accepted, balance)
 }
