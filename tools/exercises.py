@@ -200,11 +200,13 @@ def build(solutions: bool, quiet: bool = False) -> Build:
     cmd = ["cargo", "build", "-p", PACKAGE, "--tests", "--keep-going", "--message-format=json"]
     if solutions:
         cmd += ["--features", "solutions"]
-    if not quiet and sys.stderr.isatty():
-        print("building the exercises...", end="\r", file=sys.stderr, flush=True)
+    if not quiet:
+        # The first build compiles the core crate and tokio (minutes on two cores).
+        note = "building the exercises (the first time also their dependencies: a few minutes)..."
+        print(note, end="\r" if sys.stderr.isatty() else "\n", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if not quiet and sys.stderr.isatty():
-        print(" " * 40, end="\r", file=sys.stderr, flush=True)
+        print(" " * 90, end="\r", file=sys.stderr, flush=True)
     result = Build({}, {}, "")
     for line in proc.stdout.splitlines():
         try:
@@ -259,14 +261,17 @@ def check(chosen: list[Exercise], built: Build | None = None) -> dict[str, Run]:
         return dict(zip((ex.name for ex in chosen), pool.map(one, chosen)))
 
 
-def failure_excerpt(output: str, limit: int = 14) -> str:
-    """Each failed test with its panic message and line, without the harness's noise."""
+def failure_excerpt(output: str, limit: int = 14, tests: int = 3) -> str:
+    """The first `tests` failed tests, each with its line and panic message (an
+    assertion's left and right values included), without the harness's noise; says how
+    many more failed."""
     blocks = re.split(r"^---- (\S+) stdout ----$", output, flags=re.M)
     if len(blocks) < 3:  # no per-test blocks (a timeout, a crash): the raw lines
         keep = [line for line in output.splitlines() if line.strip() and not line.startswith(("running ", "test result"))]
         return "\n".join(keep[:limit])
     out = []
-    for name, body in sorted(zip(blocks[1::2], blocks[2::2])):  # libtest's order varies
+    failed = sorted(zip(blocks[1::2], blocks[2::2]))  # libtest's order varies
+    for name, body in failed[:tests]:
         lines = body.splitlines()
         where = next((m for m in (re.search(r"panicked at (.+?):(\d+):\d+:$", l) for l in lines) if m), None)
         message = []
@@ -276,8 +281,10 @@ def failure_excerpt(output: str, limit: int = 14) -> str:
             message.append("      " + line)
         at = f" (line {where.group(2)})" if where else ""
         out.append(f"  x {name.removeprefix('tests::')}{at}")
-        out += message[:4]
-    return "\n".join(out[:limit])
+        out += message[:6]
+    if len(failed) > tests:
+        out.append(f"  ... and {len(failed) - tests} more failing test(s)")
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -290,7 +297,8 @@ MARKS = {"pass": "ok  ", "fail": "todo", "timeout": "loop", "does not compile": 
 def show_one(ex: Exercise, run: Run, built: Build, hint: bool) -> None:
     print(f"{ex.first_line()}\n  file: {ex.short}")
     if run.status == "pass":
-        print(f"  solved: all {run.passed} tests pass. Compare with {ex.solution.relative_to(ROOT)}")
+        print(f"  solved: all {run.passed} tests pass. A reference solution, to compare: "
+              f"./workbook exercises {ex.id} --solution")
     elif run.status == "does not compile":
         print("  it does not compile yet:\n")
         print("\n".join(built.errors.get(ex.name, [])[:3]).rstrip() or built.other or "(see cargo's output)")

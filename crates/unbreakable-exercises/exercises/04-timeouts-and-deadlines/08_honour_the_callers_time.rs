@@ -6,14 +6,15 @@
 // the caller's remaining time minus `reserve` (for the answer's way back). If that is
 // less than `floor`, answer `Refused` at once without starting the work: the caller will
 // have given up before it could finish. Otherwise run `work` within that time
-// (`TimedOut` if it does not finish). A header that is not a whole number of milliseconds
-// is the caller's mistake: `BadHeader`, without starting the work.
+// (`TimedOut` if it does not finish). A header value that is not a whole number of
+// milliseconds (spaces around it do not count: HTTP strips them from a field value) is the
+// caller's mistake: `BadHeader`, without starting the work.
 // Why it matters: a server that ignores the caller's deadline keeps working on requests
 // nobody is waiting for any more, which is exactly the load that tips an overloaded
 // service over (the chapter's "wasted work"). Checking before starting costs nothing.
 // Chapter: 04-timeouts-and-deadlines, "Wasted work: independent timeouts against a
 //   propagated deadline".
-// Hint: parse with `str::parse::<u64>`; `Duration::saturating_sub` keeps a tiny budget
+// Hint: trim, then parse with `str::parse::<u64>`; `Duration::saturating_sub` keeps a tiny budget
 //   from going below zero. Where must the check against `floor` happen for the work never
 //   to start?
 
@@ -74,7 +75,11 @@ mod tests {
         // 250 ms left for the caller, 20 ms kept for the way back: 230 ms.
         assert_eq!(run(Some("250"), 500).await, (Reply::TimedOut, ms(230), 1));
         assert_eq!(run(Some("250"), 100).await, (Reply::Done("page"), ms(100), 1));
-        assert_eq!(run(Some(" 250 "), 100).await.0, Reply::Done("page"));
+        assert_eq!(
+            run(Some(" 250 "), 100).await.0,
+            Reply::Done("page"),
+            "spaces around a value are not part of it"
+        );
     }
 
     #[tokio::test(start_paused = true)]

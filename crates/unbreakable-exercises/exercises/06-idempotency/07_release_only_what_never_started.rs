@@ -246,4 +246,28 @@ mod tests {
             Answer::Fresh("paid 500".into())
         );
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_request_never_releases_a_key_a_retry_took_over() {
+        let (keys, provider, charges) = (Keys::default(), Semaphore::new(1), Arc::default());
+        let busy = provider.acquire().await.unwrap();
+        // The first request waits for the provider past its lock timeout ...
+        let mut first = Box::pin(handle(&keys, &provider, "k1", pay(&charges, 500)));
+        assert!(timeout(LOCK_TIMEOUT + Duration::from_secs(1), &mut first).await.is_err());
+        // ... a retry takes the key over and waits too ...
+        let mut retry = Box::pin(handle(&keys, &provider, "k1", pay(&charges, 500)));
+        assert!(
+            timeout(Duration::from_millis(10), &mut retry).await.is_err(),
+            "past the first one's lock timeout, the retry takes the key over"
+        );
+        let taken = slot(&keys, "k1");
+        // ... then the first one's client hangs up. Nothing of it started, but the key is
+        // the retry's now: releasing it would let a third copy charge beside the retry.
+        drop(first);
+        assert_eq!(slot(&keys, "k1"), taken, "the retry's reservation stands");
+        assert_eq!(handle(&keys, &provider, "k1", pay(&charges, 500)).await, Answer::InFlight);
+        drop(busy);
+        assert_eq!(retry.await, Answer::Fresh("paid 500".into()));
+        assert_eq!(charges.load(Ordering::SeqCst), 1, "charged once");
+    }
 }
