@@ -289,16 +289,38 @@ fn change(tx: &Connection, c: &Command) -> Result<CatalogueEvent, CatalogueError
     })
 }
 
-/// The write side's version of the query: a join of the three tables on every search.
+/// The write side's version of the query in one category: a join of the three tables on
+/// every search. `?1` is the category, read through the index `products_category`.
+///
+/// It is a separate statement from [`SEARCH_ALL_SQL`] because SQLite plans a statement
+/// once for every value of its parameters: a single `(?1 IS NULL OR p.category_id = ?1)`
+/// cannot use the index and scans every product even when a category is given.
 pub const SEARCH_SQL: &str = "
     SELECT p.id, p.name, c.name, p.price_cents, i.stock
     FROM products p
     JOIN categories c ON c.id = p.category_id
     JOIN inventory i ON i.product_id = p.id
-    WHERE (?1 IS NULL OR p.category_id = ?1)
+    WHERE p.category_id = ?1
       AND (p.name || ' ' || c.name) LIKE ?2 ESCAPE '\\'
     ORDER BY p.price_cents, p.id
     LIMIT ?3";
+
+/// The write side's version of the query in every category (`?1` is NULL and unused).
+pub const SEARCH_ALL_SQL: &str = "
+    SELECT p.id, p.name, c.name, p.price_cents, i.stock
+    FROM products p
+    JOIN categories c ON c.id = p.category_id
+    JOIN inventory i ON i.product_id = p.id
+    WHERE ?1 IS NULL
+      AND (p.name || ' ' || c.name) LIKE ?2 ESCAPE '\\'
+    ORDER BY p.price_cents, p.id
+    LIMIT ?3";
+
+/// The statement for a search: [`SEARCH_SQL`] in one category, [`SEARCH_ALL_SQL`] in all.
+#[must_use]
+pub fn search_sql(category: Option<i64>) -> (&'static str, Option<i64>) {
+    (if category.is_some() { SEARCH_SQL } else { SEARCH_ALL_SQL }, category)
+}
 
 impl Catalogue {
     /// The catalogue on a connection: WAL, `synchronous = FULL`, and the tables
@@ -391,15 +413,17 @@ impl Catalogue {
         Ok(())
     }
 
-    /// The query as a join on the write model ([`SEARCH_SQL`]).
+    /// The query as a join on the write model ([`SEARCH_SQL`] in one category,
+    /// [`SEARCH_ALL_SQL`] in all).
     ///
     /// # Errors
     /// SQLite errors.
     pub fn search(&self, q: &Query) -> Result<Vec<Hit>, CatalogueError> {
         let pattern = format!("%{}%", q.term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        let mut s = self.conn.prepare_cached(SEARCH_SQL)?;
+        let (sql, category) = search_sql(q.category);
+        let mut s = self.conn.prepare_cached(sql)?;
         let rows =
-            s.query_map(params![q.category, pattern, i64::try_from(q.limit).unwrap_or(i64::MAX)], |r| {
+            s.query_map(params![category, pattern, i64::try_from(q.limit).unwrap_or(i64::MAX)], |r| {
                 Ok(Hit {
                     id: r.get(0)?,
                     name: r.get(1)?,
@@ -487,5 +511,26 @@ mod tests {
         assert_eq!(c.count("outbox").unwrap(), 5, "a refused command records nothing");
         let hits = c.search(&Query { term: "input".into(), category: Some(1), limit: 20 }).unwrap();
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![2, 1], "cheapest first");
+    }
+
+    /// The plan SQLite chooses for a statement, one line per step.
+    fn plan(c: &Catalogue, sql: &str, category: Option<i64>) -> String {
+        let mut s = c.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = s
+            .query_map(params![category, "%a%", 20], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        rows.join("\n")
+    }
+
+    #[test]
+    fn a_search_in_one_category_reads_it_through_the_category_index() {
+        let c = Catalogue::in_memory().unwrap();
+        let (sql, _) = search_sql(Some(1));
+        let p = plan(&c, sql, Some(1));
+        assert!(p.contains("USING INDEX products_category"), "{p}");
+        let (sql, _) = search_sql(None);
+        assert!(plan(&c, sql, None).contains("SCAN p"));
     }
 }
