@@ -284,6 +284,44 @@ mod event_store {
     }
 
     #[test]
+    fn an_append_behind_a_stuck_lock_holder_gives_up_after_its_statement_timeout() {
+        let Some(pg) = server() else { return };
+        rt().block_on(async {
+            let db = database(&pg, "stuck", "").await;
+            migrated(&db).await;
+            let config = PostgresConfig {
+                statement_timeout: std::time::Duration::from_millis(300),
+                ..Default::default()
+            };
+            let store: PostgresEventStore<BankEvent> =
+                PostgresEventStore::connect(db.clone(), config).unwrap();
+            // A session that holds the append lock and never lets go (a stalled writer, or
+            // a half-open connection the server has not noticed yet).
+            let (stuck, conn) = db.connect(tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            stuck
+                .batch_execute(&format!(
+                    "SELECT pg_advisory_lock({})",
+                    unbreakable::events::postgres::APPEND_LOCK_KEY
+                ))
+                .await
+                .unwrap();
+            let waited = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                store.append("s", Expected::Exactly(0), deposit(1), 0),
+            )
+            .await
+            .expect("the append waited for the lock for ever");
+            let err = waited.expect_err("the lock is held");
+            assert!(matches!(err, EventStoreError::Busy { .. }), "{err:?}");
+            assert!(err.is_transient());
+            // Once the holder lets go, appends go through again on the same pool.
+            stuck.batch_execute("SELECT pg_advisory_unlock_all()").await.unwrap();
+            assert_eq!(store.append("s", Expected::Exactly(0), deposit(1), 0).await.unwrap().version, 1);
+        });
+    }
+
+    #[test]
     fn a_dropped_append_leaves_nothing() {
         let Some(pg) = server() else { return };
         rt().block_on(async {

@@ -138,6 +138,7 @@ const APPEND: &str = "
 /// | `max_connections` | 8 | appends run one at a time anyway; reads rarely need more, and every connection is a server process |
 /// | `wait_timeout` | 5 s | a call waits this long for a free connection, then fails [`Unavailable`](EventStoreError::Unavailable) instead of queueing for ever |
 /// | `connect_timeout` | 5 s | one attempt to open (or check) a connection |
+/// | `statement_timeout` | 5 s | an append waits this long for the append lock and runs at most this long (`lock_timeout`, `statement_timeout`), then fails [`Busy`](EventStoreError::Busy): a stuck lock holder cannot stop every append |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PostgresConfig {
     /// The most connections the pool opens.
@@ -146,6 +147,10 @@ pub struct PostgresConfig {
     pub wait_timeout: Duration,
     /// How long opening a connection, or checking an idle one, may take.
     pub connect_timeout: Duration,
+    /// How long one append may wait for the append lock and run (PostgreSQL's
+    /// `lock_timeout` and `statement_timeout`, set on the append's transaction); past it
+    /// the append fails [`Busy`](EventStoreError::Busy) and writes nothing.
+    pub statement_timeout: Duration,
 }
 
 impl Default for PostgresConfig {
@@ -154,6 +159,7 @@ impl Default for PostgresConfig {
             max_connections: 8,
             wait_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -174,6 +180,12 @@ impl PostgresConfig {
             return Err(ConfigError::new(
                 "wait_timeout",
                 "0 fails every call that finds the pool busy; use about 5 s, or the request's own timeout",
+            ));
+        }
+        if self.statement_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "statement_timeout",
+                "0 would fail every append (PostgreSQL reads 0 as no limit at all, which lets one stuck lock holder stop every append); use about 5 s",
             ));
         }
         if self.connect_timeout.is_zero() {
@@ -251,6 +263,7 @@ fn column<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, name: &str) -
 /// Share one store between tasks behind an `Arc`.
 pub struct PostgresEventStore<E> {
     pool: Pool,
+    statement_timeout: Duration,
     upcasters: Upcasters,
     event: PhantomData<fn() -> E>,
 }
@@ -290,15 +303,20 @@ impl<E> PostgresEventStore<E> {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| ConfigError::new("pool", e.to_string()))?;
-        Ok(Self::from_pool(built))
+        Ok(Self { statement_timeout: pool.statement_timeout, ..Self::from_pool(built) })
     }
 
     /// The store on a pool the service built (with TLS, or settings of its own). Give the
     /// pool a `max_size` and a wait timeout, and a recycling method that checks
     /// connections (`Verified`) if calls should not fail on a connection a server restart
-    /// broke.
+    /// broke. Appends get [`PostgresConfig`]'s default `statement_timeout` (5 s).
     pub fn from_pool(pool: Pool) -> Self {
-        Self { pool, upcasters: Upcasters::default(), event: PhantomData }
+        Self {
+            pool,
+            statement_timeout: PostgresConfig::default().statement_timeout,
+            upcasters: Upcasters::default(),
+            event: PhantomData,
+        }
     }
 
     /// The pool, for the service's own tables and for checks.
@@ -370,6 +388,15 @@ impl<E> PostgresEventStore<E> {
             .start()
             .await
             .map_err(pg)?;
+        // Bounded on the server: a stuck holder of the append lock (a stalled writer, a
+        // half-open connection) fails this append `Busy` instead of stopping every append.
+        // Cancelling the future would not stop a server-side wait.
+        let limit_ms = u64::try_from(self.statement_timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        tx.batch_execute(&format!(
+            "SET LOCAL lock_timeout = {limit_ms}; SET LOCAL statement_timeout = {limit_ms}"
+        ))
+        .await
+        .map_err(pg)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK_KEY]).await.map_err(pg)?;
         let row = tx
             .query_one(&append, &[&stream, &expected_sql, &sql(at_ms), &types, &schemas, &data])
@@ -568,6 +595,10 @@ mod tests {
         assert_eq!(
             bad(PostgresConfig { connect_timeout: Duration::ZERO, ..ok }).unwrap_err().field,
             "connect_timeout"
+        );
+        assert_eq!(
+            bad(PostgresConfig { statement_timeout: Duration::ZERO, ..ok }).unwrap_err().field,
+            "statement_timeout"
         );
         assert!(bad(ok).is_ok(), "building the pool connects to nothing");
     }
