@@ -318,6 +318,11 @@ mod event_store {
             // Once the holder lets go, appends go through again on the same pool.
             stuck.batch_execute("SELECT pg_advisory_unlock_all()").await.unwrap();
             assert_eq!(store.append("s", Expected::Exactly(0), deposit(1), 0).await.unwrap().version, 1);
+            // A limit beyond what PostgreSQL takes (i32::MAX ms) is its largest, not an error.
+            let patient =
+                PostgresConfig { statement_timeout: std::time::Duration::MAX, ..Default::default() };
+            let patient: PostgresEventStore<BankEvent> = PostgresEventStore::connect(db, patient).unwrap();
+            assert_eq!(patient.append("s", Expected::Exactly(1), deposit(1), 0).await.unwrap().version, 2);
         });
     }
 

@@ -149,7 +149,8 @@ pub struct PostgresConfig {
     pub connect_timeout: Duration,
     /// How long one append may wait for the append lock and run (PostgreSQL's
     /// `lock_timeout` and `statement_timeout`, set on the append's transaction); past it
-    /// the append fails [`Busy`](EventStoreError::Busy) and writes nothing.
+    /// the append fails [`Busy`](EventStoreError::Busy) and writes nothing. PostgreSQL
+    /// takes at most `i32::MAX` ms (about 24.8 days); a longer setting means that.
     pub statement_timeout: Duration,
 }
 
@@ -391,7 +392,8 @@ impl<E> PostgresEventStore<E> {
         // Bounded on the server: a stuck holder of the append lock (a stalled writer, a
         // half-open connection) fails this append `Busy` instead of stopping every append.
         // Cancelling the future would not stop a server-side wait.
-        let limit_ms = u64::try_from(self.statement_timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        // PostgreSQL takes at most i32::MAX ms (about 24.8 days); a longer setting is that.
+        let limit_ms = self.statement_timeout.as_millis().clamp(1, i32::MAX as u128);
         tx.batch_execute(&format!(
             "SET LOCAL lock_timeout = {limit_ms}; SET LOCAL statement_timeout = {limit_ms}"
         ))
