@@ -20,7 +20,8 @@ one name: its number, `03.2`; its title, file stem and test target name it too.
     ./workbook exercises --prove     every exercise compiles and fails as shipped, every
                                      solution passes, and the set is consistent (the test
                                      suite runs this)
-    ./workbook exercises --write-manifest   regenerate the crate's list of targets from the
+    ./workbook exercises --write-manifest   regenerate the crate's list of targets, and
+                                     each chapter's list of its exercises, from the
                                      directory tree (for authors adding an exercise)
 
 One `cargo build --tests --keep-going` builds every target that compiles (one that does
@@ -446,6 +447,39 @@ def style_problems(all_ex: list[Exercise]) -> list[str]:
     return problems
 
 
+# A notebook's list of its crate exercises: one markdown bullet per exercise, written by
+# `--write-manifest` from the exercise files' first lines.
+LIST_ITEM = re.compile(r"\* (\*\*\d\d\.\d+\*\* )?`\w+` \(`crates/unbreakable-exercises/exercises/")
+
+
+def list_item(ex: Exercise) -> str:
+    """`* **03.6** `one_breaker_for_every_task` (`path`): what to do.`"""
+    what = ex.first_line().split(":", 1)[-1].strip().rstrip(".")
+    return f"* **{ex.id}** `{ex.title}` (`{ex.path.relative_to(ROOT)}`): {what}.\n"
+
+
+def write_notebook_lists(all_ex: list[Exercise]) -> list[str]:
+    """Rewrites the bullets of each chapter's exercise list from the tree; the notebooks
+    it changed."""
+    changed = []
+    for book in sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb")):
+        items = [list_item(ex) for ex in all_ex if ex.chapter == book.name[:2]]
+        nb = json.loads(book.read_text())
+        for cell in nb["cells"]:
+            lines = cell["source"]
+            at = [i for i, line in enumerate(lines) if cell["cell_type"] == "markdown" and LIST_ITEM.match(line)]
+            if not items or not at:
+                continue
+            if at[-1] == len(lines) - 1 and not lines[-1].endswith("\n"):
+                items[-1] = items[-1].rstrip("\n")  # the list ends the cell
+            if lines[at[0]:at[-1] + 1] != items:
+                cell["source"] = lines[:at[0]] + items + lines[at[-1] + 1:]
+                book.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+                changed.append(book.name)
+            break
+    return changed
+
+
 def notebook_warnings(all_ex: list[Exercise]) -> list[str]:
     """Each chapter's notebook names each of its chapter's exercises (by test target or
     file): a learner finds every exercise from the chapter it belongs to."""
@@ -458,7 +492,8 @@ def notebook_warnings(all_ex: list[Exercise]) -> list[str]:
         text = books[0].read_text()
         missing = [ex for ex in all_ex if ex.chapter == chapter and ex.name not in text and str(ex.path.relative_to(CRATE / "exercises")) not in text]
         if missing:
-            warnings.append(f"{books[0].name} does not list " + ", ".join(f"{ex.label} ({ex.name})" for ex in missing))
+            warnings.append(f"{books[0].name} does not list " + ", ".join(f"{ex.label} ({ex.name})" for ex in missing)
+                            + " (run `python3 tools/exercises.py --write-manifest` to regenerate the lists)")
     return warnings
 
 
@@ -525,6 +560,8 @@ def main(argv: list[str]) -> int:
     if "--write-manifest" in flags:
         (CRATE / "Cargo.toml").write_text(expected_manifest(all_ex))
         print(f"wrote the targets of {len(all_ex)} exercises and their solutions into {CRATE.relative_to(ROOT)}/Cargo.toml")
+        books = write_notebook_lists(all_ex)
+        print(f"rewrote the exercise lists of {', '.join(books) if books else 'no notebook (all were current)'}")
         return 0
     chapters = [a for a in args if re.fullmatch(r"\d\d", a)]
     named = [a for a in args if a not in chapters]
