@@ -21,8 +21,8 @@ prelude, and says so in one line: a warm-up that had to compile would keep the k
 answering until Jupyter gives up on it.
 
 A second kernel open at the same time runs in another slot. When that slot is not current
-but slot 0 is, `config` first seeds it with a copy of slot 0's target directory, so the
-second notebook does not compile the dependencies again (a copy of about 3 GB, tens of
+but another is (slot 0 first), `config` first seeds it with a copy of that slot's target
+directory, so the second notebook does not compile the dependencies again (a copy of about 3 GB, tens of
 seconds, once per slot and change).
 
 `UNBREAKABLE_WARM_UP=0` in the kernel's environment turns the warm-up off (the kernel
@@ -87,25 +87,31 @@ def warm_prelude() -> str:
     )
 
 
-def seed_from_slot0(slot: Path, fp: str) -> bool:
-    """Copies slot 0's target directory into `slot` when slot 0 is current; whether it did."""
-    zero = slot.parent / "slot-0"
-    if slot.name == "slot-0" or not current(zero, fp):
+def current_slots(evcxr: Path, fp: str) -> list[Path]:
+    """The slots under `evcxr` whose build is current, slot 0 first."""
+    return [s for s in sorted(evcxr.glob("slot-[0-9]")) if current(s, fp)]
+
+
+def seed_from_current(slot: Path, fp: str) -> bool:
+    """Copies the target directory of a current slot (slot 0 where it is current; the warm-up
+    runs in whichever slot is free) into `slot`; whether `slot` is current afterwards."""
+    source = next((s for s in current_slots(slot.parent, fp) if s != slot), None)
+    if source is None:
         return False
     t = time.monotonic()
     tmp = slot / "target.seeding"
     shutil.rmtree(tmp, ignore_errors=True)
     # A reflink where the file system has them (instant), else a plain copy.
-    if subprocess.run(["cp", "-a", "--reflink=auto", str(zero / "target"), str(tmp)]).returncode != 0:
+    if subprocess.run(["cp", "-a", "--reflink=auto", str(source / "target"), str(tmp)]).returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
-        say(f"could not copy {zero}/target into {slot}; this kernel compiles its own copy")
+        say(f"could not copy {source}/target into {slot}; this kernel compiles its own copy")
         return False
     shutil.rmtree(slot / "target", ignore_errors=True)
     tmp.rename(slot / "target")
-    # The marker only if slot 0 was still current after the copy (nothing rebuilt meanwhile).
-    if current(zero, fp):
+    # The marker only if the source was still current after the copy (nothing rebuilt meanwhile).
+    if current(source, fp):
         (slot / MARKER).write_text(fp + "\n")
-    say(f"{slot.name} seeded from slot-0's compiled dependencies in {time.monotonic() - t:.0f} s")
+    say(f"{slot.name} seeded from {source.name}'s compiled dependencies in {time.monotonic() - t:.0f} s")
     return current(slot, fp)
 
 
@@ -119,7 +125,7 @@ def cmd_config(slot: Path) -> int:
     if os.environ.get("UNBREAKABLE_WARM_UP") == "0":
         prelude.unlink(missing_ok=True)
         say("UNBREAKABLE_WARM_UP=0: starting without the warm-up")
-    elif current(slot, fp) or seed_from_slot0(slot, fp):
+    elif current(slot, fp) or seed_from_current(slot, fp):
         prelude.write_text(warm_prelude())
     else:
         prelude.unlink(missing_ok=True)
@@ -175,13 +181,13 @@ def main() -> int:
     c.add_argument("slot", type=Path)
     w = sub.add_parser("warm", help="compile and load the laboratory in a kernel session, mark its slot current")
     w.add_argument("--timeout", type=float, default=3600)
-    s = sub.add_parser("status", help="exit 0 if a slot is current")
-    s.add_argument("slot", type=Path)
+    s = sub.add_parser("status", help="exit 0 if any slot under EVCXR_DIR (the slots' parent) is current")
+    s.add_argument("evcxr_dir", type=Path)
     args = ap.parse_args()
     if args.cmd == "config":
         return cmd_config(args.slot)
     if args.cmd == "status":
-        return 0 if current(args.slot, fingerprint()) else 1
+        return 0 if current_slots(args.evcxr_dir, fingerprint()) else 1
     return cmd_warm(args.timeout)
 
 

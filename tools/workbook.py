@@ -182,8 +182,9 @@ def warm_kernel() -> None:
     laboratory in a build slot and marks that slot current (tools/kernel_warm.py), so later
     kernels load it at start-up, before the first cell. A second when nothing changed."""
     env = jupyter_env()
-    slot0 = CACHE / "evcxr" / "slot-0"
-    if subprocess.run([sys.executable, ROOT / "tools" / "kernel_warm.py", "status", slot0],
+    # Any current slot will do: the warm-up runs in whichever slot is free, and a kernel
+    # in another slot is seeded from it.
+    if subprocess.run([sys.executable, ROOT / "tools" / "kernel_warm.py", "status", CACHE / "evcxr"],
                       env=env).returncode == 0:
         return
     say("warming the kernel: one session compiles and loads the laboratory crate, so that a "
