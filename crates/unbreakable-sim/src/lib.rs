@@ -169,14 +169,14 @@ pub fn run(scenario: Scenario, seed: u64, mutant: Option<Mutant>) -> Report {
 /// How far simulated time moves per step: timers fire on these boundaries. 1 ms (turmoil's
 /// default) is 5 times slower to simulate and found the same bugs.
 pub const TICK: Duration = Duration::from_millis(TICK_MS);
-const TICK_MS: u64 = 5;
+const TICK_MS: u64 = 10;
 
 /// The longest a checkout run may take, in simulated time.
 const CHECKOUT_LIMIT: Duration = Duration::from_secs(120);
 
 /// A fault, applied at a moment of simulated time.
 #[derive(Debug, Clone)]
-enum Action {
+pub(crate) enum Action {
     Partition(&'static str, &'static str),
     Repair(&'static str, &'static str),
     Hold(&'static str, &'static str),
@@ -221,15 +221,84 @@ fn checkout_faults(seed: u64) -> Vec<(Duration, Action)> {
     plan
 }
 
-fn run_checkout(seed: u64, log: &Log, faults: bool) -> (Vec<String>, Duration) {
-    let world = Checkout::new(seed, log.clone());
-    let mut sim = turmoil::Builder::new()
+/// A simulation with the crate's settings: seeded, [`TICK`] steps, 1 to 10 ms per message.
+pub(crate) fn builder(seed: u64, duration: Duration) -> turmoil::Builder {
+    let mut builder = turmoil::Builder::new();
+    builder
         .rng_seed(seed)
-        .simulation_duration(CHECKOUT_LIMIT + Duration::from_secs(10))
+        .simulation_duration(duration)
         .tick_duration(TICK)
         .min_message_latency(Duration::from_millis(1))
-        .max_message_latency(Duration::from_millis(10))
-        .build();
+        .max_message_latency(Duration::from_millis(10));
+    builder
+}
+
+/// Steps `sim` until its clients finish or `limit`, applying `plan` on time (`hook` sees
+/// each fault after it is applied, for the faults that are the scenario's own), and
+/// writes each fault to the history. Answers whether the clients finished.
+pub(crate) fn drive(
+    sim: &mut turmoil::Sim<'_>,
+    plan: Vec<(Duration, Action)>,
+    log: &Log,
+    limit: Duration,
+    mut hook: impl FnMut(&Action, &dyn Fn(&str, String)),
+) -> Result<bool, String> {
+    let mut plan = plan.into_iter().peekable();
+    let mut crashed: Vec<&str> = Vec::new();
+    while sim.elapsed() < limit {
+        while let Some((_, action)) = plan.next_if(|(at, _)| *at <= sim.elapsed()) {
+            let at = sim.elapsed().as_millis() as u64;
+            let note = |kind: &str, detail: String| log.event_at(at, "sim", kind, "", detail);
+            match &action {
+                Action::Partition(a, b) => {
+                    sim.partition(*a, *b);
+                    note("partition", format!("{a} x {b}"));
+                }
+                Action::Repair(a, b) => {
+                    sim.repair(*a, *b);
+                    note("repair", format!("{a} - {b}"));
+                }
+                Action::Hold(a, b) => {
+                    sim.hold(*a, *b);
+                    note("hold", format!("{a} ... {b}"));
+                }
+                Action::Release(a, b) => {
+                    sim.release(*a, *b);
+                    note("release", format!("{a} - {b}"));
+                }
+                Action::Slow(a, b) => {
+                    sim.set_link_max_message_latency(*a, *b, Duration::from_millis(300));
+                    note("slow", format!("{a} ~ {b}"));
+                }
+                Action::Fast(a, b) => {
+                    sim.set_link_max_message_latency(*a, *b, Duration::from_millis(10));
+                    note("fast", format!("{a} - {b}"));
+                }
+                Action::Crash(host) if !crashed.contains(host) => {
+                    sim.crash(*host);
+                    crashed.push(host);
+                    note("crash", host.to_string());
+                }
+                Action::Restart(host) if crashed.contains(host) => {
+                    sim.bounce(*host);
+                    crashed.retain(|h| h != host);
+                    note("restart", host.to_string());
+                }
+                Action::Crash(_) | Action::Restart(_) => continue,
+                Action::Hang | Action::Unhang => {}
+            }
+            hook(&action, &note);
+        }
+        if sim.step().map_err(|e| e.to_string())? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn run_checkout(seed: u64, log: &Log, faults: bool) -> (Vec<String>, Duration) {
+    let world = Checkout::new(seed, log.clone());
+    let mut sim = builder(seed, CHECKOUT_LIMIT + Duration::from_secs(10)).build();
     type HostFuture = std::pin::Pin<Box<dyn std::future::Future<Output = turmoil::Result>>>;
     let hosts: [(&str, fn(Checkout) -> HostFuture); 4] = [
         ("gateway", |w| Box::pin(checkout::gateway(w))),
@@ -242,70 +311,20 @@ fn run_checkout(seed: u64, log: &Log, faults: bool) -> (Vec<String>, Duration) {
         sim.host(name, move || host(world.clone()));
     }
     sim.client("client", checkout::client(world.clone()));
-    let mut plan = if faults { checkout_faults(seed) } else { Vec::new() }.into_iter().peekable();
-    let mut crashed: Vec<&str> = Vec::new();
-    let mut outcome = Ok(false);
-    while sim.elapsed() < CHECKOUT_LIMIT {
-        while let Some((_, action)) = plan.next_if(|(at, _)| *at <= sim.elapsed()) {
-            let at = sim.elapsed().as_millis() as u64;
-            let note = |kind: &str, detail: String| log.event_at(at, "sim", kind, "", detail);
-            match action {
-                Action::Partition(a, b) => {
-                    sim.partition(a, b);
-                    note("partition", format!("{a} x {b}"));
-                }
-                Action::Repair(a, b) => {
-                    sim.repair(a, b);
-                    note("repair", format!("{a} - {b}"));
-                }
-                Action::Hold(a, b) => {
-                    sim.hold(a, b);
-                    note("hold", format!("{a} ... {b}"));
-                }
-                Action::Release(a, b) => {
-                    sim.release(a, b);
-                    note("release", format!("{a} - {b}"));
-                }
-                Action::Slow(a, b) => {
-                    sim.set_link_max_message_latency(a, b, Duration::from_millis(300));
-                    note("slow", format!("{a} ~ {b}"));
-                }
-                Action::Fast(a, b) => {
-                    sim.set_link_max_message_latency(a, b, Duration::from_millis(10));
-                    note("fast", format!("{a} - {b}"));
-                }
-                Action::Crash(host) if !crashed.contains(&host) => {
-                    sim.crash(host);
-                    crashed.push(host);
-                    if host == "ledger" {
-                        let lost = std::mem::take(&mut log.lock().disk.pending);
-                        note("crash", format!("{host}; {} unsynced writes lost", lost.len()));
-                    } else {
-                        note("crash", host.to_string());
-                    }
-                }
-                Action::Crash(_) => {}
-                Action::Restart(host) if crashed.contains(&host) => {
-                    sim.bounce(host);
-                    crashed.retain(|h| *h != host);
-                    note("restart", host.to_string());
-                }
-                Action::Restart(_) => {}
-                Action::Hang => {
-                    world.provider.lock().unwrap_or_else(std::sync::PoisonError::into_inner).hanging = true;
-                    note("hang", "provider".into());
-                }
-                Action::Unhang => {
-                    world.provider.lock().unwrap_or_else(std::sync::PoisonError::into_inner).hanging = false;
-                    note("unhang", "provider".into());
-                }
-            }
+    let plan = if faults { checkout_faults(seed) } else { Vec::new() };
+    let provider = world.provider.clone();
+    let outcome = drive(&mut sim, plan, log, CHECKOUT_LIMIT, |action, note| match action {
+        Action::Crash("ledger") => {
+            let lost = std::mem::take(&mut log.lock().disk.pending);
+            note("lost", format!("ledger: {} unsynced writes", lost.len()));
         }
-        outcome = sim.step();
-        if !matches!(outcome, Ok(false)) {
-            break;
+        Action::Hang | Action::Unhang => {
+            let hang = matches!(action, Action::Hang);
+            provider.lock().unwrap_or_else(std::sync::PoisonError::into_inner).hanging = hang;
+            note(if hang { "hang" } else { "unhang" }, "provider".into());
         }
-    }
+        _ => {}
+    });
     let simulated = sim.elapsed();
     let mut violations = check_checkout(&log.lock());
     match outcome {

@@ -1,0 +1,87 @@
+//! Every scenario over many seeds, and proof that the invariants catch each mutant.
+//!
+//! `UNBREAKABLE_SEEDS=N` runs N seeds per scenario (default 500); `UNBREAKABLE_SEED=S`
+//! runs seed S alone. A failing seed panics with one line: the violation, the command
+//! that replays it, and where its history CSV was written.
+
+use unbreakable_sim::{Mutant, Scenario, run};
+
+fn seeds() -> std::ops::Range<u64> {
+    if let Some(seed) = std::env::var("UNBREAKABLE_SEED").ok().and_then(|s| s.parse().ok()) {
+        return seed..seed + 1;
+    }
+    let n = std::env::var("UNBREAKABLE_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(500);
+    0..n
+}
+
+fn holds(scenario: Scenario) {
+    for seed in seeds() {
+        let report = run(scenario, seed, None);
+        assert!(report.violations.is_empty(), "{}", report.failure_line(None));
+    }
+}
+
+#[test]
+fn checkout_keeps_its_invariants() {
+    holds(Scenario::Checkout);
+}
+
+#[test]
+fn checkout_without_faults_keeps_its_invariants() {
+    holds(Scenario::CheckoutCalm);
+}
+
+#[test]
+fn election_keeps_its_invariants() {
+    holds(Scenario::Election);
+}
+
+/// The seeds a mutant may take before the suite is said to miss it.
+const WITHIN: u64 = 50;
+
+/// The first seed (of 0..WITHIN) on which `scenario` breaks with `mutant` on.
+fn caught(scenario: Scenario, mutant: Mutant) -> u64 {
+    let found = (0..WITHIN).find(|&seed| !run(scenario, seed, Some(mutant)).violations.is_empty());
+    let seed = found.unwrap_or_else(|| {
+        panic!("{} was not caught in {WITHIN} seeds of {}", mutant.name(), scenario.name())
+    });
+    let report = run(scenario, seed, Some(mutant));
+    eprintln!("{} caught after {} seeds: {}", mutant.name(), seed + 1, report.violations[0]);
+    seed
+}
+
+#[test]
+fn a_key_released_on_cancel_charges_twice() {
+    let seed = caught(Scenario::Checkout, Mutant::KeyReleasedOnCancel);
+    let report = run(Scenario::Checkout, seed, Some(Mutant::KeyReleasedOnCancel));
+    assert!(report.violations.iter().any(|v| v.contains("charged twice")), "{:?}", report.violations);
+}
+
+#[test]
+fn a_retry_that_ignores_the_deadline_runs_past_it() {
+    let seed = caught(Scenario::Checkout, Mutant::RetryIgnoresDeadline);
+    let report = run(Scenario::Checkout, seed, Some(Mutant::RetryIgnoresDeadline));
+    assert!(report.violations.iter().any(|v| v.contains("past its deadline")), "{:?}", report.violations);
+}
+
+#[test]
+fn a_fence_that_accepts_an_equal_token_lets_two_writers_share_a_term() {
+    let seed = caught(Scenario::Election, Mutant::EqualTokenFenceAccepted);
+    let report = run(Scenario::Election, seed, Some(Mutant::EqualTokenFenceAccepted));
+    assert!(report.violations.iter().any(|v| v.contains("two writers")), "{:?}", report.violations);
+}
+
+#[test]
+fn a_seed_replays_the_same_history() {
+    for scenario in Scenario::ALL {
+        let (a, b) = (run(scenario, 7, None), run(scenario, 7, None));
+        assert!(a.events.len() > 10, "{} recorded {} events", scenario.name(), a.events.len());
+        assert_eq!(a.events, b.events, "{} seed 7 ran differently twice", scenario.name());
+    }
+}
+
+#[test]
+fn a_mutant_is_off_once_its_run_ends() {
+    let _ = run(Scenario::Checkout, 0, Some(Mutant::KeyReleasedOnCancel));
+    assert!(!unbreakable::mutants::active(Mutant::KeyReleasedOnCancel));
+}
