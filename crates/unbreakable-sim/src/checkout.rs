@@ -233,7 +233,11 @@ pub async fn payments(world: Checkout) -> turmoil::Result {
                 }
                 Err(RunError::Unrecorded { response, .. }) => text(200, response),
                 Err(other) => {
-                    log.event("payments", "unknown", &order, other.to_string());
+                    let why = match &other {
+                        RunError::Handler(e) => format!("outcome unknown: {e}"),
+                        other => other.to_string(),
+                    };
+                    log.event("payments", "unknown", &order, why);
                     text(502, other.to_string())
                 }
             })

@@ -31,7 +31,7 @@ use crate::net::{send, serve, text};
 /// The nodes.
 pub const NODES: [&str; 3] = ["node-a", "node-b", "node-c"];
 /// How long one run lasts, in simulated time.
-pub const DURATION: Duration = Duration::from_secs(20);
+pub const DURATION: Duration = Duration::from_secs(12);
 /// The lease.
 pub const TTL: Duration = Duration::from_secs(2);
 /// How often the lock service writes its counter to disk.
@@ -257,12 +257,12 @@ fn faults(seed: u64) -> Vec<(Duration, crate::Action)> {
     let mut rng = rng(seed, 19);
     let mut plan = Vec::new();
     for _ in 0..rng.random_range(1..=3) {
-        let at = Duration::from_millis(rng.random_range(500..15_000));
+        let at = Duration::from_millis(rng.random_range(500..9_000));
         plan.push((at, Action::Crash("locks")));
         plan.push((at + Duration::from_millis(rng.random_range(100..1_500)), Action::Restart("locks")));
     }
     for _ in 0..rng.random_range(0..=3) {
-        let at = Duration::from_millis(rng.random_range(0..15_000));
+        let at = Duration::from_millis(rng.random_range(0..9_000));
         let node = NODES[rng.random_range(0..NODES.len())];
         let other = if rng.random_bool(0.5) { "locks" } else { "resource" };
         let (start, end) = if rng.random_bool(0.5) {
@@ -277,8 +277,9 @@ fn faults(seed: u64) -> Vec<(Duration, crate::Action)> {
     plan
 }
 
-/// Runs one seed: its violations and the simulated time.
-pub fn run(seed: u64, log: &Log) -> (Vec<String>, Duration) {
+/// Runs one seed, with the faults drawn from it or none: its violations and the
+/// simulated time.
+pub fn run(seed: u64, log: &Log, with_faults: bool) -> (Vec<String>, Duration) {
     let world = Election {
         log: log.clone(),
         counter_on_disk: Arc::new(Mutex::new(0)),
@@ -301,7 +302,8 @@ pub fn run(seed: u64, log: &Log) -> (Vec<String>, Duration) {
         tokio::time::sleep(DURATION).await;
         Ok(())
     });
-    let outcome = crate::drive(&mut sim, faults(seed), log, DURATION + Duration::from_secs(1), |_, _| {});
+    let plan = if with_faults { faults(seed) } else { Vec::new() };
+    let outcome = crate::drive(&mut sim, plan, log, DURATION + Duration::from_secs(1), |_, _| {});
     let mut violations = check(&log.lock());
     if let Err(e) = outcome {
         violations.push(format!("a host failed: {e}"));

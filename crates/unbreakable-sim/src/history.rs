@@ -146,3 +146,75 @@ pub fn write_csv(events: &[Event], path: &Path) -> Result<PathBuf, Box<dyn std::
     writer.flush()?;
     Ok(path.to_path_buf())
 }
+
+/// The colour of an event's mark on the timeline.
+fn colour(kind: &str) -> &'static str {
+    match kind {
+        "charge" => "#d62728",
+        "ack" | "accepted" | "synced" => "#2ca02c",
+        "crash" | "lost" | "hang" | "partition" | "hold" | "slow" => "#000000",
+        "restart" | "repair" | "release" | "fast" | "unhang" => "#7f7f7f",
+        "refused" | "unknown" | "fallback" | "gave-up" => "#ff7f0e",
+        _ => "#1f77b4",
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A timeline of `events` as SVG: one row per host, one mark per event (hover for what
+/// it was), charges red, acknowledgements green, faults black. Plain SVG text: no
+/// charting dependency.
+pub fn timeline_svg(events: &[Event], title: &str) -> String {
+    let mut hosts: Vec<&str> = Vec::new();
+    for e in events {
+        if !hosts.contains(&e.host.as_str()) {
+            hosts.push(&e.host);
+        }
+    }
+    let end = events.iter().map(|e| e.at_ms).max().unwrap_or(0).max(1) as f64;
+    let (left, width, row) = (90.0, 900.0, 28.0);
+    let height = 50.0 + row * hosts.len() as f64 + 30.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<text x=\"10\" y=\"20\" font-size=\"14\">{}</text>\n",
+        left + width + 20.0,
+        escape(title)
+    );
+    for (i, host) in hosts.iter().enumerate() {
+        let y = 50.0 + row * i as f64;
+        svg += &format!(
+            "<text x=\"10\" y=\"{}\">{}</text><line x1=\"{left}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#ddd\"/>\n",
+            y + 4.0,
+            escape(host),
+            left + width
+        );
+    }
+    for e in events {
+        let row_of = hosts.iter().position(|h| *h == e.host).unwrap_or(0);
+        let (x, y) = (left + width * e.at_ms as f64 / end, 50.0 + row * row_of as f64);
+        svg += &format!(
+            "<circle cx=\"{x:.1}\" cy=\"{y}\" r=\"4\" fill=\"{}\"><title>{} ms {} {} {}: {}</title></circle>\n",
+            colour(&e.kind),
+            e.at_ms,
+            escape(&e.host),
+            escape(&e.kind),
+            escape(&e.order),
+            escape(&e.detail)
+        );
+    }
+    let axis = 50.0 + row * hosts.len() as f64;
+    svg += &format!(
+        "<text x=\"{left}\" y=\"{axis}\">0 ms</text><text x=\"{}\" y=\"{axis}\" text-anchor=\"end\">{end} ms</text>\n</svg>\n",
+        left + width
+    );
+    svg
+}
+
+/// Writes [`timeline_svg`] of `events` to `path`.
+pub fn write_svg(events: &[Event], title: &str, path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, timeline_svg(events, title))
+}

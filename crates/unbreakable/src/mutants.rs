@@ -80,3 +80,33 @@ impl<F: FnOnce()> Drop for OnDrop<F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::{FencedResource, Token};
+
+    #[test]
+    fn a_mutant_changes_only_the_thread_that_set_it() {
+        let mut resource = FencedResource::new(0);
+        resource.write(Token(3), "a", |v| *v += 1).unwrap();
+        assert!(
+            resource.check(Token(3), "b").is_err(),
+            "the fence refuses an equal token from another holder"
+        );
+        set(Some(Mutant::EqualTokenFenceAccepted));
+        assert!(resource.check(Token(3), "b").is_ok(), "the mutant lets it through");
+        let elsewhere = std::thread::spawn(move || resource.check(Token(3), "b").is_err()).join().unwrap();
+        assert!(elsewhere, "another thread still runs the code as it is");
+        set(None);
+        assert!(!active(Mutant::EqualTokenFenceAccepted));
+    }
+
+    #[test]
+    fn every_mutant_has_a_name_that_parses_back() {
+        for m in Mutant::ALL {
+            assert_eq!(Mutant::parse(m.name()), Some(m));
+        }
+        assert_eq!(Mutant::parse("no-such-bug"), None);
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use unbreakable_sim::{Mutant, Scenario, run};
 
-const USAGE: &str = "usage: unbreakable-simulate [--seeds N] [--first F] [--seed S] [--scenario checkout|checkout-calm|election|all] [--mutant key-released-on-cancel|equal-token-fence|retry-ignores-deadline] [--out DIR]";
+const USAGE: &str = "usage: unbreakable-simulate [--seeds N] [--first F] [--seed S] [--scenario checkout|checkout-calm|election|election-calm|all] [--mutant key-released-on-cancel|equal-token-fence|retry-ignores-deadline] [--out DIR]";
 
 fn main() -> ExitCode {
     let mut seeds: u64 = 100;
