@@ -85,3 +85,25 @@ fn a_mutant_is_off_once_its_run_ends() {
     let _ = run(Scenario::Checkout, 0, Some(Mutant::KeyReleasedOnCancel));
     assert!(!unbreakable::mutants::active(Mutant::KeyReleasedOnCancel));
 }
+
+#[test]
+fn a_failing_seed_says_in_one_line_how_to_replay_it_and_writes_its_history() {
+    let dir = std::env::temp_dir().join(format!("unbreakable-sim-test-{}", std::process::id()));
+    let report = run(Scenario::Election, 2, Some(Mutant::EqualTokenFenceAccepted));
+    assert!(!report.violations.is_empty(), "seed 2 no longer breaks with the mutant: pick another");
+    let line = report.failure_line(Some(dir.clone()));
+    assert!(!line.contains('\n'), "{line}");
+    assert!(
+        line.contains("cargo run -p unbreakable-sim --bin unbreakable-simulate -- --scenario election --seed 2 --mutant equal-token-fence"),
+        "{line}"
+    );
+    let csv = std::fs::read_to_string(dir.join("election-equal-token-fence-2.csv")).unwrap();
+    assert_eq!(csv.lines().count(), report.events.len() + 1, "a header and one row per event");
+    assert!(csv.starts_with("at_ms,host,kind,order,detail"), "{}", &csv[..60.min(csv.len())]);
+    let svg = std::fs::read_to_string(dir.join("election-equal-token-fence-2.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("two writers"),
+        "the timeline's title names the violation"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
