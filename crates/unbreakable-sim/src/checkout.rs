@@ -331,9 +331,37 @@ pub async fn provider(world: Checkout) -> turmoil::Result {
     serve(handler).await
 }
 
+thread_local! {
+    static LEDGER_WRITES_BACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Test-only: while on (on this thread), the ledger answers an append before its fsync and
+/// syncs every 500 ms instead (a write-back cache): a durability bug of the simulated
+/// service, not of the library, to show that the ledger invariant catches one.
+#[doc(hidden)]
+pub fn ledger_writes_back(on: bool) {
+    LEDGER_WRITES_BACK.with(|w| w.set(on));
+}
+
+fn sync(log: &Log) {
+    let mut r = log.lock();
+    let pending = std::mem::take(&mut r.disk.pending);
+    r.disk.synced.extend(pending);
+}
+
 /// The ledger host: appends once per order, answers after the fsync.
 pub async fn ledger(world: Checkout) -> turmoil::Result {
     world.log.event("ledger", "start", "", "");
+    let writes_back = LEDGER_WRITES_BACK.with(|w| w.get());
+    if writes_back {
+        let log = world.log.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                sync(&log);
+            }
+        });
+    }
     let handler = service_fn(move |req: Request<Bytes>| {
         let world = world.clone();
         async move {
@@ -346,13 +374,13 @@ pub async fn ledger(world: Checkout) -> turmoil::Result {
                     r.disk.pending.push(Entry { order: order.clone(), charge: charge.clone() });
                 }
             }
+            if writes_back {
+                world.log.event("ledger", "written", &order, charge);
+                return Ok(text(200, "recorded"));
+            }
             let fsync = Duration::from_millis(lock(&world.ledger_rng).random_range(1..20));
             tokio::time::sleep(fsync).await;
-            {
-                let mut r = world.log.lock();
-                let pending = std::mem::take(&mut r.disk.pending);
-                r.disk.synced.extend(pending);
-            }
+            sync(&world.log);
             world.log.event("ledger", "synced", &order, charge);
             Ok::<_, Infallible>(text(200, "recorded"))
         }

@@ -36,6 +36,11 @@ fn election_keeps_its_invariants() {
     holds(Scenario::Election);
 }
 
+#[test]
+fn election_without_faults_keeps_its_invariants() {
+    holds(Scenario::ElectionCalm);
+}
+
 /// The seeds a mutant may take before the suite is said to miss it.
 const WITHIN: u64 = 50;
 
@@ -106,4 +111,15 @@ fn a_failing_seed_says_in_one_line_how_to_replay_it_and_writes_its_history() {
         "the timeline's title names the violation"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_ledger_that_answers_before_its_fsync_loses_an_acknowledged_payment() {
+    unbreakable_sim::checkout::ledger_writes_back(true);
+    let found = (0..WITHIN).find(|&seed| {
+        run(Scenario::Checkout, seed, None).violations.iter().any(|v| v.contains("is not in the ledger"))
+    });
+    unbreakable_sim::checkout::ledger_writes_back(false);
+    let seed = found.unwrap_or_else(|| panic!("a write-back ledger was not caught in {WITHIN} seeds"));
+    eprintln!("ledger-writes-back caught after {} seeds", seed + 1);
 }
