@@ -44,36 +44,30 @@ fn election_without_faults_keeps_its_invariants() {
 /// The seeds a mutant may take before the suite is said to miss it.
 const WITHIN: u64 = 50;
 
-/// The first seed (of 0..WITHIN) on which `scenario` breaks with `mutant` on.
-fn caught(scenario: Scenario, mutant: Mutant) -> u64 {
-    let found = (0..WITHIN).find(|&seed| !run(scenario, seed, Some(mutant)).violations.is_empty());
-    let seed = found.unwrap_or_else(|| {
+/// Asserts that `scenario` breaks with `mutant` on within [`WITHIN`] seeds, with a
+/// violation that says `expected`; prints how many seeds it took.
+fn caught(scenario: Scenario, mutant: Mutant, expected: &str) {
+    let found = (0..WITHIN).map(|seed| run(scenario, seed, Some(mutant))).find(|r| !r.violations.is_empty());
+    let report = found.unwrap_or_else(|| {
         panic!("{} was not caught in {WITHIN} seeds of {}", mutant.name(), scenario.name())
     });
-    let report = run(scenario, seed, Some(mutant));
-    eprintln!("{} caught after {} seeds: {}", mutant.name(), seed + 1, report.violations[0]);
-    seed
+    eprintln!("{} caught after {} seeds: {}", mutant.name(), report.seed + 1, report.violations[0]);
+    assert!(report.violations.iter().any(|v| v.contains(expected)), "{:?}", report.violations);
 }
 
 #[test]
 fn a_key_released_on_cancel_charges_twice() {
-    let seed = caught(Scenario::Checkout, Mutant::KeyReleasedOnCancel);
-    let report = run(Scenario::Checkout, seed, Some(Mutant::KeyReleasedOnCancel));
-    assert!(report.violations.iter().any(|v| v.contains("charged twice")), "{:?}", report.violations);
+    caught(Scenario::Checkout, Mutant::KeyReleasedOnCancel, "charged twice");
 }
 
 #[test]
 fn a_retry_that_ignores_the_deadline_runs_past_it() {
-    let seed = caught(Scenario::Checkout, Mutant::RetryIgnoresDeadline);
-    let report = run(Scenario::Checkout, seed, Some(Mutant::RetryIgnoresDeadline));
-    assert!(report.violations.iter().any(|v| v.contains("past its deadline")), "{:?}", report.violations);
+    caught(Scenario::Checkout, Mutant::RetryIgnoresDeadline, "past its deadline");
 }
 
 #[test]
 fn a_fence_that_accepts_an_equal_token_lets_two_writers_share_a_term() {
-    let seed = caught(Scenario::Election, Mutant::EqualTokenFenceAccepted);
-    let report = run(Scenario::Election, seed, Some(Mutant::EqualTokenFenceAccepted));
-    assert!(report.violations.iter().any(|v| v.contains("two writers")), "{:?}", report.violations);
+    caught(Scenario::Election, Mutant::EqualTokenFenceAccepted, "two writers");
 }
 
 #[test]
