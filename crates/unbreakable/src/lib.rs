@@ -185,6 +185,9 @@ pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod lock;
+#[cfg(feature = "mutants")]
+#[doc(hidden)]
+pub mod mutants;
 pub mod pagination;
 pub mod pool;
 pub mod retry;

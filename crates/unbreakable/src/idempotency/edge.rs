@@ -355,6 +355,12 @@ impl<S: Send + 'static> Idempotent<S> {
             self.release(key, lease).await;
             return Err(StoreError::TimedOut { waited: started.elapsed() }.into());
         }
+        #[cfg(feature = "mutants")]
+        let mutant = crate::mutants::on_drop(crate::mutants::Mutant::KeyReleasedOnCancel, || {
+            if let Place::Here(s) = &self.store {
+                let _ = KeyStore::<R>::release(&mut *lock(s), key, lease);
+            }
+        });
         let outcome = match tokio::time::timeout_at(stop, handler()).await {
             Ok(outcome) => outcome,
             // Its outcome is unknown: the key stays in flight until the lock timeout.
@@ -367,7 +373,11 @@ impl<S: Send + 'static> Idempotent<S> {
             }
         };
         match outcome {
-            Ok(response) => self.record(key, lease, response, started + timing.store_by, timing.busy).await,
+            Ok(response) => {
+                #[cfg(feature = "mutants")]
+                mutant.disarm();
+                self.record(key, lease, response, started + timing.store_by, timing.busy).await
+            }
             Err(Failed::Unknown(e)) => Err(RunError::Handler(e)),
             Err(Failed::NotStarted(e)) => {
                 self.release(key, lease).await;

@@ -353,6 +353,9 @@ impl<S, C> RetryService<S, C> {
     fn executor(&mut self, deadline: Option<(Deadline, Clock)>) -> Retry {
         let c = &self.config;
         let mut retry = Retry::with_rng(c.policy, JitterRng::from_rng(&mut self.rng));
+        #[cfg(feature = "mutants")]
+        let deadline =
+            deadline.filter(|_| !crate::mutants::active(crate::mutants::Mutant::RetryIgnoresDeadline));
         if let Some((deadline, clock)) = deadline {
             retry = retry.with_deadline(deadline, clock);
         }

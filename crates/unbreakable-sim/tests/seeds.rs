@@ -1,0 +1,119 @@
+//! Every scenario over many seeds, and proof that the invariants catch each mutant.
+//!
+//! `UNBREAKABLE_SEEDS=N` runs N seeds per scenario (default 500); `UNBREAKABLE_SEED=S`
+//! runs seed S alone. A failing seed panics with one line: the violation, the command
+//! that replays it, and where its history CSV was written.
+
+use unbreakable_sim::{Mutant, Scenario, run};
+
+fn seeds() -> std::ops::Range<u64> {
+    if let Some(seed) = std::env::var("UNBREAKABLE_SEED").ok().and_then(|s| s.parse().ok()) {
+        return seed..seed + 1;
+    }
+    let n = std::env::var("UNBREAKABLE_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(500);
+    0..n
+}
+
+fn holds(scenario: Scenario) {
+    for seed in seeds() {
+        let report = run(scenario, seed, None);
+        assert!(report.violations.is_empty(), "{}", report.failure_line(None));
+    }
+}
+
+#[test]
+fn checkout_keeps_its_invariants() {
+    holds(Scenario::Checkout);
+}
+
+#[test]
+fn checkout_without_faults_keeps_its_invariants() {
+    holds(Scenario::CheckoutCalm);
+}
+
+#[test]
+fn election_keeps_its_invariants() {
+    holds(Scenario::Election);
+}
+
+#[test]
+fn election_without_faults_keeps_its_invariants() {
+    holds(Scenario::ElectionCalm);
+}
+
+/// The seeds a mutant may take before the suite is said to miss it.
+const WITHIN: u64 = 50;
+
+/// Asserts that `scenario` breaks with `mutant` on within [`WITHIN`] seeds, with a
+/// violation that says `expected`; prints how many seeds it took.
+fn caught(scenario: Scenario, mutant: Mutant, expected: &str) {
+    let found = (0..WITHIN).map(|seed| run(scenario, seed, Some(mutant))).find(|r| !r.violations.is_empty());
+    let report = found.unwrap_or_else(|| {
+        panic!("{} was not caught in {WITHIN} seeds of {}", mutant.name(), scenario.name())
+    });
+    eprintln!("{} caught after {} seeds: {}", mutant.name(), report.seed + 1, report.violations[0]);
+    assert!(report.violations.iter().any(|v| v.contains(expected)), "{:?}", report.violations);
+}
+
+#[test]
+fn a_key_released_on_cancel_charges_twice() {
+    caught(Scenario::Checkout, Mutant::KeyReleasedOnCancel, "charged twice");
+}
+
+#[test]
+fn a_retry_that_ignores_the_deadline_runs_past_it() {
+    caught(Scenario::Checkout, Mutant::RetryIgnoresDeadline, "past its deadline");
+}
+
+#[test]
+fn a_fence_that_accepts_an_equal_token_lets_two_writers_share_a_term() {
+    caught(Scenario::Election, Mutant::EqualTokenFenceAccepted, "two writers");
+}
+
+#[test]
+fn a_seed_replays_the_same_history() {
+    for scenario in Scenario::ALL {
+        let (a, b) = (run(scenario, 7, None), run(scenario, 7, None));
+        assert!(a.events.len() > 10, "{} recorded {} events", scenario.name(), a.events.len());
+        assert_eq!(a.events, b.events, "{} seed 7 ran differently twice", scenario.name());
+    }
+}
+
+#[test]
+fn a_mutant_is_off_once_its_run_ends() {
+    let _ = run(Scenario::Checkout, 0, Some(Mutant::KeyReleasedOnCancel));
+    assert!(!unbreakable::mutants::active(Mutant::KeyReleasedOnCancel));
+}
+
+#[test]
+fn a_failing_seed_says_in_one_line_how_to_replay_it_and_writes_its_history() {
+    let dir = std::env::temp_dir().join(format!("unbreakable-sim-test-{}", std::process::id()));
+    let report = run(Scenario::Election, 2, Some(Mutant::EqualTokenFenceAccepted));
+    assert!(!report.violations.is_empty(), "seed 2 no longer breaks with the mutant: pick another");
+    let line = report.failure_line(Some(dir.clone()));
+    assert!(!line.contains('\n'), "{line}");
+    assert!(
+        line.contains("cargo run -p unbreakable-sim --bin unbreakable-simulate -- --scenario election --seed 2 --mutant equal-token-fence"),
+        "{line}"
+    );
+    let csv = std::fs::read_to_string(dir.join("election-equal-token-fence-2.csv")).unwrap();
+    assert_eq!(csv.lines().count(), report.events.len() + 1, "a header and one row per event");
+    assert!(csv.starts_with("at_ms,host,kind,order,detail"), "{}", &csv[..60.min(csv.len())]);
+    let svg = std::fs::read_to_string(dir.join("election-equal-token-fence-2.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("two writers"),
+        "the timeline's title names the violation"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_ledger_that_answers_before_its_fsync_loses_an_acknowledged_payment() {
+    unbreakable_sim::checkout::ledger_writes_back(true);
+    let found = (0..WITHIN).find(|&seed| {
+        run(Scenario::Checkout, seed, None).violations.iter().any(|v| v.contains("is not in the ledger"))
+    });
+    unbreakable_sim::checkout::ledger_writes_back(false);
+    let seed = found.unwrap_or_else(|| panic!("a write-back ledger was not caught in {WITHIN} seeds"));
+    eprintln!("ledger-writes-back caught after {} seeds", seed + 1);
+}
