@@ -11,6 +11,9 @@ Standard library only: this runs before the virtual environment exists.
                         crates the notebooks load, compiled for the kernel
     ./workbook bench-kernel  how long the Rust kernel takes per cell, and where the time
                         goes (a benchmark; run it twice on a new machine for warm figures)
+    ./workbook simulate  the checkout and the leader election under simulated faults,
+                        seed after seed (--seeds N, --seed S, --scenario S, --mutant M;
+                        no set-up needed; a failing seed prints the line that replays it)
     ./workbook exercises  the self-checking exercises (no set-up needed): which pass,
                         and the next one (NN: one chapter; NN.M: one exercise, with
                         --hint, --reset or --solution; --watch: re-check on save)
@@ -404,6 +407,13 @@ def cmd_bench_kernel(args: list[str]) -> int:
                            cwd=ROOT, env=jupyter_env())
 
 
+def cmd_simulate(args: list[str]) -> int:
+    """The simulation's own binary, built optimised (its figures in seeds per second are for
+    that build; the tests run the same code unoptimised)."""
+    return call(["cargo", "run", "--release", "--quiet", "-p", "unbreakable-sim", "--bin",
+                 "unbreakable-simulate", "--", *args], dict(os.environ))
+
+
 def main() -> int:
     commands = {
         "run": cmd_run,
@@ -414,6 +424,7 @@ def main() -> int:
         "exercises": lambda a: subprocess.call([sys.executable, ROOT / "tools" / "exercises.py", *a]),
         "setup": lambda a: (setup(), build_for_kernel(), warm_kernel(), 0)[3],
         "bench-kernel": cmd_bench_kernel,
+        "simulate": cmd_simulate,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__.strip())
