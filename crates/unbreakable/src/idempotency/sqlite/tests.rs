@@ -145,7 +145,7 @@ fn a_dead_processes_key_is_reclaimed_after_the_lock_timeout() {
 fn the_edge_runs_over_the_sqlite_store() {
     let path = temp("edge");
     let store: SqliteStore<Charge> = SqliteStore::open(&path, Policy::default()).unwrap();
-    let edge = crate::idempotency::edge::Idempotent::new(store);
+    let edge = crate::idempotency::edge::Idempotent::new(store).unwrap();
     let k = key("k");
     let (failed, first, again) = crate::time::run_paused(async {
         let failed = edge
@@ -230,7 +230,7 @@ fn purge_forgets_keys_past_the_retention() {
 fn a_locked_database_does_not_stall_the_runtime() {
     let path = temp("stall");
     let store: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap();
-    let edge = crate::idempotency::edge::Idempotent::new(store);
+    let edge = crate::idempotency::edge::Idempotent::new(store).unwrap();
     let holder = Connection::open(&path).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let served = crate::time::progresses_while(
