@@ -26,7 +26,24 @@
 //! `REPEATABLE READ` the writing statement would see the snapshot taken before the lock
 //! was granted and refuse appends that are not conflicts. Should a writer that ignores the
 //! lock take a version first, the `UNIQUE (stream, version)` constraint refuses the append
-//! and it is reported as a [`Conflict`], never an overwrite.
+//! (never an overwrite): under [`Expected::Exactly`] it is reported as a [`Conflict`] with
+//! the version the stream is at; a taken position, or a taken version under
+//! [`Expected::Any`], as a [`Storage`](EventStoreError::Storage) error that names the
+//! cause (not transient: such a writer breaks the order in which positions become
+//! visible).
+//!
+//! # Which errors to retry
+//! [`EventStoreError::is_transient`] says: [`Busy`](EventStoreError::Busy) (a lock or
+//! statement timeout, a serialization failure, a deadlock) and
+//! [`Unavailable`](EventStoreError::Unavailable) (the server cannot be reached, is
+//! shutting down, or a connection broke: SQLSTATE class `08`, an I/O error, a closed
+//! connection, a timeout waiting for the server, no pooled connection within the wait
+//! timeout) may pass on a retry with backoff; a [`Conflict`] after reloading the stream.
+//! Everything else is [`Storage`](EventStoreError::Storage) or
+//! [`Codec`](EventStoreError::Codec) and fails the same way again: a client error without
+//! SQLSTATE that is not a connection failure (settings without a host, a missing
+//! password, a value that does not convert), a missing table, a permission, a closed
+//! pool.
 //!
 //! Commits are durable as far as the server is (`synchronous_commit` on, its default):
 //! an append that returned survives a crash of the server. Payloads are JSON text with
@@ -204,9 +221,7 @@ impl PostgresConfig {
 /// client's own error only says "db error").
 fn pg(e: tokio_postgres::Error) -> EventStoreError {
     let Some(code) = e.code().cloned() else {
-        // No SQLSTATE: the client failed (connecting, a closed or broken connection, an
-        // I/O error, a timeout).
-        return EventStoreError::Unavailable { source: Box::new(e) };
+        return client_error(e);
     };
     let source = if e.as_db_error().is_some() { e.into_source() } else { None };
     let source = source.unwrap_or_else(|| format!("SQLSTATE {}", code.code()).into());
@@ -235,10 +250,75 @@ fn pg(e: tokio_postgres::Error) -> EventStoreError {
     }
 }
 
+/// An error the client raised itself (no SQLSTATE). Transient only when the connection
+/// failed: an I/O error (connecting or talking to the server), a closed connection, or a
+/// timeout waiting for the server. Anything else (settings without a host, a password the
+/// server asks for and the settings lack, a value that does not convert, a message the
+/// client cannot parse) fails the same way on every retry.
+fn client_error(e: tokio_postgres::Error) -> EventStoreError {
+    let mut io = false;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        io |= c.is::<std::io::Error>();
+        cause = c.source();
+    }
+    // tokio-postgres has no public kind for its own connect timeout but its message.
+    if io || e.is_closed() || e.to_string() == "timeout waiting for server" {
+        EventStoreError::Unavailable { source: Box::new(e) }
+    } else {
+        EventStoreError::Storage { source: Box::new(e) }
+    }
+}
+
 fn pool_error(e: PoolError) -> EventStoreError {
     match e {
         PoolError::Backend(e) => pg(e),
+        // Closed by the service itself, or built without a runtime: no retry helps.
+        PoolError::Closed | PoolError::NoRuntimeSpecified => EventStoreError::Storage { source: Box::new(e) },
+        // No connection came free in time, or a hook failed on a new one.
         e => EventStoreError::Unavailable { source: Box::new(e) },
+    }
+}
+
+/// The append's insert hit a unique constraint: only a writer that does not take the
+/// append lock can have written the row first. Under [`Expected::Exactly`] on the
+/// stream's version, the stream really moved on: a [`Conflict`] with the version it is at
+/// now (read on `client` after the rollback). Otherwise (a taken position, or any version
+/// under [`Expected::Any`]) there is no conflict to report: a storage error that names
+/// the cause, since such a writer also breaks the order in which positions become
+/// visible.
+async fn unique_violation(
+    client: &tokio_postgres::Client,
+    e: tokio_postgres::Error,
+    stream: &str,
+    expected: Expected,
+) -> EventStoreError {
+    let constraint = e.as_db_error().and_then(|d| d.constraint()).unwrap_or("").to_string();
+    if let (Expected::Exactly(v), false) = (expected, constraint == "events_pkey") {
+        let now = client
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) AS version FROM events WHERE stream = $1",
+                &[&stream],
+            )
+            .await;
+        return match now.map_err(pg).and_then(|row| column::<i64>(&row, "version")) {
+            Ok(actual) if unsql(actual) != v => {
+                Conflict { stream: stream.to_string(), expected: v, actual: unsql(actual) }.into()
+            }
+            // The other writer's row is gone again (it rolled back): nothing was written
+            // here, and a retry may pass.
+            Ok(_) => EventStoreError::Busy { source: Box::new(e) },
+            Err(read) => read,
+        };
+    }
+    EventStoreError::Storage {
+        source: format!(
+            "{}: a writer that does not take the append lock ({APPEND_LOCK_KEY}) wrote to `events` \
+             during this append (constraint `{constraint}`); nothing was written, but positions may \
+             no longer become visible in order: append only through this store",
+            e.as_db_error().map_or_else(|| e.to_string(), ToString::to_string),
+        )
+        .into(),
     }
 }
 
@@ -400,23 +480,17 @@ impl<E> PostgresEventStore<E> {
         .await
         .map_err(pg)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK_KEY]).await.map_err(pg)?;
-        let row = tx
+        let row = match tx
             .query_one(&append, &[&stream, &expected_sql, &sql(at_ms), &types, &schemas, &data])
             .await
-            .map_err(|e| {
-                if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-                    // Only a writer that ignores the advisory lock could have taken this
-                    // version or position: never overwrite, report a conflict (the stream
-                    // is at least one version further than this append expected).
-                    let expected = match expected {
-                        Expected::Exactly(v) => v,
-                        Expected::Any => 0,
-                    };
-                    Conflict { stream: stream.to_string(), expected, actual: expected + 1 }.into()
-                } else {
-                    pg(e)
-                }
-            })?;
+        {
+            Ok(row) => row,
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                drop(tx); // rolls back (sent before the next statement on this connection)
+                return Err(unique_violation(&client, e, stream, expected).await);
+            }
+            Err(e) => return Err(pg(e)),
+        };
         let actual: i64 = column(&row, "version")?;
         let last: i64 = column(&row, "position")?;
         let written: i64 = column(&row, "written")?;
@@ -603,5 +677,31 @@ mod tests {
             "statement_timeout"
         );
         assert!(bad(ok).is_ok(), "building the pool connects to nothing");
+    }
+
+    /// Pins the client error taken for an outage: every error without a SQLSTATE was
+    /// `Unavailable` (retry with backoff), also one no retry can fix, such as settings
+    /// without a host. Only a connection that failed or closed (an I/O error, a closed
+    /// connection, a timeout) is now transient.
+    #[test]
+    fn only_a_failed_connection_is_a_transient_client_error() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (no_host, refused) = rt.block_on(async {
+            let version = |config: tokio_postgres::Config| async move {
+                let store = PostgresEventStore::<crate::events::testing::conformance::BankEvent>::connect(
+                    config,
+                    PostgresConfig::default(),
+                )
+                .unwrap();
+                store.version("s").await.unwrap_err()
+            };
+            // Port 1 on the loopback: nothing listens there, the connection is refused.
+            (
+                version(tokio_postgres::Config::new()).await,
+                version("host=127.0.0.1 port=1".parse().unwrap()).await,
+            )
+        });
+        assert!(!no_host.is_transient(), "{no_host:?}");
+        assert!(matches!(refused, EventStoreError::Unavailable { .. }), "{refused:?}");
     }
 }
