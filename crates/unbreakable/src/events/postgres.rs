@@ -50,6 +50,16 @@
 //! the event's type and schema version, read back through upcasters as in the SQLite
 //! store.
 //!
+//! A dead client cannot hold the append lock for long: an append's transaction sets
+//! `idle_in_transaction_session_timeout` (with `lock_timeout` and `statement_timeout`) to
+//! [`statement_timeout`](PostgresConfig::statement_timeout), so the server ends a session
+//! that stops talking half-way through an append (a client host that died, a paused
+//! process) and the lock goes with its transaction; and a connection
+//! [`PostgresEventStore::connect`] opens sends TCP keepalives after [`KEEPALIVE_IDLE`].
+//!
+//! # Reads
+//! A read returns at most [`MAX_READ`] events; page on from the last one (see there).
+//!
 //! # Connections
 //! [`PostgresEventStore::connect`] builds a pool of at most
 //! [`max_connections`](PostgresConfig::max_connections); a call waits at most
@@ -105,6 +115,18 @@ use crate::error::ConfigError;
 
 pub use deadpool_postgres;
 pub use tokio_postgres;
+
+/// The most events one read returns: [`read_all`](AsyncEventStore::read_all) returns at
+/// most this many whatever its `limit`, and [`read_stream`](AsyncEventStore::read_stream)
+/// the first this many of its range. Page on: `read_all` from the last position + 1,
+/// `read_stream` from the last version + 1, until a read returns fewer than asked. One
+/// read is one result held in memory, on the server's side and this one.
+pub const MAX_READ: usize = 10_000;
+
+/// The client's TCP keepalive on a connection [`PostgresEventStore::connect`] opens,
+/// unless the settings choose their own (tokio-postgres's default waits 2 hours): after
+/// 30 s of silence a probe every 10 s, and the connection is given up after 3 missed.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 
 /// The advisory-lock key that serialises appends and migrations ("unbreak" in ASCII).
 /// Another application on the same database that uses this key would share the lock.
@@ -371,6 +393,13 @@ impl<E> PostgresEventStore<E> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(pool.connect_timeout);
         }
+        if config.get_keepalives_idle() == tokio_postgres::Config::new().get_keepalives_idle() {
+            // Still tokio-postgres's default of 2 hours: a dead server would hold a call
+            // (and the pool's connection) that long.
+            config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE);
+            #[cfg(not(windows))]
+            config.keepalives_interval(Duration::from_secs(10)).keepalives_retries(3);
+        }
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -474,8 +503,11 @@ impl<E> PostgresEventStore<E> {
         // Cancelling the future would not stop a server-side wait.
         // PostgreSQL takes at most i32::MAX ms (about 24.8 days); a longer setting is that.
         let limit_ms = self.statement_timeout.as_millis().clamp(1, i32::MAX as u128);
+        // And a session that goes quiet inside this transaction while it holds the lock
+        // (its client died or stalled) is ended by the server, which releases the lock.
         tx.batch_execute(&format!(
-            "SET LOCAL lock_timeout = {limit_ms}; SET LOCAL statement_timeout = {limit_ms}"
+            "SET LOCAL lock_timeout = {limit_ms}; SET LOCAL statement_timeout = {limit_ms}; \
+             SET LOCAL idle_in_transaction_session_timeout = {limit_ms}"
         ))
         .await
         .map_err(pg)?;
@@ -558,6 +590,8 @@ where
         stream: &str,
         versions: RangeInclusive<u64>,
     ) -> Result<Vec<Recorded<E>>, EventStoreError> {
+        let (first, asked) = (*versions.start(), *versions.end());
+        let last = asked.min(first.saturating_add(MAX_READ as u64 - 1));
         let client = self.pool.get().await.map_err(pool_error)?;
         let statement = client
             .prepare_cached(
@@ -566,10 +600,7 @@ where
             )
             .await
             .map_err(pg)?;
-        let rows = client
-            .query(&statement, &[&stream, &sql(*versions.start()), &sql(*versions.end())])
-            .await
-            .map_err(pg)?;
+        let rows = client.query(&statement, &[&stream, &sql(first), &sql(last)]).await.map_err(pg)?;
         let name: Arc<str> = Arc::from(stream);
         rows.iter().map(|row| self.recorded(row, Arc::clone(&name))).collect()
     }
@@ -583,10 +614,8 @@ where
             )
             .await
             .map_err(pg)?;
-        let rows = client
-            .query(&statement, &[&sql(from), &i64::try_from(limit).unwrap_or(i64::MAX)])
-            .await
-            .map_err(pg)?;
+        let rows =
+            client.query(&statement, &[&sql(from), &sql(limit.min(MAX_READ) as u64)]).await.map_err(pg)?;
         rows.iter().map(|row| self.recorded(row, Arc::from(column::<&str>(row, "stream")?))).collect()
     }
 }
