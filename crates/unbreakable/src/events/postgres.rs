@@ -19,8 +19,15 @@
 //! visible in order, which a subscriber reading "everything after my last position"
 //! relies on. (A `bigserial` column alone would not give that: two transactions can take
 //! positions 7 and 8, and 8 can commit first; a reader that sees 8 and stores it never
-//! sees 7.) Serialising appends caps their rate at one commit at a time, which for most
-//! services is thousands per second; partitioned logs are the next step beyond that.
+//! sees 7.) Serialising appends caps their rate: the lock is held from the lock
+//! statement to the commit, about two round trips between client and server plus the
+//! server's own work, so over a network with a 1 ms round trip no more than about 500
+//! appends a second go through, however many writers wait. Measured on a server on the
+//! same machine (a Unix socket, `fsync` off, an unoptimised build on a loaded 2-core
+//! machine), 8 concurrent writers got 965 to 1,818 appends a second, 0.07 to 0.12 of the
+//! single-row `INSERT` commits the same server took in the same runs (three runs of the
+//! laboratory's `pg_append_rate` example). Append several events per call where you can;
+//! a partitioned log is the next step beyond that.
 //!
 //! The isolation level is set on the transaction, whatever the database's default: under
 //! `REPEATABLE READ` the writing statement would see the snapshot taken before the lock
