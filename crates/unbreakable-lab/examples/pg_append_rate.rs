@@ -37,7 +37,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let store = &store;
             async move {
                 for i in 0..EACH {
-                    store.append(&format!("w{w}"), Expected::Exactly(i), vec![BankEvent::Deposited(1)], 0).await?;
+                    store
+                        .append(&format!("w{w}"), Expected::Exactly(i), vec![BankEvent::Deposited(1)], 0)
+                        .await?;
                 }
                 Ok::<_, Box<dyn std::error::Error>>(())
             }
