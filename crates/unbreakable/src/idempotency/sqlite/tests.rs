@@ -404,10 +404,13 @@ fn the_clock_skew_margin_is_checked_when_the_store_is_built() {
     cleanup(&path);
 }
 
+/// Keys per scope (`""`: in all).
+type Counts = Vec<(String, i64)>;
+
 /// The keys counted per scope and in all, as the store keeps them, against a count of
 /// the rows.
-fn counts(conn: &Connection) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
-    let rows = |sql: &str| -> Vec<(String, i64)> {
+fn counts(conn: &Connection) -> (Counts, Counts) {
+    let rows = |sql: &str| -> Counts {
         let mut q = conn.prepare(sql).unwrap();
         q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
     };
