@@ -22,18 +22,29 @@ fn rogue_writer(constraint: &str) -> String {
     )
 }
 
+/// Runs `test` on a migrated store on a fresh private server, with a connection of its
+/// own to the same database; skips (with a printed line) when PostgreSQL is missing.
+fn on_store<F, Fut>(test: F)
+where
+    F: FnOnce(PostgresEventStore<BankEvent>, tokio_postgres::Client) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(pg) = servers::for_test(Postgres::start()) else { return };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = PostgresEventStore::<BankEvent>::connect(pg.config(), PostgresConfig::default()).unwrap();
+        store.migrate().await.unwrap();
+        test(store, pg.connect().await.unwrap()).await;
+    });
+}
+
 /// Pins the invented conflict: a unique violation on `position` (a writer that ignores
 /// the append lock took it), or on `(stream, version)` under `Expected::Any`, was
 /// reported as a `Conflict` at `expected + 1`, a version nobody read, telling the caller
 /// to reload and retry. It is now a storage error that names the cause, not transient.
 #[test]
 fn a_writer_that_ignores_the_append_lock_is_not_reported_as_a_conflict() {
-    let Some(pg) = servers::for_test(Postgres::start()) else { return };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let store = PostgresEventStore::<BankEvent>::connect(pg.config(), PostgresConfig::default()).unwrap();
-        store.migrate().await.unwrap();
-        let admin = pg.connect().await.unwrap();
+    on_store(|store, admin| async move {
         for (constraint, expected) in
             [("events_pkey", Expected::Exactly(0)), ("events_stream_version_key", Expected::Any)]
         {
@@ -54,11 +65,7 @@ fn a_writer_that_ignores_the_append_lock_is_not_reported_as_a_conflict() {
 #[test]
 fn a_read_returns_at_most_max_read_events_and_the_caller_pages_on() {
     use unbreakable::events::postgres::MAX_READ;
-    let Some(pg) = servers::for_test(Postgres::start()) else { return };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let store = PostgresEventStore::<BankEvent>::connect(pg.config(), PostgresConfig::default()).unwrap();
-        store.migrate().await.unwrap();
+    on_store(|store, _| async move {
         let n = MAX_READ as u64 + 5;
         store
             .append("long", Expected::Exactly(0), (0..n).map(|_| BankEvent::Deposited(1)).collect(), 1)
@@ -80,12 +87,7 @@ fn a_read_returns_at_most_max_read_events_and_the_caller_pages_on() {
 /// append's transaction sees.
 #[test]
 fn an_append_bounds_how_long_its_session_may_sit_idle_holding_the_lock() {
-    let Some(pg) = servers::for_test(Postgres::start()) else { return };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let store = PostgresEventStore::<BankEvent>::connect(pg.config(), PostgresConfig::default()).unwrap();
-        store.migrate().await.unwrap();
-        let admin = pg.connect().await.unwrap();
+    on_store(|store, admin| async move {
         admin
             .batch_execute(
                 "CREATE TABLE seen (idle TEXT);
