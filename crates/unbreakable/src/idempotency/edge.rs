@@ -92,8 +92,9 @@ const FIRST_RETRY: Duration = Duration::from_millis(10);
 /// [`STORE_WAIT`] ([`with_queue_wait`](Idempotent::with_queue_wait)): one that reaches
 /// the thread later fails with [`StoreError::TimedOut`] and is not made, and one whose
 /// request was dropped while it waited is skipped. A call that panics on the thread
-/// fails with [`StoreError::Panicked`], which is not transient. This needs no tokio runtime feature and
-/// works for any store: a store of your own that blocks says so with
+/// fails with [`StoreError::Panicked`], which is not transient. This works on any
+/// tokio runtime (a current-thread one too, which the edge needs for the task that stores
+/// a response) and for any store: a store of your own that blocks says so with
 /// `const BLOCKING: bool = true`, or is given to [`Idempotent::on_thread`]. (Under a
 /// paused tokio clock, in tests, time may jump ahead while the store's thread works, as it
 /// does for any task waiting on another thread: keep other timers out of such tests, or
