@@ -141,7 +141,7 @@
 //! }
 //!
 //! let app = App {
-//!     keys: Idempotent::new(MemoryStore::new(Policy::default())),
+//!     keys: Idempotent::new(MemoryStore::new(Policy::default())).unwrap(),
 //!     breaker: Breaker::new(BreakerConfig::default()).unwrap(),
 //!     policy: RetryPolicy::new(
 //!         Backoff::exponential(Duration::from_millis(100)).with_jitter(Jitter::Full).build().unwrap(),

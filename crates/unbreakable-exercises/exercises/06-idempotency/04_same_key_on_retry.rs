@@ -58,8 +58,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn charged_once_per_payment() {
-        let server =
-            Server { edge: Idempotent::new(MemoryStore::new(Policy::default())), charges: AtomicU32::new(0) };
+        let server = Server {
+            edge: Idempotent::new(MemoryStore::new(Policy::default()))
+                .expect("the default policy leaves a handler time"),
+            charges: AtomicU32::new(0),
+        };
         let a = pay(&server, 1, 500).await;
         let b = pay(&server, 2, 500).await;
         assert_eq!(server.charges.load(Ordering::SeqCst), 2);

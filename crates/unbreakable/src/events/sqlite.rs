@@ -209,9 +209,16 @@ impl<E: Serialize + DeserializeOwned + EventType> SqliteEventStore<E> {
                 insert.execute(params![stream, sql(version), event_type, schema, sql(at_ms), data]).map_err(
                     |e| {
                         if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
-                            // Only another writer could have taken this version: the
-                            // transaction lock makes this unreachable, but never overwrite.
-                            Conflict { stream: stream.to_string(), expected: actual, actual: version }.into()
+                            // The transaction holds the write lock: no other writer can
+                            // have taken this version. A constraint of a changed schema
+                            // (a trigger, a check) refused it: nothing is written, and a
+                            // retry fails the same way.
+                            EventStoreError::Storage {
+                                source: format!(
+                                    "{e}: a constraint of the `events` table refused version {version} of `{stream}` (the table was changed outside this store); nothing was written"
+                                )
+                                .into(),
+                            }
                         } else {
                             storage(e)
                         }

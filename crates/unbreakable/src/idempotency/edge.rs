@@ -9,11 +9,18 @@ use tokio::time::Instant;
 
 use super::{Begun, Failed, Fingerprint, IdempotencyKey, KeyStore, Lease, RunError, Served, StoreError};
 use crate::error::ConfigError;
-use crate::worker::{Refused, Worker};
+use crate::worker::{MAX_WAIT, Refused, Worker};
 
 /// How many calls may wait for a blocking store's thread before a call fails at once
 /// with [`StoreError::Busy`] (the default of [`Idempotent::new`]).
 pub const STORE_QUEUE: usize = 1024;
+
+/// How long a call may wait in the queue for a blocking store's thread, by default
+/// ([`Idempotent::with_queue_wait`] sets another bound): a call that reaches the thread
+/// later is not made, and fails with [`StoreError::TimedOut`] (transient). Storing a
+/// handler's response and giving a key back are not bounded by it (storing is bounded by
+/// the key's lock timeout instead: see [Timing](Idempotent#timing)).
+pub const STORE_WAIT: Duration = MAX_WAIT;
 
 /// The first pause before storing a response again after a transient store failure;
 /// it doubles each time, while the key is still surely held.
@@ -40,6 +47,14 @@ const FIRST_RETRY: Duration = Duration::from_millis(10);
 /// [`RunError::Unrecorded`], which carries the response: answer it. Its key stays in
 /// flight until the lock timeout.
 ///
+/// Once the handler has returned a response, storing it no longer depends on the
+/// request: the tries (and the pauses between them) run in a task of their own
+/// (`tokio::spawn`) that owns a copy of the response, and the request only waits for its
+/// result. A request dropped then (the client hung up during a pause between tries)
+/// leaves the response to be stored all the same, and a retry is answered it. Only the
+/// runtime shutting down stops that task; the key then stays in flight until the lock
+/// timeout.
+///
 /// # Timing
 /// With `T` the policy's lock timeout, `B` the store's
 /// [`busy_timeout`](KeyStore::busy_timeout) and `K` its
@@ -49,7 +64,7 @@ const FIRST_RETRY: Duration = Duration::from_millis(10);
 /// | until | what happens |
 /// |---|---|
 /// | `T − B − K` | the handler runs; one still running then is stopped (its future dropped: [`RunError::LockTimeout`]) |
-/// | `T − K` | its response is stored; a transient failure is retried (after 10 ms, doubling) while a try can still finish within `B` by `T − K`; a try that waited on the store's thread too long to do so is not made ([`StoreError::TimedOut`]); after that, [`RunError::Unrecorded`] |
+/// | `T − K` | its response is stored (in a task of its own, whether or not the request is still there); a transient failure ([`StoreError::Busy`], [`StoreError::Storage`]) is retried (after 10 ms, doubling) while a try can still finish within `B` by `T − K`; a try that waited on the store's thread too long to do so is not made ([`StoreError::TimedOut`]); after that, [`RunError::Unrecorded`] |
 /// | `T` | the store lets a repeat take the key over |
 ///
 /// [`Policy::handler_time`](super::Policy::handler_time) computes `T − B − K`; a store
@@ -73,8 +88,13 @@ const FIRST_RETRY: Duration = Duration::from_millis(10);
 /// is moved to a thread of its own and called through a bounded queue of
 /// [`STORE_QUEUE`] calls ([`Idempotent::on_thread`] sets another bound): a locked
 /// database never stalls the runtime's worker threads, and a call that finds the queue
-/// full fails at once with [`StoreError::Busy`]. This needs no tokio runtime feature and
-/// works for any store: a store of your own that blocks says so with
+/// full fails at once with [`StoreError::Busy`]. A call waits in that queue at most
+/// [`STORE_WAIT`] ([`with_queue_wait`](Idempotent::with_queue_wait)): one that reaches
+/// the thread later fails with [`StoreError::TimedOut`] and is not made, and one whose
+/// request was dropped while it waited is skipped. A call that panics on the thread
+/// fails with [`StoreError::Panicked`], which is not transient. This works on any
+/// tokio runtime (a current-thread one too, which the edge needs for the task that stores
+/// a response) and for any store: a store of your own that blocks says so with
 /// `const BLOCKING: bool = true`, or is given to [`Idempotent::on_thread`]. (Under a
 /// paused tokio clock, in tests, time may jump ahead while the store's thread works, as it
 /// does for any task waiting on another thread: keep other timers out of such tests, or
@@ -90,7 +110,7 @@ const FIRST_RETRY: Duration = Duration::from_millis(10);
 /// use unbreakable::idempotency::edge::Idempotent;
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 ///
-/// let edge = Idempotent::new(MemoryStore::new(Policy::default()));
+/// let edge = Idempotent::new(MemoryStore::new(Policy::default())).unwrap();
 /// let key = IdempotencyKey::new("account-7", "charge-42").unwrap();
 /// let a = edge.run(&key, b"charge 500", || async { Ok::<_, String>("ch_1") }).await.unwrap();
 /// let b = edge.run(&key, b"charge 500", || async { Ok::<_, String>("ch_2") }).await.unwrap();
@@ -100,7 +120,7 @@ const FIRST_RETRY: Duration = Duration::from_millis(10);
 #[derive(Debug)]
 pub struct Idempotent<S> {
     store: Place<S>,
-    timing: Result<Timing, ConfigError>,
+    timing: Timing,
 }
 
 /// Where the store's calls run.
@@ -110,8 +130,6 @@ enum Place<S> {
     Here(Arc<Mutex<S>>),
     /// On a thread of its own.
     Thread(Worker<S>),
-    /// Its thread could not be started: every call fails with this.
-    NoThread(Arc<str>),
 }
 
 /// The store's deadlines, measured from just before a key is taken.
@@ -145,9 +163,8 @@ impl<S> Clone for Idempotent<S> {
         let store = match &self.store {
             Place::Here(s) => Place::Here(Arc::clone(s)),
             Place::Thread(w) => Place::Thread(w.clone()),
-            Place::NoThread(why) => Place::NoThread(Arc::clone(why)),
         };
-        Self { store, timing: self.timing.clone() }
+        Self { store, timing: self.timing }
     }
 }
 
@@ -161,7 +178,8 @@ fn lock<S>(store: &Mutex<S>) -> MutexGuard<'_, S> {
 fn refused(r: Refused) -> StoreError {
     match r {
         Refused::Full(_) => StoreError::Busy { source: Box::new(r) },
-        Refused::Stopped => StoreError::Storage { source: Box::new(r) },
+        Refused::Expired { waited, .. } => StoreError::TimedOut { waited },
+        Refused::Panicked | Refused::Stopped => StoreError::Panicked { source: Box::new(r) },
     }
 }
 
@@ -169,27 +187,23 @@ const THREAD: &str = "unbreakable-idempotency-keys";
 
 impl<S: Send + 'static> Idempotent<S> {
     /// An edge over `store`: called in place, or on a thread of its own with a queue of
-    /// [`STORE_QUEUE`] calls if it is [blocking](KeyStore::BLOCKING).
+    /// [`STORE_QUEUE`] calls, each waiting at most [`STORE_WAIT`], if it is
+    /// [blocking](KeyStore::BLOCKING).
     ///
-    /// A store whose [`busy_timeout`](KeyStore::busy_timeout) and
-    /// [`clock_skew`](KeyStore::clock_skew) leave no time before the lock timeout, or
-    /// whose thread the OS cannot start, makes every call fail with
-    /// [`StoreError::Config`] or [`StoreError::Storage`]; [`on_thread`](Self::on_thread)
-    /// reports both when it is built.
-    pub fn new<R>(store: S) -> Self
+    /// # Errors
+    /// [`StoreError::Config`] (naming the setting to change) for a store whose
+    /// [`busy_timeout`](KeyStore::busy_timeout) and [`clock_skew`](KeyStore::clock_skew)
+    /// leave no time before the lock timeout; [`StoreError::Storage`] if the OS cannot
+    /// start a blocking store's thread.
+    pub fn new<R>(store: S) -> Result<Self, StoreError>
     where
         S: KeyStore<R>,
     {
-        let timing = Timing::of(&store);
-        let store = if S::BLOCKING {
-            match Worker::spawn(THREAD, store, STORE_QUEUE) {
-                Ok(worker) => Place::Thread(worker),
-                Err(e) => Place::NoThread(e.to_string().into()),
-            }
-        } else {
-            Place::Here(Arc::new(Mutex::new(store)))
-        };
-        Self { store, timing }
+        if S::BLOCKING {
+            return Self::on_thread(store, STORE_QUEUE);
+        }
+        let timing = Timing::of(&store)?;
+        Ok(Self { store: Place::Here(Arc::new(Mutex::new(store))), timing })
     }
 
     /// An edge over `store`, which is moved to a thread of its own (blocking or not) and
@@ -214,7 +228,28 @@ impl<S: Send + 'static> Idempotent<S> {
         let timing = Timing::of(&store)?;
         let worker =
             Worker::spawn(THREAD, store, queue).map_err(|e| StoreError::Storage { source: Box::new(e) })?;
-        Ok(Self { store: Place::Thread(worker), timing: Ok(timing) })
+        Ok(Self { store: Place::Thread(worker), timing })
+    }
+
+    /// The same edge, with a call that waits longer than `wait` for the store's thread
+    /// refused ([`StoreError::TimedOut`]) instead of made late; the default is
+    /// [`STORE_WAIT`]. A store called in place has no queue, and ignores it.
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] for a zero `wait` (every queued call would be refused).
+    pub fn with_queue_wait(self, wait: Duration) -> Result<Self, StoreError> {
+        if wait.is_zero() {
+            return Err(ConfigError::new(
+                "queue_wait",
+                "a wait of 0 refuses every call that queues behind another; use about 5 s, or the request's own timeout",
+            )
+            .into());
+        }
+        let store = match self.store {
+            Place::Thread(worker) => Place::Thread(worker.with_max_wait(wait)),
+            here => here,
+        };
+        Ok(Self { store, ..self })
     }
 
     /// Runs `f` on the store, where its calls run (its own thread for a blocking store),
@@ -223,7 +258,12 @@ impl<S: Send + 'static> Idempotent<S> {
     ///
     /// # Errors
     /// [`StoreError::Busy`] if the queue of a store on its own thread is full,
-    /// [`StoreError::Storage`] if its thread has stopped or `f` panicked.
+    /// [`StoreError::TimedOut`] if the call waited for the thread longer than its bound
+    /// (it is not made), [`StoreError::Panicked`] if `f` panicked there. (A store called
+    /// in place runs `f` in the caller, whose panic is its own.)
+    ///
+    /// # Cancellation
+    /// Dropped while the call waits for the store's thread, the call is not made.
     pub async fn with_store<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -243,9 +283,19 @@ impl<S: Send + 'static> Idempotent<S> {
         match &self.store {
             Place::Here(store) => Ok(f(&mut lock(store))),
             Place::Thread(worker) => worker.call_or(f, undelivered).await.map_err(refused),
-            Place::NoThread(why) => Err(StoreError::Storage {
-                source: format!("the key store's thread could not be started: {why}").into(),
-            }),
+        }
+    }
+
+    /// Calls `f` on the store: in place, or on its thread, where it runs even if this
+    /// future is dropped, however long it waited.
+    async fn call_always<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut S) -> T + Send + 'static,
+    {
+        match &self.store {
+            Place::Here(store) => Ok(f(&mut lock(store))),
+            Place::Thread(worker) => worker.call_always(f).await.map_err(refused),
         }
     }
 
@@ -268,9 +318,12 @@ impl<S: Send + 'static> Idempotent<S> {
     /// # Cancellation
     /// Dropping the future once the handler has started leaves the key in flight until
     /// the lock timeout: a repeat before then is told "in progress", not run a second
-    /// time. Dropping it earlier (while the store is being asked for the key) releases
-    /// the key if the store grants it after all, so a retry runs at once. Dropping it
-    /// while the response is being stored does not stop the store from storing it.
+    /// time. Dropping it earlier (while the store is being asked for the key) does not
+    /// take the key (a call still waiting for the store's thread is not made; one the
+    /// store already granted is given back), so a retry runs at once. Dropping it once
+    /// the handler has returned its response does not stop the response from being stored,
+    /// tries after a transient failure included (see
+    /// [Unknown outcomes](Self#unknown-outcomes)).
     pub async fn run<R, E, F, Fut>(
         &self,
         key: &IdempotencyKey,
@@ -303,7 +356,7 @@ impl<S: Send + 'static> Idempotent<S> {
     /// use unbreakable::idempotency::{Failed, IdempotencyKey, MemoryStore, Policy};
     /// use unbreakable::idempotency::edge::Idempotent;
     /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
-    /// let edge = Idempotent::new(MemoryStore::new(Policy::default()));
+    /// let edge = Idempotent::new(MemoryStore::new(Policy::default())).unwrap();
     /// let key = IdempotencyKey::new("account-7", "charge-42").unwrap();
     /// // Refused before anything was charged: the key is released.
     /// let refused = edge.run_or_release(&key, b"charge 500", || async {
@@ -327,7 +380,7 @@ impl<S: Send + 'static> Idempotent<S> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R, Failed<E>>>,
     {
-        let timing = self.timing.clone().map_err(StoreError::from)?;
+        let timing = self.timing;
         let request = request.into();
         // Read before the key is taken, so the handler is stopped no later than the store
         // would let a repeat take the key over.
@@ -386,17 +439,18 @@ impl<S: Send + 'static> Idempotent<S> {
         }
     }
 
-    /// Frees `key`; if that fails, the lock timeout frees it.
+    /// Frees `key` (even if this future is dropped meanwhile); if that fails, the lock
+    /// timeout frees it.
     async fn release<R>(&self, key: &IdempotencyKey, lease: Lease)
     where
         S: KeyStore<R>,
     {
         let key = key.clone();
-        let _ = self.call_or(move |s| s.release(&key, lease), |_, _| {}).await;
+        let _ = self.call_always(move |s| s.release(&key, lease)).await;
     }
 
-    /// Stores `response` under `key` by `by`, retrying a transient failure while a try
-    /// can still finish (within the store's busy timeout) by then, and answers it.
+    /// Stores `response` under `key` by `by` in a task of its own, which goes on if this
+    /// future is dropped, and answers it.
     async fn record<R, E>(
         &self,
         key: &IdempotencyKey,
@@ -409,17 +463,42 @@ impl<S: Send + 'static> Idempotent<S> {
         S: KeyStore<R>,
         R: Clone + Send + 'static,
     {
+        let (edge, stored_key, stored) = (self.clone(), key.clone(), response.clone());
+        let storing =
+            tokio::spawn(async move { edge.store_response(&stored_key, lease, stored, by, busy).await });
+        let source = match storing.await {
+            Ok(Ok(())) => return Ok(Served { response, replayed: false }),
+            Ok(Err(e)) => e,
+            Err(e) => StoreError::Panicked { source: Box::new(e) },
+        };
+        Err(RunError::Unrecorded { key: key.clone(), response, source })
+    }
+
+    /// Stores `response` under `key` by `by`, retrying a transient failure while a try
+    /// can still finish (within the store's busy timeout) by then.
+    async fn store_response<R>(
+        &self,
+        key: &IdempotencyKey,
+        lease: Lease,
+        response: R,
+        by: Instant,
+        busy: Duration,
+    ) -> Result<(), StoreError>
+    where
+        S: KeyStore<R>,
+        R: Clone + Send + 'static,
+    {
         let mut pause = FIRST_RETRY;
         loop {
             let left = by.saturating_duration_since(Instant::now());
-            let source = match self.complete(key, lease, &response, left).await {
-                Ok(()) => return Ok(Served { response, replayed: false }),
+            let source = match self.complete(key, lease, response.clone(), left).await {
+                Ok(()) => return Ok(()),
                 Err(e) => e,
             };
             let again = matches!(source, StoreError::Busy { .. } | StoreError::Storage { .. })
                 && Instant::now() + pause + busy <= by;
             if !again {
-                return Err(RunError::Unrecorded { key: key.clone(), response, source });
+                return Err(source);
             }
             tokio::time::sleep(pause).await;
             pause = pause.saturating_mul(2);
@@ -433,7 +512,7 @@ impl<S: Send + 'static> Idempotent<S> {
         &self,
         key: &IdempotencyKey,
         lease: Lease,
-        response: &R,
+        response: R,
         left: Duration,
     ) -> Result<(), StoreError>
     where
@@ -441,21 +520,18 @@ impl<S: Send + 'static> Idempotent<S> {
         R: Clone + Send + 'static,
     {
         if let Place::Here(store) = &self.store {
-            return lock(store).complete(key, lease, response);
+            return lock(store).complete(key, lease, &response);
         }
-        let (key, response) = (key.clone(), response.clone());
+        let key = key.clone();
         // Real time, not the edge's clock: the queue's wait is on this thread's clock.
         let asked = std::time::Instant::now();
-        self.call_or(
-            move |s| {
-                let waited = asked.elapsed();
-                if waited.saturating_add(s.busy_timeout()) > left {
-                    return Err(StoreError::TimedOut { waited });
-                }
-                s.complete(&key, lease, &response)
-            },
-            |_, _| {},
-        )
+        self.call_always(move |s| {
+            let waited = asked.elapsed();
+            if waited.saturating_add(s.busy_timeout()) > left {
+                return Err(StoreError::TimedOut { waited });
+            }
+            s.complete(&key, lease, &response)
+        })
         .await?
     }
 }

@@ -159,6 +159,18 @@ pub enum StoreError {
     /// Not transient: change the configuration as the message says.
     #[error(transparent)]
     Config(#[from] crate::error::ConfigError),
+    /// A store call panicked (a bug in the store, or in a closure given to
+    /// [`with_store`](super::edge::Idempotent::with_store)), or the thread the store runs
+    /// on stopped. A durable store's transaction was rolled back.
+    ///
+    /// ### Handling
+    /// Not transient: the same call panics again. Report it as a bug; do not retry.
+    #[error("a call on the key store panicked or its thread stopped (a bug; retrying will not help)")]
+    Panicked {
+        /// What the store's thread or the runtime reported.
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl StoreError {

@@ -30,14 +30,22 @@
 //! # Bounds
 //! | bound | default | when reached |
 //! |---|---|---|
+//! | keys in all | [`DEFAULT_CAPACITY`] (1,000,000) | [`KeyError::Full`] for every new key |
 //! | keys of one scope | [`DEFAULT_SCOPE_QUOTA`] (10,000) | [`KeyError::ScopeFull`] for that scope's new keys only |
 //! | a finished key | the policy's retention | forgotten |
 //! | a never-completed key | the policy's lock timeout | forgotten (its owner is presumed dead) |
 //!
 //! Forgotten keys are deleted as the store goes: each `begin` or `execute` that finds
 //! the last purge a lock timeout old deletes up to [`PURGE_BATCH`] of them in its own
-//! transaction, and a scope at its quota is purged before it is refused. No call to
+//! transaction, and a scope at its quota is purged before it is refused (a full store
+//! deletes up to [`PURGE_BATCH`] forgotten keys first). No call to
 //! [`SqliteStore::purge`] is needed (it deletes all of them at once).
+//!
+//! Both bounds are checked by reading one row: the table `idempotency_counts` keeps the
+//! number of keys of each scope (and, under the scope `''`, which no key can have, of all
+//! keys), maintained by triggers in the same transaction as every insert and delete, so
+//! a new key costs no count of rows under the write lock. A file made before the
+//! counters is counted once when it is opened.
 //!
 //! # Timing
 //! The store judges lock timeouts on the wall clock, which the hosts sharing the file may
@@ -62,7 +70,7 @@ use super::{
     StoreError, decide,
 };
 
-pub use super::DEFAULT_SCOPE_QUOTA;
+pub use super::{DEFAULT_CAPACITY, DEFAULT_SCOPE_QUOTA};
 pub use rusqlite;
 
 /// How long a writer waits for another connection's lock before giving up with
@@ -92,6 +100,25 @@ const SCHEMA: &str = "
         PRIMARY KEY (scope, key)
     );
     CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_ms);
+";
+
+/// The key counters (see the module docs): made, and filled from the keys already
+/// there, in one transaction that holds the write lock, if the table is missing.
+const COUNTS: &str = "
+    CREATE TABLE idempotency_counts (scope TEXT PRIMARY KEY, keys INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO idempotency_counts (scope, keys)
+        SELECT scope, COUNT(*) FROM idempotency_keys GROUP BY scope
+        UNION ALL SELECT '', COUNT(*) FROM idempotency_keys;
+    DROP TRIGGER IF EXISTS idempotency_keys_counted;
+    DROP TRIGGER IF EXISTS idempotency_keys_uncounted;
+    CREATE TRIGGER idempotency_keys_counted AFTER INSERT ON idempotency_keys BEGIN
+        INSERT INTO idempotency_counts (scope, keys) VALUES (NEW.scope, 1), ('', 1)
+            ON CONFLICT (scope) DO UPDATE SET keys = keys + 1;
+    END;
+    CREATE TRIGGER idempotency_keys_uncounted AFTER DELETE ON idempotency_keys BEGIN
+        UPDATE idempotency_counts SET keys = keys - 1 WHERE scope IN (OLD.scope, '');
+        DELETE FROM idempotency_counts WHERE scope = OLD.scope AND keys <= 0;
+    END;
 ";
 
 /// A wall clock: the time since the UNIX epoch.
@@ -194,6 +221,7 @@ pub struct SqliteStore<R> {
     clock: WallClock,
     leases: ChaCha12Rng,
     scope_quota: usize,
+    capacity: usize,
     clock_skew: Duration,
     /// When the last automatic purge ran to completion (wall clock).
     purged: Duration,
@@ -206,6 +234,7 @@ impl<R> std::fmt::Debug for SqliteStore<R> {
             .field("conn", &self.conn)
             .field("policy", &self.policy)
             .field("scope_quota", &self.scope_quota)
+            .field("capacity", &self.capacity)
             .field("clock_skew", &self.clock_skew)
             .finish_non_exhaustive()
     }
@@ -243,6 +272,17 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
                 source: "the table idempotency_keys has no scope column (it was made before keys were scoped to a caller): drop it once its keys have expired, or copy its rows into the new schema with a scope".into(),
             });
         }
+        let mut conn = conn;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let counted: bool = tx.query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'idempotency_counts'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !counted {
+            tx.execute_batch(COUNTS)?;
+        }
+        tx.commit()?;
         let leases =
             ChaCha12Rng::try_from_os_rng().map_err(|e| StoreError::Storage { source: Box::new(e) })?;
         Ok(Self {
@@ -251,10 +291,26 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
             clock: Box::new(system_clock),
             leases,
             scope_quota: DEFAULT_SCOPE_QUOTA,
+            capacity: DEFAULT_CAPACITY,
             clock_skew: DEFAULT_CLOCK_SKEW,
             purged: Duration::ZERO,
             response: PhantomData,
         })
+    }
+
+    /// The same store, holding up to `capacity` keys in all (the default is
+    /// [`DEFAULT_CAPACITY`]); a new key past it is refused with [`KeyError::Full`].
+    ///
+    /// # Errors
+    /// A capacity of zero.
+    pub fn with_capacity(self, capacity: usize) -> Result<Self, crate::error::ConfigError> {
+        if capacity == 0 {
+            return Err(crate::error::ConfigError::new(
+                "capacity",
+                "a zero capacity refuses every key; allow the keys all callers send in one retention period",
+            ));
+        }
+        Ok(Self { capacity, ..self })
     }
 
     /// The same store, holding up to `quota` unexpired keys per scope (one caller).
@@ -345,7 +401,7 @@ impl<R: Serialize + DeserializeOwned> SqliteStore<R> {
             return Ok(Served { response: replayed, replayed: true });
         }
         if row.is_none() {
-            check_quota(&tx, key, &policy, now, self.scope_quota)?;
+            check_quota(&tx, key, &policy, now, (self.scope_quota, self.capacity))?;
         }
         let response = handler(&tx).map_err(RunError::Handler)?;
         let json = serde_json::to_string(&response)
@@ -413,31 +469,43 @@ fn tidy(
     Ok(if deleted < PURGE_BATCH { now } else { purged })
 }
 
-/// Refuses a new key of a scope that holds its quota of unexpired keys (purging the
-/// scope's forgotten keys first).
+/// The keys counted under `scope` (`""`: all keys), from the counter row.
+fn counted(tx: &Transaction<'_>, scope: &str) -> Result<usize, StoreError> {
+    let n: Option<i64> = tx
+        .query_row("SELECT keys FROM idempotency_counts WHERE scope = ?1", [scope], |r| r.get(0))
+        .optional()?;
+    Ok(usize::try_from(n.unwrap_or(0)).unwrap_or(0))
+}
+
+/// Refuses a new key when the store holds its capacity of keys (after deleting up to
+/// [`PURGE_BATCH`] forgotten ones) or its scope its quota (after deleting the scope's
+/// forgotten keys). `(quota, capacity)`.
 fn check_quota(
     tx: &Transaction<'_>,
     key: &IdempotencyKey,
     policy: &Policy,
     now: Duration,
-    quota: usize,
+    (quota, capacity): (usize, usize),
 ) -> Result<(), StoreError> {
-    let count = |tx: &Transaction<'_>| -> Result<usize, StoreError> {
-        let n: i64 =
-            tx.query_row("SELECT COUNT(*) FROM idempotency_keys WHERE scope = ?1", [key.scope()], |r| {
-                r.get(0)
-            })?;
-        Ok(usize::try_from(n).unwrap_or(usize::MAX))
-    };
-    if count(tx)? < quota {
+    let (forgotten, abandoned) = cutoffs(policy, now);
+    if counted(tx, "")? >= capacity {
+        tx.execute(
+            "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys
+             WHERE created_ms <= ?1 OR (response IS NULL AND created_ms <= ?2) LIMIT ?3)",
+            params![forgotten, abandoned, PURGE_BATCH as i64],
+        )?;
+        if counted(tx, "")? >= capacity {
+            return Err(KeyError::Full { capacity }.into());
+        }
+    }
+    if counted(tx, key.scope())? < quota {
         return Ok(());
     }
-    let (forgotten, abandoned) = cutoffs(policy, now);
     tx.execute(
         "DELETE FROM idempotency_keys WHERE scope = ?1 AND (created_ms <= ?2 OR (response IS NULL AND created_ms <= ?3))",
         params![key.scope(), forgotten, abandoned],
     )?;
-    if count(tx)? < quota {
+    if counted(tx, key.scope())? < quota {
         return Ok(());
     }
     Err(KeyError::ScopeFull { scope: key.scope().to_string(), quota }.into())
@@ -527,7 +595,7 @@ impl<R: Serialize + DeserializeOwned> KeyStore<R> for SqliteStore<R> {
             return Ok(Begun::Replay(replayed));
         }
         if row.is_none() {
-            check_quota(&tx, key, &policy, now, self.scope_quota)?;
+            check_quota(&tx, key, &policy, now, (self.scope_quota, self.capacity))?;
         }
         store_row(&tx, key, request, None, Some(lease_sql(lease)), now, row.is_some())?;
         tx.commit()?;

@@ -83,7 +83,7 @@ pub trait KeyStore<R> {
     ///
     /// [`Idempotent::new`](super::edge::Idempotent::new) moves a blocking store to a
     /// thread of its own and calls it through a bounded queue, so its calls never run on
-    /// a tokio worker (with any set of features: no tokio runtime feature is needed). A
+    /// a tokio worker (whatever the crate's features). A
     /// store that blocks must say so here, or be given to
     /// [`Idempotent::on_thread`](super::edge::Idempotent::on_thread).
     const BLOCKING: bool = false;

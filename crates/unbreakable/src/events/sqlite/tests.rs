@@ -165,3 +165,26 @@ async fn a_locked_database_does_not_stall_the_runtime() {
     assert_eq!(store.read_all(1, 10).await.unwrap().len(), 1);
     cleanup(&path);
 }
+
+/// Pins the invented conflict: a constraint that refused an insert (here a trigger,
+/// standing for a schema changed under the store) was reported as a `Conflict` with the
+/// version the append tried as `actual`, under `Expected::Any` too, telling the caller
+/// to reload and retry for ever. The transaction holds the write lock, so no other
+/// writer can have taken the version: it is now a storage error, not transient.
+#[test]
+fn a_refused_insert_is_a_storage_error_not_an_invented_conflict() {
+    let path = temp("refused-insert");
+    let mut store = SqliteEventStore::<Ev>::open(&path).unwrap();
+    store
+        .connection()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END;",
+        )
+        .unwrap();
+    for expected in [Expected::Exactly(0), Expected::Any] {
+        let e = store.append("a", expected, vec![Ev::Deposited(1)], 0).unwrap_err();
+        assert!(matches!(e, EventStoreError::Storage { .. }), "{expected:?}: {e:?}");
+        assert!(!e.is_transient());
+    }
+    cleanup(&path);
+}

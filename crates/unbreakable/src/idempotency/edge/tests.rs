@@ -17,7 +17,7 @@ fn in_progress<R: std::fmt::Debug, E: std::fmt::Debug>(r: &Result<Served<R>, Run
 #[test]
 fn a_concurrent_repeat_is_told_in_progress_then_gets_the_stored_answer() {
     let (second, third) = run_paused(async {
-        let edge = Idempotent::new(MemoryStore::new(Policy::default()));
+        let edge = Idempotent::new(MemoryStore::new(Policy::default())).unwrap();
         let key = key("k");
         let slow = || async {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -44,7 +44,7 @@ fn a_concurrent_repeat_is_told_in_progress_then_gets_the_stored_answer() {
 fn a_dropped_handler_keeps_its_key_and_the_repeat_is_told_in_progress() {
     let charges = AtomicU32::new(0);
     let repeat = run_paused(async {
-        let edge = Idempotent::new(MemoryStore::new(Policy::default()));
+        let edge = Idempotent::new(MemoryStore::new(Policy::default())).unwrap();
         let k = key("charge-1");
         let charge = || async {
             charges.fetch_add(1, Ordering::SeqCst); // the provider charged
@@ -65,7 +65,7 @@ fn a_dropped_handler_keeps_its_key_and_the_repeat_is_told_in_progress() {
 #[test]
 fn only_a_handler_that_says_nothing_happened_frees_its_key() {
     let (unknown, not_started) = run_paused(async {
-        let edge = Idempotent::new(MemoryStore::new(Policy::default()));
+        let edge = Idempotent::new(MemoryStore::new(Policy::default())).unwrap();
         let failed = edge.run(&key("a"), b"x", || async { Err::<u8, _>("timed out") }).await;
         assert!(matches!(failed, Err(RunError::Handler("timed out"))));
         let unknown = edge.run(&key("a"), b"x", || async { Ok::<_, &str>(1) }).await;
@@ -90,7 +90,7 @@ fn a_handler_is_stopped_at_the_lock_timeout_and_then_the_key_is_taken_over() {
     let late_effects = AtomicU32::new(0);
     let (slow, early, retry) = run_paused(async {
         let policy = Policy::default().with_lock_timeout(Duration::from_secs(1)).unwrap();
-        let edge = Idempotent::new(MemoryStore::new(policy));
+        let edge = Idempotent::new(MemoryStore::new(policy)).unwrap();
         let k = key("k");
         tokio::join!(
             edge.run(&k, b"x", || async {
@@ -202,7 +202,7 @@ fn a_response_that_cannot_be_stored_is_answered_with_the_error() {
     let (first, repeat) = run_paused(async {
         let mut store: Scripted<String, false> = Scripted::new(Policy::default());
         store.complete_failures = u32::MAX;
-        let edge = Idempotent::new(store);
+        let edge = Idempotent::new(store).unwrap();
         let charge = || async {
             charges.fetch_add(1, Ordering::SeqCst);
             Ok::<_, String>("ch_1".to_string())
@@ -228,11 +228,11 @@ fn storing_is_retried_after_a_transient_failure_but_not_after_a_lost_lease() {
     let (stored, lost) = run_paused(async {
         let mut store: Scripted<u8, false> = Scripted::new(Policy::default());
         store.complete_failures = 2;
-        let edge = Idempotent::new(store);
+        let edge = Idempotent::new(store).unwrap();
         let stored = edge.run(&key("a"), b"x", || async { Ok::<_, String>(1) }).await;
         let mut store: Scripted<u8, false> = Scripted::new(Policy::default());
         (store.complete_failures, store.lease_lost) = (1, true);
-        let edge = Idempotent::new(store);
+        let edge = Idempotent::new(store).unwrap();
         let lost = edge.run(&key("a"), b"x", || async { Ok::<_, String>(2) }).await;
         (stored, lost)
     })
@@ -261,7 +261,7 @@ fn the_handler_is_stopped_early_enough_to_store_its_response() {
     let (slow, quick) = run_paused(async {
         let mut store: Scripted<u8, false> = Scripted::new(Policy::default());
         (store.busy, store.skew) = (s(5), s(1));
-        let edge = Idempotent::new(store);
+        let edge = Idempotent::new(store).unwrap();
         let start = Instant::now();
         let slow = edge
             .run(&key("slow"), b"x", || async {
@@ -297,7 +297,7 @@ fn storing_is_retried_only_while_a_try_can_finish_in_time() {
         let mut store: Scripted<u8, false> = Scripted::new(Policy::default());
         (store.busy, store.skew, store.complete_failures) = (s(5), s(1), u32::MAX);
         store.tries = Some(Arc::clone(&tries));
-        let edge = Idempotent::new(store);
+        let edge = Idempotent::new(store).unwrap();
         let start = Instant::now();
         let answer = edge
             .run(&key("k"), b"x", || async {
@@ -318,9 +318,9 @@ fn storing_is_retried_only_while_a_try_can_finish_in_time() {
     assert!(last <= s(54), "a try started after {last:?}");
 }
 
-/// A store whose margins leave a handler no time is refused when the edge is built on
-/// its own thread, and answered with the same error by every call otherwise; the handler
-/// never runs.
+/// Pins the edge built broken: a store whose margins leave a handler no time (or whose
+/// thread could not start) was accepted by `Idempotent::new`, which then failed every
+/// request. Building the edge now refuses it, naming the setting to change.
 #[test]
 fn margins_that_leave_no_time_are_refused() {
     let s = Duration::from_secs;
@@ -336,18 +336,13 @@ fn margins_that_leave_no_time_are_refused() {
         Idempotent::on_thread(Scripted::<u8, false>::new(Policy::default()), 0),
         Err(StoreError::Config(c)) if c.field == "queue"
     ));
-    let ran = AtomicU32::new(0);
-    let answer = run_paused(async {
-        Idempotent::new(store())
-            .run(&key("k"), b"x", || async {
-                ran.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, String>(1)
-            })
-            .await
-    })
-    .unwrap();
-    assert!(matches!(answer, Err(RunError::Store(StoreError::Config(_)))), "{answer:?}");
-    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    let e = Idempotent::new(store()).unwrap_err();
+    assert!(matches!(&e, StoreError::Config(c) if c.field == "clock_skew"), "{e:?}");
+    let e = Idempotent::new(Scripted::<u8, true>::new(Policy::default()))
+        .unwrap()
+        .with_queue_wait(Duration::ZERO)
+        .unwrap_err();
+    assert!(matches!(&e, StoreError::Config(c) if c.field == "queue_wait"), "{e:?}");
 }
 
 /// Pins the key taken for nobody: a request dropped (its client hung up, a timeout
@@ -360,7 +355,7 @@ fn a_request_dropped_while_its_key_is_being_granted_gives_the_key_back() {
     let (retry, waited) = run_paused(async {
         let mut store: Scripted<&str, true> = Scripted::new(Policy::default());
         store.begin_gate = Some(gate);
-        let edge = Idempotent::new(store);
+        let edge = Idempotent::new(store).unwrap();
         let dropped = tokio::time::timeout(
             Duration::from_millis(5),
             edge.run(&key("k"), b"x", || async { Ok::<_, String>("first") }),
@@ -387,7 +382,7 @@ fn a_blocking_store_never_runs_on_the_runtimes_worker() {
     let (open, gate) = mpsc::channel();
     let mut store: Scripted<u8, true> = Scripted::new(Policy::default());
     store.begin_gate = Some(gate);
-    let edge = Idempotent::new(store);
+    let edge = Idempotent::new(store).unwrap();
     let answer = crate::time::progresses_while(
         async move { edge.run(&key("k"), b"x", || async { Ok::<_, String>(1) }).await },
         || {
@@ -434,4 +429,49 @@ fn a_full_queue_is_busy_at_once_and_with_store_reaches_the_store() {
         "{refused:?}"
     );
     assert_eq!(len, 1);
+}
+
+/// Pins the response lost in the back-off: the handler charged, the first try to store
+/// its response failed (a transient disk error), and the client hung up during the pause
+/// before the next try; the response went with the dropped future, the key stayed in
+/// flight, and a retry after the lock timeout charged again. Storing now goes on without
+/// the request's future: the retry is answered the stored response.
+#[test]
+fn a_request_dropped_between_tries_to_store_its_response_still_stores_it() {
+    let charges = AtomicU32::new(0);
+    let (soon, later) = run_paused(async {
+        let mut store: Scripted<&str, false> = Scripted::new(Policy::default());
+        store.complete_failures = 1;
+        let edge = Idempotent::new(store).unwrap();
+        let k = key("charge-1");
+        let charge = || async {
+            charges.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, String>("ch_1")
+        };
+        // The first try fails at once; the next waits 10 ms: the client leaves at 5 ms.
+        let dropped = tokio::time::timeout(Duration::from_millis(5), edge.run(&k, b"pay", charge)).await;
+        assert!(dropped.is_err(), "the request was not cut during the pause: {dropped:?}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let soon = edge.run(&k, b"pay", charge).await;
+        tokio::time::sleep(Duration::from_secs(120)).await; // past the lock timeout
+        (soon, edge.run(&k, b"pay", charge).await)
+    })
+    .unwrap();
+    assert_eq!(soon.unwrap(), Served { response: "ch_1", replayed: true });
+    assert_eq!(later.unwrap(), Served { response: "ch_1", replayed: true });
+    assert_eq!(charges.load(Ordering::SeqCst), 1, "the card was charged twice");
+}
+
+/// Pins the panic retried as a storage failure: a store call that panicked (a bug, which
+/// panics again on every try) was answered as a transient storage error, so callers and
+/// the edge's own store-retry loop tried it again. It is now an error that is not
+/// transient.
+#[test]
+fn a_store_call_that_panics_is_not_transient() {
+    let e = run_paused(async {
+        let edge = Idempotent::on_thread(Scripted::<u8, false>::new(Policy::default()), 4).unwrap();
+        edge.with_store(|_| -> u8 { panic!("a bug in the store") }).await.unwrap_err()
+    })
+    .unwrap();
+    assert!(!e.is_transient(), "a panic was classed as transient: {e:?}");
 }

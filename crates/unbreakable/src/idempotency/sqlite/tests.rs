@@ -145,7 +145,7 @@ fn a_dead_processes_key_is_reclaimed_after_the_lock_timeout() {
 fn the_edge_runs_over_the_sqlite_store() {
     let path = temp("edge");
     let store: SqliteStore<Charge> = SqliteStore::open(&path, Policy::default()).unwrap();
-    let edge = crate::idempotency::edge::Idempotent::new(store);
+    let edge = crate::idempotency::edge::Idempotent::new(store).unwrap();
     let k = key("k");
     let (failed, first, again) = crate::time::run_paused(async {
         let failed = edge
@@ -230,7 +230,7 @@ fn purge_forgets_keys_past_the_retention() {
 fn a_locked_database_does_not_stall_the_runtime() {
     let path = temp("stall");
     let store: SqliteStore<u32> = SqliteStore::open(&path, Policy::default()).unwrap();
-    let edge = crate::idempotency::edge::Idempotent::new(store);
+    let edge = crate::idempotency::edge::Idempotent::new(store).unwrap();
     let holder = Connection::open(&path).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let served = crate::time::progresses_while(
@@ -400,6 +400,74 @@ fn the_clock_skew_margin_is_checked_when_the_store_is_built() {
         .with_clock_skew(Duration::from_millis(100))
         .unwrap();
     assert_eq!(s.clock_skew(), Duration::from_millis(100));
+    drop(s);
+    cleanup(&path);
+}
+
+/// Keys per scope (`""`: in all).
+type Counts = Vec<(String, i64)>;
+
+/// The keys counted per scope and in all, as the store keeps them, against a count of
+/// the rows.
+fn counts(conn: &Connection) -> (Counts, Counts) {
+    let rows = |sql: &str| -> Counts {
+        let mut q = conn.prepare(sql).unwrap();
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    (
+        rows("SELECT scope, keys FROM idempotency_counts WHERE keys > 0 ORDER BY scope"),
+        rows(
+            "SELECT scope, n FROM (SELECT scope, COUNT(*) AS n FROM idempotency_keys GROUP BY scope
+              UNION ALL SELECT '', COUNT(*) FROM idempotency_keys) WHERE n > 0 ORDER BY scope",
+        ),
+    )
+}
+
+/// Pins the unbounded file and the count under the write lock: the durable store bounded
+/// keys per scope only (many scopes could fill the disk), and every new key counted its
+/// scope's rows (`COUNT(*)`) while holding the database's write lock. Keys in all are now
+/// bounded too (`KeyError::Full`), and both checks read a counter row kept in the same
+/// transaction as the keys, through every insert and delete.
+#[test]
+fn keys_in_all_are_bounded_and_counted_in_the_same_transaction() {
+    let path = temp("capacity");
+    let wall = Arc::new(AtomicU64::new(1_700_000_000_000));
+    let mut s: SqliteStore<u32> = SqliteStore::open(&path, Policy::default())
+        .unwrap()
+        .with_clock(clock(&wall))
+        .with_capacity(3)
+        .unwrap();
+    let k = |scope: &str, k: &str| IdempotencyKey::new(scope, k).unwrap();
+    let fp = Fingerprint::of(b"x");
+    let Begun::Execute(lease) = s.begin(&k("a", "1"), &fp).unwrap() else { panic!("not executed") };
+    s.execute(&k("b", "1"), b"x", |_| Ok::<_, rusqlite::Error>(1)).unwrap();
+    s.begin(&k("c", "1"), &fp).unwrap();
+    let full = s.begin(&k("d", "1"), &fp).unwrap_err();
+    assert!(matches!(&full, StoreError::Key(KeyError::Full { capacity: 3 })), "{full:?}");
+    let (kept, rows) = counts(s.connection());
+    assert_eq!(kept, rows);
+    assert_eq!(kept.first(), Some(&(String::new(), 3)));
+    // A released key gives its room back, and the counters follow.
+    s.release(&k("a", "1"), lease).unwrap();
+    s.begin(&k("d", "1"), &fp).unwrap();
+    // Never-completed keys are forgotten at the lock timeout, through the automatic purge.
+    wall.fetch_add(60_000, Ordering::SeqCst);
+    s.begin(&k("e", "1"), &fp).unwrap();
+    let (kept, rows) = counts(s.connection());
+    assert_eq!(kept, rows);
+    assert_eq!(kept.first(), Some(&(String::new(), 2)), "b and e are left");
+    s.purge().unwrap();
+    assert_eq!(counts(s.connection()).0, rows);
+    // A file made before the counters is counted when it is opened.
+    s.connection().execute_batch("DROP TABLE idempotency_counts").unwrap();
+    drop(s);
+    let s = SqliteStore::<u32>::open(&path, Policy::default()).unwrap();
+    let (kept, rows) = counts(s.connection());
+    assert_eq!(kept, rows);
+    assert_eq!(
+        SqliteStore::<u32>::open(&path, Policy::default()).unwrap().with_capacity(0).unwrap_err().field,
+        "capacity"
+    );
     drop(s);
     cleanup(&path);
 }
