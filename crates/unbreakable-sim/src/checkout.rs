@@ -187,7 +187,7 @@ pub async fn payments(world: Checkout) -> turmoil::Result {
     let clock = Clock::start();
     let log = world.log.clone();
     let policy = Policy::new(Duration::from_secs(3600))?.with_lock_timeout(LOCK_TIMEOUT)?;
-    let keys = Idempotent::new(MemoryStore::<String>::new(policy).with_clock(clock));
+    let keys = Idempotent::new(MemoryStore::<String>::new(policy).with_clock(clock))?;
     let handler = service_fn(move |req: Request<Bytes>| {
         let (keys, log) = (keys.clone(), log.clone());
         async move {
