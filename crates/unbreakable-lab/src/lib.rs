@@ -77,6 +77,9 @@ pub mod time {
 #[cfg(feature = "charts")]
 pub mod charts;
 
+#[cfg(feature = "play")]
+pub mod play;
+
 #[cfg(feature = "frames")]
 pub mod frames;
 
