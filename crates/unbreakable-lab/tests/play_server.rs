@@ -49,7 +49,8 @@ async fn a_run_answers_what_the_scenario_gives_for_those_parameters() {
     assert_eq!(v["svg"], json!(direct.svg), "the same chart as a direct call");
     assert_eq!(v["csv"], json!(direct.csv));
     // Through JSON text both ways (serde_json parses some floats 1 ulp off).
-    let direct_numbers: Value = serde_json::from_str(&serde_json::to_string(&direct.numbers).unwrap()).unwrap();
+    let direct_numbers: Value =
+        serde_json::from_str(&serde_json::to_string(&direct.numbers).unwrap()).unwrap();
     assert_eq!(v["numbers"], direct_numbers);
     assert_eq!(v["params"]["size"], json!(8));
     assert_eq!(v["params"]["hold_ms"], json!(100), "defaults fill what was not sent");

@@ -269,7 +269,8 @@ impl Values {
 /// [`Invalid`] naming the first field at fault: a body that is not a JSON object, an
 /// unknown key, a value of the wrong type or outside its range.
 pub fn validate(params: &[Param], body: &[u8], default_seed: u64) -> Result<(u64, Values), Invalid> {
-    let top = if body.iter().all(u8::is_ascii_whitespace) {
+    // Only an empty body means "every default"; whitespace alone is not JSON.
+    let top = if body.is_empty() {
         Map::new()
     } else {
         match serde_json::from_slice::<Value>(body) {
@@ -383,6 +384,7 @@ mod tests {
         assert_eq!(refused(r#"{"other": 1}"#).field, "other");
         assert_eq!(refused("[1]").field, "body");
         assert_eq!(refused("{").field, "body");
+        assert_eq!(refused("\n").field, "body", "whitespace is not an empty body");
         assert_eq!(refused(r#"{"params": {"base_ms": 1e400}}"#).field, "body", "serde_json refuses 1e400");
     }
 }
