@@ -71,10 +71,12 @@ def api(base: str, path: str, body: dict | None = None) -> dict:
         return json.load(r)
 
 
-def fmt(v) -> str:
+def fmt(v, unit: str = "") -> str:
     """A number as play.js shows it."""
     if v is None:
         return "—"
+    if unit == "yes/no":
+        return "yes" if v else "no"
     if float(v).is_integer():
         return f"{int(v):,}"
     a = abs(v)
@@ -82,7 +84,7 @@ def fmt(v) -> str:
 
 
 def shown_numbers(answer: dict) -> list[list[str]]:
-    return [[x["name"], fmt(x["value"]) + (f" {x['unit']}" if x["unit"] and x["unit"] != "share" else "")]
+    return [[x["name"], fmt(x["value"], x["unit"]) + (f" {x['unit']}" if x["unit"] not in ("", "share", "yes/no") else "")]
             for x in answer["numbers"]]
 
 

@@ -19,8 +19,9 @@
     return e;
   }
 
-  function fmt(v) {
+  function fmt(v, unit) {
     if (v === null || v === undefined) return "—";
+    if (unit === "yes/no") return v ? "yes" : "no";
     if (Number.isInteger(v)) return v.toLocaleString("en-GB");
     return Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3);
   }
@@ -102,7 +103,8 @@
         numbers.textContent = "";
         for (const x of answer.numbers) {
           const tr = el("tr");
-          tr.append(el("th", {}, x.name), el("td", {}, fmt(x.value) + (x.unit && x.unit !== "share" ? " " + x.unit : "")));
+          const unit = x.unit && x.unit !== "share" && x.unit !== "yes/no" ? " " + x.unit : "";
+          tr.append(el("th", {}, x.name), el("td", {}, fmt(x.value, x.unit) + unit));
           numbers.appendChild(tr);
         }
         csv.href = "data:text/csv;charset=utf-8," + encodeURIComponent(answer.csv);

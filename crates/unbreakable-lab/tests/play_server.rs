@@ -151,6 +151,9 @@ async fn call_advancing(app: &axum::Router, path: &'static str, body: &'static s
     panic!("no answer within 60 s of virtual time");
 }
 
+// The gate is held on purpose across the calls: only the blocking thread of the `slow`
+// widget waits on it, never an async task.
+#[allow(clippy::await_holding_lock)]
 #[tokio::test(start_paused = true)]
 async fn a_run_past_its_budget_is_answered_by_the_cached_default_and_still_holds_its_worker() {
     let config = Config { workers: 1, ..Config::default() };

@@ -80,7 +80,7 @@ pub fn document(widgets: &[Widget]) -> Value {
                     "params": {"type": "object"},
                     "numbers": {"type": "array", "items": {"type": "object", "additionalProperties": false,
                         "required": ["name", "value", "unit"],
-                        "properties": {"name": {"type": "string"}, "value": {"type": "number", "nullable": true}, "unit": {"type": "string"}}}},
+                        "properties": {"name": {"type": "string"}, "value": {"type": "number", "nullable": true}, "unit": {"type": "string", "description": "empty for a count, `share` for a fraction, `yes/no` for 1 (yes) or 0 (no)"}}}},
                     "svg": {"type": "string"}, "csv": {"type": "string"},
                     "elapsed_ms": {"type": "number", "minimum": 0},
                     "fallback": {"type": "string", "nullable": true},

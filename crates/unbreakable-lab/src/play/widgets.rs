@@ -362,7 +362,7 @@ fn payments(v: &Values, seed: u64) -> Result<Outcome, Error> {
             n("customers charged twice or more", f64::from(t.double_charged), ""),
             n("payments never applied", f64::from(t.never_applied), ""),
             n("extra charges per 1,000 payments", per_k, ""),
-            n("money conserved", if t.money_conserved { 1.0 } else { 0.0 }, "yes=1"),
+            n("money conserved", if t.money_conserved { 1.0 } else { 0.0 }, "yes/no"),
         ],
     })
 }
@@ -385,8 +385,8 @@ fn saga(v: &Values, seed: u64) -> Result<Outcome, Error> {
     let yes = |b: bool| if b { 1.0 } else { 0.0 };
     Ok(Outcome {
         numbers: vec![
-            n("order confirmed", yes(run.confirmed), "yes=1"),
-            n("shipped", yes(run.shipped), "yes=1"),
+            n("order confirmed", yes(run.confirmed), "yes/no"),
+            n("shipped", yes(run.shipped), "yes/no"),
             n("customer's balance change", run.customer_change as f64 / 100.0, "$"),
             n("money created", run.money_created as f64 / 100.0, "$"),
             n("stock missing", run.stock_missing as f64, "units"),
