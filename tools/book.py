@@ -44,6 +44,8 @@ WIDGETS = {
     "order-saga": ("07-distributed-transactions", "saga_timeline("),
     "two-pc": ("07-distributed-transactions", "blocking("),
     "conn-pool": ("08-performance", "pool_widget("),
+    "compression": ("08-performance", "compression_saved("),
+    "pagination": ("08-performance", "offset_drift("),
     "cqrs-lag": ("09-cqrs", "lag_percentiles("),
     "replay": ("10-event-sourcing", "rebuild_work("),
     "lease-fencing": ("11-locks-and-leader-election", "race_timeline("),

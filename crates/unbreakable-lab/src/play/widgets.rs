@@ -198,6 +198,32 @@ pub fn all() -> Vec<Widget> {
             run: conn_pool,
         },
         Widget {
+            id: "compression",
+            title: "How much JSON shrinks",
+            chapter: "08-performance",
+            params: vec![
+                Param::choice(
+                    "payload",
+                    "payload",
+                    &["product page", "list of 20", "list of 1,000"],
+                    "list of 20",
+                ),
+                Param::choice("codec", "codec", &["gzip", "br", "zstd"], "gzip"),
+                Param::int("level", "level", "", 1, 9, 6),
+            ],
+            run: compression,
+        },
+        Widget {
+            id: "pagination",
+            title: "Paging while the list changes",
+            chapter: "08-performance",
+            params: vec![
+                Param::int("inserts_per_page", "new rows between page reads", "rows", 0, 20, 3),
+                Param::int("deletes_per_page", "rows deleted between page reads", "rows", 0, 5, 1),
+            ],
+            run: pagination,
+        },
+        Widget {
             id: "cqrs-lag",
             title: "How stale is the read model?",
             chapter: "09-cqrs",
@@ -590,4 +616,79 @@ fn replay(v: &Values, seed: u64) -> Result<Outcome, Error> {
         numbers.push(n("events applied per rebuild, with snapshots", mean(interval), ""));
     }
     Ok(Outcome { chart: rebuild_work(&runs, &w, seed), numbers })
+}
+
+fn compression(v: &Values, seed: u64) -> Result<Outcome, Error> {
+    use crate::charts::perf::compression_saved;
+    use crate::perf::compression::{Codec, size};
+    use crate::perf::payloads::Payload;
+    let payload = [Payload::ProductPage, Payload::List20, Payload::List1000]
+        .into_iter()
+        .find(|p| p.name() == v.choice("payload"))
+        .unwrap_or(Payload::List20);
+    let codec = Codec::ALL.into_iter().find(|c| c.name() == v.choice("codec")).unwrap_or(Codec::Gzip);
+    let json = payload.json(seed)?;
+    // The chart: every level from 1 to 9 of the chosen codec (exact sizes).
+    let rows = (1..=9)
+        .map(|level| {
+            Ok((
+                payload.name().to_string(),
+                codec,
+                level,
+                1.0 - size(&json, codec, level)? as f64 / json.len() as f64,
+            ))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let level = i32::try_from(v.int("level")).unwrap_or(6);
+    let compressed = size(&json, codec, level)?;
+    let mut chart = compression_saved(&rows);
+    chart.caption =
+        format!("{}, built from seed {seed}; sizes are exact, the same on every machine", payload.name());
+    Ok(Outcome {
+        chart: chart.with(
+            Series::line(
+                format!("level {level}"),
+                vec![(f64::from(level), (1.0 - compressed as f64 / json.len() as f64) * 100.0)],
+            )
+            .with_mark(crate::charts::Mark::Hollow),
+        ),
+        numbers: vec![
+            n("JSON", json.len() as f64, "bytes"),
+            n("compressed", compressed as f64, "bytes"),
+            n("saved", 1.0 - compressed as f64 / json.len() as f64, "share"),
+        ],
+    })
+}
+
+fn pagination(v: &Values, seed: u64) -> Result<Outcome, Error> {
+    use crate::charts::perf::offset_drift;
+    use crate::perf::pagination::Churn;
+    let x = Churn {
+        inserts_per_page: v.u32("inserts_per_page"),
+        deletes_per_page: v.u32("deletes_per_page"),
+        ..Churn::default()
+    };
+    let offset = x.run(false, seed)?;
+    let cursor = x.run(true, seed)?;
+    // The chart: the chapter's sweep of 0 to 8 new rows per page, with these deletes.
+    let points = (0..=8)
+        .map(|k| {
+            let at = Churn { inserts_per_page: k, ..x };
+            Ok((k, at.run(false, seed)?, at.run(true, seed)?))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let mut chart = offset_drift(&points, seed);
+    chart.caption = format!(
+        "20 pages of 20 from 2,000 rows newest first, {} random delete(s) between reads; seed {seed}",
+        x.deletes_per_page
+    );
+    Ok(Outcome {
+        chart,
+        numbers: vec![
+            n("offset: rows shown twice", f64::from(offset.duplicates), "rows"),
+            n("offset: rows skipped", f64::from(offset.skipped), "rows"),
+            n("cursor: rows shown twice or skipped", f64::from(cursor.duplicates + cursor.skipped), "rows"),
+            n("offset: rows shown", f64::from(offset.shown), "rows"),
+        ],
+    })
 }
