@@ -32,6 +32,26 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "tools" / "book"
 TITLE = "Unbreakable"
 
+# The live widgets (`./workbook play`, tools/book/play.js): each scenario of the play
+# server's `GET /api/scenarios`, placed in its chapter under the first code cell whose
+# source has this text and whose output is a chart (tools/check_play.py checks that the
+# two lists agree).
+WIDGETS = {
+    "retry-timeline": ("02-retries-and-backoff", "widget_timeline("),
+    "herd": ("02-retries-and-backoff", "herd_load("),
+    "timeouts": ("04-timeouts-and-deadlines", "weather("),
+    "idempotent-transfer": ("06-idempotency", "double_charges("),
+    "order-saga": ("07-distributed-transactions", "saga_timeline("),
+    "two-pc": ("07-distributed-transactions", "blocking("),
+    "conn-pool": ("08-performance", "pool_widget("),
+    "compression": ("08-performance", "compression_saved("),
+    "pagination": ("08-performance", "offset_drift("),
+    "cqrs-lag": ("09-cqrs", "lag_percentiles("),
+    "replay": ("10-event-sourcing", "rebuild_work("),
+    "lease-fencing": ("11-locks-and-leader-election", "race_timeline("),
+    "election": ("11-locks-and-leader-election", "election_cdf("),
+}
+
 # `](02-retries-and-backoff.ipynb#x)` and `](glossary.md#x)`: links between the workbook's
 # own files, which become links between the site's pages.
 LOCAL_LINK = re.compile(r"(\]\(|href=\")((?:\d\d-[\w-]+)\.ipynb|glossary\.md)(#[^)\"\s]*)?")
@@ -74,6 +94,33 @@ def chapter_blurb(nb) -> str:
             paras = [p for p in re.split(r"\n\s*\n", cell.source) if p.strip() and not p.startswith("#")]
             return " ".join(paras[0].split()) if paras else ""
     return ""
+
+
+def has_chart(cell) -> bool:
+    return any(o.get("data", {}).keys() & {"image/svg+xml", "image/png"} for o in cell.get("outputs", []))
+
+
+def add_widgets(nb, stem: str) -> list[str]:
+    """Puts each of the chapter's live widgets under the executed output it makes live (a
+    raw HTML cell; without the play server it says how to start it). Returns the ids of
+    those whose code cell was not found (placed at the end instead)."""
+    missing = []
+    for wid, (chapter, marker) in WIDGETS.items():
+        if chapter != stem:
+            continue
+        html = (f'<div class="play-widget" id="play-{wid}" data-scenario="{wid}">'
+                '<p class="play-offline">This chart is live when the book is served by '
+                '<code>./workbook play</code>: open this page from the address it prints to '
+                'move its parameters.</p></div>')
+        cell = nbformat.v4.new_raw_cell(html, metadata={"raw_mimetype": "text/html", "unbreakable_play": True})
+        at = next((i for i, c in enumerate(nb.cells)
+                   if c.cell_type == "code" and marker in c.source and has_chart(c)), None)
+        if at is None:
+            missing.append(wid)
+            nb.cells.append(cell)
+        else:
+            nb.cells.insert(at + 1, cell)
+    return missing
 
 
 def exporter() -> HTMLExporter:
@@ -152,7 +199,11 @@ def build(executed: Path, charts: Path, out: Path) -> int:
     chapters = [(page_name(p.name), chapter_title(nb)) for p, nb in notebooks]
 
     teaches = chapter_lines(notebooks[0][1]) if paths[0].name.startswith("00-") else {}
+    shutil.copy2(TEMPLATES / "play.js", out / "play.js")
     for (p, nb), (name, title) in zip(notebooks, chapters):
+        for wid in add_widgets(nb, p.stem):
+            print(f"  warning: widget {wid}: no charted code cell with {WIDGETS[wid][1]!r} in {p.name}; "
+                  "placed at the end", flush=True)
         write_page(nb, name, out, title)
         print(f"  {name}", flush=True)
 

@@ -82,7 +82,9 @@ def browser_missing() -> str | None:
     return None
 
 
-def driver():
+def driver(performance_log: bool = False):
+    """Headless Chromium. With `performance_log`, Chrome's performance log too (every
+    request the page made, for tools/check_play.py)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -97,7 +99,8 @@ def driver():
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     ):
         opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    logs = {"browser": "ALL", "performance": "ALL"} if performance_log else {"browser": "ALL"}
+    opts.set_capability("goog:loggingPrefs", logs)
     # A driver path of our own: Selenium Manager (which would download one) never runs.
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
 

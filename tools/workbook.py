@@ -7,6 +7,10 @@ Standard library only: this runs before the virtual environment exists.
     ./workbook lab      open the notebooks in JupyterLab on the Rust kernel
     ./workbook charts   only the charts (pass --list, --only ID, --seed N, --out DIR)
     ./workbook book     the executed chapters as a static HTML site in data/book
+    ./workbook play     the book with its widgets live, on an axum server on 127.0.0.1
+                        (--port P, default 8426; Ctrl-C stops it)
+    ./workbook bench-play  p50/p99 of every widget's run, through HTTP on 127.0.0.1 and
+                        called directly (--count N, --concurrency C)
     ./workbook setup    only the set-up (each command above does it first), and the
                         crates the notebooks load, compiled for the kernel
     ./workbook bench-kernel  how long the Rust kernel takes per cell, and where the time
@@ -372,7 +376,8 @@ def cmd_test(args: list[str]) -> int:
             "(opt-level 2, -Cprefer-dynamic, what ./workbook run uses): they must be the same bytes")
         kernel_dir = ROOT / "target" / "test-charts-kernel-settings"
         code = charts(["--out", str(kernel_dir)]) or same_files(chart_dir, kernel_dir)
-    return code or book(executed, chart_dir, ROOT / "target" / "test-book", True)
+    code = code or book(executed, chart_dir, ROOT / "target" / "test-book", True)
+    return code or play_check(target / "debug" / "unbreakable-play", ROOT / "target" / "test-book")
 
 
 def same_files(a: Path, b: Path) -> int:
@@ -386,6 +391,47 @@ def same_files(a: Path, b: Path) -> int:
         return 1
     say(f"{len(names)} files, the same bytes in both")
     return 0
+
+
+# The widgets' server (issue 26): built with every feature of the laboratory, as the cargo
+# tests build it (the same compiled dependencies); the notebooks' kernel builds the
+# laboratory without its `play` feature and compiles no web server.
+PLAY_BUILD = ["cargo", "build", "-p", "unbreakable-lab", "--all-features"]
+
+
+def play_check(server: Path, book_dir: Path) -> int:
+    """The live widgets in Chromium (where it is installed) and the API fuzzed by
+    schemathesis from its OpenAPI description (tools/check_play.py); loopback only."""
+    phase("play server: widgets in Chromium, API fuzzed")
+    say("the play server: every widget moved in Chromium against its API, and the API "
+        "fuzzed from its OpenAPI description (schemathesis, bounded)")
+    args = [BIN / "python", ROOT / "tools" / "check_play.py", "--server", server, "--book", book_dir]
+    if not browser(False):
+        args.append("--no-browser")
+    return call(args)
+
+
+def cmd_play(args: list[str]) -> int:
+    book_dir = ROOT / "data" / "book"
+    if not (book_dir / "index.html").exists():
+        if any((ROOT / "data" / "executed").glob("[0-9][0-9]-*.ipynb")):
+            say("data/book is missing: building it from data/executed")
+            if cmd_book([]) != 0:
+                return 1
+        else:
+            say("no book yet (run ./workbook run to execute the chapters and build it): "
+                "serving the widgets' API only")
+    run([*PLAY_BUILD, "--bin", "unbreakable-play"])
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    cmd = [str(target / "debug" / "unbreakable-play"), "--book", str(book_dir), *args]
+    say("$ " + " ".join(cmd))
+    os.execv(cmd[0], cmd)
+    return 0
+
+
+def cmd_bench_play(args: list[str]) -> int:
+    # The profile ./workbook play runs (dev, opt-level 1), with the tests' dependencies.
+    return call([*PLAY_BUILD[:1], "run", *PLAY_BUILD[2:], "--example", "play_bench", "--", *args])
 
 
 def cmd_lab(args: list[str]) -> int:
@@ -425,6 +471,8 @@ def main() -> int:
         "setup": lambda a: (setup(), build_for_kernel(), warm_kernel(), 0)[3],
         "bench-kernel": cmd_bench_kernel,
         "simulate": cmd_simulate,
+        "play": cmd_play,
+        "bench-play": cmd_bench_play,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__.strip())

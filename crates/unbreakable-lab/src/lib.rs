@@ -20,6 +20,7 @@
 //! | [`frames`] | records as polars DataFrames, and summaries |
 //! | [`table`] | DataFrames shown as HTML tables in a notebook (`df.table()`) |
 //! | [`charts`] | chart functions that draw on any plotters `DrawingArea`; [`charts::book`] builds every chart of the workbook |
+//! | `play` (feature `play`) | the widgets' server: every widget's scenario with its parameters, run through a real axum service built with the crate's tower layers (`unbreakable-play`, `./workbook play`) |
 //!
 //! The same seed always gives the same numbers and the same chart, byte for byte.
 //!
@@ -76,6 +77,9 @@ pub mod time {
 
 #[cfg(feature = "charts")]
 pub mod charts;
+
+#[cfg(feature = "play")]
+pub mod play;
 
 #[cfg(feature = "frames")]
 pub mod frames;
