@@ -20,6 +20,14 @@
 //! compensation runs too. Compensations must therefore also be harmless for a step that
 //! never happened (a refund of a payment that does not exist refunds nothing): key them
 //! by the saga's id, not by an answer the step may never have returned.
+//!
+//! # The pivot
+//! Some step cannot be undone: a parcel handed to the carrier cannot be un-sent. Make it
+//! the saga's *pivot* ([`Saga::with_pivot`]): the steps before it are undone if it (or
+//! one of them) fails; once it has succeeded, the saga only goes forward. A step from the
+//! pivot on whose outcome is unknown is not compensated but performed again (so it must be
+//! idempotent, for example keyed by the saga's id), and a step after the pivot that fails
+//! is retried until it succeeds. A saga without a pivot treats every step as undoable.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,13 +43,20 @@ pub struct Step {
 }
 
 /// A typical order flow: create the order, reserve inventory, take the payment, ship; each
-/// undone by its compensation.
+/// with a compensation.
+///
+/// "cancel shipment" works only while the parcel has not left. Where it cannot be recalled,
+/// shipping is the pivot ([`ORDER_FLOW_PIVOT`]): `Saga::new(4)?.with_pivot(ORDER_FLOW_PIVOT)?`
+/// never cancels a shipment, and retries a ship call whose outcome is unknown instead.
 pub const ORDER_FLOW: [Step; 4] = [
     Step { name: "create order", compensation: "cancel order" },
     Step { name: "reserve inventory", compensation: "release inventory" },
     Step { name: "process payment", compensation: "refund payment" },
     Step { name: "ship", compensation: "cancel shipment" },
 ];
+
+/// The index of "ship" in [`ORDER_FLOW`], the step after which the order only goes forward.
+pub const ORDER_FLOW_PIVOT: usize = 3;
 
 /// What the orchestrator does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -100,20 +115,30 @@ pub struct Saga {
     /// Steps done and not (yet) compensated: `0..done`.
     done: usize,
     status: Status,
+    /// The step after which the saga only goes forward, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pivot: Option<usize>,
 }
 
-/// A saga as stored, checked by [`Saga::restore`] when it is read back.
+/// A saga as stored, checked by [`Saga::restore`] and [`Saga::with_pivot`] when it is read
+/// back. A saga stored before pivots existed has none.
 #[derive(Deserialize)]
 struct SagaParts {
     steps: usize,
     done: usize,
     status: Status,
+    #[serde(default)]
+    pivot: Option<usize>,
 }
 
 impl TryFrom<SagaParts> for Saga {
     type Error = ConfigError;
     fn try_from(p: SagaParts) -> Result<Self, ConfigError> {
-        Saga::restore(p.steps, p.done, p.status)
+        let saga = Saga::restore(p.steps, p.done, p.status)?;
+        match p.pivot {
+            Some(pivot) => saga.with_pivot(pivot),
+            None => Ok(saga),
+        }
     }
 }
 
@@ -126,7 +151,65 @@ impl Saga {
         if steps == 0 {
             return Err(ConfigError::new("steps", "a saga needs at least one step"));
         }
-        Ok(Self { steps, done: 0, status: Status::Running })
+        Ok(Self { steps, done: 0, status: Status::Running, pivot: None })
+    }
+
+    /// The same saga with step `pivot` as its pivot: once that step has succeeded the saga
+    /// only goes forward. Steps before it are compensated when it or one of them fails;
+    /// from the pivot on, a step whose outcome is unknown is performed again, and a step
+    /// after the pivot that fails is retried (both must be idempotent).
+    ///
+    /// # Errors
+    /// A pivot past the last step, or a saga (as restored) already compensating a step at or
+    /// after the pivot, which a saga with this pivot never does.
+    ///
+    /// # Examples
+    /// Shipping is the pivot: its outcome is unknown, so it is tried again, not cancelled.
+    /// ```
+    /// use unbreakable::transactions::saga::{Action, ORDER_FLOW, ORDER_FLOW_PIVOT, Saga, Status};
+    ///
+    /// let mut saga = Saga::new(ORDER_FLOW.len()).unwrap().with_pivot(ORDER_FLOW_PIVOT).unwrap();
+    /// for step in 0..3 {
+    ///     saga.record(Action::Do(step), true).unwrap();
+    /// }
+    /// saga.record_unknown(Action::Do(3)).unwrap();         // the carrier's answer was lost
+    /// assert_eq!((saga.status(), saga.next()), (Status::Running, Some(Action::Do(3))));
+    /// saga.record(Action::Do(3), true).unwrap();           // asked again: it shipped
+    /// assert_eq!(saga.status(), Status::Completed);
+    /// ```
+    pub fn with_pivot(mut self, pivot: usize) -> Result<Self, ConfigError> {
+        if pivot >= self.steps {
+            return Err(ConfigError::new(
+                "pivot",
+                format!(
+                    "step {pivot} does not exist: a saga of {} steps has steps 0 to {}",
+                    self.steps,
+                    self.steps - 1
+                ),
+            ));
+        }
+        if self.status == Status::Compensating && self.done > pivot {
+            return Err(ConfigError::new(
+                "pivot",
+                format!(
+                    "this saga is compensating step {} of {}, at or after pivot {pivot}: a saga with this pivot never does",
+                    self.done - 1,
+                    self.steps
+                ),
+            ));
+        }
+        self.pivot = Some(pivot);
+        Ok(self)
+    }
+
+    /// The pivot, if the saga has one.
+    pub fn pivot(&self) -> Option<usize> {
+        self.pivot
+    }
+
+    /// Whether step `i` is at or after the pivot (performed again, never compensated).
+    fn forward_only(&self, i: usize) -> bool {
+        self.pivot.is_some_and(|p| i >= p)
     }
 
     /// A saga rebuilt from what was persisted: its number of steps, the steps done and
@@ -179,7 +262,8 @@ impl Saga {
     }
 
     /// Records the result of `action`: success or failure. A failed step starts the
-    /// compensations; a failed compensation stays due (retry it).
+    /// compensations (a failed step after the pivot stays due instead: retry it); a failed
+    /// compensation stays due (retry it).
     ///
     /// # Errors
     /// [`OutOfOrder`] if `action` is not the one [`next`](Self::next) asked for.
@@ -195,6 +279,7 @@ impl Saga {
                     self.status = Status::Completed;
                 }
             }
+            (Action::Do(i), false) if self.pivot.is_some_and(|p| i > p) => {} // retry forward
             (Action::Do(_), false) => {
                 self.status = if self.done == 0 { Status::Compensated } else { Status::Compensating };
             }
@@ -217,6 +302,10 @@ impl Saga {
     /// itself is idempotent, you may instead perform it again and [`record`](Self::record)
     /// the answer.) An unknown compensation ([`Action::Undo`]) stays due: run it again.
     ///
+    /// In a saga with a [pivot](Self::with_pivot), a step from the pivot on whose outcome is
+    /// unknown is never compensated: it stays due, so perform it again (idempotently) until
+    /// its outcome is known.
+    ///
     /// # Errors
     /// [`OutOfOrder`] if `action` is not the one [`next`](Self::next) asked for.
     pub fn record_unknown(&mut self, action: Action) -> Result<(), OutOfOrder> {
@@ -224,7 +313,10 @@ impl Saga {
         if expected != Some(action) {
             return Err(OutOfOrder { got: action, expected });
         }
-        if let Action::Do(_) = action {
+        if let Action::Do(i) = action {
+            if self.forward_only(i) {
+                return Ok(()); // possibly done, never undone: ask again
+            }
             self.done += 1; // possibly done: compensate it too
             self.status = Status::Compensating;
         }
@@ -293,5 +385,101 @@ mod tests {
             assert!(Saga::restore(steps, done, status).is_err(), "{steps} {done} {status:?}");
         }
         assert!(serde_json::from_str::<Saga>(r#"{"steps":4,"done":9,"status":"Running"}"#).is_err());
+    }
+
+    #[test]
+    fn from_the_pivot_on_an_unknown_outcome_is_retried_never_compensated() {
+        let mut s = Saga::new(5).unwrap().with_pivot(3).unwrap();
+        for i in 0..3 {
+            s.record(Action::Do(i), true).unwrap();
+        }
+        s.record_unknown(Action::Do(3)).unwrap(); // the carrier's answer was lost
+        assert_eq!(
+            (s.status(), s.next()),
+            (Status::Running, Some(Action::Do(3))),
+            "ship again, do not cancel"
+        );
+        s.record(Action::Do(3), true).unwrap();
+        s.record(Action::Do(4), false).unwrap(); // after the pivot: retried forward
+        assert_eq!((s.status(), s.next()), (Status::Running, Some(Action::Do(4))));
+        s.record_unknown(Action::Do(4)).unwrap();
+        assert_eq!(s.next(), Some(Action::Do(4)));
+        s.record(Action::Do(4), true).unwrap();
+        assert_eq!((s.status(), s.next()), (Status::Completed, None));
+    }
+
+    #[test]
+    fn before_and_at_the_pivot_a_failure_still_compensates() {
+        // The pivot itself failing (known: nothing shipped) undoes the steps before it.
+        let mut s = Saga::new(4).unwrap().with_pivot(ORDER_FLOW_PIVOT).unwrap();
+        for i in 0..3 {
+            s.record(Action::Do(i), true).unwrap();
+        }
+        s.record(Action::Do(3), false).unwrap();
+        assert_eq!((s.status(), s.next()), (Status::Compensating, Some(Action::Undo(2))));
+        // An unknown outcome before the pivot is compensated as without one.
+        let mut s = Saga::new(4).unwrap().with_pivot(3).unwrap();
+        s.record(Action::Do(0), true).unwrap();
+        s.record_unknown(Action::Do(1)).unwrap();
+        assert_eq!(s.next(), Some(Action::Undo(1)));
+    }
+
+    #[test]
+    fn a_saga_with_a_pivot_never_undoes_a_step_from_the_pivot_on() {
+        // 10,000 schedules of successes, failures and unknown outcomes (a fixed xorshift
+        // sequence): every saga finishes, and none is ever asked to undo the pivot or a later
+        // step, nor ends compensated once the pivot may have happened.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..10_000 {
+            let steps = 1 + (next() % 6) as usize;
+            let pivot = (next() % steps as u64) as usize;
+            let mut s = Saga::new(steps).unwrap().with_pivot(pivot).unwrap();
+            let mut pivot_maybe_done = false;
+            for _ in 0..1_000 {
+                let Some(action) = s.next() else { break };
+                if let Action::Undo(i) = action {
+                    assert!(i < pivot, "undo of step {i} with pivot {pivot}");
+                }
+                let outcome = next() % 4;
+                match outcome {
+                    0 => s.record_unknown(action).unwrap(),
+                    1 => s.record(action, false).unwrap(),
+                    _ => s.record(action, true).unwrap(),
+                }
+                if action == Action::Do(pivot) {
+                    // The last answer about the pivot: done, unknown, or (asked again) not done.
+                    pivot_maybe_done = outcome != 1;
+                }
+            }
+            assert!(matches!(s.status(), Status::Completed | Status::Compensated), "{s:?} did not finish");
+            assert!(
+                !(pivot_maybe_done && s.status() == Status::Compensated),
+                "{s:?}: compensated after its pivot may have happened"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pivot_is_checked_and_survives_a_restart() {
+        assert!(Saga::new(4).unwrap().with_pivot(4).is_err());
+        let compensating_past = Saga::restore(4, 4, Status::Compensating).unwrap();
+        assert!(compensating_past.with_pivot(3).is_err(), "a saga with pivot 3 never undoes step 3");
+        let mut s = Saga::new(4).unwrap().with_pivot(3).unwrap();
+        s.record(Action::Do(0), true).unwrap();
+        let stored = serde_json::to_string(&s).unwrap();
+        let back: Saga = serde_json::from_str(&stored).unwrap();
+        assert_eq!((back.pivot(), back), (Some(3), s));
+        // Stored before pivots existed: none.
+        let old: Saga = serde_json::from_str(r#"{"steps":4,"done":1,"status":"Running"}"#).unwrap();
+        assert_eq!(old.pivot(), None);
+        assert!(
+            serde_json::from_str::<Saga>(r#"{"steps":4,"done":1,"status":"Running","pivot":7}"#).is_err()
+        );
     }
 }
