@@ -59,24 +59,34 @@ fn a_writer_that_ignores_the_append_lock_is_not_reported_as_a_conflict() {
     });
 }
 
-/// Pins the unbounded read: `read_all(from, usize::MAX)` and a stream read over
-/// `1..=u64::MAX` fetched every matching row into one result, on the server and here. A
-/// read now returns at most `MAX_READ` events, and the caller pages on.
+/// Pins the long read: a read is fetched in pages of at most `MAX_READ` rows (one bounded
+/// statement each) and returned whole, as every store returns it. A read that stopped at
+/// `MAX_READ` rebuilt an aggregate from its first 10,000 events, and its next append
+/// conflicted for ever.
 #[test]
-fn a_read_returns_at_most_max_read_events_and_the_caller_pages_on() {
+fn a_long_read_is_fetched_in_pages_and_returned_whole() {
     use unbreakable::events::postgres::MAX_READ;
     on_store(|store, _| async move {
-        let n = MAX_READ as u64 + 5;
+        let n = MAX_READ as u64 * 2 + 5;
         store
             .append("long", Expected::Exactly(0), (0..n).map(|_| BankEvent::Deposited(1)).collect(), 1)
             .await
             .unwrap();
-        assert_eq!(store.read_all(1, usize::MAX).await.unwrap().len(), MAX_READ);
-        let page = store.read_stream("long", 1..=u64::MAX).await.unwrap();
-        assert_eq!(page.len(), MAX_READ);
-        let last = page.last().unwrap().version;
-        assert_eq!(store.read_stream("long", last + 1..=u64::MAX).await.unwrap().len(), 5);
-        assert_eq!(store.read_all(page.last().unwrap().position + 1, usize::MAX).await.unwrap().len(), 5);
+        let all = store.read_stream("long", 1..=u64::MAX).await.unwrap();
+        assert_eq!(all.len() as u64, n);
+        assert!(
+            all.iter().enumerate().all(|(i, e)| e.version == i as u64 + 1),
+            "every version once, in order"
+        );
+        assert_eq!(store.read_stream("long", 2..=MAX_READ as u64 + 1).await.unwrap().len(), MAX_READ);
+        assert_eq!(store.read_stream("long", n + 1..=u64::MAX).await.unwrap().len(), 0);
+        assert_eq!(store.read_all(1, usize::MAX).await.unwrap().len() as u64, n);
+        let some = store.read_all(3, MAX_READ + 2).await.unwrap();
+        assert_eq!(
+            (some.len(), some[0].position, some.last().unwrap().position),
+            (MAX_READ + 2, 3, MAX_READ as u64 + 4)
+        );
+        assert_eq!(store.read_all(n, usize::MAX).await.unwrap().len(), 1);
     });
 }
 

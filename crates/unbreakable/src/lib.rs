@@ -188,6 +188,15 @@ pub mod lock;
 #[cfg(feature = "mutants")]
 #[doc(hidden)]
 pub mod mutants;
+// Cargo unifies features across a build, so a workspace that holds a simulation crate
+// enabling `mutants` (or a CI job with `--all-features`) compiles the switches into every
+// build of this crate there. They do nothing unless a thread sets one; an optimised build
+// without debug assertions, what a service ships, refuses to compile with them at all.
+#[cfg(all(feature = "mutants", not(debug_assertions)))]
+compile_error!(
+    "the `mutants` feature of `unbreakable` switches fixed bugs back on for tests: it is refused in a build \
+     without debug assertions (a release build); do not enable it (check `--all-features` and crates that enable it)"
+);
 pub mod pagination;
 pub mod pool;
 pub mod retry;

@@ -65,7 +65,10 @@
 //! [`PostgresEventStore::connect`] opens sends TCP keepalives after [`KEEPALIVE_IDLE`].
 //!
 //! # Reads
-//! A read returns at most [`MAX_READ`] events; page on from the last one (see there).
+//! A read returns every event it asks for, as every store does, fetched in pages of at
+//! most [`MAX_READ`] rows (one statement each, so no statement holds a huge result on the
+//! server). What a read holds in memory is what it asks for: a caller that cannot hold a
+//! whole stream asks for a range of versions (or a `limit`) and reads on from the last.
 //!
 //! # Connections
 //! [`PostgresEventStore::connect`] builds a pool of at most
@@ -123,11 +126,9 @@ use crate::error::ConfigError;
 pub use deadpool_postgres;
 pub use tokio_postgres;
 
-/// The most events one read returns: [`read_all`](AsyncEventStore::read_all) returns at
-/// most this many whatever its `limit`, and [`read_stream`](AsyncEventStore::read_stream)
-/// the first this many of its range. Page on: `read_all` from the last position + 1,
-/// `read_stream` from the last version + 1, until a read returns fewer than asked. One
-/// read is one result held in memory, on the server's side and this one.
+/// The most rows one statement of a read fetches: [`read_all`](AsyncEventStore::read_all)
+/// and [`read_stream`](AsyncEventStore::read_stream) fetch a longer read in pages of this
+/// many, one after another on one connection, and return it whole.
 pub const MAX_READ: usize = 10_000;
 
 /// The client's TCP keepalive on a connection [`PostgresEventStore::connect`] opens,
@@ -254,18 +255,9 @@ fn pg(e: tokio_postgres::Error) -> EventStoreError {
     };
     let source = if e.as_db_error().is_some() { e.into_source() } else { None };
     let source = source.unwrap_or_else(|| format!("SQLSTATE {}", code.code()).into());
-    if [
-        SqlState::T_R_SERIALIZATION_FAILURE,
-        SqlState::T_R_DEADLOCK_DETECTED,
-        SqlState::LOCK_NOT_AVAILABLE,
-        SqlState::QUERY_CANCELED,
-    ]
-    .contains(&code)
-    {
+    if is_busy(&code) {
         EventStoreError::Busy { source }
-    } else if code.code().starts_with("08")
-        || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(&code)
-    {
+    } else if is_unavailable(&code) {
         EventStoreError::Unavailable { source }
     } else if code == SqlState::UNDEFINED_TABLE {
         EventStoreError::Storage {
@@ -277,6 +269,31 @@ fn pg(e: tokio_postgres::Error) -> EventStoreError {
     } else {
         EventStoreError::Storage { source }
     }
+}
+
+/// The server refused for now, the transaction rolled back: retry.
+fn is_busy(code: &SqlState) -> bool {
+    [
+        SqlState::T_R_SERIALIZATION_FAILURE,
+        SqlState::T_R_DEADLOCK_DETECTED,
+        SqlState::LOCK_NOT_AVAILABLE,
+        SqlState::QUERY_CANCELED,
+    ]
+    .contains(code)
+}
+
+/// The session or server went away (its transaction rolled back with it): retry on another
+/// connection. The idle timeouts end a session the server judged dead; its work is undone.
+fn is_unavailable(code: &SqlState) -> bool {
+    code.code().starts_with("08")
+        || [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+            SqlState::IDLE_SESSION_TIMEOUT,
+        ]
+        .contains(code)
 }
 
 /// An error the client raised itself (no SQLSTATE). Transient only when the connection
@@ -400,12 +417,21 @@ impl<E> PostgresEventStore<E> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(pool.connect_timeout);
         }
-        if config.get_keepalives_idle() == tokio_postgres::Config::new().get_keepalives_idle() {
+        let default = tokio_postgres::Config::new();
+        if config.get_keepalives() && config.get_keepalives_idle() == default.get_keepalives_idle() {
             // Still tokio-postgres's default of 2 hours: a dead server would hold a call
-            // (and the pool's connection) that long.
-            config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE);
+            // (and the pool's connection) that long. Settings that turned keepalives off,
+            // or chose an interval or a retry count, keep their choice.
+            config.keepalives_idle(KEEPALIVE_IDLE);
             #[cfg(not(windows))]
-            config.keepalives_interval(Duration::from_secs(10)).keepalives_retries(3);
+            {
+                if config.get_keepalives_interval().is_none() {
+                    config.keepalives_interval(Duration::from_secs(10));
+                }
+                if config.get_keepalives_retries().is_none() {
+                    config.keepalives_retries(3);
+                }
+            }
         }
         let manager = Manager::from_config(
             config,
@@ -597,8 +623,7 @@ where
         stream: &str,
         versions: RangeInclusive<u64>,
     ) -> Result<Vec<Recorded<E>>, EventStoreError> {
-        let (first, asked) = (*versions.start(), *versions.end());
-        let last = asked.min(first.saturating_add(MAX_READ as u64 - 1));
+        let (mut first, asked) = (*versions.start(), *versions.end());
         let client = self.pool.get().await.map_err(pool_error)?;
         let statement = client
             .prepare_cached(
@@ -607,12 +632,25 @@ where
             )
             .await
             .map_err(pg)?;
-        let rows = client.query(&statement, &[&stream, &sql(first), &sql(last)]).await.map_err(pg)?;
         let name: Arc<str> = Arc::from(stream);
-        rows.iter().map(|row| self.recorded(row, Arc::clone(&name))).collect()
+        let mut events = Vec::new();
+        // A stream's versions have no gaps, so a page with fewer rows than versions asked
+        // is its end.
+        while first <= asked {
+            let last = asked.min(first.saturating_add(MAX_READ as u64 - 1));
+            let rows = client.query(&statement, &[&stream, &sql(first), &sql(last)]).await.map_err(pg)?;
+            for row in &rows {
+                events.push(self.recorded(row, Arc::clone(&name))?);
+            }
+            if (rows.len() as u64) < last - first + 1 || last == u64::MAX {
+                break;
+            }
+            first = last + 1;
+        }
+        Ok(events)
     }
 
-    async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<Recorded<E>>, EventStoreError> {
+    async fn read_all(&self, mut from: u64, limit: usize) -> Result<Vec<Recorded<E>>, EventStoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let statement = client
             .prepare_cached(
@@ -621,9 +659,19 @@ where
             )
             .await
             .map_err(pg)?;
-        let rows =
-            client.query(&statement, &[&sql(from), &sql(limit.min(MAX_READ) as u64)]).await.map_err(pg)?;
-        rows.iter().map(|row| self.recorded(row, Arc::from(column::<&str>(row, "stream")?))).collect()
+        let mut events: Vec<Recorded<E>> = Vec::new();
+        while events.len() < limit {
+            let page = (limit - events.len()).min(MAX_READ);
+            let rows = client.query(&statement, &[&sql(from), &sql(page as u64)]).await.map_err(pg)?;
+            for row in &rows {
+                events.push(self.recorded(row, Arc::from(column::<&str>(row, "stream")?))?);
+            }
+            match events.last() {
+                Some(last) if rows.len() == page => from = last.position + 1,
+                _ => break,
+            }
+        }
+        Ok(events)
     }
 }
 
@@ -694,6 +742,26 @@ impl<S: Serialize + DeserializeOwned> PostgresSnapshots<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pins the idle timeouts taken for permanent failures: a session the server ended for
+    /// sitting idle (25P03 in a transaction, 57P05 outside one) rolled its work back, so a
+    /// retry on another connection is safe, but both fell through to `Storage`.
+    #[test]
+    fn a_session_ended_for_idling_is_transient() {
+        for code in ["25P03", "57P05", "08006", "57P01"] {
+            assert!(is_unavailable(&SqlState::from_code(code)), "{code}");
+        }
+        for code in ["40001", "40P01", "55P03", "57014"] {
+            assert!(
+                is_busy(&SqlState::from_code(code)) && !is_unavailable(&SqlState::from_code(code)),
+                "{code}"
+            );
+        }
+        for code in ["23505", "42P01", "22003"] {
+            let code = SqlState::from_code(code);
+            assert!(!is_busy(&code) && !is_unavailable(&code), "{code:?}");
+        }
+    }
 
     #[test]
     fn a_pool_without_connections_or_timeouts_is_refused() {

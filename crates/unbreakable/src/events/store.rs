@@ -127,10 +127,10 @@ pub trait AsyncEventStore<E>: Send + Sync {
     /// Storage errors, [`EventStoreError::Unavailable`].
     fn version(&self, stream: &str) -> impl Future<Output = Result<u64, EventStoreError>> + Send;
 
-    /// The events of `stream` whose versions are in `versions`, in order. A store may cap
-    /// one read (the PostgreSQL store returns the first `postgres::MAX_READ` of the
-    /// range): a caller that needs a long range whole reads on from the last version + 1
-    /// while a read returns events and the range is not done.
+    /// The events of `stream` whose versions are in `versions`, in order: all of them (a
+    /// store may fetch a long range in pages, but returns it whole). A caller that cannot
+    /// hold a long stream in memory asks for a shorter range and reads on from the last
+    /// version + 1.
     ///
     /// # Errors
     /// Storage or decoding errors, [`EventStoreError::Unavailable`].
@@ -140,9 +140,8 @@ pub trait AsyncEventStore<E>: Send + Sync {
         versions: RangeInclusive<u64>,
     ) -> impl Future<Output = Result<Vec<Recorded<E>>, EventStoreError>> + Send;
 
-    /// Up to `limit` events of any stream from global position `from` on, in order (a
-    /// store may return fewer per call: the PostgreSQL store at most `postgres::MAX_READ`);
-    /// read on from the last position + 1.
+    /// Up to `limit` events of any stream from global position `from` on, in order: fewer
+    /// only when there are no more. Read on from the last position + 1.
     ///
     /// # Errors
     /// Storage or decoding errors, [`EventStoreError::Unavailable`].

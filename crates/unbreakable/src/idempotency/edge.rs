@@ -469,6 +469,9 @@ impl<S: Send + 'static> Idempotent<S> {
         let source = match storing.await {
             Ok(Ok(())) => return Ok(Served { response, replayed: false }),
             Ok(Err(e)) => e,
+            // The runtime is shutting down: not a bug in the store, and the response was
+            // not stored; a retry elsewhere finds the key in flight until it expires.
+            Err(e) if e.is_cancelled() => StoreError::Storage { source: Box::new(e) },
             Err(e) => StoreError::Panicked { source: Box::new(e) },
         };
         Err(RunError::Unrecorded { key: key.clone(), response, source })
