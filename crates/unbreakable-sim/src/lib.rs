@@ -203,6 +203,48 @@ pub fn run(scenario: Scenario, seed: u64, mutant: Option<Mutant>) -> Report {
     Report { scenario, seed, mutant: mutant.map(Mutant::name), violations, events: log.events(), simulated }
 }
 
+/// Runs `seeds` of `scenario` on `threads` threads (each seed is its own simulation, so the
+/// seeds split freely) and answers the report of the **lowest** failing seed, or `None` if
+/// every seed held: the same answer whatever the number of threads. `progress` is called
+/// once per finished seed, from the worker threads. Once a seed fails, seeds above it are
+/// no longer started.
+pub fn run_seeds(
+    scenario: Scenario,
+    seeds: std::ops::Range<u64>,
+    mutant: Option<Mutant>,
+    threads: usize,
+    progress: &(dyn Fn() + Sync),
+) -> Option<Report> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let next = AtomicU64::new(seeds.start);
+    // The lowest failing seed so far (u64::MAX: none).
+    let stop = AtomicU64::new(u64::MAX);
+    let failed: Mutex<Option<Report>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= seeds.end || seed >= stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let report = run(scenario, seed, mutant);
+                    progress();
+                    if !report.violations.is_empty() {
+                        stop.fetch_min(seed, Ordering::Relaxed);
+                        let mut failed = failed.lock().unwrap_or_else(|e| e.into_inner());
+                        if failed.as_ref().is_none_or(|f| f.seed > seed) {
+                            *failed = Some(report);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    failed.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
 /// How far simulated time moves per step: timers fire on these boundaries. Turmoil's
 /// default is 1 ms; at 10 ms a checkout seed runs about 1.5 times faster than at 5 ms, and
 /// every mutant was still found within the first two seeds.
