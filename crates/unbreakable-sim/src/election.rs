@@ -219,9 +219,13 @@ pub async fn resource(world: Election) -> turmoil::Result {
     .await
 }
 
-/// The resource's invariants, from its log of accepted writes.
+/// The resource's invariants, from its log of accepted writes: never an older term, never
+/// two writers with one term, and (liveness) at least one write accepted in the run.
 pub fn check(r: &Records) -> Vec<String> {
     let mut violations = Vec::new();
+    if r.fenced.is_empty() {
+        violations.push(format!("the resource accepted no write in {} s", DURATION.as_secs()));
+    }
     let mut newest = 0;
     let mut writers: BTreeMap<u64, &str> = BTreeMap::new();
     let mut doubled = Vec::new();

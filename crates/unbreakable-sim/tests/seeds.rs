@@ -117,3 +117,16 @@ fn a_ledger_that_answers_before_its_fsync_loses_an_acknowledged_payment() {
     let seed = found.unwrap_or_else(|| panic!("a write-back ledger was not caught in {WITHIN} seeds"));
     eprintln!("ledger-writes-back caught after {} seeds", seed + 1);
 }
+
+#[test]
+fn the_lowest_failing_seed_is_found_whatever_the_number_of_threads() {
+    let mutant = Some(Mutant::KeyReleasedOnCancel);
+    let one = unbreakable_sim::run_seeds(Scenario::Checkout, 0..12, mutant, 1, &|| {})
+        .expect("caught on one thread");
+    let two =
+        unbreakable_sim::run_seeds(Scenario::Checkout, 0..12, mutant, 2, &|| {}).expect("caught on two");
+    assert_eq!((one.seed, &one.violations), (two.seed, &two.violations));
+    let first = (0..12).find(|&s| !run(Scenario::Checkout, s, mutant).violations.is_empty());
+    assert_eq!(Some(one.seed), first, "the lowest failing seed, not just any");
+    assert!(unbreakable_sim::run_seeds(Scenario::Election, 0..8, None, 2, &|| {}).is_none());
+}

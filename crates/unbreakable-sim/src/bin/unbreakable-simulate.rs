@@ -1,5 +1,5 @@
 //! Runs seeds of a scenario: `unbreakable-simulate --seeds N [--first F] [--scenario S]
-//! [--mutant M]`, or one seed with `--seed S`. Progress and the rate go to stderr; the first
+//! [--mutant M] [--threads T]`, or one seed with `--seed S`. Progress and the rate go to stderr; the first
 //! failing seed stops the run, prints one line that reproduces it (and writes its history
 //! CSV), and exits with status 1.
 
@@ -9,7 +9,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use unbreakable_sim::{Mutant, Scenario, run};
 
-const USAGE: &str = "usage: unbreakable-simulate [--seeds N] [--first F] [--seed S] [--scenario checkout|checkout-calm|election|election-calm|all] [--mutant key-released-on-cancel|equal-token-fence|retry-ignores-deadline] [--out DIR]";
+const USAGE: &str = "usage: unbreakable-simulate [--seeds N] [--first F] [--seed S] [--scenario checkout|checkout-calm|election|election-calm|all] [--mutant key-released-on-cancel|equal-token-fence|retry-ignores-deadline] [--threads T (default: every core)] [--out DIR]";
 
 fn main() -> ExitCode {
     let mut seeds: u64 = 100;
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     let mut scenarios = vec![Scenario::Checkout, Scenario::Election];
     let mut mutant = None;
     let mut out = None;
+    let mut threads = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next();
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
             }
             ("--scenario", Some(v)) => Scenario::parse(v).map(|s| scenarios = vec![s]).is_some(),
             ("--mutant", Some(v)) => Mutant::parse(v).map(|m| mutant = Some(m)).is_some(),
+            ("--threads", Some(v)) => v.parse().ok().filter(|&n| n > 0).map(|n| threads = Some(n)).is_some(),
             ("--out", Some(v)) => {
                 out = Some(v.into());
                 true
@@ -41,6 +43,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    // Every core: the seeds are independent simulations; the failing seed reported is the
+    // lowest one in the range whatever the number of threads.
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     for scenario in scenarios {
         let bar = ProgressBar::new(seeds);
         bar.set_style(
@@ -49,24 +54,23 @@ fn main() -> ExitCode {
         );
         bar.set_prefix(scenario.name());
         let started = Instant::now();
-        for seed in first..first.saturating_add(seeds) {
-            let report = run(scenario, seed, mutant);
-            bar.inc(1);
-            if seeds == 1 {
-                eprintln!("{}", report.history_line(out.clone()));
-            }
-            if !report.violations.is_empty() {
-                bar.abandon();
-                println!("{}", report.failure_line(out.clone()));
-                return ExitCode::FAILURE;
-            }
+        let range = first..first.saturating_add(seeds);
+        let failed = unbreakable_sim::run_seeds(scenario, range.clone(), mutant, threads, &|| bar.inc(1));
+        if let Some(report) = failed {
+            bar.abandon();
+            println!("{}", report.failure_line(out.clone()));
+            return ExitCode::FAILURE;
+        }
+        if seeds == 1 {
+            eprintln!("{}", run(scenario, first, mutant).history_line(out.clone()));
         }
         bar.finish_and_clear();
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
-            "{}: {seeds} seeds passed in {secs:.1} s ({:.1} seeds/s)",
+            "{}: {seeds} seeds passed in {secs:.1} s ({:.1} seeds/s on {threads} thread{})",
             scenario.name(),
-            seeds as f64 / secs
+            seeds as f64 / secs,
+            if threads == 1 { "" } else { "s" }
         );
     }
     ExitCode::SUCCESS
