@@ -456,7 +456,10 @@ def cmd_bench_kernel(args: list[str]) -> int:
 def cmd_simulate(args: list[str]) -> int:
     """The simulation's own binary, built optimised (its figures in seeds per second are for
     that build; the tests run the same code unoptimised)."""
-    return call(["cargo", "run", "--release", "--quiet", "-p", "unbreakable-sim", "--bin",
+    # Debug assertions on: the crate's test-only `mutants` feature, which the simulation
+    # needs, refuses to compile without them (so that no service ships it by accident).
+    return call(["cargo", "run", "--release", "--config", "profile.release.debug-assertions=true",
+                 "--quiet", "-p", "unbreakable-sim", "--bin",
                  "unbreakable-simulate", "--", *args], dict(os.environ))
 
 

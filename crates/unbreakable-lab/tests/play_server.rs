@@ -253,3 +253,34 @@ async fn served_on_loopback_it_stops_cleanly_when_told() {
     tokio::time::timeout(Duration::from_secs(30), server).await.expect("stops").unwrap().unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer listening");
 }
+
+/// Pins the unbounded queue: past `max_requests`, a request waited for a slot with no
+/// bound (the concurrency limit waits in `poll_ready`, where no deadline reaches). It is
+/// now refused at once with 503 (`LoadShedLayer`).
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(start_paused = true)]
+async fn a_request_past_the_concurrency_limit_is_refused_at_once_not_queued() {
+    let config = Config { max_requests: 1, ..Config::default() };
+    let app = app_with(vec![slow_widget()], config).await;
+    let gate = GATE.lock().unwrap();
+    let spawn_call = |method: &'static str, path: &'static str, body: &'static str| {
+        let app = app.clone();
+        tokio::spawn(async move { call(&app, method, path, body).await })
+    };
+    // Holds the only slot: its run blocks on the gate, and the paused clock cannot reach
+    // the run's budget while a blocking task runs.
+    let first = spawn_call("POST", "/api/run/slow", r#"{"params": {"slow": true}}"#);
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!first.is_finished(), "the first request holds the slot");
+    let second = spawn_call("GET", "/api/scenarios", "");
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    assert!(second.is_finished(), "the second request queued behind the limit instead of being refused");
+    let (status, v) = second.await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    drop(gate);
+    assert_eq!(first.await.unwrap().0, StatusCode::OK);
+}

@@ -3,8 +3,9 @@
 //! Outermost first, every request goes through
 //! `TraceLayer` (a structured log line per request: method, path, status, latency) ->
 //! `HandleErrorLayer` (a layer's error as a JSON answer with its status) ->
-//! `GlobalConcurrencyLimitLayer` (at most [`Config::max_requests`] requests at once, the
-//! rest wait) -> `DeadlineLayer` (every request cut at [`Config::request_timeout`]: 504)
+//! `LoadShedLayer` and `GlobalConcurrencyLimitLayer` (at most [`Config::max_requests`]
+//! requests at once; one more is refused at once with 503, so nothing queues without
+//! bound) -> `DeadlineLayer` (every request cut at [`Config::request_timeout`]: 504)
 //! -> the body limit ([`Config::body_limit`]: 413) -> the routes.
 //!
 //! A run (`POST /api/run/{scenario}`) is checked first (400 naming the field and what it
@@ -254,6 +255,7 @@ pub fn router(state: Arc<Play>, config: &Config) -> Result<Router, ConfigError> 
                 ),
         )
         .layer(HandleErrorLayer::new(on_error))
+        .layer(tower::load_shed::LoadShedLayer::new())
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.max_requests))
         .layer(deadline);
     Ok(Router::new()
@@ -286,7 +288,11 @@ pub fn loopback(port: u16) -> SocketAddr {
 }
 
 async fn on_error(error: BoxError) -> Response {
-    let status = error_status(&error);
+    let status = if error.is::<tower::load_shed::error::Overloaded>() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        error_status(&error)
+    };
     tracing::warn!(error = %error, status = status.as_u16(), "request failed in a layer");
     (status, Json(json!({"field": "request", "message": error.to_string(), "allowed": ""}))).into_response()
 }
