@@ -1,5 +1,7 @@
 //! Seeds per second of each scenario against the same scenario with no injected faults,
-//! in one run: `cargo run -p unbreakable-sim --release --example sim_bench [-- SEEDS]`
+//! in one run: `cargo run -p unbreakable-sim --example sim_bench [-- SEEDS]`
+//! (the debug build the tests use; an optimised build needs `--release --config
+//! profile.release.debug-assertions=true`, as the `mutants` feature refuses to compile without them)
 //! (default 200 seeds each). Prints one line per scenario: seeds/s, simulated seconds per
 //! seed, and simulated seconds per wall-clock second.
 

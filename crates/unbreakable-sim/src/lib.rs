@@ -9,9 +9,11 @@
 //! * [`run`] runs one seed of one [`Scenario`], optionally with a [`Mutant`] (a fixed bug
 //!   switched back on, on this thread only), and answers a [`Report`]: its violations and
 //!   its history ([`history::Event`] rows, written as CSV and an SVG timeline).
-//! * [`checkout`]: gateway, payments, provider, ledger and a client sending orders.
+//! * [`checkout`]: gateway, payments, provider, ledger and a client sending orders; as
+//!   scenarios `checkout` (with faults) and `checkout-calm` (none).
 //! * [`election`]: three nodes on `lock::election::Campaign` through a lock service that
-//!   forgets its last grants when it crashes, writing to a fenced resource.
+//!   forgets its last grants when it crashes, writing to a fenced resource; as scenarios
+//!   `election` and `election-calm`.
 //! * The `unbreakable-simulate` binary runs many seeds with a progress bar and the rate;
 //!   the `sim_bench` example compares each scenario with the same one without faults.
 //!
@@ -34,9 +36,11 @@
 //!
 //! Under faults only one acknowledgement is required: a seed whose faults last long enough
 //! makes the client give up on an order (its 12 attempts all fail), which is the system
-//! working as designed, not a bug. Over seeds 0..500 the faulty checkout's client always
+//! working as designed, not a bug. Over seeds 0..500 (`cargo test -p unbreakable-sim`,
+//! counted from each run's records) the faulty checkout's client always
 //! finished (in at most 49 s), at least 5 of its 6 orders were acknowledged, and 19 seeds
-//! gave up on one; the faulty election accepted at least 6 writes a seed, the calm one 49.
+//! gave up on one; the faulty election accepted at least 6 writes a seed, the calm one at
+//! least 49.
 //! Finishing is required of the faulty checkout too, but alone it would prove little: a
 //! client that gives up on every order finishes.
 //!

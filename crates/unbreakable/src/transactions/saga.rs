@@ -24,10 +24,13 @@
 //! # The pivot
 //! Some step cannot be undone: a parcel handed to the carrier cannot be un-sent. Make it
 //! the saga's *pivot* ([`Saga::with_pivot`]): the steps before it are undone if it (or
-//! one of them) fails; once it has succeeded, the saga only goes forward. A step from the
-//! pivot on whose outcome is unknown is not compensated but performed again (so it must be
+//! one of them) fails; once it has succeeded, the saga only goes forward. A step at or after
+//! the pivot whose outcome is unknown is not compensated but performed again (so it must be
 //! idempotent, for example keyed by the saga's id), and a step after the pivot that fails
 //! is retried until it succeeds. A saga without a pivot treats every step as undoable.
+//! The state machine keeps no count: a step that fails for good (a refused address) would
+//! be asked for again and again, so the orchestrator bounds its attempts and hands the saga
+//! to a person past the bound, as it does for a compensation that keeps failing.
 
 use serde::{Deserialize, Serialize};
 
@@ -302,7 +305,7 @@ impl Saga {
     /// itself is idempotent, you may instead perform it again and [`record`](Self::record)
     /// the answer.) An unknown compensation ([`Action::Undo`]) stays due: run it again.
     ///
-    /// In a saga with a [pivot](Self::with_pivot), a step from the pivot on whose outcome is
+    /// In a saga with a [pivot](Self::with_pivot), a step at or after the pivot whose outcome is
     /// unknown is never compensated: it stays due, so perform it again (idempotently) until
     /// its outcome is known.
     ///
