@@ -28,6 +28,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -213,8 +214,12 @@ def fuzz(base: str, examples: int) -> list[str]:
            "--phases", "examples,coverage,fuzzing", "--request-timeout", "30"]
     print("  $ " + " ".join(cmd), flush=True)
     env = dict(os.environ, SCHEMATHESIS_TELEMETRY="false", NO_COLOR="1")
+    # In a directory of its own: schemathesis keeps a cache of earlier failures under its
+    # working directory and replays them, which would make one run depend on the last
+    # (and write into the checkout).
     try:
-        code = subprocess.call(cmd, env=env, timeout=900)
+        with tempfile.TemporaryDirectory(prefix="schemathesis-") as cwd:
+            code = subprocess.call(cmd, env=env, timeout=900, cwd=cwd)
     except subprocess.TimeoutExpired:
         return ["schemathesis did not finish within 15 minutes"]
     return [] if code == 0 else [f"schemathesis found problems (exit code {code}, above)"]
