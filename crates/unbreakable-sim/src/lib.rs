@@ -204,6 +204,19 @@ impl Report {
     }
 }
 
+/// The scenario whose invariants catch `mutant`, and the words its violation contains.
+/// Every mutant the library defines has one: the simulation's tests check each of them.
+pub fn caught_by(mutant: Mutant) -> (Scenario, &'static str) {
+    match mutant {
+        Mutant::KeyReleasedOnCancel => (Scenario::Checkout, "charged twice"),
+        Mutant::RetryIgnoresDeadline => (Scenario::Checkout, "past its deadline"),
+        Mutant::EqualTokenFenceAccepted => (Scenario::Election, "two writers"),
+        // `Mutant` is non-exhaustive: a mutant added to the library without a scenario here
+        // is reported by the tests, which run every mutant in `Mutant::ALL`.
+        _ => (Scenario::Checkout, "(no scenario yet)"),
+    }
+}
+
 /// Switches a mutant on for this thread while alive.
 struct Mutated;
 
