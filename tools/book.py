@@ -35,11 +35,15 @@ TITLE = "Unbreakable"
 # The live widgets (`./workbook play`, tools/book/play.js): each scenario of the play
 # server's `GET /api/scenarios`, placed in its chapter under the first code cell whose
 # source has this text and whose output is a chart (tools/check_play.py checks that the
-# two lists agree).
+# two lists agree). A third text, where given, places the widget under the first code cell
+# with that text (whatever its output) when no charted cell has the first: chapter 03 has
+# no chart of its breaker yet, so its widget sits under the breaker experiment's cell.
 WIDGETS = {
     "retry-timeline": ("02-retries-and-backoff", "widget_timeline("),
     "herd": ("02-retries-and-backoff", "herd_load("),
+    "breaker": ("03-circuit-breakers-and-budgets", "breaker_timeline(", "fn guard(config: BreakerConfig)"),
     "timeouts": ("04-timeouts-and-deadlines", "weather("),
+    "degradation": ("05-graceful-degradation", "shop_sales("),
     "idempotent-transfer": ("06-idempotency", "double_charges("),
     "order-saga": ("07-distributed-transactions", "saga_timeline("),
     "two-pc": ("07-distributed-transactions", "blocking("),
@@ -105,7 +109,7 @@ def add_widgets(nb, stem: str) -> list[str]:
     raw HTML cell; without the play server it says how to start it). Returns the ids of
     those whose code cell was not found (placed at the end instead)."""
     missing = []
-    for wid, (chapter, marker) in WIDGETS.items():
+    for wid, (chapter, marker, *near) in WIDGETS.items():
         if chapter != stem:
             continue
         html = (f'<div class="play-widget" id="play-{wid}" data-scenario="{wid}">'
@@ -115,6 +119,8 @@ def add_widgets(nb, stem: str) -> list[str]:
         cell = nbformat.v4.new_raw_cell(html, metadata={"raw_mimetype": "text/html", "unbreakable_play": True})
         at = next((i for i, c in enumerate(nb.cells)
                    if c.cell_type == "code" and marker in c.source and has_chart(c)), None)
+        if at is None and near:
+            at = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and near[0] in c.source), None)
         if at is None:
             missing.append(wid)
             nb.cells.append(cell)

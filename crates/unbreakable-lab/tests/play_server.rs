@@ -284,3 +284,117 @@ async fn a_request_past_the_concurrency_limit_is_refused_at_once_not_queued() {
     drop(gate);
     assert_eq!(first.await.unwrap().0, StatusCode::OK);
 }
+
+/// The number called `name` in a run's answer.
+fn number(v: &Value, name: &str) -> f64 {
+    v["numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}: {v}"))["value"]
+        .as_f64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_breaker_widget_answers_what_the_breaker_scenario_gives_for_those_parameters() {
+    use unbreakable_lab::retry::BreakerConfig;
+    use unbreakable_lab::scenarios::breaker::BreakerRun;
+    let app = app_with(only("breaker"), Config::default()).await;
+    let body = r#"{"seed": 5, "params": {"trips_on": "a ratio of failed calls", "failure_ratio": 0.3,
+        "minimum_throughput": 10, "cool_down_s": 8, "failure_rate": 0.6, "per_second": 40}}"#;
+    let (status, v) = call(&app, "POST", "/api/run/breaker", body).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let x = BreakerRun {
+        breaker: BreakerConfig {
+            failure_ratio: Some(0.3),
+            minimum_throughput: 10,
+            cool_down: Duration::from_secs(8),
+            ..BreakerConfig::default()
+        },
+        per_second: 40.0,
+        failure_rate: 0.6,
+        ..BreakerRun::default()
+    };
+    let run = x.run(5).unwrap();
+    let chart = unbreakable_lab::charts::book::breaker_timeline(&run, &x, 5);
+    assert_eq!(
+        v["svg"],
+        json!(chart.to_svg(unbreakable_lab::charts::SIZE).unwrap()),
+        "the chart command's chart"
+    );
+    assert_eq!(number(&v, "refused by the breaker"), run.refused() as f64);
+    assert_eq!(number(&v, "failed at the service"), run.failed() as f64);
+    assert_eq!(number(&v, "time open"), run.time_open().as_secs_f64());
+    assert_eq!(number(&v, "times the breaker opened"), run.open.len() as f64);
+    assert!(run.refused() > 0 && run.time_open() >= Duration::from_secs(8));
+    // A service that does not fail harder in the incident: 1% of 40 calls a second never
+    // reaches the ratio, and nothing is refused.
+    let healthy = call(
+        &app,
+        "POST",
+        "/api/run/breaker",
+        body.replace("\"failure_rate\": 0.6", "\"failure_rate\": 0.01"),
+    )
+    .await
+    .1;
+    assert_eq!(number(&healthy, "refused by the breaker"), 0.0, "{}", healthy["numbers"]);
+    assert_eq!(number(&healthy, "times the breaker opened"), 0.0);
+    let (status, e) = call(&app, "POST", "/api/run/breaker", r#"{"params": {"cool_down_s": 0}}"#).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::BAD_REQUEST, Some("params.cool_down_s")));
+    assert_eq!(e["allowed"], "a whole number from 1 to 60 s");
+    let (status, e) = call(&app, "POST", "/api/run/breaker", r#"{"params": {"failure_ratio": 0}}"#).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::BAD_REQUEST, Some("params.failure_ratio")));
+}
+
+#[tokio::test]
+async fn the_degradation_widget_answers_what_a_shop_day_gives_with_those_services_down() {
+    use unbreakable_lab::degrade::{Dependency, Health, Mode};
+    use unbreakable_lab::scenarios::shop_day::ShopDay;
+    let app = app_with(only("degradation"), Config::default()).await;
+    let body = r#"{"seed": 3, "params": {"recommendations": true, "search": false, "cache": false,
+        "mode": "errors caught, no fallback", "outage_from_h": 8, "outage_hours": 20, "peak_per_second": 1}}"#;
+    let (status, v) = call(&app, "POST", "/api/run/degradation", body).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let h = |x: u64| Duration::from_secs(x * 3600);
+    let x = ShopDay {
+        traffic: unbreakable_lab::sim::Arrivals::daily(1.0, 20.0, 0.15),
+        outage: (h(8), h(24)), // 8:00 + 20 hours, cut at midnight
+        ..ShopDay::default()
+    };
+    let down = Health::with_down(&[Dependency::Search, Dependency::Cache]);
+    let day = x.run_with(&down, Some(Mode::NoFallback), 3).unwrap();
+    let normal = x.run_with(&down, None, 3).unwrap();
+    assert_eq!(number(&v, "sales during the outage"), day.sales_between(h(8), h(24)) as f64);
+    assert_eq!(
+        number(&v, "sales in the same hours of a normal day"),
+        normal.sales_between(h(8), h(24)) as f64
+    );
+    let page = unbreakable_lab::degrade::storefront()[0].render(&down, Mode::NoFallback);
+    assert_eq!(number(&v, "product page during the outage: response"), page.latency.as_secs_f64() * 1e3);
+    let chart = unbreakable_lab::charts::book::shop_sales(&[normal, day], &x, 3);
+    let mut csv = Vec::new();
+    chart.write_csv(&mut csv).unwrap();
+    assert_eq!(
+        v["csv"],
+        json!(String::from_utf8(csv).unwrap()),
+        "the chart command's chart, with these days"
+    );
+    assert!(v["svg"].as_str().unwrap().contains("Redis cache, Search service down"));
+    // Taking the gateway down too fails every page: no sales in the outage.
+    let all = call(
+        &app,
+        "POST",
+        "/api/run/degradation",
+        body.replace("\"cache\": false", "\"cache\": false, \"gateway\": false"),
+    )
+    .await
+    .1;
+    assert_eq!(number(&all, "sales during the outage"), 0.0, "{all}");
+    assert_eq!(number(&all, "product page during the outage: served"), 0.0);
+    let (status, e) =
+        call(&app, "POST", "/api/run/degradation", r#"{"params": {"peak_per_second": 3.5}}"#).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::BAD_REQUEST, Some("params.peak_per_second")));
+    assert_eq!(e["allowed"], "a number from 0.05 to 3 visits/s");
+}

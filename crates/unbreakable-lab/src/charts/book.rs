@@ -826,6 +826,13 @@ pub fn catalog() -> Vec<Entry> {
                 ])
             },
         },
+        Entry {
+            ids: &["03-breaker-timeline"],
+            build: |seed| {
+                let x = crate::scenarios::breaker::BreakerRun::default();
+                Ok(vec![breaker_timeline(&x.run(seed)?, &x, seed)])
+            },
+        },
     ]
 }
 
@@ -901,4 +908,43 @@ pub fn drift_points(
             Ok((k, x.run(false, seed)?, x.run(true, seed)?))
         })
         .collect()
+}
+
+/// Chapter 03: a circuit breaker in front of a service that fails for a while: requests
+/// sent to the service, failed there, and refused by the breaker, per second.
+pub fn breaker_timeline(
+    run: &crate::scenarios::breaker::BreakerOutcome,
+    x: &crate::scenarios::breaker::BreakerRun,
+    seed: u64,
+) -> Chart {
+    let h = x.horizon.as_secs_f64();
+    let b = &x.breaker;
+    let trips = match b.failure_ratio {
+        Some(r) => format!("{:.0}% of at least {} calls", r * 100.0, b.minimum_throughput),
+        None => format!("{} failures", b.failure_threshold),
+    };
+    let (from, to) = (x.incident.0.as_secs_f64(), x.incident.1.as_secs_f64());
+    Chart::lines("A circuit breaker in front of a failing service", "time (s)", "requests per second")
+        .caption(format!(
+            "{} requests/s; the service fails {:.0}% of calls {from:.0}-{to:.0} s, {:.0}% otherwise; \
+             the breaker opens on {trips} in {} s, for {} s; 1 s bins; seed {seed}",
+            x.per_second,
+            x.failure_rate * 100.0,
+            x.background_failure * 100.0,
+            b.window.as_secs_f64(),
+            b.cool_down.as_secs_f64(),
+        ))
+        .shade(from, to, "service failing")
+        .with(Series::line(
+            "sent to the service",
+            rate(&run.recorder, 1.0, h, |a| a.outcome.reached_server()),
+        ))
+        .with(Series::line(
+            "failed at the service",
+            rate(&run.recorder, 1.0, h, |a| a.outcome == crate::sim::Outcome::ServerError),
+        ))
+        .with(Series::line(
+            "refused by the breaker",
+            rate(&run.recorder, 1.0, h, |a| a.outcome == crate::sim::Outcome::BreakerOpen),
+        ))
 }

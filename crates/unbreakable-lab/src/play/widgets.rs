@@ -121,6 +121,36 @@ pub fn all() -> Vec<Widget> {
             run: herd,
         },
         Widget {
+            id: "breaker",
+            title: "A circuit breaker in front of a service that fails from 10 s to 40 s (60 s of simulated requests)",
+            chapter: "03-circuit-breakers-and-budgets",
+            params: vec![
+                Param::num("failure_rate", "the service fails (10-40 s)", "share", (0.0, 1.0, 0.05), 0.5),
+                Param::num(
+                    "background_failure",
+                    "the service fails (otherwise)",
+                    "share",
+                    (0.0, 0.5, 0.01),
+                    0.01,
+                ),
+                Param::choice("trips_on", "the breaker opens on", TRIPS, "a count of failures"),
+                Param::int("failure_threshold", "failures that open it (count)", "", 1, 100, 5),
+                Param::num(
+                    "failure_ratio",
+                    "share of failed calls that opens it (ratio)",
+                    "share",
+                    (0.05, 1.0, 0.05),
+                    0.5,
+                ),
+                Param::int("minimum_throughput", "calls before the ratio counts (ratio)", "", 1, 1000, 20),
+                Param::int("window_s", "window", "s", 1, 60, 10),
+                Param::int("cool_down_s", "cool-down (open for)", "s", 1, 60, 5),
+                Param::int("probes", "probes in half-open", "", 1, 10, 1),
+                Param::num("per_second", "requests", "requests/s", (1.0, 500.0, 1.0), 20.0),
+            ],
+            run: breaker,
+        },
+        Widget {
             id: "timeouts",
             title: "A hanging dependency, with and without a read timeout",
             chapter: "04-timeouts-and-deadlines",
@@ -131,6 +161,25 @@ pub fn all() -> Vec<Widget> {
                 Param::int("patience_s", "users give up after", "s", 1, 30, 10),
             ],
             run: timeouts,
+        },
+        Widget {
+            id: "degradation",
+            title: "A simulated day of shop traffic: untick a service to take it down for the hours below, and see the sales per hour",
+            chapter: "05-graceful-degradation",
+            params: vec![
+                Param::bool("gateway", "API gateway up", true),
+                Param::bool("database", "database up", true),
+                Param::bool("cache", "Redis cache up", true),
+                Param::bool("search", "search service up", true),
+                Param::bool("recommendations", "recommendations up", false),
+                Param::bool("image_cdn", "image CDN up", true),
+                Param::bool("payments", "payment processor up", true),
+                Param::choice("mode", "the pages handle a failure with", MODES, "graceful degradation"),
+                Param::int("outage_from_h", "the services are down from", "hour", 0, 23, 10),
+                Param::int("outage_hours", "for", "hours", 1, 24, 6),
+                Param::num("peak_per_second", "visits at the 20:00 peak", "visits/s", (0.05, 3.0, 0.05), 0.5),
+            ],
+            run: degradation,
         },
         Widget {
             id: "idempotent-transfer",
@@ -690,5 +739,122 @@ fn pagination(v: &Values, seed: u64) -> Result<Outcome, Error> {
             n("cursor: rows shown twice or skipped", f64::from(cursor.duplicates + cursor.skipped), "rows"),
             n("offset: rows shown", f64::from(offset.shown), "rows"),
         ],
+    })
+}
+
+const TRIPS: &[&str] = &["a count of failures", "a ratio of failed calls"];
+
+fn breaker(v: &Values, seed: u64) -> Result<Outcome, Error> {
+    use crate::charts::book::breaker_timeline;
+    use crate::retry::BreakerConfig;
+    use crate::scenarios::breaker::BreakerRun;
+    let ratio = v.choice("trips_on") == TRIPS[1];
+    let d = BreakerRun::default();
+    let x = BreakerRun {
+        breaker: BreakerConfig {
+            failure_threshold: v.u32("failure_threshold"),
+            failure_ratio: ratio.then(|| v.num("failure_ratio")),
+            minimum_throughput: v.u32("minimum_throughput"),
+            window: secs(v.int("window_s")),
+            cool_down: secs(v.int("cool_down_s")),
+            probes: v.u32("probes"),
+            ..BreakerConfig::default()
+        },
+        per_second: v.num("per_second"),
+        failure_rate: v.num("failure_rate"),
+        background_failure: v.num("background_failure"),
+        ..d
+    };
+    let run = x.run(seed)?;
+    let in_incident = |a: &crate::sim::Attempt| x.incident.0 <= a.sent && a.sent < x.incident.1;
+    let reached_failing =
+        run.recorder.attempts().iter().filter(|a| in_incident(a) && a.outcome.reached_server()).count();
+    let refused_failing = run
+        .recorder
+        .attempts()
+        .iter()
+        .filter(|a| in_incident(a) && a.outcome == crate::sim::Outcome::BreakerOpen)
+        .count();
+    Ok(Outcome {
+        numbers: vec![
+            n("requests", run.recorder.len() as f64, ""),
+            n("refused by the breaker", run.refused() as f64, ""),
+            n("refused while the service was failing", refused_failing as f64, ""),
+            n("reached the service while it was failing", reached_failing as f64, ""),
+            n("failed at the service", run.failed() as f64, ""),
+            n("times the breaker opened", run.open.len() as f64, ""),
+            n("time open", run.time_open().as_secs_f64(), "s"),
+        ],
+        chart: breaker_timeline(&run, &x, seed),
+    })
+}
+
+const MODES: &[&str] =
+    &["no degradation (any error fails the page)", "errors caught, no fallback", "graceful degradation"];
+
+fn degradation(v: &Values, seed: u64) -> Result<Outcome, Error> {
+    use crate::charts::book::shop_sales;
+    use crate::degrade::{Dependency, Health, Mode, Status, storefront};
+    use crate::scenarios::shop_day::ShopDay;
+    use crate::sim::Arrivals;
+    let toggles = [
+        ("gateway", Dependency::Gateway),
+        ("database", Dependency::Database),
+        ("cache", Dependency::Cache),
+        ("search", Dependency::Search),
+        ("recommendations", Dependency::Recommendations),
+        ("image_cdn", Dependency::ImageCdn),
+        ("payments", Dependency::Payments),
+    ];
+    let health = toggles.iter().fold(Health::all_up(), |h, &(name, d)| h.set(d, v.bool(name)));
+    let mode = Mode::ALL.into_iter().find(|m| m.name() == v.choice("mode")).unwrap_or(Mode::Degrade);
+    let d = ShopDay::default();
+    let from = secs(v.int("outage_from_h") * 3600);
+    let to = secs(((v.int("outage_from_h") + v.int("outage_hours")).min(24)) * 3600);
+    let x =
+        ShopDay { traffic: Arrivals::daily(v.num("peak_per_second"), 20.0, 0.15), outage: (from, to), ..d };
+    let normal = x.run_with(&health, None, seed)?;
+    let day = x.run_with(&health, Some(mode), seed)?;
+    let down: Vec<&str> = health.down().map(Dependency::name).collect();
+    let down_text = if down.is_empty() { "nothing".to_string() } else { down.join(", ") };
+    let (a, b) = (from.as_secs() / 3600, to.as_secs() / 3600);
+    let mut chart = shop_sales(&[normal.clone(), day.clone()], &x, seed);
+    chart.title = format!("A day of sales with {down_text} down from {a}:00 to {b}:00");
+    chart.caption = format!(
+        "{}; Poisson visits peaking at {} per second at 20:00; {}% of visits buy; {}% of sales via recommendations, popular items recover {}%; seed {seed}",
+        mode.name(),
+        x.traffic.peak_per_sec,
+        x.conversion * 100.0,
+        x.via_recommendations * 100.0,
+        x.popular_recovers * 100.0
+    );
+    for band in &mut chart.bands {
+        band.label = format!("{down_text} down");
+    }
+    let [product, _] = storefront();
+    let page = product.render(&health, mode);
+    let during = |day: &crate::scenarios::shop_day::Day, keep: fn(&Status) -> bool| {
+        day.visits.iter().filter(|v| from <= v.at && v.at < to && keep(&v.status)).count() as f64
+    };
+    let (sold, normal_sold) = (day.sales_between(from, to) as f64, normal.sales_between(from, to) as f64);
+    Ok(Outcome {
+        numbers: vec![
+            n("product page during the outage: response", page.latency.as_secs_f64() * 1e3, "ms"),
+            n(
+                "product page during the outage: served",
+                if matches!(page.status, Status::Error(_)) { 0.0 } else { 1.0 },
+                "yes/no",
+            ),
+            n("sales during the outage", sold, ""),
+            n("sales in the same hours of a normal day", normal_sold, ""),
+            n(
+                "share of normal sales kept",
+                if normal_sold > 0.0 { sold / normal_sold } else { 1.0 },
+                "share",
+            ),
+            n("error pages during the outage", during(&day, |s| matches!(s, Status::Error(_))), ""),
+            n("degraded pages during the outage", during(&day, |s| *s == Status::Degraded), ""),
+        ],
+        chart,
     })
 }

@@ -7,6 +7,7 @@
 //! * [`contention`]: the AWS "Exponential Backoff And Jitter" optimistic-concurrency
 //!   experiment.
 //! * [`amplification`]: retries at every layer of a call chain.
+//! * [`breaker`]: a circuit breaker in front of a service that fails for a while (chapter 03).
 //! * [`bimodal`]: a few hanging requests eat a thread pool (chapter 04).
 //! * [`wasted`]: work done down a call chain after the client gave up, with independent
 //!   timeouts and with a propagated deadline (chapter 04).
@@ -39,6 +40,7 @@
 
 pub mod amplification;
 pub mod bimodal;
+pub mod breaker;
 pub mod chain;
 pub mod checkout;
 pub mod conn_pool;

@@ -146,31 +146,44 @@ impl ShopDay {
     /// # Errors
     /// Invalid settings ([`validate`](Self::validate)).
     pub fn run(&self, mode: Option<Mode>, seed: u64) -> Result<Day, ConfigError> {
+        self.run_with(&Health::with_down(&[self.down]), mode, seed)
+    }
+
+    /// [`run`](Self::run) with every dependency that `broken` has down failing during the
+    /// outage (instead of `down` alone).
+    ///
+    /// # Errors
+    /// Invalid settings ([`validate`](Self::validate)).
+    pub fn run_with(&self, broken: &Health, mode: Option<Mode>, seed: u64) -> Result<Day, ConfigError> {
         self.validate()?;
         let arrivals = self.traffic.sample(self.horizon, &mut rng(seed))?;
         let mut choice = substream(seed, 1);
         let [product, checkout] = storefront();
-        let healthy = Health::all_up();
-        let broken = Health::with_down(&[self.down]);
+        // The pages depend only on the health and the mode: each is rendered once.
+        let visit = |health: &Health, how: Mode| {
+            let page = product.render(health, how);
+            let recs = match page.section("recommendations") {
+                Some(Shown::Live) => 1.0,
+                Some(Shown::Fallback(_)) => self.popular_recovers,
+                _ => 0.0,
+            };
+            let can_pay = checkout.render(health, how).section("payment") == Some(&Shown::Live);
+            let p = self.conversion * ((1.0 - self.via_recommendations) + self.via_recommendations * recs);
+            let served = !matches!(page.status, Status::Error(_));
+            (page.status, served && can_pay, p)
+        };
+        let healthy = visit(&Health::all_up(), Mode::Degrade);
+        let during = mode.map_or(healthy, |m| visit(broken, m));
         let visits = arrivals
             .into_iter()
             .map(|at| {
                 let u: f64 = choice.random();
-                let (health, how) = match mode {
-                    Some(m) if self.outage.0 <= at && at < self.outage.1 => (&broken, m),
-                    _ => (&healthy, Mode::Degrade),
+                let (status, can_buy, p) = if mode.is_some() && self.outage.0 <= at && at < self.outage.1 {
+                    during
+                } else {
+                    healthy
                 };
-                let page = product.render(health, how);
-                let recs = match page.section("recommendations") {
-                    Some(Shown::Live) => 1.0,
-                    Some(Shown::Fallback(_)) => self.popular_recovers,
-                    _ => 0.0,
-                };
-                let can_pay = checkout.render(health, how).section("payment") == Some(&Shown::Live);
-                let p =
-                    self.conversion * ((1.0 - self.via_recommendations) + self.via_recommendations * recs);
-                let served = !matches!(page.status, Status::Error(_));
-                Visit { at, status: page.status, bought: served && can_pay && u < p }
+                Visit { at, status, bought: can_buy && u < p }
             })
             .collect();
         Ok(Day { mode, visits })
