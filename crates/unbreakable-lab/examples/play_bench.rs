@@ -4,13 +4,14 @@
 //! and CSV: the work a request does).
 //!
 //! ```text
-//! ./workbook bench-play [--count N] [--concurrency C]
-//! cargo run -p unbreakable-lab --all-features --example play_bench -- [--count N] [--concurrency C]
+//! ./workbook bench-play [--count N] [--concurrency C] [--only ID]...
+//! cargo run -p unbreakable-lab --all-features --example play_bench -- [--count N] [--concurrency C] [--only ID]...
 //! ```
 //!
 //! Bounded: `--count` runs per widget and per way (default 40, at most 1000), and each
 //! widget's HTTP measurement stops after 20 s. Seeds 1..=N, the same for every way. Not a
-//! test: nothing is asserted; the figures depend on the machine.
+//! test: nothing is asserted; the figures depend on the machine. `--only` (repeatable) measures
+//! those widgets alone.
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,7 @@ fn ms(d: Duration) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut count = 40usize;
     let mut concurrency = 1usize;
+    let mut only: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -44,10 +46,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--concurrency" => {
                 concurrency = args.next().ok_or("--concurrency C")?.parse::<usize>()?.clamp(1, 16)
             }
+            "--only" => only.push(args.next().ok_or("--only ID")?),
             _ => {
-                return Err(
-                    format!("unknown argument {a}; usage: play_bench [--count N] [--concurrency C]").into()
-                );
+                return Err(format!(
+                    "unknown argument {a}; usage: play_bench [--count N] [--concurrency C] [--only ID]..."
+                )
+                .into());
             }
         }
     }
@@ -70,7 +74,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "| widget | scenario p50 | scenario p99 | + chart p50 | + chart p99 | HTTP p50 | HTTP p99 | fallbacks |"
         );
         println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-        for w in widgets::all() {
+        let known: Vec<_> = widgets::all().iter().map(|w| w.id).collect();
+        if let Some(bad) = only.iter().find(|o| !known.contains(&o.as_str())) {
+            return Err(format!("--only {bad}: no such widget; the widgets are {}", known.join(", ")).into());
+        }
+        for w in widgets::all().into_iter().filter(|w| only.is_empty() || only.iter().any(|o| o == w.id)) {
             let defaults = Values::defaults(&w.params);
             let (mut scenario, mut rendered) = (Vec::new(), Vec::new());
             for seed in 1..=count as u64 {
