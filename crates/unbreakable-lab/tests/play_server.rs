@@ -398,3 +398,14 @@ async fn the_degradation_widget_answers_what_a_shop_day_gives_with_those_service
     assert_eq!((status, e["field"].as_str()), (StatusCode::BAD_REQUEST, Some("params.peak_per_second")));
     assert_eq!(e["allowed"], "a number from 0.05 to 3 visits/s");
 }
+
+/// The breaker widget at its defaults draws the chart command's `03-breaker-timeline`.
+#[test]
+fn the_breaker_widget_at_its_defaults_is_the_chart_commands_chart() {
+    use unbreakable_lab::charts::book::{SEED, catalog};
+    let entry = catalog().into_iter().find(|e| e.ids == ["03-breaker-timeline"]).unwrap();
+    let chart = (entry.build)(SEED).unwrap().remove(0);
+    let w = &only("breaker")[0];
+    let r = render(w, &Values::defaults(&w.params), SEED).unwrap();
+    assert_eq!(r.svg, chart.to_svg(unbreakable_lab::charts::SIZE).unwrap());
+}
