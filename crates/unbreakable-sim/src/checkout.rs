@@ -33,7 +33,7 @@ use unbreakable::tower::{
 };
 
 use crate::history::{Bounded, Charge, Entry, Log, now_ms};
-use crate::net::{header, send, serve, text};
+use crate::net::{header, send, serve, status_of, text};
 
 /// Orders the client sends per run.
 pub const ORDERS: usize = 6;
@@ -511,12 +511,7 @@ pub async fn client(world: Checkout) -> turmoil::Result {
                     .header(IDEMPOTENCY_KEY, &order)
                     .body(Bytes::from(format!("{}", 100 * (i + 1))))
                     .expect("a valid request");
-                let outcome = tokio::time::timeout(Duration::from_secs(3), send("gateway", req)).await;
-                let status = match outcome {
-                    Ok(Ok(r)) => r.status().as_u16().to_string(),
-                    Ok(Err(e)) => format!("error: {e}"),
-                    Err(_) => "timed out".into(),
-                };
+                let status = status_of("gateway", req, Duration::from_secs(3)).await;
                 world.log.event("client", "answer", &order, format!("attempt {attempt}: {status}"));
                 if status == "200" {
                     return;

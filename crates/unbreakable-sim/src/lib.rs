@@ -356,6 +356,9 @@ const CHECKOUT_LIMIT: Duration = Duration::from_secs(120);
 /// How much longer than a scenario's limit the simulation itself may run.
 pub(crate) const LIMIT_SLACK: Duration = Duration::from_secs(10);
 
+/// A host's software, boxed (hosts of one scenario in one table).
+pub(crate) type HostFuture = std::pin::Pin<Box<dyn std::future::Future<Output = turmoil::Result>>>;
+
 /// A fault, applied at a moment of simulated time.
 #[derive(Debug, Clone)]
 pub(crate) enum Action {
@@ -493,7 +496,6 @@ pub(crate) fn drive(
 fn run_checkout(seed: u64, log: &Log, faults: bool) -> (Vec<String>, Duration) {
     let world = Checkout::new(seed, log.clone());
     let mut sim = builder(seed, CHECKOUT_LIMIT + LIMIT_SLACK).build();
-    type HostFuture = std::pin::Pin<Box<dyn std::future::Future<Output = turmoil::Result>>>;
     type Host = fn(Checkout) -> HostFuture;
     let hosts: [(&str, Host); 5] = [
         ("gateway", |w| Box::pin(checkout::gateway(w))),

@@ -62,6 +62,16 @@ pub async fn send(host: &'static str, req: Request<Bytes>) -> Result<Response<By
     Ok(Response::from_parts(parts, bytes))
 }
 
+/// Sends `req` to `host` bounded by `limit`, as a client does: the answer's status, or
+/// `error: ...`, or `timed out`, as text for its log.
+pub async fn status_of(host: &'static str, req: Request<Bytes>, limit: std::time::Duration) -> String {
+    match tokio::time::timeout(limit, send(host, req)).await {
+        Ok(Ok(r)) => r.status().as_u16().to_string(),
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(_) => "timed out".into(),
+    }
+}
+
 /// A response with `status` and a text body.
 pub fn text(status: u16, body: impl Into<Bytes>) -> Response<Bytes> {
     let mut response = Response::new(body.into());

@@ -45,7 +45,7 @@ use unbreakable::tower::BoxError;
 
 use crate::checkout::rng;
 use crate::history::{Log, now_ms};
-use crate::net::{header, send, serve, text};
+use crate::net::{header, send, serve, status_of, text};
 use crate::{Action, LIMIT_SLACK};
 
 /// Orders the client sends per run.
@@ -203,6 +203,21 @@ fn boxed(e: impl std::error::Error + Send + Sync + 'static) -> Box<dyn std::erro
     Box::new(e)
 }
 
+/// A host's database as its software opens it when it starts: the outbox and checkpoint
+/// tables (`outbox::install`) and the host's own `table`.
+fn start(
+    world: &Outbox,
+    host: &str,
+    path: &Path,
+    table: &str,
+) -> Result<Arc<Mutex<Connection>>, Box<dyn std::error::Error>> {
+    let conn = open(path).map_err(boxed)?;
+    outbox::install(&conn).map_err(boxed)?;
+    conn.execute_batch(table).map_err(boxed)?;
+    world.log.event(host, "start", "", "");
+    Ok(Arc::new(Mutex::new(conn)))
+}
+
 /// Inserts the order and records its event in one transaction; answers the event's
 /// position, or `None` if the order was known (a client's retry).
 fn place(conn: &mut Connection, e: &OrderPlaced) -> Result<Option<u64>, BoxError> {
@@ -241,14 +256,12 @@ fn bill(world: &Outbox, e: &OrderPlaced) {
 
 /// The orders host.
 pub async fn orders(world: Outbox) -> turmoil::Result {
-    let conn = open(&world.orders_db()).map_err(boxed)?;
-    outbox::install(&conn).map_err(boxed)?;
-    conn.execute_batch(
+    let db = start(
+        &world,
+        "orders",
+        &world.orders_db(),
         "CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, account TEXT NOT NULL, cents INTEGER NOT NULL)",
-    )
-    .map_err(boxed)?;
-    world.log.event("orders", "start", "", "");
-    let db = Arc::new(Mutex::new(conn));
+    )?;
     tokio::task::spawn_local({
         let (db, log) = (db.clone(), world.log.clone());
         async move {
@@ -331,15 +344,13 @@ pub async fn relay_host(world: Outbox) -> turmoil::Result {
 
 /// The projection host.
 pub async fn projection(world: Outbox) -> turmoil::Result {
-    let conn = open(&world.projection_db()).map_err(boxed)?;
-    // Its checkpoint table (the outbox table beside it stays empty).
-    outbox::install(&conn).map_err(boxed)?;
-    conn.execute_batch(
+    // `install` makes its checkpoint table (the outbox table beside it stays empty).
+    let db = start(
+        &world,
+        "projection",
+        &world.projection_db(),
         "CREATE TABLE IF NOT EXISTS applied (position INTEGER NOT NULL, order_id TEXT NOT NULL, cents INTEGER NOT NULL)",
-    )
-    .map_err(boxed)?;
-    world.log.event("projection", "start", "", "");
-    let db = Arc::new(Mutex::new(conn));
+    )?;
     let handler = service_fn(move |req: Request<Bytes>| {
         let (world, db) = (world.clone(), db.clone());
         async move {
@@ -395,11 +406,7 @@ pub async fn client(world: Outbox) -> turmoil::Result {
                     .header("x-account", format!("acct-{}", i % 3))
                     .body(Bytes::from(format!("{}", 100 * (i + 1))))
                     .expect("a valid request");
-                let status = match tokio::time::timeout(Duration::from_secs(2), send("orders", req)).await {
-                    Ok(Ok(r)) => r.status().as_u16().to_string(),
-                    Ok(Err(e)) => format!("error: {e}"),
-                    Err(_) => "timed out".into(),
-                };
+                let status = status_of("orders", req, Duration::from_secs(2)).await;
                 world.log.event("client", "answer", &order, format!("attempt {attempt}: {status}"));
                 if status == "200" {
                     return;
@@ -545,8 +552,7 @@ pub fn run(seed: u64, log: &Log, with_faults: bool) -> (Vec<String>, Duration) {
         quiet_at_ms,
     };
     let mut sim = crate::builder(seed, LIMIT + LIMIT_SLACK).build();
-    type HostFuture = std::pin::Pin<Box<dyn std::future::Future<Output = turmoil::Result>>>;
-    type Host = fn(Outbox) -> HostFuture;
+    type Host = fn(Outbox) -> crate::HostFuture;
     let hosts: [(&str, Host); 3] = [
         ("orders", |w| Box::pin(orders(w))),
         ("relay", |w| Box::pin(relay_host(w))),
