@@ -3,7 +3,7 @@
 //! | host | what it runs |
 //! |---|---|
 //! | `gateway` | `DeadlineLayer` (2 s per order); the call to payments behind `FallbackLayer` (a marked 202 "pending"), `BreakerLayer` and `RetryLayer` (`HttpRetry`, 700 ms per attempt, the order's deadline), on a task of its own so a client that hangs up does not abandon a payment half way; for every request, a report to `audit` on a task of its own (not awaited), a POST without an idempotency key behind a `RetryLayer` with a breaker of its own ([`audit_breaker`]: 2 failures within 10 s open it for 2 s) and 300 ms per attempt: never retried, so every failure is a `Failed` verdict |
-//! | `audit` | takes reports and answers at once, except while it hangs (a fault window): then it never answers |
+//! | `audit` | a second service on the payments host (port [`AUDIT_PORT`]: one runtime fewer to step than a host of its own), taking reports: answers at once, except while it hangs (a fault window), when it never answers |
 //! | `payments` | `DeadlineLayer` trusting the gateway's header; the idempotency edge (`Idempotent` over `MemoryStore`, keys scoped to the account, 15 s lock timeout) around: charge at the provider with the key, then append to the ledger |
 //! | `provider` | an external card processor: charges after 5 ms to 5 s, sometimes after its caller gave up; answers a repeat of a key it has *finished* with the first charge, but charges a repeat that arrives while the first is still running (no in-flight lock) |
 //! | `ledger` | an append-only record of payments, acknowledged only after an fsync; crashes lose unsynced writes |
@@ -33,7 +33,7 @@ use unbreakable::tower::{
 };
 
 use crate::history::{Bounded, Charge, Entry, Log, now_ms};
-use crate::net::{header, send, serve, status_of, text};
+use crate::net::{header, send, send_to, serve, serve_on, status_of, text};
 
 /// Orders the client sends per run.
 pub const ORDERS: usize = 6;
@@ -58,6 +58,8 @@ pub fn audit_breaker() -> BreakerConfig {
         ..Default::default()
     }
 }
+/// The port of the audit service, on the payments host.
+pub const AUDIT_PORT: u16 = 81;
 /// The gateway's attempt timeout for a call to `audit`.
 pub const AUDIT_ATTEMPT: Duration = Duration::from_millis(300);
 
@@ -266,14 +268,15 @@ fn audit_client(
         };
         let mut guard = AuditCallGuard { log, breaker, call, ended: false };
         async move {
-            let outcome = send("audit", req).await;
+            let outcome = send_to("payments", AUDIT_PORT, req).await;
             guard.end(is_server_failure(&outcome));
             outcome
         }
     })))
 }
 
-/// The audit host: answers every report at once, except while it hangs.
+/// The audit service (on the payments host, port [`AUDIT_PORT`]): answers every report
+/// at once, except while it hangs.
 pub async fn audit(world: Checkout) -> turmoil::Result {
     let handler = service_fn(move |_req: Request<Bytes>| {
         let hanging = *lock(&world.audit_hanging);
@@ -284,11 +287,12 @@ pub async fn audit(world: Checkout) -> turmoil::Result {
             Ok::<_, Infallible>(text(200, "noted"))
         }
     });
-    serve(handler).await
+    serve_on(AUDIT_PORT, handler).await
 }
 
 /// The payments host.
 pub async fn payments(world: Checkout) -> turmoil::Result {
+    tokio::task::spawn_local(audit(world.clone()));
     let clock = Clock::start();
     let log = world.log.clone();
     let policy = Policy::new(Duration::from_secs(3600))?.with_lock_timeout(LOCK_TIMEOUT)?;
