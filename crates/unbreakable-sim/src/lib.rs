@@ -756,6 +756,42 @@ mod tests {
     }
 
     #[test]
+    fn the_audit_breaker_check_fails_on_a_call_while_it_should_be_open() {
+        use crate::history::AuditCall::{Boot, End, Start};
+        let ms = Duration::from_millis;
+        let failed_twice = vec![
+            Boot,
+            Start { call: 0, at: ms(0) },
+            End { call: 0, at: ms(300), failed: true },
+            Start { call: 1, at: ms(400) },
+            End { call: 1, at: ms(700), failed: true },
+        ];
+        // Opened at 700 ms for 2 s: a call at 800 ms should have been refused.
+        let mut early = failed_twice.clone();
+        early.push(Start { call: 2, at: ms(800) });
+        let v = check_audit_breaker(&early);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].contains("went out at 800 ms") && v[0].contains("1900 ms more"), "{}", v[0]);
+        // After the cool-down one probe may go; if it fails, the breaker opens again.
+        let mut probe = failed_twice.clone();
+        probe.push(Start { call: 2, at: ms(2700) });
+        assert_eq!(check_audit_breaker(&probe), Vec::<String>::new());
+        probe.extend([End { call: 2, at: ms(3000), failed: true }, Start { call: 3, at: ms(3100) }]);
+        assert_eq!(check_audit_breaker(&probe).len(), 1);
+        // A successful probe closes it; a gateway restart starts a new breaker.
+        let mut closed = failed_twice.clone();
+        closed.extend([
+            Start { call: 2, at: ms(2700) },
+            End { call: 2, at: ms(2710), failed: false },
+            Start { call: 3, at: ms(2720) },
+        ]);
+        assert_eq!(check_audit_breaker(&closed), Vec::<String>::new());
+        let mut restarted = failed_twice;
+        restarted.extend([Boot, Start { call: 2, at: ms(10) }]);
+        assert_eq!(check_audit_breaker(&restarted), Vec::<String>::new());
+    }
+
+    #[test]
     fn names_parse_back() {
         for s in Scenario::ALL {
             assert_eq!(Scenario::parse(s.name()), Some(s));
