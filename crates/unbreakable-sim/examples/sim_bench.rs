@@ -28,9 +28,11 @@ fn main() {
         "{:<15} {:>9} {:>13} {:>14} {:>12}",
         "scenario", "seeds/s", "sim s/seed", "sim s/wall s", "vs no faults"
     );
-    for (faulty, calm) in
-        [(Scenario::Checkout, Scenario::CheckoutCalm), (Scenario::Election, Scenario::ElectionCalm)]
-    {
+    for (faulty, calm) in [
+        (Scenario::Checkout, Scenario::CheckoutCalm),
+        (Scenario::Election, Scenario::ElectionCalm),
+        (Scenario::Outbox, Scenario::OutboxCalm),
+    ] {
         let (calm_wall, calm_sim) = measure(calm, seeds);
         let (wall, sim) = measure(faulty, seeds);
         let rate = |w: Duration| seeds as f64 / w.as_secs_f64();

@@ -2,7 +2,8 @@
 //!
 //! | host | what it runs |
 //! |---|---|
-//! | `gateway` | `DeadlineLayer` (2 s per order); the call to payments behind `FallbackLayer` (a marked 202 "pending"), `BreakerLayer` and `RetryLayer` (`HttpRetry`, 700 ms per attempt, the order's deadline), on a task of its own so a client that hangs up does not abandon a payment half way |
+//! | `gateway` | `DeadlineLayer` (2 s per order); the call to payments behind `FallbackLayer` (a marked 202 "pending"), `BreakerLayer` and `RetryLayer` (`HttpRetry`, 700 ms per attempt, the order's deadline), on a task of its own so a client that hangs up does not abandon a payment half way; for every request, a report to `audit` on a task of its own (not awaited), a POST without an idempotency key behind a `RetryLayer` with a breaker of its own ([`audit_breaker`]: 2 failures within 10 s open it for 2 s) and 300 ms per attempt: never retried, so every failure is a `Failed` verdict |
+//! | `audit` | a second service on the payments host (port [`AUDIT_PORT`]: one runtime fewer to step than a host of its own), taking reports: answers at once, except while it hangs (a fault window), when it never answers |
 //! | `payments` | `DeadlineLayer` trusting the gateway's header; the idempotency edge (`Idempotent` over `MemoryStore`, keys scoped to the account, 15 s lock timeout) around: charge at the provider with the key, then append to the ledger |
 //! | `provider` | an external card processor: charges after 5 ms to 5 s, sometimes after its caller gave up; answers a repeat of a key it has *finished* with the first charge, but charges a repeat that arrives while the first is still running (no in-flight lock) |
 //! | `ledger` | an append-only record of payments, acknowledged only after an fsync; crashes lose unsynced writes |
@@ -12,6 +13,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::history::AuditCall;
 use bytes::Bytes;
 use hyper::{Request, Response};
 use rand::{Rng, SeedableRng};
@@ -31,7 +33,7 @@ use unbreakable::tower::{
 };
 
 use crate::history::{Bounded, Charge, Entry, Log, now_ms};
-use crate::net::{header, send, serve, text};
+use crate::net::{header, send, send_to, serve, serve_on, status_of, text};
 
 /// Orders the client sends per run.
 pub const ORDERS: usize = 6;
@@ -44,6 +46,22 @@ pub const PROVIDER_MAX: Duration = Duration::from_secs(5);
 /// How far past its deadline a handler may end: one attempt is cut *at* the deadline,
 /// so only the simulation's tick and the task's last steps remain.
 pub const DEADLINE_SLACK: Duration = Duration::from_millis(50);
+
+/// The gateway's breaker for its calls to `audit`: 2 failures within 10 s open it for
+/// 2 s, then one probe.
+pub fn audit_breaker() -> BreakerConfig {
+    BreakerConfig {
+        failure_threshold: 2,
+        window: Duration::from_secs(10),
+        cool_down: Duration::from_secs(2),
+        probes: 1,
+        ..Default::default()
+    }
+}
+/// The port of the audit service, on the payments host.
+pub const AUDIT_PORT: u16 = 81;
+/// The gateway's attempt timeout for a call to `audit`.
+pub const AUDIT_ATTEMPT: Duration = Duration::from_millis(300);
 
 /// A random stream for one part of a run, from the run's seed.
 pub fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -82,6 +100,8 @@ pub struct Checkout {
     pub client_rng: Arc<Mutex<ChaCha8Rng>>,
     /// The seed (for the retry layer's jitter).
     pub seed: u64,
+    /// While set, the audit service never answers.
+    pub audit_hanging: Arc<Mutex<bool>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -97,6 +117,7 @@ impl Checkout {
             ledger_rng: Arc::new(Mutex::new(rng(seed, 2))),
             client_rng: Arc::new(Mutex::new(rng(seed, 3))),
             seed,
+            audit_hanging: Arc::new(Mutex::new(false)),
         }
     }
 }
@@ -128,15 +149,26 @@ pub async fn gateway(world: Checkout) -> turmoil::Result {
     let retry = RetryLayer::new(RetryPolicy::new(backoff, 4)?, HttpRetry)
         .seeded(world.seed)
         .with_attempt_timeout(Duration::from_millis(700))?;
+    let audit = audit_client(&world).map_err(|e| e as Box<dyn std::error::Error>)?;
     let payments = ServiceBuilder::new()
         .layer(FallbackLayer::new(marked(|_: &BoxError| text(202, "payment pending: ask again"))))
         .layer(BreakerLayer::new(breaker, is_server_failure::<Bytes, BoxError>))
         .layer(retry)
         .service(service_fn(|req: Request<Bytes>| send("payments", req)));
     let handler = service_fn(move |req: Request<Bytes>| {
-        let (payments, log) = (payments.clone(), log.clone());
+        let (payments, log, audit) = (payments.clone(), log.clone(), audit.clone());
         async move {
             let order = header(&req, "x-order").to_string();
+            // Reported to audit on a task of its own: the order does not wait for it.
+            let report = Request::post("/reports").header("x-order", &order).body(Bytes::new())?;
+            tokio::task::spawn_local({
+                let (log, order) = (log.clone(), order.clone());
+                async move {
+                    if let Err(e) = audit.oneshot(report).await {
+                        log.event("gateway", "audit-failed", &order, e.to_string());
+                    }
+                }
+            });
             let (deadline, clock) = request_deadline(&req).ok_or("no deadline")?;
             let mut out = Request::post("/charge")
                 .header("x-order", &order)
@@ -182,8 +214,85 @@ pub async fn gateway(world: Checkout) -> turmoil::Result {
     serve(service_fn(move |req| answer(app.clone(), req))).await
 }
 
+/// A call to `audit` in flight, as the gateway records it: its end is recorded when it
+/// answers, or as a failure when its future is dropped (cut by the attempt timeout).
+struct AuditCallGuard {
+    log: Log,
+    breaker: Breaker,
+    call: u64,
+    ended: bool,
+}
+
+impl AuditCallGuard {
+    fn end(&mut self, failed: bool) {
+        if !self.ended {
+            self.ended = true;
+            let at = self.breaker.now();
+            self.log.lock().audit.push(AuditCall::End { call: self.call, at, failed });
+        }
+    }
+}
+
+impl Drop for AuditCallGuard {
+    fn drop(&mut self) {
+        self.end(true);
+    }
+}
+
+/// The gateway's client for `audit`: a `RetryLayer` with its own breaker
+/// ([`audit_breaker`]) and a [`AUDIT_ATTEMPT`] attempt timeout, recording each call
+/// the breaker lets through, on the breaker's clock.
+fn audit_client(
+    world: &Checkout,
+) -> Result<
+    impl tower::Service<Request<Bytes>, Response = Response<Bytes>, Error = BoxError, Future: 'static>
+    + Clone
+    + 'static,
+    BoxError,
+> {
+    let breaker = Breaker::new(audit_breaker())?;
+    let log = world.log.clone();
+    log.lock().audit.push(AuditCall::Boot);
+    let backoff = Backoff::exponential(Duration::from_millis(100)).build()?;
+    let retry = RetryLayer::new(RetryPolicy::new(backoff, 2)?, HttpRetry)
+        .seeded(world.seed.wrapping_add(1))
+        .with_attempt_timeout(AUDIT_ATTEMPT)?
+        .with_breaker(breaker.clone());
+    Ok(ServiceBuilder::new().layer(retry).service(service_fn(move |req: Request<Bytes>| {
+        let (log, breaker) = (log.clone(), breaker.clone());
+        let call = {
+            let mut r = log.lock();
+            let call = r.audit.len() as u64;
+            r.audit.push(AuditCall::Start { call, at: breaker.now() });
+            call
+        };
+        let mut guard = AuditCallGuard { log, breaker, call, ended: false };
+        async move {
+            let outcome = send_to("payments", AUDIT_PORT, req).await;
+            guard.end(is_server_failure(&outcome));
+            outcome
+        }
+    })))
+}
+
+/// The audit service (on the payments host, port [`AUDIT_PORT`]): answers every report
+/// at once, except while it hangs.
+pub async fn audit(world: Checkout) -> turmoil::Result {
+    let handler = service_fn(move |_req: Request<Bytes>| {
+        let hanging = *lock(&world.audit_hanging);
+        async move {
+            if hanging {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, Infallible>(text(200, "noted"))
+        }
+    });
+    serve_on(AUDIT_PORT, handler).await
+}
+
 /// The payments host.
 pub async fn payments(world: Checkout) -> turmoil::Result {
+    tokio::task::spawn_local(audit(world.clone()));
     let clock = Clock::start();
     let log = world.log.clone();
     let policy = Policy::new(Duration::from_secs(3600))?.with_lock_timeout(LOCK_TIMEOUT)?;
@@ -406,12 +515,7 @@ pub async fn client(world: Checkout) -> turmoil::Result {
                     .header(IDEMPOTENCY_KEY, &order)
                     .body(Bytes::from(format!("{}", 100 * (i + 1))))
                     .expect("a valid request");
-                let outcome = tokio::time::timeout(Duration::from_secs(3), send("gateway", req)).await;
-                let status = match outcome {
-                    Ok(Ok(r)) => r.status().as_u16().to_string(),
-                    Ok(Err(e)) => format!("error: {e}"),
-                    Err(_) => "timed out".into(),
-                };
+                let status = status_of("gateway", req, Duration::from_secs(3)).await;
                 world.log.event("client", "answer", &order, format!("attempt {attempt}: {status}"));
                 if status == "200" {
                     return;

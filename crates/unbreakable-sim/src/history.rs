@@ -79,6 +79,31 @@ pub struct FencedWrite {
     pub holder: String,
 }
 
+/// What the gateway records of its calls to the audit service, in the order they
+/// happened, on its audit breaker's clock: what a reference breaker is replayed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AuditCall {
+    /// The gateway (re)started, with a new, closed breaker.
+    Boot,
+    /// A call went out to the audit service (the breaker had let it through).
+    Start {
+        /// The call's number in the run.
+        call: u64,
+        /// When, on the breaker's clock.
+        at: Duration,
+    },
+    /// A call ended: `failed` if it failed (an error, a 5xx, or cut by the attempt
+    /// timeout).
+    End {
+        /// The call's number in the run.
+        call: u64,
+        /// When, on the breaker's clock.
+        at: Duration,
+        /// Whether it failed.
+        failed: bool,
+    },
+}
+
 /// Everything the hosts of one run record.
 #[derive(Debug, Default)]
 pub struct Records {
@@ -94,6 +119,8 @@ pub struct Records {
     pub bounded: Vec<Bounded>,
     /// Writes the fenced resource accepted.
     pub fenced: Vec<FencedWrite>,
+    /// The gateway's calls to the audit service.
+    pub audit: Vec<AuditCall>,
 }
 
 /// The records of one run, shared by its hosts (all on one thread; the mutex is there

@@ -14,6 +14,10 @@
 //! * [`election`]: three nodes on `lock::election::Campaign` through a lock service that
 //!   forgets its last grants when it crashes, writing to a fenced resource; as scenarios
 //!   `election` and `election-calm`.
+//! * [`outbox`]: orders committed with the transactional outbox (SQLite), relayed by
+//!   `AsyncRelay` over TCP to a projection that applies each event once, the published
+//!   rows pruned, and each order billed through an event-sourced `Repository` whose
+//!   snapshot store sometimes fails; as scenarios `outbox` and `outbox-calm`.
 //! * The `unbreakable-simulate` binary runs many seeds with a progress bar and the rate;
 //!   the `sim_bench` example compares each scenario with the same one without faults.
 //!
@@ -23,6 +27,9 @@
 //! | every payment the gateway acknowledged is in the ledger after recovery | the gateway's acknowledgements, the ledger's synced writes |
 //! | no call runs more than 50 ms past its deadline | the gateway's record of each payment call |
 //! | the resource never accepts an older term, nor two writers with one term | the resource's log of accepted writes |
+//! | the gateway's audit breaker lets no call out while a breaker counting every failure would be open (2 failures within 10 s open it for 2 s; a failed probe reopens it) | the gateway's record of its audit calls (start, end, failed), replayed through the library's pure `CircuitBreaker` ([`check_audit_breaker`]) |
+//! | every committed outbox event reaches the projection exactly once (none lost, none applied twice) | the orders table (each order commits with its event) and the projection's table of applied events |
+//! | every committed order is billed exactly once (one `Charged` event) | the billing event store |
 //!
 //! Those say nothing wrong happened; these (liveness) say something did, so a gateway that
 //! never acknowledges anything, or an election in which nobody ever writes, fails:
@@ -33,6 +40,9 @@
 //! | every order is acknowledged | `checkout-calm` | the gateway's acknowledgements |
 //! | at least one order is acknowledged | `checkout` | the gateway's acknowledgements |
 //! | the resource accepts at least one write in the run's 12 s | both elections | the resource's log of accepted writes |
+//! | the client finishes (each order placed or given up, then 5 s past the last fault) within 60 s simulated | both outboxes | whether the client's task returned |
+//! | every order is committed (and so, by the invariant, projected and billed) | `outbox-calm` | the orders table |
+//! | at least one order reaches the projection | `outbox` | the projection's table |
 //!
 //! Under faults only one acknowledgement is required: a seed whose faults last long enough
 //! makes the client give up on an order (its 12 attempts all fail), which is the system
@@ -40,7 +50,12 @@
 //! counted from each run's records) the faulty checkout's client always
 //! finished (in at most 49 s), at least 5 of its 6 orders were acknowledged, and 19 seeds
 //! gave up on one; the faulty election accepted at least 6 writes a seed, the calm one at
-//! least 49.
+//! least 49. The gateway's audit breaker refused a call (it had opened) in 266 of those
+//! checkout seeds, so its invariant is exercised in the open state, not only while
+//! closed. The faulty outbox's client finished within 21 s, at least 9 of its 10 orders
+//! were committed and projected (3 seeds gave up on one), the projection skipped a
+//! redelivered event in 17 seeds, and the relay's published rows were pruned in every
+//! seed; the calm outbox committed and projected all 10 in every seed.
 //! Finishing is required of the faulty checkout too, but alone it would prove little: a
 //! client that gives up on every order finishes.
 //!
@@ -57,10 +72,32 @@
 //! lock service's counter is written to its "disk" every 2 s, so a crash loses its last
 //! increments (as a Redis `INCR` that had not reached the replica). Not crashed: payments
 //! (its idempotency keys are in a `MemoryStore`: a crash would lose them, which is a
-//! design bug of its own, not the library's), the provider (someone else's service) and
-//! the fenced resource (the protected database). Time moves in 10 ms steps, so timers fire
+//! design bug of its own, not the library's), the provider (someone else's service), the
+//! audit service (it hangs instead, in half the checkout runs) and the fenced resource
+//! (the protected database). Time moves in 10 ms steps, so timers fire
 //! on those boundaries. Nothing here exercises a real kernel, disk or database: that is
 //! what the loopback, PostgreSQL, Redis and SIGKILL tests are for.
+//!
+//! The outbox (see [`outbox`] for its hosts): its SQLite files are real files, one
+//! directory per run under the system's temp directory, removed when the run ends; a
+//! host's connections are opened when its software starts and dropped when it crashes,
+//! so a crash keeps exactly what was committed, as a process crash does (with
+//! `synchronous = OFF`: power loss, where an unsynced commit is lost, is not simulated).
+//! A crash never lands inside a SQLite transaction (none spans an await), so SQLite's own
+//! atomicity is taken as given, not tested. The relay's `AsyncRelay` runs its reads and
+//! position stores on tokio's blocking pool, on real threads: tokio's paused clock does
+//! not move while a blocking task runs, and turmoil's crashes fall between its steps, when
+//! none is running, so a seed still replays exactly. The orders host's and projection's
+//! SQLite calls run in place on the host's task (short, and a simulation has no other
+//! request to stall). The billing account's event store and snapshots are kept by the
+//! run, outside the orders host (a database server that outlives it); the order's
+//! commit and its billing are two writes with no await between them, so no crash
+//! separates them here (a real service would bill from the outbox).
+//!
+//! The gateway's audit breaker is checked against the library's own pure
+//! `CircuitBreaker`: the check proves that the `RetryLayer` feeds its breaker every
+//! failure (what the `final-counted-as-success` mutant breaks), not that the breaker's
+//! state machine is right, which its own unit and property tests cover.
 //!
 //! Not exercised: the idempotency edge's worker-thread path. Payments' `MemoryStore` does
 //! not block, so the edge calls it in place, under its mutex, on the host's own task; the
@@ -74,6 +111,7 @@ pub mod checkout;
 pub mod election;
 pub mod history;
 pub mod net;
+pub mod outbox;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -98,12 +136,24 @@ pub enum Scenario {
     Election,
     /// The election with no injected faults: the benchmark's baseline.
     ElectionCalm,
+    /// Orders committed with a transactional outbox, relayed to a projection, under
+    /// crashes of all three hosts and partitions and holds on their links.
+    Outbox,
+    /// The outbox with no injected faults (snapshot saves still fail now and then): the
+    /// benchmark's baseline.
+    OutboxCalm,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 4] =
-        [Scenario::Checkout, Scenario::CheckoutCalm, Scenario::Election, Scenario::ElectionCalm];
+    pub const ALL: [Scenario; 6] = [
+        Scenario::Checkout,
+        Scenario::CheckoutCalm,
+        Scenario::Election,
+        Scenario::ElectionCalm,
+        Scenario::Outbox,
+        Scenario::OutboxCalm,
+    ];
 
     /// Its name on the command line.
     pub fn name(self) -> &'static str {
@@ -112,6 +162,8 @@ impl Scenario {
             Scenario::CheckoutCalm => "checkout-calm",
             Scenario::Election => "election",
             Scenario::ElectionCalm => "election-calm",
+            Scenario::Outbox => "outbox",
+            Scenario::OutboxCalm => "outbox-calm",
         }
     }
 
@@ -211,6 +263,9 @@ pub fn caught_by(mutant: Mutant) -> (Scenario, &'static str) {
         Mutant::KeyReleasedOnCancel => (Scenario::Checkout, "charged twice"),
         Mutant::RetryIgnoresDeadline => (Scenario::Checkout, "past its deadline"),
         Mutant::EqualTokenFenceAccepted => (Scenario::Election, "two writers"),
+        Mutant::OutboxRowIdReuse => (Scenario::Outbox, "never reached the projection"),
+        Mutant::ErrorAfterCommit => (Scenario::Outbox, "committed once and billed"),
+        Mutant::FinalCountedAsSuccess => (Scenario::Checkout, "breaker should be open"),
         // `Mutant` is non-exhaustive: a mutant added to the library without a scenario here
         // is reported by the tests, which run every mutant in `Mutant::ALL`.
         _ => (Scenario::Checkout, "(no scenario yet)"),
@@ -242,6 +297,8 @@ pub fn run(scenario: Scenario, seed: u64, mutant: Option<Mutant>) -> Report {
         Scenario::CheckoutCalm => run_checkout(seed, &log, false),
         Scenario::Election => election::run(seed, &log, true),
         Scenario::ElectionCalm => election::run(seed, &log, false),
+        Scenario::Outbox => outbox::run(seed, &log, true),
+        Scenario::OutboxCalm => outbox::run(seed, &log, false),
     };
     Report { scenario, seed, mutant: mutant.map(Mutant::name), violations, events: log.events(), simulated }
 }
@@ -296,6 +353,11 @@ const TICK_MS: u64 = 10;
 
 /// The longest a checkout run may take, in simulated time.
 const CHECKOUT_LIMIT: Duration = Duration::from_secs(120);
+/// How much longer than a scenario's limit the simulation itself may run.
+pub(crate) const LIMIT_SLACK: Duration = Duration::from_secs(10);
+
+/// A host's software, boxed (hosts of one scenario in one table).
+pub(crate) type HostFuture = std::pin::Pin<Box<dyn std::future::Future<Output = turmoil::Result>>>;
 
 /// A fault, applied at a moment of simulated time.
 #[derive(Debug, Clone)]
@@ -310,6 +372,9 @@ pub(crate) enum Action {
     Restart(&'static str),
     Hang,
     Unhang,
+    /// The checkout's audit service stops answering (its own stream of faults).
+    AuditHang,
+    AuditUnhang,
 }
 
 /// The links between the checkout's hosts.
@@ -320,8 +385,8 @@ const LINKS: [(&str, &str); 4] =
 /// link's messages: a new connection is refused at once, an open one stalls), holds (a
 /// black hole: messages wait until the window ends, so a connection attempt hangs), slow
 /// links (up to 300 ms a message), crashes of the ledger or the gateway, a provider that
-/// hangs;: 1 to 8 windows starting in the first
-/// 12 s, each 0.2 to 4 s long.
+/// hangs: 1 to 8 windows starting in the first 12 s, each 0.2 to 4 s long; and, in half
+/// the runs, an audit service that hangs for 2 to 8 s from a moment in the first 8 s.
 fn checkout_faults(seed: u64) -> Vec<(Duration, Action)> {
     let mut rng = checkout::rng(seed, 9);
     let mut plan = Vec::new();
@@ -339,6 +404,15 @@ fn checkout_faults(seed: u64) -> Vec<(Duration, Action)> {
         };
         plan.push((at, start));
         plan.push((at + long, end));
+    }
+    // The audit service's hang, from a stream of its own (the faults above stay as
+    // they were): in half the runs, one window starting in the first 8 s, 2 to 8 s long.
+    let mut audit = checkout::rng(seed, 10);
+    if audit.random_bool(0.5) {
+        let at = Duration::from_millis(audit.random_range(0..8_000));
+        let long = Duration::from_millis(audit.random_range(2_000..8_000));
+        plan.push((at, Action::AuditHang));
+        plan.push((at + long, Action::AuditUnhang));
     }
     plan.sort_by_key(|(at, _)| *at);
     plan
@@ -408,7 +482,7 @@ pub(crate) fn drive(
                     note("restart", host.to_string());
                 }
                 Action::Crash(_) | Action::Restart(_) => continue,
-                Action::Hang | Action::Unhang => {}
+                Action::Hang | Action::Unhang | Action::AuditHang | Action::AuditUnhang => {}
             }
             hook(&action, &note);
         }
@@ -421,8 +495,7 @@ pub(crate) fn drive(
 
 fn run_checkout(seed: u64, log: &Log, faults: bool) -> (Vec<String>, Duration) {
     let world = Checkout::new(seed, log.clone());
-    let mut sim = builder(seed, CHECKOUT_LIMIT + Duration::from_secs(10)).build();
-    type HostFuture = std::pin::Pin<Box<dyn std::future::Future<Output = turmoil::Result>>>;
+    let mut sim = builder(seed, CHECKOUT_LIMIT + LIMIT_SLACK).build();
     type Host = fn(Checkout) -> HostFuture;
     let hosts: [(&str, Host); 4] = [
         ("gateway", |w| Box::pin(checkout::gateway(w))),
@@ -436,7 +509,7 @@ fn run_checkout(seed: u64, log: &Log, faults: bool) -> (Vec<String>, Duration) {
     }
     sim.client("client", checkout::client(world.clone()));
     let plan = if faults { checkout_faults(seed) } else { Vec::new() };
-    let provider = world.provider.clone();
+    let (provider, audit_hanging) = (world.provider.clone(), world.audit_hanging.clone());
     let outcome = drive(&mut sim, plan, log, CHECKOUT_LIMIT, |action, note| match action {
         Action::Crash("ledger") => {
             let lost = std::mem::take(&mut log.lock().disk.pending);
@@ -446,6 +519,11 @@ fn run_checkout(seed: u64, log: &Log, faults: bool) -> (Vec<String>, Duration) {
             let hang = matches!(action, Action::Hang);
             provider.lock().unwrap_or_else(std::sync::PoisonError::into_inner).hanging = hang;
             note(if hang { "hang" } else { "unhang" }, "provider".into());
+        }
+        Action::AuditHang | Action::AuditUnhang => {
+            let hang = matches!(action, Action::AuditHang);
+            *audit_hanging.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = hang;
+            note(if hang { "hang" } else { "unhang" }, "audit".into());
         }
         _ => {}
     });
@@ -494,7 +572,52 @@ pub fn check_checkout(r: &Records) -> Vec<String> {
             ));
         }
     }
+    violations.extend(check_audit_breaker(&r.audit));
     violations
+}
+
+/// The gateway's audit breaker, checked against a reference: the library's pure
+/// `CircuitBreaker` with the same settings ([`checkout::audit_breaker`]), fed the outcome
+/// of every call the gateway made as the gateway recorded it (an error, a 5xx or a cut
+/// attempt is a failure), in the order the calls started and ended, on the breaker's
+/// clock. A call that went out while the reference refuses it (open, or its probe slot
+/// taken) went out while the breaker, counting every failure, would have been open:
+/// after 2 failures within 10 s, nothing may reach `audit` for 2 s, and a failed probe
+/// opens it again. Reported once per run (the first such call).
+pub fn check_audit_breaker(calls: &[history::AuditCall]) -> Vec<String> {
+    use history::AuditCall;
+    use unbreakable::retry::CircuitBreaker;
+    let mut reference: Option<CircuitBreaker> = None;
+    let mut admitted = std::collections::BTreeMap::new();
+    for event in calls {
+        match *event {
+            AuditCall::Boot => {
+                reference = checkout::audit_breaker().build().ok();
+                admitted.clear();
+            }
+            AuditCall::Start { call, at } => {
+                let Some(b) = reference.as_mut() else { continue };
+                match b.try_acquire(at) {
+                    Ok(a) => {
+                        admitted.insert(call, a);
+                    }
+                    Err(open) => {
+                        return vec![format!(
+                            "an audit call went out at {} ms (gateway's clock) while its breaker should be open ({} ms more of cool-down): the failures before it were not all counted",
+                            at.as_millis(),
+                            open.retry_after.as_millis()
+                        )];
+                    }
+                }
+            }
+            AuditCall::End { call, at, failed } => {
+                if let (Some(b), Some(a)) = (reference.as_mut(), admitted.remove(&call)) {
+                    if failed { b.on_failure(a, at) } else { b.on_success(a, at) }
+                }
+            }
+        }
+    }
+    Vec::new()
 }
 
 /// The checkout's liveness: what a run must get done, beyond never doing wrong. The client
@@ -630,6 +753,42 @@ mod tests {
         assert_eq!(v.len(), 2, "{v:#?}");
         assert!(v[0].contains("accepted term 1 from node-b at 3 ms after term 2"), "{}", v[0]);
         assert!(v[1].contains("term 2 has two writers: node-a and node-c"), "{}", v[1]);
+    }
+
+    #[test]
+    fn the_audit_breaker_check_fails_on_a_call_while_it_should_be_open() {
+        use crate::history::AuditCall::{Boot, End, Start};
+        let ms = Duration::from_millis;
+        let failed_twice = vec![
+            Boot,
+            Start { call: 0, at: ms(0) },
+            End { call: 0, at: ms(300), failed: true },
+            Start { call: 1, at: ms(400) },
+            End { call: 1, at: ms(700), failed: true },
+        ];
+        // Opened at 700 ms for 2 s: a call at 800 ms should have been refused.
+        let mut early = failed_twice.clone();
+        early.push(Start { call: 2, at: ms(800) });
+        let v = check_audit_breaker(&early);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].contains("went out at 800 ms") && v[0].contains("1900 ms more"), "{}", v[0]);
+        // After the cool-down one probe may go; if it fails, the breaker opens again.
+        let mut probe = failed_twice.clone();
+        probe.push(Start { call: 2, at: ms(2700) });
+        assert_eq!(check_audit_breaker(&probe), Vec::<String>::new());
+        probe.extend([End { call: 2, at: ms(3000), failed: true }, Start { call: 3, at: ms(3100) }]);
+        assert_eq!(check_audit_breaker(&probe).len(), 1);
+        // A successful probe closes it; a gateway restart starts a new breaker.
+        let mut closed = failed_twice.clone();
+        closed.extend([
+            Start { call: 2, at: ms(2700) },
+            End { call: 2, at: ms(2710), failed: false },
+            Start { call: 3, at: ms(2720) },
+        ]);
+        assert_eq!(check_audit_breaker(&closed), Vec::<String>::new());
+        let mut restarted = failed_twice;
+        restarted.extend([Boot, Start { call: 2, at: ms(10) }]);
+        assert_eq!(check_audit_breaker(&restarted), Vec::<String>::new());
     }
 
     #[test]

@@ -23,7 +23,16 @@ where
     S: Service<Request<Bytes>, Response = Response<Bytes>, Error = Infallible, Future = F> + Clone + 'static,
     F: Future<Output = Result<Response<Bytes>, Infallible>> + 'static,
 {
-    let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
+    serve_on(PORT, service).await
+}
+
+/// [`serve`] on another `port`: a second service on the same host.
+pub async fn serve_on<S, F>(port: u16, service: S) -> turmoil::Result
+where
+    S: Service<Request<Bytes>, Response = Response<Bytes>, Error = Infallible, Future = F> + Clone + 'static,
+    F: Future<Output = Result<Response<Bytes>, Infallible>> + 'static,
+{
+    let listener = turmoil::net::TcpListener::bind(("0.0.0.0", port)).await?;
     loop {
         let (stream, _) = listener.accept().await?;
         let service = service.clone();
@@ -51,7 +60,16 @@ where
 /// Sends `req` to `host` on a new connection and collects the answer. Unbounded: a
 /// partitioned peer never answers, so callers bound it (a deadline, an attempt timeout).
 pub async fn send(host: &'static str, req: Request<Bytes>) -> Result<Response<Bytes>, BoxError> {
-    let stream = turmoil::net::TcpStream::connect((host, PORT)).await?;
+    send_to(host, PORT, req).await
+}
+
+/// [`send`] to a service on another `port` of `host`.
+pub async fn send_to(
+    host: &'static str,
+    port: u16,
+    req: Request<Bytes>,
+) -> Result<Response<Bytes>, BoxError> {
+    let stream = turmoil::net::TcpStream::connect((host, port)).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::task::spawn_local(async move {
         let _ = connection.await;
@@ -60,6 +78,16 @@ pub async fn send(host: &'static str, req: Request<Bytes>) -> Result<Response<By
     let (parts, body) = response.into_parts();
     let bytes = body.collect().await?.to_bytes();
     Ok(Response::from_parts(parts, bytes))
+}
+
+/// Sends `req` to `host` bounded by `limit`, as a client does: the answer's status, or
+/// `error: ...`, or `timed out`, as text for its log.
+pub async fn status_of(host: &'static str, req: Request<Bytes>, limit: std::time::Duration) -> String {
+    match tokio::time::timeout(limit, send(host, req)).await {
+        Ok(Ok(r)) => r.status().as_u16().to_string(),
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(_) => "timed out".into(),
+    }
 }
 
 /// A response with `status` and a text body.

@@ -41,6 +41,16 @@ fn election_without_faults_keeps_its_invariants() {
     holds(Scenario::ElectionCalm);
 }
 
+#[test]
+fn outbox_keeps_its_invariants() {
+    holds(Scenario::Outbox);
+}
+
+#[test]
+fn outbox_without_faults_keeps_its_invariants() {
+    holds(Scenario::OutboxCalm);
+}
+
 /// The seeds a mutant may take before the suite is said to miss it.
 const WITHIN: u64 = 50;
 
@@ -69,6 +79,21 @@ fn a_retry_that_ignores_the_deadline_runs_past_it() {
 #[test]
 fn a_fence_that_accepts_an_equal_token_lets_two_writers_share_a_term() {
     caught(Mutant::EqualTokenFenceAccepted);
+}
+
+#[test]
+fn an_outbox_that_reuses_pruned_positions_loses_events() {
+    caught(Mutant::OutboxRowIdReuse);
+}
+
+#[test]
+fn an_error_after_the_commit_makes_the_retry_bill_twice() {
+    caught(Mutant::ErrorAfterCommit);
+}
+
+#[test]
+fn a_breaker_that_counts_final_failures_as_successes_lets_calls_through_while_it_should_be_open() {
+    caught(Mutant::FinalCountedAsSuccess);
 }
 
 #[test]

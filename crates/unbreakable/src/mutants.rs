@@ -21,12 +21,28 @@ pub enum Mutant {
     EqualTokenFenceAccepted,
     /// `RetryLayer` ignores the request's deadline: it waits and starts attempts after it.
     RetryIgnoresDeadline,
+    /// The outbox table is made without `AUTOINCREMENT`: once `prune` deleted the newest
+    /// rows, new events reuse their positions and a relay past them skips the events.
+    OutboxRowIdReuse,
+    /// `Repository::execute` answers the snapshot store's (transient) error after the
+    /// append committed: a caller that retries transient errors appends the command twice.
+    ErrorAfterCommit,
+    /// `RetryLayer` records a `Failed` verdict (a final failure) in its breaker as a
+    /// success, as it once recorded every final outcome: a backend that keeps failing
+    /// that way never opens the breaker, and such a failed half-open probe closes it.
+    FinalCountedAsSuccess,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 3] =
-        [Mutant::KeyReleasedOnCancel, Mutant::EqualTokenFenceAccepted, Mutant::RetryIgnoresDeadline];
+    pub const ALL: [Mutant; 6] = [
+        Mutant::KeyReleasedOnCancel,
+        Mutant::EqualTokenFenceAccepted,
+        Mutant::RetryIgnoresDeadline,
+        Mutant::OutboxRowIdReuse,
+        Mutant::ErrorAfterCommit,
+        Mutant::FinalCountedAsSuccess,
+    ];
 
     /// Its name, in kebab case (as a command line takes it).
     pub fn name(self) -> &'static str {
@@ -34,6 +50,9 @@ impl Mutant {
             Mutant::KeyReleasedOnCancel => "key-released-on-cancel",
             Mutant::EqualTokenFenceAccepted => "equal-token-fence",
             Mutant::RetryIgnoresDeadline => "retry-ignores-deadline",
+            Mutant::OutboxRowIdReuse => "outbox-row-id-reuse",
+            Mutant::ErrorAfterCommit => "error-after-commit",
+            Mutant::FinalCountedAsSuccess => "final-counted-as-success",
         }
     }
 

@@ -9,12 +9,12 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use unbreakable_sim::{Mutant, Scenario, run};
 
-const USAGE: &str = "usage: unbreakable-simulate [--seeds N] [--first F] [--seed S] [--scenario checkout|checkout-calm|election|election-calm|all] [--mutant key-released-on-cancel|equal-token-fence|retry-ignores-deadline] [--threads T (default: every core)] [--out DIR]";
+const USAGE: &str = "usage: unbreakable-simulate [--seeds N] [--first F] [--seed S] [--scenario checkout|checkout-calm|election|election-calm|outbox|outbox-calm|all] [--mutant key-released-on-cancel|equal-token-fence|retry-ignores-deadline|outbox-row-id-reuse|error-after-commit|final-counted-as-success] [--threads T (default: every core)] [--out DIR]";
 
 fn main() -> ExitCode {
     let mut seeds: u64 = 100;
     let mut first: u64 = 0;
-    let mut scenarios = vec![Scenario::Checkout, Scenario::Election];
+    let mut scenarios = vec![Scenario::Checkout, Scenario::Election, Scenario::Outbox];
     let mut mutant = None;
     let mut out = None;
     let mut threads = None;

@@ -81,6 +81,10 @@ fn install_with(conn: &Connection, between: impl FnOnce()) -> Result<(), CqrsErr
 
 /// The tables, and the move to `AUTOINCREMENT`, on a connection already in a transaction.
 fn migrate(conn: &Connection, between: impl FnOnce()) -> Result<(), CqrsError> {
+    #[cfg(feature = "mutants")]
+    if crate::mutants::active(crate::mutants::Mutant::OutboxRowIdReuse) {
+        return conn.execute_batch(&SCHEMA.replace(" AUTOINCREMENT", "")).map_err(storage);
+    }
     conn.execute_batch(SCHEMA).map_err(storage)?;
     let ddl: String = conn
         .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'", [], |r| r.get(0))

@@ -226,6 +226,10 @@ where
             snapshot = match self.snapshots.save(stream, appended.version, A::SNAPSHOT_VERSION, &state) {
                 Ok(()) => SnapshotSave::Saved,
                 Err(e) => {
+                    #[cfg(feature = "mutants")]
+                    if crate::mutants::active(crate::mutants::Mutant::ErrorAfterCommit) {
+                        return Err(ExecuteError::Store(e));
+                    }
                     self.snapshot_failures += 1;
                     SnapshotSave::Failed(e.to_string())
                 }

@@ -48,6 +48,10 @@ impl Verdict {
         match self {
             Verdict::Retry(class) => Judged::from(class),
             Verdict::Final => Judged { class: ErrorClass::Permanent, breaker_failure: false },
+            #[cfg(feature = "mutants")]
+            Verdict::Failed if crate::mutants::active(crate::mutants::Mutant::FinalCountedAsSuccess) => {
+                Judged { class: ErrorClass::Permanent, breaker_failure: false }
+            }
             Verdict::Failed => Judged { class: ErrorClass::Permanent, breaker_failure: true },
         }
     }
