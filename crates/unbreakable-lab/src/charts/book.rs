@@ -826,6 +826,8 @@ pub fn catalog() -> Vec<Entry> {
                 ])
             },
         },
+        #[cfg(feature = "sim")]
+        Entry { ids: &["13-run-timeline", "13-mutation-table"], build: crate::proving::charts },
     ]
 }
 
