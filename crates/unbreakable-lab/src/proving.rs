@@ -138,7 +138,12 @@ pub fn run_timeline(report: &Report) -> Chart {
     let violation = report.violations.first();
     let mutant = report.mutant.map(|m| format!(", bug `{m}` switched on")).unwrap_or_default();
     let mut c = Chart::gantt(
-        format!("{} seed {}: {}", report.scenario.name(), report.seed, violation.map_or("invariants held", |_| "broken")),
+        format!(
+            "{} seed {}: {}",
+            report.scenario.name(),
+            report.seed,
+            violation.map_or("invariants held", |_| "broken")
+        ),
         "simulated time (s)",
     )
     .caption(format!(
@@ -206,7 +211,9 @@ pub const CHART_SEEDS: u64 = 200;
 pub fn charts(seed: u64) -> Result<Vec<Chart>, Error> {
     let seeds = seed..seed.saturating_add(CHART_SEEDS);
     let failing = run_seeds(Scenario::Checkout, seeds.clone(), Some(Mutant::KeyReleasedOnCancel), 1, &|| {})
-        .ok_or_else(|| Error::Data(format!("no checkout seed in {seeds:?} broke with the key released on cancel")))?;
+        .ok_or_else(|| {
+            Error::Data(format!("no checkout seed in {seeds:?} broke with the key released on cancel"))
+        })?;
     Ok(vec![run_timeline(&failing), mutation_chart(&mutation_table(seeds, 1))])
 }
 

@@ -41,7 +41,10 @@ mod tests {
         let gave_up = [ev("client", "gave-up"), ev("client", "gave-up")];
         assert_eq!(liveness(&gave_up), ["no order was acknowledged"]);
         // And one stuck until the limit.
-        assert_eq!(liveness(&[ev("sim", "limit")]), ["no order was acknowledged", "the client never finished"]);
+        assert_eq!(
+            liveness(&[ev("sim", "limit")]),
+            ["no order was acknowledged", "the client never finished"]
+        );
     }
 
     #[test]
