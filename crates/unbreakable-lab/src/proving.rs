@@ -157,20 +157,18 @@ pub fn run_timeline(report: &Report) -> Chart {
     .key(Mark::Reference, "fault injected")
     .key(Mark::Dots, "what the violation is about");
     // One series per (host, mark), in order of first appearance.
-    let mut series: Vec<(String, Mark, Vec<(f64, f64)>)> = Vec::new();
+    let mut series: Vec<Series> = Vec::new();
     for e in &report.events {
         let mark = if violation.is_some_and(|v| involved(e, v)) { Mark::Dots } else { mark_of(e) };
         let t = e.at_ms as f64 / 1000.0;
-        match series.iter_mut().find(|(h, m, _)| *h == e.host && *m == mark) {
-            Some((_, _, points)) => points.push((t, t)),
-            None => series.push((e.host.clone(), mark, vec![(t, t)])),
+        match series.iter_mut().find(|s| s.name == e.host && s.mark == mark) {
+            Some(s) => s.points.push((t, t)),
+            None => series.push(Series::line(e.host.clone(), vec![(t, t)]).with_mark(mark)),
         }
     }
     // Red last, so it is drawn over the rest.
-    series.sort_by_key(|(_, m, _)| *m == Mark::Dots);
-    for (host, mark, points) in series {
-        c = c.with(Series::line(host, points).with_mark(mark));
-    }
+    series.sort_by_key(|s| s.mark == Mark::Dots);
+    c.series.extend(series);
     c
 }
 
