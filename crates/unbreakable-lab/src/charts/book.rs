@@ -833,6 +833,8 @@ pub fn catalog() -> Vec<Entry> {
                 Ok(vec![breaker_timeline(&x.run(seed)?, &x, seed)])
             },
         },
+        #[cfg(feature = "sim")]
+        Entry { ids: &["13-run-timeline", "13-mutation-table"], build: crate::proving::charts },
     ]
 }
 
