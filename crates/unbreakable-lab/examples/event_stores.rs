@@ -4,7 +4,7 @@
 //! memory measured in the same run.
 //!
 //! ```text
-//! UNBREAKABLE_VENV=.venv cargo run --release -p unbreakable-lab --all-features --example event_stores
+//! UNBREAKABLE_VENV=.venv cargo run --release -p unbreakable-lab --no-default-features --example event_stores
 //! ```
 //!
 //! Counts are fixed (bounded work); wall-clock numbers vary between machines, the ratios

@@ -2,7 +2,7 @@
 //! same run:
 //!
 //! ```text
-//! cargo run --release --example figures
+//! cargo run --release -p unbreakable-lab --no-default-features --example figures
 //! ```
 //!
 //! 1. the discrete-event engine against tokio's paused clock, on the same workload (10,000

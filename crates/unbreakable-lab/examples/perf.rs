@@ -1,7 +1,7 @@
 //! Chapter 08's benchmarks, each as a ratio against a baseline measured in the same run:
 //!
 //! ```text
-//! UNBREAKABLE_VENV=.venv cargo run --release --example perf
+//! UNBREAKABLE_VENV=.venv cargo run --release -p unbreakable-lab --no-default-features --example perf
 //! ```
 //!
 //! 1. a request that opens its own PostgreSQL connection against one that borrows from a

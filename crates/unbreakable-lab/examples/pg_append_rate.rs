@@ -3,7 +3,7 @@
 //! `INSERT` per transaction on the same server, pool and concurrency, in the same run.
 //!
 //! ```text
-//! UNBREAKABLE_VENV=.venv cargo run --release -p unbreakable-lab --example pg_append_rate
+//! UNBREAKABLE_VENV=.venv cargo run --release -p unbreakable-lab --no-default-features --example pg_append_rate
 //! ```
 //!
 //! `WRITERS` tasks each write `EACH` rows, one per commit, each to a stream of its own (so

@@ -195,7 +195,9 @@ pub mod mutants;
 #[cfg(all(feature = "mutants", not(debug_assertions)))]
 compile_error!(
     "the `mutants` feature of `unbreakable` switches fixed bugs back on for tests: it is refused in a build \
-     without debug assertions (a release build); do not enable it (check `--all-features` and crates that enable it)"
+     without debug assertions (a release build); do not enable it (check `--all-features` and crates that enable it: \
+     `unbreakable-sim`, and `unbreakable-lab` through its default `sim` feature, so build the laboratory optimised with \
+     `--no-default-features`, or keep debug assertions with `--config profile.release.debug-assertions=true`)"
 );
 pub mod pagination;
 pub mod pool;
