@@ -186,6 +186,8 @@ pub struct Report {
     pub violations: Vec<String>,
     /// The run's history.
     pub events: Vec<Event>,
+    /// The gateway's record of its audit calls (checkout scenarios; empty otherwise).
+    pub audit: Vec<history::AuditCall>,
     /// Simulated time the run took.
     pub simulated: Duration,
 }
@@ -300,7 +302,16 @@ pub fn run(scenario: Scenario, seed: u64, mutant: Option<Mutant>) -> Report {
         Scenario::Outbox => outbox::run(seed, &log, true),
         Scenario::OutboxCalm => outbox::run(seed, &log, false),
     };
-    Report { scenario, seed, mutant: mutant.map(Mutant::name), violations, events: log.events(), simulated }
+    let audit = log.lock().audit.clone();
+    Report {
+        scenario,
+        seed,
+        mutant: mutant.map(Mutant::name),
+        violations,
+        events: log.events(),
+        audit,
+        simulated,
+    }
 }
 
 /// Runs `seeds` of `scenario` on `threads` threads (each seed is its own simulation, so the
@@ -583,8 +594,19 @@ pub fn check_checkout(r: &Records) -> Vec<String> {
 /// clock. A call that went out while the reference refuses it (open, or its probe slot
 /// taken) went out while the breaker, counting every failure, would have been open:
 /// after 2 failures within 10 s, nothing may reach `audit` for 2 s, and a failed probe
-/// opens it again. Reported once per run (the first such call).
+/// opens it again. A call the gateway's breaker refused while the reference would let
+/// it through is a breaker that opens too often or never closes. A call cancelled by its
+/// host's crash is not reported. Reported once per run (the first such call); settings
+/// the reference rejects are a violation too.
 pub fn check_audit_breaker(calls: &[history::AuditCall]) -> Vec<String> {
+    check_breaker_against(&checkout::audit_breaker(), calls)
+}
+
+/// [`check_audit_breaker`] with the reference built from `config`.
+fn check_breaker_against(
+    config: &unbreakable::retry::BreakerConfig,
+    calls: &[history::AuditCall],
+) -> Vec<String> {
     use history::AuditCall;
     use unbreakable::retry::CircuitBreaker;
     let mut reference: Option<CircuitBreaker> = None;
@@ -592,7 +614,10 @@ pub fn check_audit_breaker(calls: &[history::AuditCall]) -> Vec<String> {
     for event in calls {
         match *event {
             AuditCall::Boot => {
-                reference = checkout::audit_breaker().build().ok();
+                match config.build() {
+                    Ok(b) => reference = Some(b),
+                    Err(e) => return vec![format!("the audit breaker's settings are rejected: {e}")],
+                }
                 admitted.clear();
             }
             AuditCall::Start { call, at } => {
@@ -614,6 +639,21 @@ pub fn check_audit_breaker(calls: &[history::AuditCall]) -> Vec<String> {
                 if let (Some(b), Some(a)) = (reference.as_mut(), admitted.remove(&call)) {
                     if failed { b.on_failure(a, at) } else { b.on_success(a, at) }
                 }
+            }
+            AuditCall::Refused { at } => {
+                if let Some(b) = reference.as_mut()
+                    && b.try_acquire(at).is_ok()
+                {
+                    return vec![format!(
+                        "an audit call was refused at {} ms (gateway's clock) while its breaker should have let it through: it opened too often or did not close",
+                        at.as_millis()
+                    )];
+                }
+            }
+            // Its host crashed with it: the outcome reached no breaker (the next `Boot`
+            // starts a new one).
+            AuditCall::Cancelled { call } => {
+                admitted.remove(&call);
             }
         }
     }
@@ -789,6 +829,39 @@ mod tests {
         let mut restarted = failed_twice;
         restarted.extend([Boot, Start { call: 2, at: ms(10) }]);
         assert_eq!(check_audit_breaker(&restarted), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_audit_breaker_check_fails_on_a_refusal_it_should_have_let_through() {
+        use crate::history::AuditCall::{Boot, End, Refused, Start};
+        let ms = Duration::from_millis;
+        // A closed breaker, nothing failed: a refusal is a breaker that opens too often.
+        let v = check_audit_breaker(&[Boot, Refused { at: ms(5) }]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].contains("refused at 5 ms") && v[0].contains("should have let it through"), "{}", v[0]);
+        // Opened at 700 ms for 2 s: refused in the cool-down is right, refused after it
+        // (the probe's turn) is a breaker that never closes.
+        let mut opened = vec![
+            Boot,
+            Start { call: 0, at: ms(0) },
+            End { call: 0, at: ms(300), failed: true },
+            Start { call: 1, at: ms(400) },
+            End { call: 1, at: ms(700), failed: true },
+            Refused { at: ms(2600) },
+        ];
+        assert_eq!(check_audit_breaker(&opened), Vec::<String>::new());
+        opened.push(Refused { at: ms(2700) });
+        let v = check_audit_breaker(&opened);
+        assert!(v.len() == 1 && v[0].contains("refused at 2700 ms"), "{v:?}");
+    }
+
+    #[test]
+    fn a_reference_breaker_that_cannot_be_built_is_a_violation() {
+        use crate::history::AuditCall::{Boot, Start};
+        let bad = unbreakable::retry::BreakerConfig { failure_threshold: 0, ..checkout::audit_breaker() };
+        let v = check_breaker_against(&bad, &[Boot, Start { call: 0, at: Duration::ZERO }]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].contains("audit breaker's settings"), "{}", v[0]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! runs seed S alone. A failing seed panics with one line: the violation, the command
 //! that replays it, and where its history CSV was written.
 
+use unbreakable_sim::history::AuditCall;
 use unbreakable_sim::{Mutant, Scenario, caught_by, run};
 
 fn seeds() -> std::ops::Range<u64> {
@@ -104,13 +105,36 @@ fn every_mutant_has_a_scenario_that_catches_it() {
     }
 }
 
+/// Runs `seed` of `scenario` twice; asserts both runs recorded the same history and the
+/// same audit calls; answers the first run.
+fn replays(scenario: Scenario, seed: u64) -> unbreakable_sim::Report {
+    let (a, b) = (run(scenario, seed, None), run(scenario, seed, None));
+    assert!(a.events.len() > 10, "{} recorded {} events", scenario.name(), a.events.len());
+    assert_eq!(a.events, b.events, "{} seed {seed} ran differently twice", scenario.name());
+    assert_eq!(a.audit, b.audit, "{} seed {seed} recorded different audit calls", scenario.name());
+    a
+}
+
 #[test]
 fn a_seed_replays_the_same_history() {
     for scenario in Scenario::ALL {
-        let (a, b) = (run(scenario, 7, None), run(scenario, 7, None));
-        assert!(a.events.len() > 10, "{} recorded {} events", scenario.name(), a.events.len());
-        assert_eq!(a.events, b.events, "{} seed 7 ran differently twice", scenario.name());
+        replays(scenario, 7);
     }
+    // Seeds whose gateway crashed with an audit call in flight: the call is recorded as
+    // cancelled, not at a time read from the wall clock.
+    let mut cancelled = 0;
+    for seed in 0..40 {
+        let a = replays(Scenario::Checkout, seed);
+        cancelled += a.audit.iter().filter(|c| matches!(c, AuditCall::Cancelled { .. })).count();
+    }
+    assert!(cancelled > 0, "no checkout seed of 0..40 crashed the gateway mid-call: pick others");
+    // Outbox seeds, relay crashes among them (the relay's SQLite work runs on real threads).
+    let mut relay_crashes = 0;
+    for seed in 0..20 {
+        let a = replays(Scenario::Outbox, seed);
+        relay_crashes += a.events.iter().filter(|e| e.kind == "crash" && e.detail == "relay").count();
+    }
+    assert!(relay_crashes > 0, "no outbox seed of 0..20 crashed the relay: pick others");
 }
 
 #[test]
