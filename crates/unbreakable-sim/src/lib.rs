@@ -27,9 +27,9 @@
 //! | every payment the gateway acknowledged is in the ledger after recovery | the gateway's acknowledgements, the ledger's synced writes |
 //! | no call runs more than 50 ms past its deadline | the gateway's record of each payment call |
 //! | the resource never accepts an older term, nor two writers with one term | the resource's log of accepted writes |
-//! | the gateway's audit breaker lets no call out while a breaker counting every failure would be open (2 failures within 10 s open it for 2 s; a failed probe reopens it) | the gateway's record of its audit calls (start, end, failed), replayed through the library's pure `CircuitBreaker` ([`check_audit_breaker`]) |
-//! | every committed outbox event reaches the projection exactly once (none lost, none applied twice) | the orders table (each order commits with its event) and the projection's table of applied events |
-//! | every committed order is billed exactly once (one `Charged` event) | the billing event store |
+//! | the gateway's audit breaker lets no call out while a breaker counting every failure would be open (2 failures within 10 s open it for 2 s; a failed probe reopens it), and refuses none such a breaker would let through | the gateway's record of its audit calls (start, end, failed, refused), replayed through the library's pure `CircuitBreaker` ([`check_audit_breaker`]) |
+//! | every committed outbox event reaches the projection exactly once (none lost, none applied twice), with its amount | the orders table (each order commits with its event) and the projection's table of applied events |
+//! | every committed order is billed exactly once (one `Charged` event), for its amount | the billing event store |
 //!
 //! Those say nothing wrong happened; these (liveness) say something did, so a gateway that
 //! never acknowledges anything, or an election in which nobody ever writes, fails:
@@ -46,16 +46,18 @@
 //!
 //! Under faults only one acknowledgement is required: a seed whose faults last long enough
 //! makes the client give up on an order (its 12 attempts all fail), which is the system
-//! working as designed, not a bug. Over seeds 0..500 (`cargo test -p unbreakable-sim`,
-//! counted from each run's records) the faulty checkout's client always
-//! finished (in at most 49 s), at least 5 of its 6 orders were acknowledged, and 19 seeds
-//! gave up on one; the faulty election accepted at least 6 writes a seed, the calm one at
-//! least 49. The gateway's audit breaker refused a call (it had opened) in 266 of those
-//! checkout seeds, so its invariant is exercised in the open state, not only while
-//! closed. The faulty outbox's client finished within 21 s, at least 9 of its 10 orders
-//! were committed and projected (3 seeds gave up on one), the projection skipped a
-//! redelivered event in 17 seeds, and the relay's published rows were pruned in every
-//! seed; the calm outbox committed and projected all 10 in every seed.
+//! working as designed, not a bug. Over seeds 0..500, measured on 2026-12-06 from each
+//! run's records: the faulty checkout's client always finished (in at most 49 s), at
+//! least 5 of its 6 orders were acknowledged, and 19 seeds gave up on one; the faulty
+//! election accepted at least 6 writes a seed, the calm one at least 49; the faulty
+//! outbox's client finished within 21 s. These figures are enforced by
+//! `cargo test -p unbreakable-sim` (its 500-seed tests count them): the gateway's audit
+//! breaker refused a call (it had opened) in 266 of those checkout seeds, so its
+//! invariant is exercised in the open state, not only while closed; at least 9 of the
+//! faulty outbox's 10 orders were committed and projected (3 seeds gave up on one), the
+//! projection skipped a redelivered event in 17 seeds, and the relay's published rows
+//! were pruned in every seed; the calm outbox committed and projected all 10 in every
+//! seed (its liveness invariant).
 //! Finishing is required of the faulty checkout too, but alone it would prove little: a
 //! client that gives up on every order finishes.
 //!
@@ -81,8 +83,10 @@
 //! The outbox (see [`outbox`] for its hosts): its SQLite files are real files, one
 //! directory per run under the system's temp directory, removed when the run ends; a
 //! host's connections are opened when its software starts and dropped when it crashes,
-//! so a crash keeps exactly what was committed, as a process crash does (with
-//! `synchronous = OFF`: power loss, where an unsynced commit is lost, is not simulated).
+//! so a crash keeps what was committed. Dropping a `Connection` closes it cleanly: a
+//! crash here is not a killed process, and SQLite's recovery of a hot journal or WAL is
+//! never exercised (with `synchronous = OFF`, power loss, where an unsynced commit is
+//! lost, is not simulated either).
 //! A crash never lands inside a SQLite transaction (none spans an await), so SQLite's own
 //! atomicity is taken as given, not tested. The relay's `AsyncRelay` runs its reads and
 //! position stores on tokio's blocking pool, on real threads: tokio's paused clock does

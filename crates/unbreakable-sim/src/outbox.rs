@@ -13,9 +13,10 @@
 //! directory (a `tempfile::TempDir`: an unpredictable name, removed when the run ends or
 //! panics) with two SQLite files, `orders.db` (the orders,
 //! the outbox and the relay's position) and `projection.db`. A host's connections are
-//! opened when its software starts and dropped when it crashes, so a crash keeps exactly
-//! what was committed, as a process crash does (`synchronous = OFF`: a commit reaches the
-//! operating system, not the platter; power loss is not simulated). The billing
+//! opened when its software starts and dropped when it crashes, so a crash keeps what was
+//! committed. Dropping a `Connection` is a clean close, not a killed process: SQLite's
+//! crash recovery is never exercised (`synchronous = OFF`: a commit reaches the operating
+//! system, not the platter; power loss is not simulated). The billing
 //! account's event store and snapshots are owned by the run, outside the host, as a
 //! database server would keep them.
 //!
