@@ -397,6 +397,36 @@ async fn the_degradation_widget_answers_what_a_shop_day_gives_with_those_service
         call(&app, "POST", "/api/run/degradation", r#"{"params": {"peak_per_second": 3.5}}"#).await;
     assert_eq!((status, e["field"].as_str()), (StatusCode::BAD_REQUEST, Some("params.peak_per_second")));
     assert_eq!(e["allowed"], "a number from 0.05 to 3 visits/s");
+    // An hour in which a normal day sold nothing: no share of it was kept or lost.
+    let x = ShopDay {
+        traffic: unbreakable_lab::sim::Arrivals::daily(0.05, 20.0, 0.15),
+        outage: (h(3), h(4)),
+        ..ShopDay::default()
+    };
+    let seed = (0..200)
+        .find(|&s| x.run_with(&Health::all_up(), None, s).unwrap().sales_between(h(3), h(4)) == 0)
+        .expect("a quiet night hour with no sale");
+    let body = format!(
+        r#"{{"seed": {seed}, "params": {{"outage_from_h": 3, "outage_hours": 1, "peak_per_second": 0.05}}}}"#
+    );
+    let (status, quiet) = call(&app, "POST", "/api/run/degradation", body).await;
+    assert_eq!(status, StatusCode::OK, "{quiet}");
+    assert_eq!(number(&quiet, "sales in the same hours of a normal day"), 0.0);
+    let share =
+        quiet["numbers"].as_array().unwrap().iter().find(|x| x["name"] == "share of normal sales kept");
+    assert_eq!(share.unwrap()["value"], Value::Null, "not applicable, not 100% kept: {quiet}");
+}
+
+/// The degradation widget offers every mode, by its name (a choice it did not know would
+/// silently run as graceful degradation).
+#[test]
+fn the_degradation_widget_offers_every_mode() {
+    use unbreakable_lab::degrade::Mode;
+    use unbreakable_lab::play::params::Kind;
+    let w = &only("degradation")[0];
+    let mode = w.params.iter().find(|p| p.name == "mode").unwrap();
+    let Kind::Choice { options, .. } = &mode.kind else { panic!("mode is a choice") };
+    assert_eq!(options.to_vec(), Mode::ALL.map(Mode::name).to_vec());
 }
 
 /// The breaker widget at its defaults draws the chart command's `03-breaker-timeline`.

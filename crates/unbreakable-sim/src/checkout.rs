@@ -21,15 +21,15 @@ use rand_chacha::ChaCha8Rng;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use unbreakable::idempotency::edge::Idempotent;
 use unbreakable::idempotency::{IdempotencyKey, KeyError, MemoryStore, Policy, RunError, StoreError};
-use unbreakable::retry::{Backoff, Breaker, BreakerConfig, Jitter, RetryPolicy};
+use unbreakable::retry::{Backoff, Breaker, BreakerConfig, BreakerOpen, Jitter, RetryPolicy};
 use unbreakable::time::Clock;
 use unbreakable::tower::http::{
     HttpRetry, IDEMPOTENCY_KEY, error_status, is_server_failure, marked, request_deadline,
     set_deadline_header,
 };
 use unbreakable::tower::{
-    BoxError, BreakerLayer, DeadlineLayer, FallbackLayer, FallbackServed, RetryLayer, TimeoutHeader,
-    TrustHeader,
+    BoxError, BreakerLayer, DeadlineLayer, FallbackLayer, FallbackServed, GaveUp, GiveUpReason, RetryLayer,
+    TimeoutHeader, TrustHeader,
 };
 
 use crate::history::{Bounded, Charge, Entry, Log, now_ms};
@@ -149,14 +149,15 @@ pub async fn gateway(world: Checkout) -> turmoil::Result {
     let retry = RetryLayer::new(RetryPolicy::new(backoff, 4)?, HttpRetry)
         .seeded(world.seed)
         .with_attempt_timeout(Duration::from_millis(700))?;
-    let audit = audit_client(&world).map_err(|e| e as Box<dyn std::error::Error>)?;
+    let (audit, audit_breaker) = audit_client(&world).map_err(|e| e as Box<dyn std::error::Error>)?;
     let payments = ServiceBuilder::new()
         .layer(FallbackLayer::new(marked(|_: &BoxError| text(202, "payment pending: ask again"))))
         .layer(BreakerLayer::new(breaker, is_server_failure::<Bytes, BoxError>))
         .layer(retry)
         .service(service_fn(|req: Request<Bytes>| send("payments", req)));
     let handler = service_fn(move |req: Request<Bytes>| {
-        let (payments, log, audit) = (payments.clone(), log.clone(), audit.clone());
+        let (payments, log, audit, audit_breaker) =
+            (payments.clone(), log.clone(), audit.clone(), audit_breaker.clone());
         async move {
             let order = header(&req, "x-order").to_string();
             // Reported to audit on a task of its own: the order does not wait for it.
@@ -165,6 +166,9 @@ pub async fn gateway(world: Checkout) -> turmoil::Result {
                 let (log, order) = (log.clone(), order.clone());
                 async move {
                     if let Err(e) = audit.oneshot(report).await {
+                        if refused(&e) {
+                            log.lock().audit.push(AuditCall::Refused { at: audit_breaker.now() });
+                        }
                         log.event("gateway", "audit-failed", &order, e.to_string());
                     }
                 }
@@ -235,19 +239,38 @@ impl AuditCallGuard {
 
 impl Drop for AuditCallGuard {
     fn drop(&mut self) {
+        // A crash drops the host's tasks with no runtime entered: the breaker's clock
+        // would read the wall clock, and the breaker vanishes with the host anyway.
+        if tokio::runtime::Handle::try_current().is_err() {
+            if !self.ended {
+                self.ended = true;
+                self.log.lock().audit.push(AuditCall::Cancelled { call: self.call });
+            }
+            return;
+        }
         self.end(true);
     }
 }
 
+/// Whether the audit client's error is its breaker refusing the call.
+fn refused(e: &BoxError) -> bool {
+    e.downcast_ref::<BreakerOpen>().is_some()
+        || e.downcast_ref::<GaveUp>().is_some_and(|g| matches!(g.reason(), GiveUpReason::CircuitOpen { .. }))
+}
+
 /// The gateway's client for `audit`: a `RetryLayer` with its own breaker
 /// ([`audit_breaker`]) and a [`AUDIT_ATTEMPT`] attempt timeout, recording each call
-/// the breaker lets through, on the breaker's clock.
+/// the breaker lets through, on the breaker's clock; and the breaker (its caller records
+/// the calls it refuses).
 fn audit_client(
     world: &Checkout,
 ) -> Result<
-    impl tower::Service<Request<Bytes>, Response = Response<Bytes>, Error = BoxError, Future: 'static>
-    + Clone
-    + 'static,
+    (
+        impl tower::Service<Request<Bytes>, Response = Response<Bytes>, Error = BoxError, Future: 'static>
+        + Clone
+        + 'static,
+        Breaker,
+    ),
     BoxError,
 > {
     let breaker = Breaker::new(audit_breaker())?;
@@ -258,7 +281,8 @@ fn audit_client(
         .seeded(world.seed.wrapping_add(1))
         .with_attempt_timeout(AUDIT_ATTEMPT)?
         .with_breaker(breaker.clone());
-    Ok(ServiceBuilder::new().layer(retry).service(service_fn(move |req: Request<Bytes>| {
+    let handle = breaker.clone();
+    let service = ServiceBuilder::new().layer(retry).service(service_fn(move |req: Request<Bytes>| {
         let (log, breaker) = (log.clone(), breaker.clone());
         let call = {
             let mut r = log.lock();
@@ -272,7 +296,8 @@ fn audit_client(
             guard.end(is_server_failure(&outcome));
             outcome
         }
-    })))
+    }));
+    Ok((service, handle))
 }
 
 /// The audit service (on the payments host, port [`AUDIT_PORT`]): answers every report

@@ -102,6 +102,18 @@ pub enum AuditCall {
         /// Whether it failed.
         failed: bool,
     },
+    /// The breaker refused a call: it never went out.
+    Refused {
+        /// When, on the breaker's clock.
+        at: Duration,
+    },
+    /// A call in flight vanished with its host (a crash drops its tasks with no runtime
+    /// to read a clock from): its outcome was never reported to the breaker, which
+    /// vanished with it.
+    Cancelled {
+        /// The call's number in the run.
+        call: u64,
+    },
 }
 
 /// Everything the hosts of one run record.

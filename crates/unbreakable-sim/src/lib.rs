@@ -27,9 +27,9 @@
 //! | every payment the gateway acknowledged is in the ledger after recovery | the gateway's acknowledgements, the ledger's synced writes |
 //! | no call runs more than 50 ms past its deadline | the gateway's record of each payment call |
 //! | the resource never accepts an older term, nor two writers with one term | the resource's log of accepted writes |
-//! | the gateway's audit breaker lets no call out while a breaker counting every failure would be open (2 failures within 10 s open it for 2 s; a failed probe reopens it) | the gateway's record of its audit calls (start, end, failed), replayed through the library's pure `CircuitBreaker` ([`check_audit_breaker`]) |
-//! | every committed outbox event reaches the projection exactly once (none lost, none applied twice) | the orders table (each order commits with its event) and the projection's table of applied events |
-//! | every committed order is billed exactly once (one `Charged` event) | the billing event store |
+//! | the gateway's audit breaker lets no call out while a breaker counting every failure would be open (2 failures within 10 s open it for 2 s; a failed probe reopens it), and refuses none such a breaker would let through | the gateway's record of its audit calls (start, end, failed, refused), replayed through the library's pure `CircuitBreaker` ([`check_audit_breaker`]) |
+//! | every committed outbox event reaches the projection exactly once (none lost, none applied twice), with its amount | the orders table (each order commits with its event) and the projection's table of applied events |
+//! | every committed order is billed exactly once (one `Charged` event), for its amount | the billing event store |
 //!
 //! Those say nothing wrong happened; these (liveness) say something did, so a gateway that
 //! never acknowledges anything, or an election in which nobody ever writes, fails:
@@ -46,16 +46,18 @@
 //!
 //! Under faults only one acknowledgement is required: a seed whose faults last long enough
 //! makes the client give up on an order (its 12 attempts all fail), which is the system
-//! working as designed, not a bug. Over seeds 0..500 (`cargo test -p unbreakable-sim`,
-//! counted from each run's records) the faulty checkout's client always
-//! finished (in at most 49 s), at least 5 of its 6 orders were acknowledged, and 19 seeds
-//! gave up on one; the faulty election accepted at least 6 writes a seed, the calm one at
-//! least 49. The gateway's audit breaker refused a call (it had opened) in 266 of those
-//! checkout seeds, so its invariant is exercised in the open state, not only while
-//! closed. The faulty outbox's client finished within 21 s, at least 9 of its 10 orders
-//! were committed and projected (3 seeds gave up on one), the projection skipped a
-//! redelivered event in 17 seeds, and the relay's published rows were pruned in every
-//! seed; the calm outbox committed and projected all 10 in every seed.
+//! working as designed, not a bug. Over seeds 0..500, measured on 2026-12-06 from each
+//! run's records: the faulty checkout's client always finished (in at most 49 s), at
+//! least 5 of its 6 orders were acknowledged, and 19 seeds gave up on one; the faulty
+//! election accepted at least 6 writes a seed, the calm one at least 49; the faulty
+//! outbox's client finished within 21 s. These figures are enforced by
+//! `cargo test -p unbreakable-sim` (its 500-seed tests count them): the gateway's audit
+//! breaker refused a call (it had opened) in 266 of those checkout seeds, so its
+//! invariant is exercised in the open state, not only while closed; at least 9 of the
+//! faulty outbox's 10 orders were committed and projected (3 seeds gave up on one), the
+//! projection skipped a redelivered event in 17 seeds, and the relay's published rows
+//! were pruned in every seed; the calm outbox committed and projected all 10 in every
+//! seed (its liveness invariant).
 //! Finishing is required of the faulty checkout too, but alone it would prove little: a
 //! client that gives up on every order finishes.
 //!
@@ -81,8 +83,10 @@
 //! The outbox (see [`outbox`] for its hosts): its SQLite files are real files, one
 //! directory per run under the system's temp directory, removed when the run ends; a
 //! host's connections are opened when its software starts and dropped when it crashes,
-//! so a crash keeps exactly what was committed, as a process crash does (with
-//! `synchronous = OFF`: power loss, where an unsynced commit is lost, is not simulated).
+//! so a crash keeps what was committed. Dropping a `Connection` closes it cleanly: a
+//! crash here is not a killed process, and SQLite's recovery of a hot journal or WAL is
+//! never exercised (with `synchronous = OFF`, power loss, where an unsynced commit is
+//! lost, is not simulated either).
 //! A crash never lands inside a SQLite transaction (none spans an await), so SQLite's own
 //! atomicity is taken as given, not tested. The relay's `AsyncRelay` runs its reads and
 //! position stores on tokio's blocking pool, on real threads: tokio's paused clock does
@@ -186,6 +190,8 @@ pub struct Report {
     pub violations: Vec<String>,
     /// The run's history.
     pub events: Vec<Event>,
+    /// The gateway's record of its audit calls (checkout scenarios; empty otherwise).
+    pub audit: Vec<history::AuditCall>,
     /// Simulated time the run took.
     pub simulated: Duration,
 }
@@ -300,7 +306,16 @@ pub fn run(scenario: Scenario, seed: u64, mutant: Option<Mutant>) -> Report {
         Scenario::Outbox => outbox::run(seed, &log, true),
         Scenario::OutboxCalm => outbox::run(seed, &log, false),
     };
-    Report { scenario, seed, mutant: mutant.map(Mutant::name), violations, events: log.events(), simulated }
+    let audit = log.lock().audit.clone();
+    Report {
+        scenario,
+        seed,
+        mutant: mutant.map(Mutant::name),
+        violations,
+        events: log.events(),
+        audit,
+        simulated,
+    }
 }
 
 /// Runs `seeds` of `scenario` on `threads` threads (each seed is its own simulation, so the
@@ -583,8 +598,19 @@ pub fn check_checkout(r: &Records) -> Vec<String> {
 /// clock. A call that went out while the reference refuses it (open, or its probe slot
 /// taken) went out while the breaker, counting every failure, would have been open:
 /// after 2 failures within 10 s, nothing may reach `audit` for 2 s, and a failed probe
-/// opens it again. Reported once per run (the first such call).
+/// opens it again. A call the gateway's breaker refused while the reference would let
+/// it through is a breaker that opens too often or never closes. A call cancelled by its
+/// host's crash is not reported. Reported once per run (the first such call); settings
+/// the reference rejects are a violation too.
 pub fn check_audit_breaker(calls: &[history::AuditCall]) -> Vec<String> {
+    check_breaker_against(&checkout::audit_breaker(), calls)
+}
+
+/// [`check_audit_breaker`] with the reference built from `config`.
+fn check_breaker_against(
+    config: &unbreakable::retry::BreakerConfig,
+    calls: &[history::AuditCall],
+) -> Vec<String> {
     use history::AuditCall;
     use unbreakable::retry::CircuitBreaker;
     let mut reference: Option<CircuitBreaker> = None;
@@ -592,7 +618,10 @@ pub fn check_audit_breaker(calls: &[history::AuditCall]) -> Vec<String> {
     for event in calls {
         match *event {
             AuditCall::Boot => {
-                reference = checkout::audit_breaker().build().ok();
+                match config.build() {
+                    Ok(b) => reference = Some(b),
+                    Err(e) => return vec![format!("the audit breaker's settings are rejected: {e}")],
+                }
                 admitted.clear();
             }
             AuditCall::Start { call, at } => {
@@ -614,6 +643,21 @@ pub fn check_audit_breaker(calls: &[history::AuditCall]) -> Vec<String> {
                 if let (Some(b), Some(a)) = (reference.as_mut(), admitted.remove(&call)) {
                     if failed { b.on_failure(a, at) } else { b.on_success(a, at) }
                 }
+            }
+            AuditCall::Refused { at } => {
+                if let Some(b) = reference.as_mut()
+                    && b.try_acquire(at).is_ok()
+                {
+                    return vec![format!(
+                        "an audit call was refused at {} ms (gateway's clock) while its breaker should have let it through: it opened too often or did not close",
+                        at.as_millis()
+                    )];
+                }
+            }
+            // Its host crashed with it: the outcome reached no breaker (the next `Boot`
+            // starts a new one).
+            AuditCall::Cancelled { call } => {
+                admitted.remove(&call);
             }
         }
     }
@@ -789,6 +833,39 @@ mod tests {
         let mut restarted = failed_twice;
         restarted.extend([Boot, Start { call: 2, at: ms(10) }]);
         assert_eq!(check_audit_breaker(&restarted), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_audit_breaker_check_fails_on_a_refusal_it_should_have_let_through() {
+        use crate::history::AuditCall::{Boot, End, Refused, Start};
+        let ms = Duration::from_millis;
+        // A closed breaker, nothing failed: a refusal is a breaker that opens too often.
+        let v = check_audit_breaker(&[Boot, Refused { at: ms(5) }]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].contains("refused at 5 ms") && v[0].contains("should have let it through"), "{}", v[0]);
+        // Opened at 700 ms for 2 s: refused in the cool-down is right, refused after it
+        // (the probe's turn) is a breaker that never closes.
+        let mut opened = vec![
+            Boot,
+            Start { call: 0, at: ms(0) },
+            End { call: 0, at: ms(300), failed: true },
+            Start { call: 1, at: ms(400) },
+            End { call: 1, at: ms(700), failed: true },
+            Refused { at: ms(2600) },
+        ];
+        assert_eq!(check_audit_breaker(&opened), Vec::<String>::new());
+        opened.push(Refused { at: ms(2700) });
+        let v = check_audit_breaker(&opened);
+        assert!(v.len() == 1 && v[0].contains("refused at 2700 ms"), "{v:?}");
+    }
+
+    #[test]
+    fn a_reference_breaker_that_cannot_be_built_is_a_violation() {
+        use crate::history::AuditCall::{Boot, Start};
+        let bad = unbreakable::retry::BreakerConfig { failure_threshold: 0, ..checkout::audit_breaker() };
+        let v = check_breaker_against(&bad, &[Boot, Start { call: 0, at: Duration::ZERO }]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].contains("audit breaker's settings"), "{}", v[0]);
     }
 
     #[test]

@@ -10,17 +10,20 @@
 //! | `client` | sends each order until it is answered 200 (same id, 2 s per attempt, up to 8 attempts), then waits for the faults to end and 5 s more |
 //!
 //! **Durable disks.** Each run has a directory of its own under the system's temp
-//! directory (removed when the run ends) with two SQLite files, `orders.db` (the orders,
+//! directory (a `tempfile::TempDir`: an unpredictable name, removed when the run ends or
+//! panics) with two SQLite files, `orders.db` (the orders,
 //! the outbox and the relay's position) and `projection.db`. A host's connections are
-//! opened when its software starts and dropped when it crashes, so a crash keeps exactly
-//! what was committed, as a process crash does (`synchronous = OFF`: a commit reaches the
-//! operating system, not the platter; power loss is not simulated). The billing
+//! opened when its software starts and dropped when it crashes, so a crash keeps what was
+//! committed. Dropping a `Connection` is a clean close, not a killed process: SQLite's
+//! crash recovery is never exercised (`synchronous = OFF`: a commit reaches the operating
+//! system, not the platter; power loss is not simulated). The billing
 //! account's event store and snapshots are owned by the run, outside the host, as a
 //! database server would keep them.
 //!
 //! Invariants, from the hosts' databases after the run: every order in the orders table
 //! (every committed `OrderPlaced`) was applied by the projection exactly once, and every
-//! order was billed exactly once (one `Charged` event in the account streams).
+//! order was billed exactly once (one `Charged` event in the account streams), each with
+//! the amount the order was committed with.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -457,59 +460,76 @@ fn faults(seed: u64) -> Vec<(Duration, Action)> {
 /// What the invariants read, from the hosts' databases after a run.
 #[derive(Debug, Clone, Default)]
 pub struct OutboxRecords {
-    /// The orders the orders host committed (each with an `OrderPlaced` in its outbox).
-    pub committed: Vec<String>,
-    /// The projection's applied events: position and order, in the order applied.
-    pub applied: Vec<(u64, String)>,
-    /// The orders in the billing account streams' `Charged` events.
-    pub charged: Vec<String>,
+    /// The orders the orders host committed (each with an `OrderPlaced` in its outbox),
+    /// with their amounts in cents.
+    pub committed: Vec<(String, u64)>,
+    /// The projection's applied events: position, order and cents, in the order applied.
+    pub applied: Vec<(u64, String, u64)>,
+    /// The orders and amounts in the billing account streams' `Charged` events.
+    pub charged: Vec<(String, u64)>,
 }
 
 fn read(world: &Outbox) -> Result<OutboxRecords, Box<dyn std::error::Error>> {
     let orders = Connection::open(world.orders_db())?;
     let committed = orders
-        .prepare("SELECT id FROM orders ORDER BY id")?
-        .query_map([], |r| r.get(0))?
+        .prepare("SELECT id, cents FROM orders ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
         .collect::<Result<_, _>>()?;
     let projection = Connection::open(world.projection_db())?;
     let applied = projection
-        .prepare("SELECT position, order_id FROM applied ORDER BY rowid")?
-        .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?
+        .prepare("SELECT position, order_id, cents FROM applied ORDER BY rowid")?
+        .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get::<_, i64>(2)? as u64)))?
         .collect::<Result<_, _>>()?;
-    let charged =
-        lock(&world.billing).store().read_all(1, usize::MAX)?.into_iter().map(|r| r.event.order).collect();
+    let charged = lock(&world.billing)
+        .store()
+        .read_all(1, usize::MAX)?
+        .into_iter()
+        .map(|r| (r.event.order, r.event.cents))
+        .collect();
     Ok(OutboxRecords { committed, applied, charged })
 }
 
 /// The outbox's invariants: every committed order reached the projection exactly once
-/// (none lost, none applied twice) and was billed exactly once; and its liveness: with
+/// (none lost, none applied twice) and was billed exactly once, each with the amount it
+/// was committed with; and its liveness: with
 /// `faults`, at least one order reached the projection; without, every order did.
 pub fn check(r: &OutboxRecords, faults: bool) -> Vec<String> {
     let mut violations = Vec::new();
-    let mut applied: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    for (position, order) in &r.applied {
-        applied.entry(order).or_default().push(*position);
+    // Each order's applied (position, cents) and billed cents.
+    let mut applied: BTreeMap<&str, Vec<(u64, u64)>> = BTreeMap::new();
+    for (position, order, cents) in &r.applied {
+        applied.entry(order).or_default().push((*position, *cents));
     }
-    let mut charged: BTreeMap<&str, usize> = BTreeMap::new();
-    for order in &r.charged {
-        *charged.entry(order).or_default() += 1;
+    let mut charged: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for (order, cents) in &r.charged {
+        charged.entry(order).or_default().push(*cents);
     }
-    for order in &r.committed {
+    for (order, cents) in &r.committed {
         match applied.get(order.as_str()).map(Vec::as_slice) {
             None | Some([]) => {
                 violations.push(format!("{order} was committed but never reached the projection (lost)"))
             }
-            Some([_]) => {}
-            Some(positions) => violations
-                .push(format!("{order} was applied {} times, at positions {positions:?}", positions.len())),
+            Some([(_, c)]) if c == cents => {}
+            Some([(_, c)]) => {
+                violations.push(format!("{order} was committed for {cents} cents and applied for {c}"))
+            }
+            Some(applied) => {
+                let positions: Vec<u64> = applied.iter().map(|(p, _)| *p).collect();
+                violations
+                    .push(format!("{order} was applied {} times, at positions {positions:?}", applied.len()))
+            }
         }
-        match charged.get(order.as_str()).copied().unwrap_or(0) {
-            1 => {}
-            n => violations.push(format!("{order} was committed once and billed {n} times")),
+        match charged.get(order.as_str()).map(Vec::as_slice).unwrap_or_default() {
+            [c] if c == cents => {}
+            [c] => violations.push(format!("{order} was committed for {cents} cents and billed {c}")),
+            billed => {
+                violations.push(format!("{order} was committed once and billed {} times", billed.len()))
+            }
         }
     }
-    for (order, positions) in &applied {
-        if !r.committed.iter().any(|c| c == order) {
+    for (order, applied) in &applied {
+        if !r.committed.iter().any(|(c, _)| c == order) {
+            let positions: Vec<u64> = applied.iter().map(|(p, _)| *p).collect();
             violations.push(format!("{order} was applied at {positions:?} but never committed"));
         }
     }
@@ -519,7 +539,7 @@ pub fn check(r: &OutboxRecords, faults: bool) -> Vec<String> {
         }
     } else {
         for order in (0..ORDERS).map(|i| format!("order-{i}")) {
-            if !r.committed.contains(&order) {
+            if !r.committed.iter().any(|(c, _)| *c == order) {
                 violations.push(format!("{order} was never committed, with no fault injected"));
             }
         }
@@ -529,24 +549,17 @@ pub fn check(r: &OutboxRecords, faults: bool) -> Vec<String> {
 
 /// Runs one seed of the outbox scenario (`faults`: with injected faults).
 pub fn run(seed: u64, log: &Log, with_faults: bool) -> (Vec<String>, Duration) {
-    let thread =
-        format!("{:?}", std::thread::current().id()).replace(|c: char| !c.is_ascii_alphanumeric(), "");
-    let dir =
-        std::env::temp_dir().join(format!("unbreakable-sim-outbox-{}-{thread}-{seed}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        return (
-            vec![format!("the run's directory {} could not be made: {e}", dir.display())],
-            Duration::ZERO,
-        );
-    }
+    let dir = match tempfile::Builder::new().prefix("unbreakable-sim-outbox-").tempdir() {
+        Ok(dir) => dir,
+        Err(e) => return (vec![format!("the run's directory could not be made: {e}")], Duration::ZERO),
+    };
     let plan = if with_faults { faults(seed) } else { Vec::new() };
     let quiet_at_ms = plan.last().map_or(0, |(at, _)| at.as_millis() as u64);
     let snapshots = FlakySnapshots { inner: MemorySnapshots::new(), rng: rng(seed, 32) };
     let every = SnapshotPolicy::every(1).expect("1 is a valid interval");
     let world = Outbox {
         log: log.clone(),
-        dir: dir.clone(),
+        dir: dir.path().to_path_buf(),
         billing: Arc::new(Mutex::new(Repository::new(MemoryEventStore::new(), snapshots, every))),
         client_rng: Arc::new(Mutex::new(rng(seed, 33))),
         quiet_at_ms,
@@ -577,7 +590,9 @@ pub fn run(seed: u64, log: &Log, with_faults: bool) -> (Vec<String>, Duration) {
         }
         Ok(true) => {}
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    // The hosts' connections are closed (the simulation is dropped, `read` closed its
+    // own); `dir` is removed when dropped, on a panic too.
+    drop(dir);
     (violations, simulated)
 }
 
@@ -587,9 +602,9 @@ mod tests {
 
     fn records() -> OutboxRecords {
         OutboxRecords {
-            committed: vec!["order-1".into(), "order-2".into()],
-            applied: vec![(1, "order-1".into()), (2, "order-2".into())],
-            charged: vec!["order-2".into(), "order-1".into()],
+            committed: vec![("order-1".into(), 100), ("order-2".into(), 200)],
+            applied: vec![(1, "order-1".into(), 100), (2, "order-2".into(), 200)],
+            charged: vec![("order-2".into(), 200), ("order-1".into(), 100)],
         }
     }
 
@@ -601,11 +616,11 @@ mod tests {
     #[test]
     fn each_outbox_invariant_can_fail() {
         let mut r = records();
-        r.committed.push("order-3".into());
-        r.charged.push("order-3".into());
-        r.applied.push((2, "order-2".into()));
-        r.charged.push("order-1".into());
-        r.applied.push((9, "order-9".into()));
+        r.committed.push(("order-3".into(), 300));
+        r.charged.push(("order-3".into(), 300));
+        r.applied.push((2, "order-2".into(), 200));
+        r.charged.push(("order-1".into(), 100));
+        r.applied.push((9, "order-9".into(), 900));
         let v = check(&r, true);
         assert_eq!(
             v,
@@ -618,6 +633,17 @@ mod tests {
         );
         let v = check(&OutboxRecords::default(), true);
         assert_eq!(v, ["no order reached the projection"]);
+        // The right orders, once each, with a wrong amount: in the projection, the bill.
+        let mut r = records();
+        r.applied[0].2 = 1;
+        r.charged[0].1 = 2;
+        assert_eq!(
+            check(&r, true),
+            [
+                "order-1 was committed for 100 cents and applied for 1",
+                "order-2 was committed for 200 cents and billed 2",
+            ]
+        );
         let v = check(&OutboxRecords::default(), false);
         assert_eq!(v.len(), ORDERS, "{v:#?}");
     }

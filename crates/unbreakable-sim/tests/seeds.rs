@@ -4,6 +4,7 @@
 //! runs seed S alone. A failing seed panics with one line: the violation, the command
 //! that replays it, and where its history CSV was written.
 
+use unbreakable_sim::history::AuditCall;
 use unbreakable_sim::{Mutant, Scenario, caught_by, run};
 
 fn seeds() -> std::ops::Range<u64> {
@@ -15,15 +16,37 @@ fn seeds() -> std::ops::Range<u64> {
 }
 
 fn holds(scenario: Scenario) {
+    tally(scenario, |_| {});
+}
+
+/// Runs [`seeds`] of `scenario`, asserting each holds, and shows each report to `count`;
+/// answers whether the seeds were the default 0..500 (the crate docs' figures are
+/// measured over those).
+fn tally(scenario: Scenario, mut count: impl FnMut(&unbreakable_sim::Report)) -> bool {
     for seed in seeds() {
         let report = run(scenario, seed, None);
         assert!(report.violations.is_empty(), "{}", report.failure_line(None));
+        count(&report);
     }
+    seeds() == (0..500)
+}
+
+/// Seeds whose history has an event of `kind` from `host`.
+fn has(report: &unbreakable_sim::Report, host: &str, kind: &str) -> bool {
+    report.events.iter().any(|e| e.host == host && e.kind == kind)
 }
 
 #[test]
 fn checkout_keeps_its_invariants() {
-    holds(Scenario::Checkout);
+    // The crate docs' figure: seeds in which the audit breaker refused a call.
+    let mut refused = 0;
+    let all = tally(Scenario::Checkout, |r| {
+        refused += usize::from(r.audit.iter().any(|c| matches!(c, AuditCall::Refused { .. })));
+    });
+    eprintln!("the audit breaker refused a call in {refused} seeds");
+    if all {
+        assert_eq!(refused, 266, "update the crate docs' figure");
+    }
 }
 
 #[test]
@@ -43,7 +66,22 @@ fn election_without_faults_keeps_its_invariants() {
 
 #[test]
 fn outbox_keeps_its_invariants() {
-    holds(Scenario::Outbox);
+    // The crate docs' figures: seeds with a skipped redelivery, seeds that pruned, the
+    // fewest orders a seed committed, seeds that gave up on an order.
+    let (mut skipped, mut pruned, mut fewest, mut gave_up, mut seeds_run) = (0, 0, usize::MAX, 0, 0);
+    let all = tally(Scenario::Outbox, |r| {
+        seeds_run += 1;
+        skipped += usize::from(has(r, "projection", "skipped"));
+        pruned += usize::from(has(r, "orders", "pruned"));
+        gave_up += usize::from(has(r, "client", "gave-up"));
+        fewest = fewest.min(r.events.iter().filter(|e| e.host == "orders" && e.kind == "committed").count());
+    });
+    eprintln!(
+        "of {seeds_run} seeds: {skipped} skipped a redelivery, {pruned} pruned, {gave_up} gave up on an order; at least {fewest} orders committed"
+    );
+    if all {
+        assert_eq!((skipped, pruned, gave_up, fewest), (17, 500, 3, 9), "update the crate docs' figures");
+    }
 }
 
 #[test]
@@ -104,13 +142,36 @@ fn every_mutant_has_a_scenario_that_catches_it() {
     }
 }
 
+/// Runs `seed` of `scenario` twice; asserts both runs recorded the same history and the
+/// same audit calls; answers the first run.
+fn replays(scenario: Scenario, seed: u64) -> unbreakable_sim::Report {
+    let (a, b) = (run(scenario, seed, None), run(scenario, seed, None));
+    assert!(a.events.len() > 10, "{} recorded {} events", scenario.name(), a.events.len());
+    assert_eq!(a.events, b.events, "{} seed {seed} ran differently twice", scenario.name());
+    assert_eq!(a.audit, b.audit, "{} seed {seed} recorded different audit calls", scenario.name());
+    a
+}
+
 #[test]
 fn a_seed_replays_the_same_history() {
     for scenario in Scenario::ALL {
-        let (a, b) = (run(scenario, 7, None), run(scenario, 7, None));
-        assert!(a.events.len() > 10, "{} recorded {} events", scenario.name(), a.events.len());
-        assert_eq!(a.events, b.events, "{} seed 7 ran differently twice", scenario.name());
+        replays(scenario, 7);
     }
+    // Seeds whose gateway crashed with an audit call in flight: the call is recorded as
+    // cancelled, not at a time read from the wall clock.
+    let mut cancelled = 0;
+    for seed in 0..40 {
+        let a = replays(Scenario::Checkout, seed);
+        cancelled += a.audit.iter().filter(|c| matches!(c, AuditCall::Cancelled { .. })).count();
+    }
+    assert!(cancelled > 0, "no checkout seed of 0..40 crashed the gateway mid-call: pick others");
+    // Outbox seeds, relay crashes among them (the relay's SQLite work runs on real threads).
+    let mut relay_crashes = 0;
+    for seed in 0..20 {
+        let a = replays(Scenario::Outbox, seed);
+        relay_crashes += a.events.iter().filter(|e| e.kind == "crash" && e.detail == "relay").count();
+    }
+    assert!(relay_crashes > 0, "no outbox seed of 0..20 crashed the relay: pick others");
 }
 
 #[test]
@@ -163,4 +224,14 @@ fn the_lowest_failing_seed_is_found_whatever_the_number_of_threads() {
     let first = (0..12).find(|&s| !run(Scenario::Checkout, s, mutant).violations.is_empty());
     assert_eq!(Some(one.seed), first, "the lowest failing seed, not just any");
     assert!(unbreakable_sim::run_seeds(Scenario::Election, 0..8, None, 2, &|| {}).is_none());
+    // The outbox too: its relay's SQLite work runs on tokio's blocking pool, off the
+    // seed's thread.
+    let mutant = Some(Mutant::OutboxRowIdReuse);
+    let one =
+        unbreakable_sim::run_seeds(Scenario::Outbox, 0..12, mutant, 1, &|| {}).expect("caught on one thread");
+    let two = unbreakable_sim::run_seeds(Scenario::Outbox, 0..12, mutant, 2, &|| {}).expect("caught on two");
+    assert_eq!((one.seed, &one.violations), (two.seed, &two.violations));
+    let first = (0..12).find(|&s| !run(Scenario::Outbox, s, mutant).violations.is_empty());
+    assert_eq!(Some(one.seed), first, "the lowest failing seed, not just any");
+    assert!(unbreakable_sim::run_seeds(Scenario::Outbox, 0..8, None, 2, &|| {}).is_none());
 }

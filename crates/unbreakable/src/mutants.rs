@@ -3,7 +3,11 @@
 //! Compiled only with the `mutants` feature, which no service enables. Each [`Mutant`]
 //! names a bug this crate once had; while it is [`set`] on a thread, the code at its
 //! switch behaves as the buggy version did, on that thread only (a simulation runs every
-//! host on one thread, so one build covers every mutant and the unmutated code). A
+//! host's tasks on one thread, so one build covers every mutant and the unmutated code).
+//! Work a host hands to tokio's blocking pool runs on other threads, where no mutant is
+//! set: `AsyncRelay`'s reads and position stores do, so a switch on that path would be
+//! silently off. Every switch today acts on the calling thread: [`Mutant::OutboxRowIdReuse`]
+//! acts when `install` makes the table, which a simulation calls on its own thread. A
 //! simulation's invariants must catch each of them: that is the proof they can fail.
 
 use std::cell::Cell;

@@ -194,8 +194,8 @@ impl Mode {
     /// All modes, from worst to best.
     pub const ALL: [Mode; 3] = [Mode::FailWhole, Mode::NoFallback, Mode::Degrade];
 
-    /// A name for tables and legends.
-    pub fn name(self) -> &'static str {
+    /// A name for tables and legends (and the play widget's choices).
+    pub const fn name(self) -> &'static str {
         match self {
             Mode::FailWhole => "no degradation (any error fails the page)",
             Mode::NoFallback => "errors caught, no fallback",

@@ -19,14 +19,14 @@ use crate::error::Error;
 pub struct Number {
     /// What it counts.
     pub name: String,
-    /// Its value.
-    pub value: f64,
+    /// Its value; `None` (served as `null`, shown as a dash) when it does not apply.
+    pub value: Option<f64>,
     /// Its unit (empty for a count or a share).
     pub unit: &'static str,
 }
 
 fn n(name: impl Into<String>, value: f64, unit: &'static str) -> Number {
-    Number { name: name.into(), value, unit }
+    Number { name: name.into(), value: Some(value), unit }
 }
 
 /// What a run gives: a chart and its key numbers.
@@ -789,8 +789,17 @@ fn breaker(v: &Values, seed: u64) -> Result<Outcome, Error> {
     })
 }
 
-const MODES: &[&str] =
-    &["no degradation (any error fails the page)", "errors caught, no fallback", "graceful degradation"];
+/// The degradation widget's choices: every [`Mode`](crate::degrade::Mode), by its name.
+const MODES: &[&str] = &{
+    use crate::degrade::Mode;
+    let mut names = [""; Mode::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Mode::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 fn degradation(v: &Values, seed: u64) -> Result<Outcome, Error> {
     use crate::charts::book::shop_sales;
@@ -807,7 +816,10 @@ fn degradation(v: &Values, seed: u64) -> Result<Outcome, Error> {
         ("payments", Dependency::Payments),
     ];
     let health = toggles.iter().fold(Health::all_up(), |h, &(name, d)| h.set(d, v.bool(name)));
-    let mode = Mode::ALL.into_iter().find(|m| m.name() == v.choice("mode")).unwrap_or(Mode::Degrade);
+    let mode = Mode::ALL
+        .into_iter()
+        .find(|m| m.name() == v.choice("mode"))
+        .ok_or_else(|| crate::error::ConfigError::new("mode", format!("no mode `{}`", v.choice("mode"))))?;
     let d = ShopDay::default();
     let from = secs(v.int("outage_from_h") * 3600);
     let to = secs(((v.int("outage_from_h") + v.int("outage_hours")).min(24)) * 3600);
@@ -847,11 +859,12 @@ fn degradation(v: &Values, seed: u64) -> Result<Outcome, Error> {
             ),
             n("sales during the outage", sold, ""),
             n("sales in the same hours of a normal day", normal_sold, ""),
-            n(
-                "share of normal sales kept",
-                if normal_sold > 0.0 { sold / normal_sold } else { 1.0 },
-                "share",
-            ),
+            // Not applicable when a normal day sold nothing in those hours.
+            Number {
+                name: "share of normal sales kept".into(),
+                value: (normal_sold > 0.0).then(|| sold / normal_sold),
+                unit: "share",
+            },
             n("error pages during the outage", during(&day, |s| matches!(s, Status::Error(_))), ""),
             n("degraded pages during the outage", during(&day, |s| *s == Status::Degraded), ""),
         ],
