@@ -76,8 +76,8 @@
 //! (its idempotency keys are in a `MemoryStore`: a crash would lose them, which is a
 //! design bug of its own, not the library's), the provider (someone else's service), the
 //! audit service (it hangs instead, in half the checkout runs) and the fenced resource
-//! (the protected database). Time moves in 10 ms steps, so timers fire
-//! on those boundaries. Nothing here exercises a real kernel, disk or database: that is
+//! (the protected database). Time moves in 10 ms steps: faults start and end on those
+//! boundaries, while a host's own timers fire at their exact instant. Nothing here exercises a real kernel, disk or database: that is
 //! what the loopback, PostgreSQL, Redis and SIGKILL tests are for.
 //!
 //! The outbox (see [`outbox`] for its hosts): its SQLite files are real files, one
@@ -360,9 +360,10 @@ pub fn run_seeds(
     failed.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
-/// How far simulated time moves per step: timers fire on these boundaries. Turmoil's
-/// default is 1 ms; at 10 ms a checkout seed runs about 1.5 times faster than at 5 ms, and
-/// every mutant was still found within the first two seeds.
+/// How far simulated time moves per step: faults start and end on these boundaries (a
+/// host's own timers still fire at their exact instant within a step). Turmoil's default
+/// is 1 ms; at 10 ms a checkout seed runs about 1.5 times faster than at 5 ms, and every
+/// mutant is still found within the first three seeds.
 pub const TICK: Duration = Duration::from_millis(TICK_MS);
 const TICK_MS: u64 = 10;
 
