@@ -93,7 +93,8 @@ fn outbox_without_faults_keeps_its_invariants() {
 const WITHIN: u64 = 50;
 
 /// Asserts that `scenario` breaks with `mutant` on within [`WITHIN`] seeds, with a
-/// violation that says `expected`; prints how many seeds it took.
+/// violation that says `expected`, and that the same seed holds with the mutant off;
+/// prints how many seeds it took.
 fn caught(mutant: Mutant) {
     let (scenario, expected) = caught_by(mutant);
     let found = (0..WITHIN).map(|seed| run(scenario, seed, Some(mutant))).find(|r| !r.violations.is_empty());
@@ -102,6 +103,14 @@ fn caught(mutant: Mutant) {
     });
     eprintln!("{} caught after {} seeds: {}", mutant.name(), report.seed + 1, report.violations[0]);
     assert!(report.violations.iter().any(|v| v.contains(expected)), "{:?}", report.violations);
+    // The control run: the same seed holds with the mutant off, so the bug broke it.
+    let control = run(scenario, report.seed, None);
+    assert!(
+        control.violations.is_empty(),
+        "seed {} fails without the mutant too: {:?}",
+        report.seed,
+        control.violations
+    );
 }
 
 #[test]
@@ -234,4 +243,17 @@ fn the_lowest_failing_seed_is_found_whatever_the_number_of_threads() {
     let first = (0..12).find(|&s| !run(Scenario::Outbox, s, mutant).violations.is_empty());
     assert_eq!(Some(one.seed), first, "the lowest failing seed, not just any");
     assert!(unbreakable_sim::run_seeds(Scenario::Outbox, 0..8, None, 2, &|| {}).is_none());
+}
+
+#[test]
+fn a_range_ending_at_the_last_seed_runs_only_its_seeds() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let ran = AtomicU64::new(0);
+    let count = || {
+        let n = ran.fetch_add(1, Ordering::Relaxed) + 1;
+        assert!(n <= 3, "seed {n} run of a 3-seed range: the counter wrapped past u64::MAX");
+    };
+    let found = unbreakable_sim::run_seeds(Scenario::ElectionCalm, u64::MAX - 3..u64::MAX, None, 2, &count);
+    assert!(found.is_none(), "{:?}", found.map(|r| r.violations));
+    assert_eq!(ran.load(Ordering::Relaxed), 3);
 }
