@@ -340,8 +340,13 @@ pub fn run_seeds(
         for _ in 0..threads.max(1) {
             scope.spawn(|| {
                 loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= seeds.end || seed >= stop.load(Ordering::Relaxed) {
+                    // Take the next seed, never moving the counter past `seeds.end` (so it
+                    // cannot wrap when the range ends at `u64::MAX`).
+                    let taken = next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                        (s < seeds.end).then(|| s + 1)
+                    });
+                    let Ok(seed) = taken else { break };
+                    if seed >= stop.load(Ordering::Relaxed) {
                         break;
                     }
                     let report = run(scenario, seed, mutant);
