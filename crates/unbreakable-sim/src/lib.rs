@@ -564,10 +564,12 @@ fn run_checkout(seed: u64, log: &Log, faults: bool) -> (Vec<String>, Duration) {
 /// The checkout's invariants, from the hosts' own records.
 pub fn check_checkout(r: &Records) -> Vec<String> {
     let mut violations = Vec::new();
-    // The provider never charges one order twice.
+    // The provider never charges one order twice: each later charge is reported against
+    // the order's first.
     let mut seen: std::collections::BTreeMap<&str, &history::Charge> = Default::default();
     for charge in &r.charges {
-        if let Some(first) = seen.insert(&charge.order, charge) {
+        let first = *seen.entry(&charge.order).or_insert(charge);
+        if !std::ptr::eq(first, charge) {
             violations.push(format!(
                 "{} charged twice: {} at {} ms and {} at {} ms",
                 charge.order, first.charge, first.at_ms, charge.charge, charge.at_ms
@@ -718,6 +720,23 @@ mod tests {
             ended_ms: 150,
         });
         assert_eq!(check_checkout(&r), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_third_charge_is_reported_against_the_first() {
+        let mut r = Records::default();
+        r.charges.extend([
+            charge("order-1", "ch_1", 10),
+            charge("order-1", "ch_2", 30),
+            charge("order-1", "ch_3", 50),
+        ]);
+        assert_eq!(
+            check_checkout(&r),
+            [
+                "order-1 charged twice: ch_1 at 10 ms and ch_2 at 30 ms",
+                "order-1 charged twice: ch_1 at 10 ms and ch_3 at 50 ms",
+            ]
+        );
     }
 
     #[test]
