@@ -1,11 +1,13 @@
 //! Chapter 13, "Proving it": the deterministic simulation of [`unbreakable_sim`] (a
-//! checkout and a leader election of real hyper services on turmoil, faults from the seed,
-//! invariants from the hosts' records) as polars frames and charts.
+//! checkout, a leader election and a transactional outbox of real hyper services on
+//! turmoil, faults from the seed, invariants from the hosts' records) as polars frames and
+//! charts.
 //!
 //! * [`events_frame`]: a run's history, one row per event.
 //! * [`mutation_table`] and [`mutation_frame`]: for every fixed bug the library can switch
 //!   back on ([`Mutant::ALL`]), the lowest failing seed of the scenario that should catch
-//!   it ([`caught_by`]), found with [`run_seeds`], and what it broke.
+//!   it ([`caught_by`]), found with [`run_seeds`], what it broke, and whether that seed
+//!   holds with the bug off (the control run).
 //! * [`run_timeline`]: a run as a chart, hosts as rows, events as marks, the events the
 //!   first violation names in red; [`mutation_chart`]: how many seeds each bug took.
 //!
@@ -143,9 +145,11 @@ fn mark_of(event: &Event) -> Mark {
     }
 }
 
-/// A run's timeline: one row per host (in order of its first event; `sim` is the
-/// simulator's faults), one mark per event at its simulated time, coloured by what it was;
-/// the events the run's first violation is about are red, and the caption quotes it.
+/// A run's timeline: one row per host (`sim` is the simulator's faults), one mark per event
+/// at its simulated time, coloured by what it was; the events the run's first violation is
+/// about are red, and the caption quotes it. Rows are in order of each host's first event
+/// that is not red; a host whose every event is red comes last (the red series are drawn
+/// last, over the rest, and a chart's rows follow its series).
 pub fn run_timeline(report: &Report) -> Chart {
     let violation = report.violations.first();
     let mutant = report.mutant.map(|m| format!(", bug `{m}` switched on")).unwrap_or_default();

@@ -29,7 +29,7 @@
 //! | the resource never accepts an older term, nor two writers with one term | the resource's log of accepted writes |
 //! | the gateway's audit breaker lets no call out while a breaker counting every failure would be open (2 failures within 10 s open it for 2 s; a failed probe reopens it), and refuses none such a breaker would let through | the gateway's record of its audit calls (start, end, failed, refused), replayed through the library's pure `CircuitBreaker` ([`check_audit_breaker`]) |
 //! | every committed outbox event reaches the projection exactly once (none lost, none applied twice), with its amount | the orders table (each order commits with its event) and the projection's table of applied events |
-//! | every committed order is billed exactly once (one `Charged` event), for its amount | the billing event store |
+//! | every committed order is billed exactly once (one `Charged` event), for its amount, and no uncommitted order is billed | the billing event store |
 //!
 //! Those say nothing wrong happened; these (liveness) say something did, so a gateway that
 //! never acknowledges anything, or an election in which nobody ever writes, fails:
@@ -50,8 +50,10 @@
 //! run's records: the faulty checkout's client always finished (in at most 49 s), at
 //! least 5 of its 6 orders were acknowledged, and 19 seeds gave up on one; the faulty
 //! election accepted at least 6 writes a seed, the calm one at least 49; the faulty
-//! outbox's client finished within 21 s. These figures are enforced by
-//! `cargo test -p unbreakable-sim` (its 500-seed tests count them): the gateway's audit
+//! outbox's client finished within 21 s (each run's simulated time, rounded up to whole
+//! seconds). These figures, and the following, are enforced by
+//! `cargo test -p unbreakable-sim` (its 500-seed tests count them and fail when one
+//! changes): the gateway's audit
 //! breaker refused a call (it had opened) in 266 of those checkout seeds, so its
 //! invariant is exercised in the open state, not only while closed; at least 9 of the
 //! faulty outbox's 10 orders were committed and projected (3 seeds gave up on one), the

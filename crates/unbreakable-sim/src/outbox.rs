@@ -491,7 +491,7 @@ fn read(world: &Outbox) -> Result<OutboxRecords, Box<dyn std::error::Error>> {
 
 /// The outbox's invariants: every committed order reached the projection exactly once
 /// (none lost, none applied twice) and was billed exactly once, each with the amount it
-/// was committed with; and its liveness: with
+/// was committed with, and nothing uncommitted was applied or billed; and its liveness: with
 /// `faults`, at least one order reached the projection; without, every order did.
 pub fn check(r: &OutboxRecords, faults: bool) -> Vec<String> {
     let mut violations = Vec::new();
