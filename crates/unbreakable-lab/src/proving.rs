@@ -304,7 +304,8 @@ mod tests {
         let c = mutation_chart(&[rows[0].clone(), other]);
         assert_eq!((c.series[0].mark, c.series[1].mark), (Mark::Dots, Mark::Hollow));
         // Hand-built rows out of order do not panic.
-        let odd = Caught { seeds: 10..5, seed: Some(3), ..rows[0].clone() };
+        // A reversed range (end below start) and a seed below it.
+        let odd = Caught { seeds: Range { start: 10, end: 5 }, seed: Some(3), ..rows[0].clone() };
         assert_eq!(odd.seeds_it_took(), None);
         assert_eq!(mutation_chart(&[odd]).series[0].points[0].1, 0.0);
     }
