@@ -20,7 +20,7 @@
 //! | [`frames`] | records as polars DataFrames, and summaries |
 //! | [`table`] | DataFrames shown as HTML tables in a notebook (`df.table()`) |
 //! | [`charts`] | chart functions that draw on any plotters `DrawingArea`; [`charts::book`] builds every chart of the workbook |
-//! | [`proving`] (feature `sim`, on by default) | chapter 13: runs of `unbreakable-sim` (a checkout and a leader election under turmoil, with fixed bugs switched back on) as polars frames, the mutation table, and charts of a run's timeline and of the seeds each bug took; the simulation crate itself is [`unbreakable_sim`] |
+//! | [`proving`] (feature `sim`, on by default) | chapter 13: runs of `unbreakable-sim` (a checkout, a leader election and a transactional outbox under turmoil, with fixed bugs switched back on) as polars frames, the mutation table, and charts of a run's timeline and of the seeds each bug took; the simulation crate itself is [`unbreakable_sim`] |
 //! | `play` (feature `play`) | the widgets' server: every widget's scenario with its parameters, run through a real axum service built with the crate's tower layers (`unbreakable-play`, `./workbook play`) |
 //!
 //! The same seed always gives the same numbers and the same chart, byte for byte.

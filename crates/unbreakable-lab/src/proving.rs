@@ -1,11 +1,13 @@
 //! Chapter 13, "Proving it": the deterministic simulation of [`unbreakable_sim`] (a
-//! checkout and a leader election of real hyper services on turmoil, faults from the seed,
-//! invariants from the hosts' records) as polars frames and charts.
+//! checkout, a leader election and a transactional outbox of real hyper services on
+//! turmoil, faults from the seed, invariants from the hosts' records) as polars frames and
+//! charts.
 //!
 //! * [`events_frame`]: a run's history, one row per event.
 //! * [`mutation_table`] and [`mutation_frame`]: for every fixed bug the library can switch
 //!   back on ([`Mutant::ALL`]), the lowest failing seed of the scenario that should catch
-//!   it ([`caught_by`]), found with [`run_seeds`], and what it broke.
+//!   it ([`caught_by`]), found with [`run_seeds`], what it broke, and whether that seed
+//!   holds with the bug off (the control run).
 //! * [`run_timeline`]: a run as a chart, hosts as rows, events as marks, the events the
 //!   first violation names in red; [`mutation_chart`]: how many seeds each bug took.
 //!
@@ -17,7 +19,7 @@ use std::ops::Range;
 
 use polars::prelude::*;
 use unbreakable_sim::history::Event;
-use unbreakable_sim::{Mutant, Report, Scenario, caught_by, run_seeds};
+use unbreakable_sim::{Mutant, Report, Scenario, caught_by, run, run_seeds};
 
 use crate::Error;
 use crate::charts::{Chart, Mark, Series};
@@ -50,18 +52,23 @@ pub struct Caught {
     pub seed: Option<u64>,
     /// That run's first violation.
     pub violation: Option<String>,
+    /// Whether the same seed keeps every invariant with the mutant off (the control run):
+    /// if not, the failure is the scenario's, not the bug's. False when no seed failed.
+    pub holds_without: bool,
 }
 
 impl Caught {
-    /// Seeds run until the first failure, counting the failing one (`None`: none failed).
+    /// Seeds run until the first failure, counting the failing one (`None`: none failed,
+    /// or a hand-built row whose seed is below the range's start).
     pub fn seeds_it_took(&self) -> Option<u64> {
-        self.seed.map(|s| s - self.seeds.start + 1)
+        self.seed.and_then(|s| s.checked_sub(self.seeds.start)).map(|n| n.saturating_add(1))
     }
 
-    /// Whether a seed failed with the violation [`caught_by`] names (a failure for
-    /// another reason is a finding, but not this bug caught).
+    /// Whether a seed failed with the violation [`caught_by`] names and the same seed holds
+    /// with the mutant off (a failure for another reason, or one the control run shares, is
+    /// a finding, but not this bug caught).
     pub fn caught(&self) -> bool {
-        self.violation.as_deref().is_some_and(|v| v.contains(self.expected))
+        self.holds_without && self.violation.as_deref().is_some_and(|v| v.contains(self.expected))
     }
 }
 
@@ -74,6 +81,9 @@ pub fn mutation_table(seeds: Range<u64>, threads: usize) -> Vec<Caught> {
         .map(|mutant| {
             let (scenario, expected) = caught_by(mutant);
             let report = run_seeds(scenario, seeds.clone(), Some(mutant), threads, &|| {});
+            // The control run: the same seed with the mutant off.
+            let holds_without =
+                report.as_ref().is_some_and(|r| run(scenario, r.seed, None).violations.is_empty());
             Caught {
                 mutant,
                 scenario,
@@ -85,6 +95,7 @@ pub fn mutation_table(seeds: Range<u64>, threads: usize) -> Vec<Caught> {
                     let v = &r.violations;
                     v.iter().find(|v| v.contains(expected)).or(v.first()).cloned()
                 }),
+                holds_without,
             }
         })
         .collect()
@@ -107,15 +118,18 @@ pub fn mutation_frame(rows: &[Caught]) -> Result<DataFrame, Error> {
 /// Whether `event` is one that `violation` is about: an event of the order it names, or
 /// the resource's acceptance of a write in the term and from a holder it names.
 pub fn involved(event: &Event, violation: &str) -> bool {
-    let words: Vec<&str> =
-        violation.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')).collect();
+    let words: Vec<&str> = violation
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
     if !event.order.is_empty() {
         return words.contains(&event.order.as_str());
     }
     // The election's resource: "term 2 from node-a".
     match event.detail.strip_prefix("term ").and_then(|d| d.split_once(" from ")) {
         Some((term, holder)) if event.kind == "accepted" => {
-            violation.contains(&format!("term {term}")) && words.contains(&holder)
+            // Whole words: "term 1" is not "term 12".
+            words.windows(2).any(|w| w == ["term", term]) && words.contains(&holder)
         }
         _ => false,
     }
@@ -131,9 +145,11 @@ fn mark_of(event: &Event) -> Mark {
     }
 }
 
-/// A run's timeline: one row per host (in order of its first event; `sim` is the
-/// simulator's faults), one mark per event at its simulated time, coloured by what it was;
-/// the events the run's first violation is about are red, and the caption quotes it.
+/// A run's timeline: one row per host (`sim` is the simulator's faults), one mark per event
+/// at its simulated time, coloured by what it was; the events the run's first violation is
+/// about are red, and the caption quotes it. Rows are in order of each host's first event
+/// that is not red; a host whose every event is red comes last (the red series are drawn
+/// last, over the rest, and a chart's rows follow its series).
 pub fn run_timeline(report: &Report) -> Chart {
     let violation = report.violations.first();
     let mutant = report.mutant.map(|m| format!(", bug `{m}` switched on")).unwrap_or_default();
@@ -172,8 +188,10 @@ pub fn run_timeline(report: &Report) -> Chart {
     c
 }
 
-/// The mutation table as a chart: one row per bug, a bar as long as the seeds it took
-/// (red), or across the whole range searched if no seed failed (grey).
+/// The mutation table as a chart: one row per bug, a bar as long as the seeds it took,
+/// red if the bug was [`Caught::caught`], hollow if the seed failed with another violation
+/// (or failed with the bug off too), or across the whole range searched if no seed failed
+/// (grey).
 pub fn mutation_chart(rows: &[Caught]) -> Chart {
     let range = rows.first().map(|r| r.seeds.clone()).unwrap_or(0..0);
     let mut c = Chart::gantt("Every fixed bug, switched back on: seeds until a failure", "seeds run")
@@ -184,12 +202,14 @@ pub fn mutation_chart(rows: &[Caught]) -> Chart {
             rows.iter().filter(|r| r.caught()).count(),
             rows.len()
         ))
-        .key(Mark::Dots, "seeds run until an invariant broke")
+        .key(Mark::Dots, "seeds run until the expected invariant broke")
+        .key(Mark::Hollow, "seeds run until a failure that is not the bug caught")
         .key(Mark::Reference, "no failure in the range");
     for r in rows {
         let (bar, mark) = match r.seeds_it_took() {
-            Some(n) => (n as f64, Mark::Dots),
-            None => ((r.seeds.end - r.seeds.start) as f64, Mark::Reference),
+            Some(n) if r.caught() => (n as f64, Mark::Dots),
+            Some(n) => (n as f64, Mark::Hollow),
+            None => (r.seeds.end.saturating_sub(r.seeds.start) as f64, Mark::Reference),
         };
         c = c.with(Series::line(r.mutant.name(), vec![(0.0, bar)]).with_mark(mark));
     }
@@ -218,7 +238,6 @@ pub fn charts(seed: u64) -> Result<Vec<Chart>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unbreakable_sim::run;
 
     fn ev(host: &str, kind: &str, order: &str, detail: &str) -> Event {
         Event { at_ms: 1, host: host.into(), kind: kind.into(), order: order.into(), detail: detail.into() }
@@ -234,6 +253,9 @@ mod tests {
         assert!(involved(&ev("resource", "accepted", "", "term 2 from node-c"), v));
         assert!(!involved(&ev("resource", "accepted", "", "term 3 from node-c"), v));
         assert!(!involved(&ev("resource", "accepted", "", "term 2 from node-b"), v));
+        let v = "term 12 has two writers: node-a and node-c";
+        assert!(!involved(&ev("resource", "accepted", "", "term 1 from node-a"), v), "term 1 is not term 12");
+        assert!(involved(&ev("resource", "accepted", "", "term 12 from node-a"), v));
     }
 
     #[test]
@@ -270,10 +292,22 @@ mod tests {
         let df = mutation_frame(&rows).unwrap();
         assert_eq!(df.height(), rows.len());
         // A row with no failing seed is not caught, and is drawn across the range.
-        let missed = Caught { seed: None, violation: None, ..rows[0].clone() };
+        let missed = Caught { seed: None, violation: None, holds_without: false, ..rows[0].clone() };
         assert!(!missed.caught());
+        // The expected violation on a seed that fails with the mutant off too is not caught.
+        assert!(!Caught { holds_without: false, ..rows[0].clone() }.caught());
         let c = mutation_chart(&[missed]);
         assert_eq!((c.series[0].mark, c.series[0].points[0].1), (Mark::Reference, 50.0));
+        // A seed that failed with another violation is drawn apart from a catch.
+        let other = Caught { violation: Some("something else broke".into()), ..rows[0].clone() };
+        assert!(!other.caught());
+        let c = mutation_chart(&[rows[0].clone(), other]);
+        assert_eq!((c.series[0].mark, c.series[1].mark), (Mark::Dots, Mark::Hollow));
+        // Hand-built rows out of order do not panic.
+        // A reversed range (end below start) and a seed below it.
+        let odd = Caught { seeds: Range { start: 10, end: 5 }, seed: Some(3), ..rows[0].clone() };
+        assert_eq!(odd.seeds_it_took(), None);
+        assert_eq!(mutation_chart(&[odd]).series[0].points[0].1, 0.0);
     }
 
     #[test]

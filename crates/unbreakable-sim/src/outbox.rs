@@ -491,7 +491,7 @@ fn read(world: &Outbox) -> Result<OutboxRecords, Box<dyn std::error::Error>> {
 
 /// The outbox's invariants: every committed order reached the projection exactly once
 /// (none lost, none applied twice) and was billed exactly once, each with the amount it
-/// was committed with; and its liveness: with
+/// was committed with, and nothing uncommitted was applied or billed; and its liveness: with
 /// `faults`, at least one order reached the projection; without, every order did.
 pub fn check(r: &OutboxRecords, faults: bool) -> Vec<String> {
     let mut violations = Vec::new();
@@ -522,6 +522,7 @@ pub fn check(r: &OutboxRecords, faults: bool) -> Vec<String> {
         match charged.get(order.as_str()).map(Vec::as_slice).unwrap_or_default() {
             [c] if c == cents => {}
             [c] => violations.push(format!("{order} was committed for {cents} cents and billed {c}")),
+            [] => violations.push(format!("{order} was committed but never billed")),
             billed => {
                 violations.push(format!("{order} was committed once and billed {} times", billed.len()))
             }
@@ -531,6 +532,11 @@ pub fn check(r: &OutboxRecords, faults: bool) -> Vec<String> {
         if !r.committed.iter().any(|(c, _)| c == order) {
             let positions: Vec<u64> = applied.iter().map(|(p, _)| *p).collect();
             violations.push(format!("{order} was applied at {positions:?} but never committed"));
+        }
+    }
+    for order in charged.keys() {
+        if !r.committed.iter().any(|(c, _)| c == order) {
+            violations.push(format!("{order} was billed but never committed"));
         }
     }
     if faults {
@@ -646,5 +652,17 @@ mod tests {
         );
         let v = check(&OutboxRecords::default(), false);
         assert_eq!(v.len(), ORDERS, "{v:#?}");
+    }
+
+    #[test]
+    fn an_order_never_billed_or_billed_uncommitted_is_named_as_such() {
+        let mut r = records();
+        r.charged.retain(|(o, _)| o != "order-1");
+        r.charged.push(("order-7".into(), 700));
+        let v = check(&r, true);
+        assert_eq!(v, ["order-1 was committed but never billed", "order-7 was billed but never committed"]);
+        // A path that never bills is not the double billing `caught_by` looks for.
+        let (_, expected) = crate::caught_by(crate::Mutant::ErrorAfterCommit);
+        assert!(v.iter().all(|v| !v.contains(expected)), "{v:?}");
     }
 }

@@ -38,14 +38,28 @@ fn has(report: &unbreakable_sim::Report, host: &str, kind: &str) -> bool {
 
 #[test]
 fn checkout_keeps_its_invariants() {
-    // The crate docs' figure: seeds in which the audit breaker refused a call.
-    let mut refused = 0;
+    // The crate docs' figures: seeds in which the audit breaker refused a call, the
+    // longest run (whole seconds, rounded up), the fewest orders acknowledged in a seed,
+    // seeds that gave up on an order.
+    let (mut refused, mut longest_ms, mut fewest, mut gave_up) = (0, 0, usize::MAX, 0);
     let all = tally(Scenario::Checkout, |r| {
         refused += usize::from(r.audit.iter().any(|c| matches!(c, AuditCall::Refused { .. })));
+        longest_ms = longest_ms.max(r.simulated.as_millis());
+        gave_up += usize::from(has(r, "client", "gave-up"));
+        let acked: std::collections::BTreeSet<&str> = r
+            .events
+            .iter()
+            .filter(|e| e.host == "gateway" && e.kind == "ack")
+            .map(|e| e.order.as_str())
+            .collect();
+        fewest = fewest.min(acked.len());
     });
-    eprintln!("the audit breaker refused a call in {refused} seeds");
+    let longest_s = longest_ms.div_ceil(1000);
+    eprintln!(
+        "the audit breaker refused a call in {refused} seeds; longest run {longest_ms} ms; at least {fewest} orders acknowledged; {gave_up} seeds gave up on one"
+    );
     if all {
-        assert_eq!(refused, 266, "update the crate docs' figure");
+        assert_eq!((refused, longest_s, fewest, gave_up), (266, 49, 5, 19), "update the crate docs' figures");
     }
 }
 
@@ -54,33 +68,56 @@ fn checkout_without_faults_keeps_its_invariants() {
     holds(Scenario::CheckoutCalm);
 }
 
+/// Runs [`seeds`] of an election, asserting each holds; answers the fewest writes the
+/// resource accepted in a seed, if the seeds were the default 0..500.
+fn fewest_writes(scenario: Scenario) -> Option<usize> {
+    let mut fewest = usize::MAX;
+    let all = tally(scenario, |r| {
+        fewest = fewest.min(r.events.iter().filter(|e| e.host == "resource" && e.kind == "accepted").count());
+    });
+    eprintln!("{}: at least {fewest} writes accepted a seed", scenario.name());
+    all.then_some(fewest)
+}
+
 #[test]
 fn election_keeps_its_invariants() {
-    holds(Scenario::Election);
+    if let Some(fewest) = fewest_writes(Scenario::Election) {
+        assert_eq!(fewest, 6, "update the crate docs' figure");
+    }
 }
 
 #[test]
 fn election_without_faults_keeps_its_invariants() {
-    holds(Scenario::ElectionCalm);
+    if let Some(fewest) = fewest_writes(Scenario::ElectionCalm) {
+        assert_eq!(fewest, 49, "update the crate docs' figure");
+    }
 }
 
 #[test]
 fn outbox_keeps_its_invariants() {
     // The crate docs' figures: seeds with a skipped redelivery, seeds that pruned, the
     // fewest orders a seed committed, seeds that gave up on an order.
+    // The longest run too (whole seconds, rounded up).
     let (mut skipped, mut pruned, mut fewest, mut gave_up, mut seeds_run) = (0, 0, usize::MAX, 0, 0);
+    let mut longest_ms = 0;
     let all = tally(Scenario::Outbox, |r| {
         seeds_run += 1;
+        longest_ms = longest_ms.max(r.simulated.as_millis());
         skipped += usize::from(has(r, "projection", "skipped"));
         pruned += usize::from(has(r, "orders", "pruned"));
         gave_up += usize::from(has(r, "client", "gave-up"));
         fewest = fewest.min(r.events.iter().filter(|e| e.host == "orders" && e.kind == "committed").count());
     });
     eprintln!(
-        "of {seeds_run} seeds: {skipped} skipped a redelivery, {pruned} pruned, {gave_up} gave up on an order; at least {fewest} orders committed"
+        "of {seeds_run} seeds: {skipped} skipped a redelivery, {pruned} pruned, {gave_up} gave up on an order; at least {fewest} orders committed; longest run {longest_ms} ms"
     );
     if all {
-        assert_eq!((skipped, pruned, gave_up, fewest), (17, 500, 3, 9), "update the crate docs' figures");
+        let longest_s = longest_ms.div_ceil(1000);
+        assert_eq!(
+            (skipped, pruned, gave_up, fewest, longest_s),
+            (17, 500, 3, 9, 21),
+            "update the crate docs' figures"
+        );
     }
 }
 
@@ -93,7 +130,8 @@ fn outbox_without_faults_keeps_its_invariants() {
 const WITHIN: u64 = 50;
 
 /// Asserts that `scenario` breaks with `mutant` on within [`WITHIN`] seeds, with a
-/// violation that says `expected`; prints how many seeds it took.
+/// violation that says `expected`, and that the same seed holds with the mutant off;
+/// prints how many seeds it took.
 fn caught(mutant: Mutant) {
     let (scenario, expected) = caught_by(mutant);
     let found = (0..WITHIN).map(|seed| run(scenario, seed, Some(mutant))).find(|r| !r.violations.is_empty());
@@ -102,6 +140,14 @@ fn caught(mutant: Mutant) {
     });
     eprintln!("{} caught after {} seeds: {}", mutant.name(), report.seed + 1, report.violations[0]);
     assert!(report.violations.iter().any(|v| v.contains(expected)), "{:?}", report.violations);
+    // The control run: the same seed holds with the mutant off, so the bug broke it.
+    let control = run(scenario, report.seed, None);
+    assert!(
+        control.violations.is_empty(),
+        "seed {} fails without the mutant too: {:?}",
+        report.seed,
+        control.violations
+    );
 }
 
 #[test]
@@ -234,4 +280,17 @@ fn the_lowest_failing_seed_is_found_whatever_the_number_of_threads() {
     let first = (0..12).find(|&s| !run(Scenario::Outbox, s, mutant).violations.is_empty());
     assert_eq!(Some(one.seed), first, "the lowest failing seed, not just any");
     assert!(unbreakable_sim::run_seeds(Scenario::Outbox, 0..8, None, 2, &|| {}).is_none());
+}
+
+#[test]
+fn a_range_ending_at_the_last_seed_runs_only_its_seeds() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let ran = AtomicU64::new(0);
+    let count = || {
+        let n = ran.fetch_add(1, Ordering::Relaxed) + 1;
+        assert!(n <= 3, "seed {n} run of a 3-seed range: the counter wrapped past u64::MAX");
+    };
+    let found = unbreakable_sim::run_seeds(Scenario::ElectionCalm, u64::MAX - 3..u64::MAX, None, 2, &count);
+    assert!(found.is_none(), "{:?}", found.map(|r| r.violations));
+    assert_eq!(ran.load(Ordering::Relaxed), 3);
 }

@@ -23,7 +23,7 @@ pub fn first_difference(a: &[Event], b: &[Event]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unbreakable_sim::{Mutant, Scenario, run};
+    use unbreakable_sim::{Mutant, Scenario, run, run_seeds};
 
     fn ev(at_ms: u64, kind: &str) -> Event {
         Event { at_ms, host: "h".into(), kind: kind.into(), order: String::new(), detail: String::new() }
@@ -48,8 +48,10 @@ mod tests {
 
     #[test]
     fn the_bug_changes_the_run_after_a_shared_start() {
-        let fixed = run(Scenario::Checkout, 1, None);
-        let buggy = run(Scenario::Checkout, 1, Some(Mutant::KeyReleasedOnCancel));
+        // The lowest seed the bug breaks, whichever it is; the same seed without the bug.
+        let buggy = run_seeds(Scenario::Checkout, 0..50, Some(Mutant::KeyReleasedOnCancel), 1, &|| {})
+            .expect("the simulation catches the bug within 50 seeds");
+        let fixed = run(Scenario::Checkout, buggy.seed, None);
         let at = first_difference(&fixed.events, &buggy.events).expect("the bug changes the run");
         assert!(at > 0, "the runs share their start");
         assert_eq!(fixed.events[..at], buggy.events[..at]);
