@@ -36,8 +36,8 @@ TITLE = "Unbreakable"
 # server's `GET /api/scenarios`, placed in its chapter under the first code cell whose
 # source has this text and whose output is a chart (tools/check_play.py checks that the
 # two lists agree). A third text, where given, places the widget under the first code cell
-# with that text (whatever its output) when no charted cell has the first: chapter 03 has
-# no chart of its breaker yet, so its widget sits under the breaker experiment's cell.
+# with that text (whatever its output) when no charted cell has the first (chapter 03's
+# breaker widget falls back to the breaker experiment's cell if its chart cell goes).
 WIDGETS = {
     "retry-timeline": ("02-retries-and-backoff", "widget_timeline("),
     "herd": ("02-retries-and-backoff", "herd_load("),
