@@ -79,8 +79,9 @@
 //! design bug of its own, not the library's), the provider (someone else's service), the
 //! audit service (it hangs instead, in half the checkout runs) and the fenced resource
 //! (the protected database). Time moves in 10 ms steps: faults start and end on those
-//! boundaries, while a host's own timers fire at their exact instant. Nothing here exercises a real kernel, disk or database: that is
-//! what the loopback, PostgreSQL, Redis and SIGKILL tests are for.
+//! boundaries, while a host's own timers fire at their exact instant. Nothing here
+//! exercises a real kernel, disk or database: that is what the loopback, PostgreSQL,
+//! Redis and SIGKILL tests are for.
 //!
 //! The outbox (see [`outbox`] for its hosts): its SQLite files are real files, one
 //! directory per run under the system's temp directory, removed when the run ends; a
@@ -400,6 +401,25 @@ pub(crate) enum Action {
     AuditUnhang,
 }
 
+/// 1 to 8 windows of faults, each starting in the first 12 s and 0.2 to 4 s long, sorted
+/// by time: `pick` draws each window's start and end actions, after its times, from the
+/// same generator (the order of draws is part of every seed's history).
+pub(crate) fn fault_windows(
+    rng: &mut rand_chacha::ChaCha8Rng,
+    mut pick: impl FnMut(&mut rand_chacha::ChaCha8Rng) -> (Action, Action),
+) -> Vec<(Duration, Action)> {
+    let mut plan = Vec::new();
+    for _ in 0..rng.random_range(1..=8) {
+        let at = Duration::from_millis(rng.random_range(0..12_000));
+        let long = Duration::from_millis(rng.random_range(200..4_000));
+        let (start, end) = pick(rng);
+        plan.push((at, start));
+        plan.push((at + long, end));
+    }
+    plan.sort_by_key(|(at, _)| *at);
+    plan
+}
+
 /// The links between the checkout's hosts.
 const LINKS: [(&str, &str); 4] =
     [("client", "gateway"), ("gateway", "payments"), ("payments", "provider"), ("payments", "ledger")];
@@ -411,23 +431,17 @@ const LINKS: [(&str, &str); 4] =
 /// hangs: 1 to 8 windows starting in the first 12 s, each 0.2 to 4 s long; and, in half
 /// the runs, an audit service that hangs for 2 to 8 s from a moment in the first 8 s.
 fn checkout_faults(seed: u64) -> Vec<(Duration, Action)> {
-    let mut rng = checkout::rng(seed, 9);
-    let mut plan = Vec::new();
-    for _ in 0..rng.random_range(1..=8) {
-        let at = Duration::from_millis(rng.random_range(0..12_000));
-        let long = Duration::from_millis(rng.random_range(200..4_000));
+    let mut plan = fault_windows(&mut checkout::rng(seed, 9), |rng| {
         let (a, b) = LINKS[rng.random_range(0..LINKS.len())];
-        let (start, end) = match rng.random_range(0..9) {
+        match rng.random_range(0..9) {
             0 | 1 => (Action::Partition(a, b), Action::Repair(a, b)),
             2 | 3 => (Action::Hold(a, b), Action::Release(a, b)),
             4 => (Action::Slow(a, b), Action::Fast(a, b)),
             5 => (Action::Crash("ledger"), Action::Restart("ledger")),
             6 => (Action::Crash("gateway"), Action::Restart("gateway")),
             _ => (Action::Hang, Action::Unhang),
-        };
-        plan.push((at, start));
-        plan.push((at + long, end));
-    }
+        }
+    });
     // The audit service's hang, from a stream of its own (the faults above stay as
     // they were): in half the runs, one window starting in the first 8 s, 2 to 8 s long.
     let mut audit = checkout::rng(seed, 10);

@@ -49,7 +49,7 @@ use unbreakable::tower::BoxError;
 use crate::checkout::rng;
 use crate::history::{Log, now_ms};
 use crate::net::{header, send, serve, status_of, text};
-use crate::{Action, LIMIT_SLACK};
+use crate::{Action, LIMIT_SLACK, fault_windows};
 
 /// Orders the client sends per run.
 pub const ORDERS: usize = 10;
@@ -438,23 +438,15 @@ const CRASHABLE: [&str; 3] = ["orders", "relay", "projection"];
 /// first 12 s, each 0.2 to 4 s long: a partition or a hold on a link, or a crash of the
 /// orders host, the relay or the projection (restarted when the window ends).
 fn faults(seed: u64) -> Vec<(Duration, Action)> {
-    let mut rng = rng(seed, 31);
-    let mut plan = Vec::new();
-    for _ in 0..rng.random_range(1..=8) {
-        let at = Duration::from_millis(rng.random_range(0..12_000));
-        let long = Duration::from_millis(rng.random_range(200..4_000));
+    fault_windows(&mut rng(seed, 31), |rng| {
         let (a, b) = LINKS[rng.random_range(0..LINKS.len())];
         let host = CRASHABLE[rng.random_range(0..CRASHABLE.len())];
-        let (start, end) = match rng.random_range(0..5) {
+        match rng.random_range(0..5) {
             0 => (Action::Partition(a, b), Action::Repair(a, b)),
             1 => (Action::Hold(a, b), Action::Release(a, b)),
             _ => (Action::Crash(host), Action::Restart(host)),
-        };
-        plan.push((at, start));
-        plan.push((at + long, end));
-    }
-    plan.sort_by_key(|(at, _)| *at);
-    plan
+        }
+    })
 }
 
 /// What the invariants read, from the hosts' databases after a run.
