@@ -13,7 +13,6 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::history::AuditCall;
 use bytes::Bytes;
 use hyper::{Request, Response};
 use rand::{Rng, SeedableRng};
@@ -32,7 +31,7 @@ use unbreakable::tower::{
     TimeoutHeader, TrustHeader,
 };
 
-use crate::history::{Bounded, Charge, Entry, Log, now_ms};
+use crate::history::{AuditCall, Bounded, Charge, Entry, Log, now_ms};
 use crate::net::{header, send, send_to, serve, serve_on, status_of, text};
 
 /// Orders the client sends per run.
